@@ -1,0 +1,111 @@
+"""The default rule pack a newly registered model gets (documented in docs/alerts.md)."""
+
+from __future__ import annotations
+
+from watchkeeper.alerts.model import Severity
+from watchkeeper.alerts.rules import (
+    AbsentCondition,
+    Condition,
+    Op,
+    RuleSpec,
+    ThresholdCondition,
+)
+
+__all__ = ["default_rules"]
+
+
+def default_rules(
+    model: str,
+    *,
+    drift_share: float = 0.5,
+    feature_drift_score: float = 0.2,
+    accuracy_floor: float = 0.8,
+    error_rate: float = 0.05,
+    latency_p99_ms: float = 500.0,
+    absent_for: float = 1800.0,
+) -> list[RuleSpec]:
+    """Six rules for ``model``: drift share, feature drift, accuracy drop, error rate, p99 latency
+    and absent data. Names are prefixed with the model so packs of several models can coexist.
+
+    The drift thresholds follow the usual conventions: dataset drift when half of the features
+    drift (Evidently's default share) and PSI ≥ 0.2 for a significant feature shift
+    (Siddiqi, *Credit Risk Scorecards*, 2006). Latency 500 ms p99 and 5 % errors are Flagger's
+    builtin canary checks' orders of magnitude; tune all of them per model.
+    """
+    prefix = "".join(part.capitalize() for part in model.replace("-", "_").split("_") if part)
+    prefix = prefix if prefix[:1].isalpha() else f"Model{prefix}"
+
+    def rule(
+        name: str,
+        signal: str,
+        condition: Condition,
+        *,
+        severity: Severity,
+        summary: str,
+        for_: float = 0.0,
+        keep_firing_for: float = 0.0,
+    ) -> RuleSpec:
+        return RuleSpec(
+            name=f"{prefix}{name}",
+            model=model,
+            signal=signal,
+            condition=condition,
+            for_=for_,
+            keep_firing_for=keep_firing_for,
+            severity=severity,
+            annotations={"summary": summary},
+        )
+
+    return [
+        rule(
+            "DriftShareHigh",
+            "drift_share",
+            ThresholdCondition(op=Op.GE, threshold=drift_share),
+            for_=900.0,
+            keep_firing_for=900.0,
+            severity=Severity.WARNING,
+            summary='{{ labels.model }}: drift share {{ value | printf("%.2f") }} of features',
+        ),
+        rule(
+            "FeatureDrift",
+            "drift.*.score",
+            ThresholdCondition(op=Op.GE, threshold=feature_drift_score),
+            for_=1800.0,
+            keep_firing_for=900.0,
+            severity=Severity.WARNING,
+            summary="{{ labels.model }} drift on {{ labels.feature }} = "
+            '{{ value | printf("%.3f") }}',
+        ),
+        rule(
+            "AccuracyDrop",
+            "accuracy",
+            ThresholdCondition(op=Op.LT, threshold=accuracy_floor),
+            for_=1800.0,
+            severity=Severity.CRITICAL,
+            summary='{{ labels.model }} accuracy {{ value | printf("%.3f") }} '
+            "is below {{ threshold }}",
+        ),
+        rule(
+            "ErrorRateHigh",
+            "error_rate",
+            ThresholdCondition(op=Op.GT, threshold=error_rate),
+            for_=300.0,
+            severity=Severity.CRITICAL,
+            summary='{{ labels.model }} error rate {{ value | printf("%.4f") }}',
+        ),
+        rule(
+            "LatencyP99High",
+            "latency_p99",
+            ThresholdCondition(op=Op.GT, threshold=latency_p99_ms),
+            for_=600.0,
+            severity=Severity.WARNING,
+            summary='{{ labels.model }} p99 latency {{ value | printf("%.0f") }} ms',
+        ),
+        rule(
+            "NoData",
+            "absent",
+            AbsentCondition(period=absent_for),
+            severity=Severity.WARNING,
+            summary="{{ labels.model }} sent no data for a while",
+        ),
+    ]

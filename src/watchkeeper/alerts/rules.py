@@ -1,0 +1,722 @@
+"""Alert rules and their evaluation: ``inactive → pending → firing → resolved``.
+
+A :class:`RuleSpec` is a frozen, serialisable description (stored, sent over the API, loaded
+from YAML); ``spec.build()`` returns the live :class:`Rule`. :class:`RuleEvaluator` applies
+rules to the latest signal samples with the state machine of Prometheus alerting rules
+(https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/):
+
+* a series whose condition holds starts a **pending** alert (``active_at`` = now);
+* it turns **firing** once the condition has held for ``for`` (immediately when ``for`` is 0);
+  if the condition goes false while pending, the alert is dropped (back to inactive);
+* a firing alert whose condition goes false stays firing for ``keep_firing_for`` (so a
+  flapping signal pages once), then turns **resolved** and is reported resolved once;
+* resolved alerts are kept for ``resolved_retention`` (15 min) and then forgotten; a new
+  activation starts a fresh pending alert.
+
+NaN samples never satisfy a threshold; a missing signal is caught by an ``absent`` rule.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import yaml
+
+from watchkeeper.alerts.model import (
+    Alert,
+    AlertState,
+    Fingerprint,
+    Sample,
+    Severity,
+    fingerprint,
+    format_duration,
+    parse_duration,
+)
+from watchkeeper.alerts.state import AlertRecord, AlertStateStore, InMemoryAlertStateStore
+from watchkeeper.alerts.template import AnnotationTemplate
+from watchkeeper.errors import ConfigError, WatchkeeperError
+
+if TYPE_CHECKING:
+    from watchkeeper.detectors import Detector
+
+__all__ = [
+    "AbsentCondition",
+    "Condition",
+    "DetectorCondition",
+    "Op",
+    "Rule",
+    "RuleEvaluator",
+    "RuleSpec",
+    "ThresholdCondition",
+]
+
+ABSENT_SIGNAL = "absent"
+RESERVED_LABELS = frozenset({"alertname", "severity"})
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SIGNAL = re.compile(r"^[A-Za-z_*][A-Za-z0-9_.*-]*$")
+_CONDITION_TEXT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
+
+
+class Op(StrEnum):
+    """A threshold comparison."""
+
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+    EQ = "=="
+    NE = "!="
+
+
+_COMPARE: dict[Op, Callable[[float, float], bool]] = {
+    Op.GT: operator.gt,
+    Op.GE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LE: operator.le,
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class ThresholdCondition:
+    """``value op threshold``, e.g. ``> 0.2``."""
+
+    op: Op
+    threshold: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "op", Op(self.op))
+        if isinstance(self.threshold, bool) or not math.isfinite(self.threshold):
+            raise ConfigError(
+                f"threshold: expected a finite number, got {self.threshold!r}", key="threshold"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"op": ">", "threshold": 0.2}``."""
+        return {"op": self.op.value, "threshold": self.threshold}
+
+    def __str__(self) -> str:
+        return f"{self.op.value} {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class DetectorCondition:
+    """True while the series' streaming detector flags drift on its latest update.
+
+    ``detector`` is a ``watchkeeper.detectors.DetectorSpec``-shaped mapping ``{kind, params}``;
+    one detector is built per series and fed each new sample (by timestamp) once.
+    """
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def __hash__(self) -> int:
+        return hash((self.kind, tuple(sorted(self.params.items()))))
+
+    def build_detector(self) -> Detector:
+        """A fresh detector from ``watchkeeper.detectors``."""
+        from watchkeeper.detectors import DetectorSpec
+
+        return DetectorSpec(kind=self.kind, params=dict(self.params)).build()
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"detector": {"kind": ..., "params": {...}}}``."""
+        return {"detector": {"kind": self.kind, "params": dict(self.params)}}
+
+
+@dataclass(frozen=True)
+class AbsentCondition:
+    """True when no sample for the selector has a timestamp within the last ``period`` seconds."""
+
+    period: float
+
+    def __post_init__(self) -> None:
+        if self.period <= 0:
+            raise ConfigError(
+                f"absent_for: expected a positive duration, got {self.period!r}", key="absent_for"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"absent_for": "30m"}``."""
+        return {"absent_for": format_duration(self.period)}
+
+
+Condition: TypeAlias = ThresholdCondition | DetectorCondition | AbsentCondition
+
+_SPEC_KEYS = frozenset(
+    {
+        "name",
+        "signal",
+        "condition",
+        "model",
+        "version",
+        "segment",
+        "for",
+        "keep_firing_for",
+        "severity",
+        "labels",
+        "annotations",
+    }
+)
+
+
+def _string_map(value: object, *, key: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected a mapping of name to text, got {value!r}", key=key)
+    result: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(
+                f"{key}.{name}: names must look like [A-Za-z_][A-Za-z0-9_]*", key=f"{key}.{name}"
+            )
+        if not isinstance(text, str | int | float) or isinstance(text, bool):
+            raise ConfigError(f"{key}.{name}: expected text, got {text!r}", key=f"{key}.{name}")
+        result[name] = str(text)
+    return result
+
+
+def _parse_condition(value: object, *, key: str) -> Condition:
+    if isinstance(value, str):
+        found = _CONDITION_TEXT.match(value)
+        if found is not None:
+            try:
+                return ThresholdCondition(op=Op(found.group(1)), threshold=float(found.group(2)))
+            except (ValueError, ConfigError):
+                pass
+    elif isinstance(value, Mapping):
+        if set(value) == {"op", "threshold"}:
+            op, threshold = value["op"], value["threshold"]
+            if op not in {member.value for member in Op}:
+                raise ConfigError(
+                    f"{key}.op: expected one of > >= < <= == !=, got {op!r}", key=f"{key}.op"
+                )
+            if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+                raise ConfigError(
+                    f"{key}.threshold: expected a number, got {threshold!r}",
+                    key=f"{key}.threshold",
+                )
+            return ThresholdCondition(op=Op(op), threshold=float(threshold))
+        if set(value) == {"detector"} and isinstance(value["detector"], Mapping):
+            detector = value["detector"]
+            if not isinstance(detector.get("kind"), str) or set(detector) - {"kind", "params"}:
+                raise ConfigError(
+                    f"{key}.detector: expected {{kind: <name>, params: {{...}}}}, got {detector!r}",
+                    key=f"{key}.detector",
+                )
+            params = detector.get("params") or {}
+            if not isinstance(params, Mapping):
+                raise ConfigError(
+                    f"{key}.detector.params: expected a mapping, got {params!r}",
+                    key=f"{key}.detector.params",
+                )
+            return DetectorCondition(kind=detector["kind"], params=params)
+        if set(value) == {"absent_for"}:
+            period = parse_duration(value["absent_for"], key=f"{key}.absent_for")
+            if period <= 0:
+                raise ConfigError(
+                    f"{key}.absent_for: expected a positive duration such as 30m",
+                    key=f"{key}.absent_for",
+                )
+            return AbsentCondition(period=period)
+    raise ConfigError(
+        f'{key}: expected a threshold such as "> 0.2" (or {{op, threshold}}), '
+        f"{{detector: {{kind, params}}}} or {{absent_for: 30m}}, got {value!r}",
+        key=key,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleSpec:
+    """A serialisable alert rule: which signal series, which condition, how long, what to say.
+
+    ``model``/``version``/``segment`` select series (``"*"`` or ``None`` match any);
+    ``signal`` is a signal name (``accuracy``, ``drift.age.score``), a glob over names
+    (``drift.*.score``) or ``absent``. ``for_`` is the ``for`` duration in seconds.
+    """
+
+    name: str
+    signal: str
+    condition: Condition
+    model: str = "*"
+    version: str | None = None
+    segment: str | None = None
+    for_: float = 0.0
+    keep_firing_for: float = 0.0
+    severity: Severity = Severity.WARNING
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ConfigError(
+                f"name: rule names look like HighDrift ([A-Za-z_][A-Za-z0-9_]*), got {self.name!r}",
+                key="name",
+            )
+        if not isinstance(self.signal, str) or not _SIGNAL.match(self.signal):
+            raise ConfigError(
+                f"signal: expected a signal name such as accuracy or drift.*.score, "
+                f"got {self.signal!r}",
+                key="signal",
+            )
+        is_absent = isinstance(self.condition, AbsentCondition)
+        if (self.signal == ABSENT_SIGNAL) != is_absent:
+            raise ConfigError(
+                "condition: signal 'absent' goes with condition {absent_for: <duration>} "
+                "and only with it",
+                key="condition",
+            )
+        for key, seconds in (("for", self.for_), ("keep_firing_for", self.keep_firing_for)):
+            if not math.isfinite(seconds) or seconds < 0:
+                raise ConfigError(
+                    f"{key}: expected a non-negative duration, got {seconds!r}", key=key
+                )
+        object.__setattr__(self, "severity", Severity(self.severity))
+        labels = _string_map(self.labels, key="labels")
+        clash = RESERVED_LABELS & labels.keys()
+        if clash:
+            raise ConfigError(
+                f"labels: {sorted(clash)} are set by the rule itself; use name/severity",
+                key="labels",
+            )
+        object.__setattr__(self, "labels", MappingProxyType(labels))
+        annotations = _string_map(self.annotations, key="annotations")
+        for name, source in annotations.items():
+            # Compiling reports template syntax errors when the spec is made, not when it pages.
+            AnnotationTemplate(source=source, key=f"annotations.{name}")
+        object.__setattr__(self, "annotations", MappingProxyType(annotations))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.signal, self.model, self.version, self.segment))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict in the YAML rule format; :meth:`from_dict` reverses it."""
+        data: dict[str, Any] = {"name": self.name, "model": self.model}
+        if self.version is not None:
+            data["version"] = self.version
+        if self.segment is not None:
+            data["segment"] = self.segment
+        data["signal"] = self.signal
+        data["condition"] = self.condition.to_dict()
+        data["for"] = format_duration(self.for_)
+        data["keep_firing_for"] = format_duration(self.keep_firing_for)
+        data["severity"] = self.severity.value
+        data["labels"] = dict(self.labels)
+        data["annotations"] = dict(self.annotations)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object, *, path: str = "rule") -> RuleSpec:
+        """Validate and build a spec; errors name ``path.field`` (e.g. ``rules[2].for``)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected a mapping with name, signal, condition", key=path)
+        unknown = set(data) - _SPEC_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{path}.{sorted(unknown)[0]}: unknown field; rule fields are "
+                f"{', '.join(sorted(_SPEC_KEYS))}",
+                key=f"{path}.{sorted(unknown)[0]}",
+            )
+        for required in ("name", "signal", "condition"):
+            if required not in data:
+                raise ConfigError(f"{path}.{required}: missing", key=f"{path}.{required}")
+        severity = data.get("severity", "warning")
+        if severity not in {member.value for member in Severity}:
+            raise ConfigError(
+                f"{path}.severity: expected info, warning or critical, got {severity!r}",
+                key=f"{path}.severity",
+            )
+        for optional in ("model", "version", "segment"):
+            value = data.get(optional)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(
+                    f"{path}.{optional}: expected text, got {value!r}", key=f"{path}.{optional}"
+                )
+        try:
+            return cls(
+                name=data["name"],
+                signal=data["signal"],
+                condition=_parse_condition(data["condition"], key=f"{path}.condition"),
+                model=data.get("model") or "*",
+                version=data.get("version"),
+                segment=data.get("segment"),
+                for_=parse_duration(data.get("for", 0), key=f"{path}.for"),
+                keep_firing_for=parse_duration(
+                    data.get("keep_firing_for", 0), key=f"{path}.keep_firing_for"
+                ),
+                severity=Severity(severity),
+                labels=_string_map(data.get("labels"), key=f"{path}.labels"),
+                annotations=_string_map(data.get("annotations"), key=f"{path}.annotations"),
+            )
+        except ConfigError as error:
+            if str(error).startswith(path):
+                raise
+            # Errors from the constructor name the field; prefix where it sits in the file.
+            separator = "." if error.key else ": "
+            raise ConfigError(
+                f"{path}{separator}{error}", key=f"{path}.{error.key}" if error.key else path
+            ) from error
+
+    def to_yaml(self) -> str:
+        """The rule as a YAML document."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RuleSpec:
+        """Parse one rule from YAML text."""
+        return cls.from_dict(yaml.safe_load(text))
+
+    def build(self, *, external_url: str = "") -> Rule:
+        """The live rule: compiled selector and annotation templates."""
+        return Rule(spec=self, external_url=external_url)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(
+        "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern))
+    )
+
+
+class Rule:
+    """A built rule: matches samples and renders annotations. Build with ``RuleSpec.build()``."""
+
+    __slots__ = (
+        "_signal_cache",
+        "_signal_pattern",
+        "_templates",
+        "generator_url",
+        "spec",
+        "threshold",
+    )
+
+    def __init__(self, *, spec: RuleSpec, external_url: str = "") -> None:
+        self.spec = spec
+        self._signal_pattern = _glob(spec.signal) if "*" in spec.signal else None
+        self._signal_cache: dict[str, bool] = {}
+        self._templates = {
+            name: AnnotationTemplate(source=source, key=f"annotations.{name}")
+            for name, source in spec.annotations.items()
+        }
+        condition = spec.condition
+        self.threshold = condition.threshold if isinstance(condition, ThresholdCondition) else None
+        base = external_url.rstrip("/")
+        self.generator_url = f"{base}/alerts/rules/{spec.name}" if base else ""
+
+    def signal_matches(self, signal: str) -> bool:
+        """Whether a signal name is selected (glob results cached per name)."""
+        if self._signal_pattern is None:
+            return signal == self.spec.signal
+        known = self._signal_cache.get(signal)
+        if known is None:
+            known = self._signal_pattern.fullmatch(signal) is not None
+            self._signal_cache[signal] = known
+        return known
+
+    def alert_labels(self, series_labels: Mapping[str, str]) -> dict[str, str]:
+        """Series labels, overridden by rule labels, plus ``alertname`` and ``severity``."""
+        labels = dict(series_labels)
+        labels.update(self.spec.labels)
+        labels["alertname"] = self.spec.name
+        labels["severity"] = self.spec.severity.value
+        return labels
+
+    def annotations(self, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
+        """Rendered annotations, plus ``value`` and ``threshold`` unless the rule sets them."""
+        rendered = {
+            name: template.render(value=value, labels=labels, threshold=self.threshold)
+            for name, template in self._templates.items()
+        }
+        if value is not None and "value" not in rendered:
+            rendered["value"] = f"{value:.6g}"
+        condition = self.spec.condition
+        if isinstance(condition, ThresholdCondition) and "threshold" not in rendered:
+            rendered["threshold"] = str(condition)
+        return rendered
+
+
+@dataclass(slots=True)
+class _Index:
+    by_signal: dict[str, list[Sample]]
+    by_model: dict[str, dict[str, list[Sample]]]
+
+
+def _index(samples: Iterable[Sample]) -> _Index:
+    by_signal: dict[str, list[Sample]] = {}
+    by_model: dict[str, dict[str, list[Sample]]] = {}
+    for sample in samples:
+        signal = sample.labels.get("signal", "")
+        by_signal.setdefault(signal, []).append(sample)
+        by_model.setdefault(sample.labels.get("model", ""), {}).setdefault(signal, []).append(
+            sample
+        )
+    return _Index(by_signal=by_signal, by_model=by_model)
+
+
+class RuleEvaluator:
+    """Evaluates rules over the latest samples and keeps alert state in an AlertStateStore.
+
+    ``evaluate(now, samples)`` returns the alerts to hand to the dispatcher: firing alerts
+    not reported within ``resend_delay`` and alerts resolved since they were last reported.
+    A new evaluator (e.g. after a restart) reloads the store and reports every firing and
+    retained resolved alert once more, so a fresh dispatcher sees them; the dispatcher's
+    notification log keeps that from paging twice.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[RuleSpec],
+        store: AlertStateStore | None = None,
+        external_url: str = "",
+        resend_delay: float = 60.0,
+        resolved_retention: float = 900.0,
+    ) -> None:
+        names = [spec.name for spec in rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ConfigError(f"rule names must be unique; repeated: {duplicates}", key="rules")
+        if resend_delay < 0 or resolved_retention < 0:
+            raise ConfigError("resend_delay and resolved_retention must be ≥ 0")
+        self._rules = [spec.build(external_url=external_url) for spec in rules]
+        self._store: AlertStateStore = store if store is not None else InMemoryAlertStateStore()
+        self._resend_delay = resend_delay
+        self._retention = resolved_retention
+        self._records: dict[str, dict[Fingerprint, AlertRecord]] = {
+            rule.spec.name: {} for rule in self._rules
+        }
+        self._orphans: dict[Fingerprint, AlertRecord] = {}
+        self._detectors: dict[tuple[str, Fingerprint], tuple[Detector, float]] = {}
+        self._seen_models: set[str] = set()
+        self._generator_urls = {rule.spec.name: rule.generator_url for rule in self._rules}
+        for record in self._store.load_alerts():
+            # Report everything once more after a restart: the dispatcher starts empty.
+            record = record.evolve(last_sent=None)
+            self._seen_models.add(record.labels.get("model", ""))
+            bucket = self._records.get(record.rule)
+            if bucket is None:
+                self._orphans[record.fingerprint] = record
+            else:
+                bucket[record.fingerprint] = record
+
+    @property
+    def rules(self) -> list[RuleSpec]:
+        """The specs being evaluated."""
+        return [rule.spec for rule in self._rules]
+
+    def alerts(self) -> list[AlertRecord]:
+        """Every pending, firing and retained resolved alert."""
+        return [record for bucket in self._records.values() for record in bucket.values()]
+
+    def evaluate(self, now: float, samples: Iterable[Sample]) -> list[Alert]:
+        """Advance every rule to ``now`` and return the alerts to send to the dispatcher."""
+        index = _index(samples)
+        self._seen_models.update(index.by_model)
+        changed: list[AlertRecord] = []
+        deleted: list[Fingerprint] = []
+        outgoing: list[Alert] = []
+        for rule in self._rules:
+            active = self._active_series(rule, index, now)
+            self._advance(rule, active, now, changed, deleted)
+        self._retire_orphans(now, outgoing, deleted)
+        for bucket in self._records.values():
+            for record in bucket.values():
+                if self._needs_sending(record, now):
+                    record = record.evolve(last_sent=now)
+                    bucket[record.fingerprint] = record
+                    changed.append(record)
+                    outgoing.append(self._to_alert(record, now))
+        if changed or deleted:
+            gone = set(deleted)
+            latest = {record.fingerprint: record for record in changed}
+            self._store.save_alerts([record for fp, record in latest.items() if fp not in gone])
+            if deleted:
+                self._store.delete_alerts(deleted)
+        return outgoing
+
+    def _candidates(self, rule: Rule, index: _Index) -> Iterable[Sample]:
+        spec = rule.spec
+        signals = index.by_model.get(spec.model, {}) if spec.model != "*" else index.by_signal
+        if rule._signal_pattern is None:
+            found: Iterable[Sample] = signals.get(spec.signal, ())
+        else:
+            found = [
+                sample
+                for signal, group in signals.items()
+                if rule.signal_matches(signal)
+                for sample in group
+            ]
+        if spec.version not in (None, "*") or spec.segment not in (None, "*"):
+            found = [sample for sample in found if self._selects(spec, sample)]
+        return found
+
+    @staticmethod
+    def _selects(spec: RuleSpec, sample: Sample) -> bool:
+        if spec.version not in (None, "*") and sample.labels.get("version") != spec.version:
+            return False
+        return spec.segment in (None, "*") or sample.labels.get("segment", "") == spec.segment
+
+    def _active_series(
+        self, rule: Rule, index: _Index, now: float
+    ) -> dict[Fingerprint, tuple[dict[str, str], float]]:
+        condition = rule.spec.condition
+        active: dict[Fingerprint, tuple[dict[str, str], float]] = {}
+        if isinstance(condition, AbsentCondition):
+            return self._absent_series(rule, condition, index, now)
+        if isinstance(condition, ThresholdCondition):
+            compare = _COMPARE[condition.op]
+            threshold = condition.threshold
+            for sample in self._candidates(rule, index):
+                value = sample.value
+                # NaN means "no usable data": it never satisfies a threshold, even !=.
+                if value == value and compare(value, threshold):
+                    labels = rule.alert_labels(sample.labels)
+                    active[fingerprint(labels)] = (labels, value)
+            return active
+        for sample in self._candidates(rule, index):
+            labels = rule.alert_labels(sample.labels)
+            key = (rule.spec.name, fingerprint(labels))
+            detector, seen_until = self._detectors.get(key) or (
+                condition.build_detector(),
+                -math.inf,
+            )
+            if sample.timestamp > seen_until and math.isfinite(sample.value):
+                try:
+                    detector.update(sample.value)
+                except WatchkeeperError:
+                    continue
+                seen_until = sample.timestamp
+            self._detectors[key] = (detector, seen_until)
+            if detector.drift_detected:
+                active[key[1]] = (labels, sample.value)
+        return active
+
+    def _absent_series(
+        self, rule: Rule, condition: AbsentCondition, index: _Index, now: float
+    ) -> dict[Fingerprint, tuple[dict[str, str], float]]:
+        spec = rule.spec
+        models = [spec.model] if spec.model != "*" else sorted(self._seen_models - {""})
+        active: dict[Fingerprint, tuple[dict[str, str], float]] = {}
+        for model in models:
+            latest = -math.inf
+            for group in index.by_model.get(model, {}).values():
+                for sample in group:
+                    if self._selects(spec, sample):
+                        latest = max(latest, sample.timestamp)
+            if latest >= now - condition.period:
+                continue
+            series = {"model": model, "signal": ABSENT_SIGNAL}
+            if spec.version not in (None, "*"):
+                series["version"] = spec.version
+            if spec.segment not in (None, "*"):
+                series["segment"] = spec.segment
+            labels = rule.alert_labels(series)
+            # The value of an absent alert is how long the selector has been silent.
+            silent_for = now - latest if math.isfinite(latest) else math.nan
+            active[fingerprint(labels)] = (labels, silent_for)
+        return active
+
+    def _advance(
+        self,
+        rule: Rule,
+        active: Mapping[Fingerprint, tuple[dict[str, str], float]],
+        now: float,
+        changed: list[AlertRecord],
+        deleted: list[Fingerprint],
+    ) -> None:
+        spec = rule.spec
+        bucket = self._records[spec.name]
+        for fp, (labels, value) in active.items():
+            record = bucket.get(fp)
+            shown_value = None if math.isnan(value) else value
+            annotations = rule.annotations(labels, shown_value)
+            if record is None or record.state is AlertState.RESOLVED:
+                record = AlertRecord(
+                    fingerprint=fp,
+                    rule=spec.name,
+                    labels=labels,
+                    annotations=annotations,
+                    state=AlertState.PENDING,
+                    active_at=now,
+                    last_value=shown_value,
+                )
+            else:
+                record = record.evolve(
+                    annotations=annotations, last_value=shown_value, keep_firing_since=None
+                )
+            if record.state is AlertState.PENDING and now - record.active_at >= spec.for_:
+                record = record.evolve(state=AlertState.FIRING, fired_at=now)
+            if record != bucket.get(fp):
+                bucket[fp] = record
+                changed.append(record)
+        for fp in [fp for fp in bucket if fp not in active]:
+            record = bucket[fp]
+            if record.state is AlertState.PENDING:
+                del bucket[fp]
+                deleted.append(fp)
+            elif record.state is AlertState.FIRING:
+                since = record.keep_firing_since if record.keep_firing_since is not None else now
+                if now - since < spec.keep_firing_for:
+                    if record.keep_firing_since is None:
+                        record = record.evolve(keep_firing_since=now)
+                        bucket[fp] = record
+                        changed.append(record)
+                    continue
+                record = record.evolve(state=AlertState.RESOLVED, resolved_at=now)
+                bucket[fp] = record
+                changed.append(record)
+            elif record.resolved_at is not None and now - record.resolved_at >= self._retention:
+                del bucket[fp]
+                deleted.append(fp)
+        if not isinstance(spec.condition, DetectorCondition):
+            return
+        # Detectors of series that no longer appear are dropped with them.
+        for key in [key for key in self._detectors if key[0] == spec.name]:
+            if key[1] not in bucket and key[1] not in active:
+                del self._detectors[key]
+
+    def _retire_orphans(
+        self, now: float, outgoing: list[Alert], deleted: list[Fingerprint]
+    ) -> None:
+        """Alerts of rules that no longer exist are reported resolved once, then forgotten."""
+        for fp, record in self._orphans.items():
+            if record.state is AlertState.FIRING:
+                record = record.evolve(state=AlertState.RESOLVED, resolved_at=now)
+            if record.state is AlertState.RESOLVED:
+                outgoing.append(self._to_alert(record, now))
+            deleted.append(fp)
+        self._orphans.clear()
+
+    def _needs_sending(self, record: AlertRecord, now: float) -> bool:
+        if record.state is AlertState.PENDING:
+            return False
+        if record.state is AlertState.RESOLVED:
+            return record.last_sent is None or (
+                record.resolved_at is not None and record.resolved_at > record.last_sent
+            )
+        return record.last_sent is None or now - record.last_sent >= self._resend_delay
+
+    def _to_alert(self, record: AlertRecord, now: float) -> Alert:
+        resolved = record.state is AlertState.RESOLVED
+        return Alert(
+            labels=record.labels,
+            annotations=record.annotations,
+            state=record.state,
+            starts_at=record.fired_at if record.fired_at is not None else record.active_at,
+            ends_at=record.resolved_at if resolved else None,
+            value=record.last_value,
+            updated_at=now,
+            generator_url=self._generator_urls.get(record.rule, ""),
+            fingerprint=record.fingerprint,
+        )

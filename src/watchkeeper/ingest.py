@@ -1,0 +1,1135 @@
+"""Validation of ingested prediction events, labels and feedback (pure: no I/O, no HTTP).
+
+The service hands every decoded batch to :func:`validate_events` (JSON bodies) or
+:func:`validate_columns` (Arrow IPC / Parquet bodies, decoded by :func:`decode_arrow_stream` /
+:func:`decode_parquet`). Each event is checked on its own: the valid events of a mixed batch are
+accepted and every problem of an invalid one is reported as a :class:`Rejection` with its index
+in the batch, a dotted field path (``features.age``, ``proba.1``, ``segment.region``,
+``timestamp``) and a reason. Only a batch that is not a list, or is longer than ``max_batch``,
+raises :class:`~watchkeeper.errors.IngestError` as a whole.
+
+Rules (the same in the JSON and the columnar path):
+
+- ``features``: every declared feature must be present; an explicit ``null`` (a null cell) is a
+  missing value, an absent key (an absent column) is an error, an undeclared feature is an
+  error. Numeric features take finite numbers; NaN and ±infinity are rejected (send ``null`` for
+  a missing value: a NaN that slipped in usually means an upstream bug), and so are numbers in
+  strings (``"3.5"``, ``"NaN"``). Boolean features take ``true``/``false`` or 0/1. Categorical
+  features take strings, integers, booleans (``"true"``/``"false"``) and integral floats (``2.0``
+  becomes ``"2"``); every category is kept as a string. Datetime features take ISO-8601 strings
+  or epoch seconds. Text features take strings.
+- ``id``: optional string of 1-128 characters; a UUID4 hex is assigned when absent or null.
+- ``timestamp``: optional ISO-8601 string (naive means UTC) or epoch seconds; server time when
+  absent. Rejected when older than ``max_age_seconds`` or later than ``now +
+  max_future_seconds``.
+- ``version``: required non-empty string of at most 128 characters.
+- ``prediction``: null, or a class label (classification, kept as a string like categories) or
+  a finite number (regression).
+- ``proba``: null, or a mapping of declared class labels to numbers in [0, 1].
+- ``latency_ms``: null or a finite number ≥ 0. ``error``: a boolean (null means false).
+- ``segment``: null, or a mapping of declared keys to strings of 1-128 characters without ``,``
+  or ``=``; kept as the canonical string ``"k1=v1,k2=v2"`` with sorted keys.
+- Any other top-level field is rejected, so a typo (``"feature"``) never loses data silently.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+from uuid import uuid4
+
+import numpy as np
+
+from watchkeeper.errors import IngestError
+from watchkeeper.schema import ColumnKind, TaskType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "MAX_COMMENT_LENGTH",
+    "MAX_ID_LENGTH",
+    "EventModel",
+    "Rejection",
+    "ValidEvent",
+    "ValidFeedback",
+    "ValidLabel",
+    "ValidationResult",
+    "decode_arrow_stream",
+    "decode_parquet",
+    "unwrap_batch",
+    "validate_columns",
+    "validate_events",
+    "validate_feedback",
+    "validate_labels",
+]
+
+MAX_ID_LENGTH = 128
+MAX_COMMENT_LENGTH = 2000
+_MAX_TAG_LENGTH = 128
+# Integral floats are accepted as categories only where float64 represents every integer.
+_MAX_EXACT_INTEGER = 2.0**53
+# Epoch seconds pass 1e11 only in the year 5138; epoch milliseconds passed it in 1973.
+_MILLISECONDS_THRESHOLD = 1e11
+_TAG_RULE = f"must have 1 to {_MAX_TAG_LENGTH} characters and no ',' or '='"
+_MISSING_VERSION = "missing: every event needs the model version that produced it"
+_EVENT_FIELDS = frozenset(
+    {
+        "id",
+        "timestamp",
+        "version",
+        "features",
+        "prediction",
+        "proba",
+        "latency_ms",
+        "error",
+        "segment",
+    }
+)
+_LABEL_FIELDS = frozenset({"id", "label", "timestamp"})
+_FEEDBACK_FIELDS = frozenset({"id", "user_id", "rating", "comment", "timestamp"})
+
+FeatureValue = float | str | bool | None
+Prediction = str | float | None
+T = TypeVar("T")
+
+
+class EventModel(Protocol):
+    """What validation reads from a model's configuration (a ModelSpec satisfies it)."""
+
+    @property
+    def task(self) -> TaskType: ...
+
+    @property
+    def features(self) -> Mapping[str, ColumnKind]: ...
+
+    @property
+    def proba(self) -> Mapping[str, str] | None: ...
+
+    @property
+    def segments(self) -> Sequence[str]: ...
+
+    @property
+    def target_kind(self) -> ColumnKind | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One problem of one item: its ``index`` in the batch, a dotted ``field`` and the reason."""
+
+    index: int
+    field: str
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """The wire form ``{"index", "field", "reason"}``."""
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    """An accepted prediction event with canonical values.
+
+    ``ts`` is epoch seconds, ``segment`` the canonical ``"k=v,..."`` string (``""`` for none),
+    ``features`` maps every declared feature to a float (numeric, datetime as epoch seconds),
+    a string (categorical, text), a bool (boolean) or ``None`` (missing).
+    """
+
+    index: int
+    id: str
+    ts: float
+    version: str
+    features: dict[str, FeatureValue]
+    prediction: Prediction = None
+    proba: dict[str, float] | None = None
+    latency_ms: float | None = None
+    error: bool = False
+    segment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidLabel:
+    """An accepted delayed label for the event ``id`` (canonical like a prediction)."""
+
+    index: int
+    id: str
+    label: str | float | bool
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ValidFeedback:
+    """An accepted user rating (1-5) of the event ``id``."""
+
+    index: int
+    id: str
+    user_id: str
+    rating: int
+    comment: str | None
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult(Generic[T]):
+    """Accepted items in batch order, and every problem of the rejected ones."""
+
+    accepted: list[T] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rejected_indices(self) -> list[int]:
+        """Indices of the rejected items, ascending and distinct."""
+        return sorted({rejection.index for rejection in self.rejected})
+
+
+class _Bad:
+    """A failed check: the reason travels back instead of a value."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+Checker = Callable[[Any], Any]
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+_NOT_FINITE = "NaN and infinity are not allowed; send null for a missing value"
+_CATEGORY_TYPES = "a string, an integer or a boolean"
+
+
+def _number(value: object) -> float | _Bad | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _Bad(f"expected a number, got {_json_type(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        return _Bad("number is out of the float64 range")
+    if not math.isfinite(number):
+        return _Bad(_NOT_FINITE)
+    return number
+
+
+def _category(value: object) -> str | _Bad | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < _MAX_EXACT_INTEGER:
+            return str(int(value))
+        return _Bad(f"expected {_CATEGORY_TYPES}, got the non-integral number {value!r}")
+    return _Bad(f"expected {_CATEGORY_TYPES}, got {_json_type(value)}")
+
+
+def _boolean(value: object) -> bool | _Bad | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    return _Bad(f"expected true/false or 0/1, got {_json_type(value)} {value!r}"[:200])
+
+
+def _text(value: object) -> str | _Bad | None:
+    if value is None or isinstance(value, str):
+        return value
+    return _Bad(f"expected a string, got {_json_type(value)}")
+
+
+def _parse_iso(text: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _instant(value: object) -> float | _Bad | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parsed = _parse_iso(value)
+        if parsed is None:
+            return _Bad(f"cannot parse {value[:60]!r} as an ISO-8601 date-time")
+        return parsed
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _Bad(f"expected an ISO-8601 string or epoch seconds, got {_json_type(value)}")
+    return _number(value)
+
+
+_FEATURE_CHECKERS: dict[ColumnKind, Checker] = {
+    ColumnKind.NUMERIC: _number,
+    ColumnKind.CATEGORICAL: _category,
+    ColumnKind.BOOLEAN: _boolean,
+    ColumnKind.DATETIME: _instant,
+    ColumnKind.TEXT: _text,
+}
+
+
+def _label_checker(kind: ColumnKind) -> Checker:
+    return _FEATURE_CHECKERS[kind]
+
+
+def _prediction_kind(model: EventModel) -> ColumnKind:
+    if model.task is TaskType.CLASSIFICATION:
+        return ColumnKind.CATEGORICAL
+    return ColumnKind.NUMERIC
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The accepted time range of timestamps, and the server time for absent ones."""
+
+    now: float
+    earliest: float
+    latest: float
+
+    @classmethod
+    def build(cls, now: float, max_age_seconds: float, max_future_seconds: float) -> _Window:
+        if not (math.isfinite(now) and max_age_seconds > 0 and max_future_seconds >= 0):
+            raise IngestError(
+                f"bad validation window: now={now}, max_age_seconds={max_age_seconds}, "
+                f"max_future_seconds={max_future_seconds}; ages must be positive"
+            )
+        return cls(now=now, earliest=now - max_age_seconds, latest=now + max_future_seconds)
+
+    def too_old(self) -> str:
+        return f"older than the accepted age of {self.now - self.earliest:g} s"
+
+    def too_late(self, *, looks_like_milliseconds: bool) -> str:
+        hint = " (epoch milliseconds? send seconds)" if looks_like_milliseconds else ""
+        return f"more than {self.latest - self.now:g} s in the future{hint}"
+
+    def out_of_range(self, ts: float) -> str | None:
+        if ts < self.earliest:
+            return self.too_old()
+        if ts > self.latest:
+            return self.too_late(looks_like_milliseconds=ts > _MILLISECONDS_THRESHOLD)
+        return None
+
+    def timestamp(self, value: object) -> float | _Bad:
+        if value is None:
+            return self.now
+        ts = _instant(value)
+        if isinstance(ts, _Bad) or ts is None:
+            return ts if isinstance(ts, _Bad) else self.now
+        problem = self.out_of_range(ts)
+        return _Bad(problem) if problem else ts
+
+
+def _check_batch(payload: object, max_batch: int, what: str) -> list[Any]:
+    if not isinstance(payload, list):
+        raise IngestError(f"{what} must be a JSON list, got {_json_type(payload)}", field=what)
+    if len(payload) > max_batch:
+        raise IngestError(
+            f"batch has {len(payload)} {what}; the limit is {max_batch}: split it into smaller "
+            "batches",
+            field=what,
+        )
+    return payload
+
+
+def unwrap_batch(body: object, key: str) -> list[Any]:
+    """Return ``body[key]`` of a JSON body such as ``{"events": [...]}``; IngestError if absent."""
+    if not isinstance(body, Mapping) or not isinstance(body.get(key), list):
+        raise IngestError(f'the body must be a JSON object {{"{key}": [...]}}', field=key)
+    items: list[Any] = body[key]
+    return items
+
+
+def _check_id(value: object, *, required: bool) -> str | _Bad | None:
+    if value is None:
+        return _Bad("missing") if required else None
+    if not isinstance(value, str):
+        return _Bad(f"expected a string, got {_json_type(value)}")
+    if not 0 < len(value) <= MAX_ID_LENGTH:
+        return _Bad(f"must have 1 to {MAX_ID_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _check_version(value: object) -> str | _Bad:
+    if value is None:
+        return _Bad(_MISSING_VERSION)
+    if not isinstance(value, str):
+        return _Bad(f"expected a string, got {_json_type(value)}")
+    if not 0 < len(value) <= MAX_ID_LENGTH:
+        return _Bad(f"must have 1 to {MAX_ID_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _check_tag(value: object) -> str | _Bad:
+    if not isinstance(value, str):
+        return _Bad(f"expected a string, got {_json_type(value)}")
+    if not 0 < len(value) <= _MAX_TAG_LENGTH or "," in value or "=" in value:
+        return _Bad(_TAG_RULE)
+    return value
+
+
+def _probability(value: object) -> float | _Bad:
+    number = _number(value)
+    if number is None or isinstance(number, _Bad):
+        return number if isinstance(number, _Bad) else _Bad("expected a number, got null")
+    if not 0.0 <= number <= 1.0:
+        return _Bad(f"probability {number:g} is outside [0, 1]")
+    return number
+
+
+@dataclass(slots=True)
+class _EventRules:
+    feature_checkers: dict[str, Checker]
+    prediction: Checker
+    classes: frozenset[str]
+    segments: frozenset[str]
+    window: _Window
+
+    @classmethod
+    def build(cls, model: EventModel, window: _Window) -> _EventRules:
+        return cls(
+            feature_checkers={
+                name: _FEATURE_CHECKERS[ColumnKind(kind)] for name, kind in model.features.items()
+            },
+            prediction=_FEATURE_CHECKERS[_prediction_kind(model)],
+            classes=frozenset(model.proba or ()),
+            segments=frozenset(model.segments),
+            window=window,
+        )
+
+    def check(self, index: int, raw: object, problems: list[Rejection]) -> ValidEvent | None:
+        if not isinstance(raw, Mapping):
+            problems.append(Rejection(index, "event", f"expected an object, got {_json_type(raw)}"))
+            return None
+        before = len(problems)
+
+        def bad(field_name: str, reason: str) -> None:
+            problems.append(Rejection(index, field_name, reason))
+
+        for key in raw:
+            if key not in _EVENT_FIELDS:
+                bad(str(key), "unknown field")
+        event_id = _check_id(raw.get("id"), required=False)
+        if isinstance(event_id, _Bad):
+            bad("id", event_id.reason)
+        ts = self.window.timestamp(raw.get("timestamp"))
+        if isinstance(ts, _Bad):
+            bad("timestamp", ts.reason)
+        version = _check_version(raw.get("version"))
+        if isinstance(version, _Bad):
+            bad("version", version.reason)
+        features = self._features(raw.get("features"), bad)
+        prediction = self.prediction(raw.get("prediction"))
+        if isinstance(prediction, _Bad):
+            bad("prediction", prediction.reason)
+        proba = self._proba(raw.get("proba"), bad)
+        latency = _number(raw.get("latency_ms"))
+        if isinstance(latency, _Bad) or (latency is not None and latency < 0):
+            bad("latency_ms", latency.reason if isinstance(latency, _Bad) else "must be >= 0")
+        error = raw.get("error")
+        if error is not None and not isinstance(error, bool):
+            bad("error", f"expected true or false, got {_json_type(error)}")
+        segment = self._segment(raw.get("segment"), bad)
+        if len(problems) > before:
+            return None
+        return ValidEvent(
+            index=index,
+            id=event_id if isinstance(event_id, str) else uuid4().hex,
+            ts=cast(float, ts),
+            version=cast(str, version),
+            features=features,
+            prediction=prediction,
+            proba=proba,
+            latency_ms=cast("float | None", latency),
+            error=bool(error),
+            segment=segment,
+        )
+
+    def _features(self, raw: object, bad: Callable[[str, str], None]) -> dict[str, FeatureValue]:
+        if not isinstance(raw, Mapping):
+            bad("features", f"expected an object of feature values, got {_json_type(raw)}")
+            return {}
+        features: dict[str, FeatureValue] = {}
+        for name, checker in self.feature_checkers.items():
+            if name not in raw:
+                bad(f"features.{name}", "missing: send null for a missing value")
+                continue
+            value = checker(raw[name])
+            if isinstance(value, _Bad):
+                bad(f"features.{name}", value.reason)
+            else:
+                features[name] = value
+        for name in raw:
+            if name not in self.feature_checkers:
+                bad(f"features.{name}", "unknown feature")
+        return features
+
+    def _proba(self, raw: object, bad: Callable[[str, str], None]) -> dict[str, float] | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            bad("proba", f"expected an object of class probabilities, got {_json_type(raw)}")
+            return None
+        proba: dict[str, float] = {}
+        for label, value in raw.items():
+            if label not in self.classes:
+                declared = ", ".join(sorted(self.classes)) or "none"
+                bad(f"proba.{label}", f"unknown class (declared: {declared})")
+                continue
+            probability = _probability(value)
+            if isinstance(probability, _Bad):
+                bad(f"proba.{label}", probability.reason)
+            else:
+                proba[label] = probability
+        return proba or None
+
+    def _segment(self, raw: object, bad: Callable[[str, str], None]) -> str:
+        if raw is None:
+            return ""
+        if not isinstance(raw, Mapping):
+            bad("segment", f"expected an object of tag values, got {_json_type(raw)}")
+            return ""
+        valid = True
+        for key, value in raw.items():
+            if key not in self.segments:
+                declared = ", ".join(sorted(self.segments)) or "none"
+                bad(f"segment.{key}", f"segment key is not declared (declared: {declared})")
+                valid = False
+                continue
+            tag = _check_tag(value)
+            if isinstance(tag, _Bad):
+                bad(f"segment.{key}", tag.reason)
+                valid = False
+        return ",".join(f"{key}={raw[key]}" for key in sorted(raw)) if valid else ""
+
+
+def validate_events(
+    payload: list[Any],
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidationResult[ValidEvent]:
+    """Validate a decoded JSON batch of prediction events against ``model``.
+
+    Each event is checked on its own; see the module docstring for the rules. Raises
+    :class:`IngestError` only when ``payload`` is not a list or has more than ``max_batch``
+    events.
+
+    Example
+    -------
+    >>> from watchkeeper.modelspec import ModelSpec
+    >>> spec = ModelSpec(name="m", task="regression", features={"x": "numeric"})
+    >>> result = validate_events(
+    ...     [{"version": "1", "features": {"x": 1}}, {"version": "1", "features": {"x": "a"}}],
+    ...     spec, now=1e9, max_age_seconds=3600, max_batch=10)
+    >>> len(result.accepted), result.rejected[0]
+    (1, Rejection(index=1, field='features.x', reason='expected a number, got a string'))
+    """
+    events = _check_batch(payload, max_batch, "events")
+    rules = _EventRules.build(model, _Window.build(now, max_age_seconds, max_future_seconds))
+    accepted: list[ValidEvent] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(events):
+        event = rules.check(index, raw, rejected)
+        if event is not None:
+            accepted.append(event)
+    return ValidationResult(accepted=accepted, rejected=rejected)
+
+
+def validate_labels(
+    payload: list[Any],
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidationResult[ValidLabel]:
+    """Validate delayed labels ``[{"id", "label", "timestamp"?}]`` against ``model``.
+
+    The label kind is ``model.target_kind``, or categorical / numeric by the task; a label may
+    not be null (send nothing instead). Class labels are kept as strings like predictions.
+    """
+    items = _check_batch(payload, max_batch, "labels")
+    window = _Window.build(now, max_age_seconds, max_future_seconds)
+    kind = model.target_kind if model.target_kind is not None else _prediction_kind(model)
+    checker = _label_checker(ColumnKind(kind))
+    accepted: list[ValidLabel] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(items):
+        problems = _common_checks(index, raw, _LABEL_FIELDS, window, rejected)
+        if problems is None:
+            continue
+        label = checker(raw.get("label"))
+        if label is None:
+            problems.append(Rejection(index, "label", "missing: a label may not be null"))
+        elif isinstance(label, _Bad):
+            problems.append(Rejection(index, "label", label.reason))
+        if problems:
+            rejected.extend(problems)
+            continue
+        ts = cast(float, window.timestamp(raw.get("timestamp")))
+        accepted.append(ValidLabel(index=index, id=raw["id"], label=label, ts=ts))
+    return ValidationResult(accepted=accepted, rejected=rejected)
+
+
+def validate_feedback(
+    payload: list[Any],
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidationResult[ValidFeedback]:
+    """Validate user feedback ``[{"id", "user_id", "rating" 1..5, "comment"?, "timestamp"?}]``.
+
+    ``model`` is accepted for symmetry with the other validators (feedback has no model-specific
+    fields).
+    """
+    del model
+    items = _check_batch(payload, max_batch, "feedback")
+    window = _Window.build(now, max_age_seconds, max_future_seconds)
+    accepted: list[ValidFeedback] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(items):
+        problems = _common_checks(index, raw, _FEEDBACK_FIELDS, window, rejected)
+        if problems is None:
+            continue
+        user_id = _check_id(raw.get("user_id"), required=True)
+        if isinstance(user_id, _Bad):
+            problems.append(Rejection(index, "user_id", user_id.reason))
+        rating = raw.get("rating")
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            problems.append(
+                Rejection(index, "rating", f"expected an integer from 1 to 5, got {rating!r}"[:80])
+            )
+        comment = raw.get("comment")
+        if comment is not None and (
+            not isinstance(comment, str) or len(comment) > MAX_COMMENT_LENGTH
+        ):
+            problems.append(
+                Rejection(
+                    index,
+                    "comment",
+                    f"expected a string of at most {MAX_COMMENT_LENGTH} characters or null",
+                )
+            )
+        if problems:
+            rejected.extend(problems)
+            continue
+        accepted.append(
+            ValidFeedback(
+                index=index,
+                id=raw["id"],
+                user_id=cast(str, user_id),
+                rating=cast(int, rating),
+                comment=comment,
+                ts=cast(float, window.timestamp(raw.get("timestamp"))),
+            )
+        )
+    return ValidationResult(accepted=accepted, rejected=rejected)
+
+
+def _common_checks(
+    index: int,
+    raw: object,
+    fields: frozenset[str],
+    window: _Window,
+    rejected: list[Rejection],
+) -> list[Rejection] | None:
+    """Shape, unknown fields, ``id`` and ``timestamp`` of a label or feedback item."""
+    if not isinstance(raw, Mapping):
+        rejected.append(Rejection(index, "item", f"expected an object, got {_json_type(raw)}"))
+        return None
+    problems = [Rejection(index, str(key), "unknown field") for key in raw if key not in fields]
+    item_id = _check_id(raw.get("id"), required=True)
+    if isinstance(item_id, _Bad):
+        problems.append(Rejection(index, "id", item_id.reason))
+    ts = window.timestamp(raw.get("timestamp"))
+    if isinstance(ts, _Bad):
+        problems.append(Rejection(index, "timestamp", ts.reason))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Columnar bodies (Arrow IPC stream, Parquet)
+
+
+def decode_arrow_stream(body: bytes) -> pa.Table:
+    """Decode an Arrow IPC stream body into a table; IngestError when it is corrupt."""
+    import pyarrow as pa
+
+    try:
+        with pa.ipc.open_stream(pa.BufferReader(body)) as reader:
+            return reader.read_all()
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise IngestError(
+            f"the body is not a valid Arrow IPC stream ({error}); send the bytes written by "
+            "pyarrow.ipc.new_stream",
+            field="body",
+        ) from error
+
+
+def decode_parquet(body: bytes) -> pa.Table:
+    """Decode a Parquet file body into a table; IngestError when it is corrupt."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(body))
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise IngestError(
+            f"the body is not a valid Parquet file ({error}); send the bytes written by "
+            "pyarrow.parquet.write_table",
+            field="body",
+        ) from error
+
+
+@dataclass(slots=True)
+class _Problems:
+    """Row masks of failed checks, turned into Rejections once at the end."""
+
+    size: int
+    masks: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray, field_name: str, reason: str) -> None:
+        if mask.any():
+            self.masks.append((mask, field_name, reason))
+
+    def everywhere(self, field_name: str, reason: str) -> None:
+        self.add(np.ones(self.size, dtype=bool), field_name, reason)
+
+    def bad_rows(self) -> np.ndarray:
+        bad = np.zeros(self.size, dtype=bool)
+        for mask, _, _ in self.masks:
+            bad |= mask
+        return bad
+
+    def rejections(self) -> list[Rejection]:
+        rejections = [
+            Rejection(int(index), field_name, reason)
+            for mask, field_name, reason in self.masks
+            for index in np.flatnonzero(mask)
+        ]
+        rejections.sort(key=lambda rejection: rejection.index)
+        return rejections
+
+
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array with dictionaries and string views decoded."""
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
+        array = array.cast(pa.string())
+    return array
+
+
+def _nulls(array: pa.Array) -> np.ndarray:
+    return np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _is_number_type(data_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+    )
+
+
+def _arrow_type_name(data_type: pa.DataType) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_string(data_type):
+        return "a string"
+    if pa.types.is_boolean(data_type):
+        return "a boolean"
+    return f"Arrow type {data_type}"
+
+
+def _pylist(array: pa.Array) -> list[Any]:
+    values: list[Any] = array.to_pylist()
+    return values
+
+
+def _as_objects(values: np.ndarray, nulls: np.ndarray) -> list[Any]:
+    objects = values.astype(object)
+    objects[nulls] = None
+    result: list[Any] = objects.tolist()
+    return result
+
+
+@dataclass(slots=True)
+class _ColumnReader:
+    """Vectorised conversions of one column into canonical Python values plus failure masks."""
+
+    problems: _Problems
+
+    def floats(self, array: pa.Array, field_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Finite float64 values (NaN where null or rejected) and the null mask."""
+        import pyarrow as pa
+
+        nulls = _nulls(array)
+        if pa.types.is_null(array.type):
+            return np.full(len(array), np.nan), nulls
+        if not _is_number_type(array.type):
+            self.problems.add(
+                ~nulls, field_name, f"expected a number, got {_arrow_type_name(array.type)}"
+            )
+            return np.full(len(array), np.nan), nulls
+        values = np.asarray(
+            array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False),
+            dtype=np.float64,
+        )
+        self.problems.add(~np.isfinite(values) & ~nulls, field_name, _NOT_FINITE)
+        return values, nulls
+
+    def numbers(self, array: pa.Array, field_name: str) -> list[Any]:
+        values, nulls = self.floats(array, field_name)
+        return _as_objects(values, nulls | ~np.isfinite(values))
+
+    def categories(self, array: pa.Array, field_name: str) -> list[Any]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        data_type = array.type
+        if pa.types.is_string(data_type) or pa.types.is_null(data_type):
+            return _pylist(array)
+        if pa.types.is_integer(data_type):
+            return _pylist(array.cast(pa.string()))
+        if pa.types.is_boolean(data_type):
+            return _pylist(pc.if_else(array, "true", "false"))
+        nulls = _nulls(array)
+        if not pa.types.is_floating(data_type):
+            self.problems.add(
+                ~nulls,
+                field_name,
+                f"expected {_CATEGORY_TYPES}, got {_arrow_type_name(data_type)}",
+            )
+            return [None] * len(array)
+        values = np.asarray(array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+        with np.errstate(invalid="ignore"):
+            integral = (
+                np.isfinite(values)
+                & (np.floor(values) == values)
+                & (np.abs(values) < _MAX_EXACT_INTEGER)
+            )
+        self.problems.add(
+            ~integral & ~nulls, field_name, f"expected {_CATEGORY_TYPES}, got a non-integral number"
+        )
+        labels = np.where(integral, values, 0.0).astype(np.int64).astype(str)
+        return _as_objects(labels, nulls | ~integral)
+
+    def booleans(self, array: pa.Array, field_name: str) -> list[Any]:
+        import pyarrow as pa
+
+        data_type = array.type
+        if pa.types.is_boolean(data_type) or pa.types.is_null(data_type):
+            return _pylist(array)
+        nulls = _nulls(array)
+        if not _is_number_type(data_type):
+            self.problems.add(
+                ~nulls, field_name, f"expected true/false or 0/1, got {_arrow_type_name(data_type)}"
+            )
+            return [None] * len(array)
+        values = np.asarray(array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+        self.problems.add(
+            ~np.isin(values, (0.0, 1.0)) & ~nulls, field_name, "expected true/false or 0/1"
+        )
+        return _as_objects(values == 1.0, nulls)
+
+    def texts(self, array: pa.Array, field_name: str) -> list[Any]:
+        import pyarrow as pa
+
+        if pa.types.is_string(array.type) or pa.types.is_null(array.type):
+            return _pylist(array)
+        self.problems.add(
+            ~_nulls(array), field_name, f"expected a string, got {_arrow_type_name(array.type)}"
+        )
+        return [None] * len(array)
+
+    def instants(self, array: pa.Array, field_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch seconds (NaN where null or rejected) and the null mask."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        data_type = array.type
+        nulls = _nulls(array)
+        if pa.types.is_timestamp(data_type):
+            per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[data_type.unit]
+            # Stored values are UTC for zoned timestamps and wall time for naive ones, which
+            # watchkeeper reads as UTC, so the raw integers are epoch units in both cases.
+            raw = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            values = np.where(nulls, np.nan, raw / per_second)
+            return values, nulls
+        if pa.types.is_string(data_type):
+            # Parse each distinct string once with the JSON path's parser, so both paths accept
+            # exactly the same spellings.
+            distinct = pc.unique(array.drop_null())
+            parsed = np.array(
+                [_parse_iso(text) for text in distinct.to_pylist()] + [None], dtype=np.float64
+            )
+            positions = pc.index_in(array, value_set=distinct).fill_null(len(distinct))
+            values = parsed[positions.to_numpy(zero_copy_only=False)]
+            self.problems.add(
+                np.isnan(values) & ~nulls, field_name, "cannot parse as an ISO-8601 date-time"
+            )
+            return values, nulls
+        if _is_number_type(data_type) or pa.types.is_null(data_type):
+            return self.floats(array, field_name)
+        self.problems.add(
+            ~nulls,
+            field_name,
+            f"expected an ISO-8601 string or epoch seconds, got {_arrow_type_name(data_type)}",
+        )
+        return np.full(len(array), np.nan), nulls
+
+    def identifiers(
+        self, array: pa.Array, field_name: str, *, missing: str | None = None
+    ) -> tuple[list[Any], np.ndarray]:
+        """Strings of 1-128 characters, and the null mask; nulls fail with ``missing`` if set."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        nulls = _nulls(array)
+        if missing is not None:
+            self.problems.add(nulls, field_name, missing)
+        if pa.types.is_null(array.type):
+            return [None] * len(array), nulls
+        if not pa.types.is_string(array.type):
+            self.problems.add(
+                ~nulls, field_name, f"expected a string, got {_arrow_type_name(array.type)}"
+            )
+            return [None] * len(array), nulls
+        lengths = pc.utf8_length(array).fill_null(1).to_numpy(zero_copy_only=False)
+        self.problems.add(
+            (lengths < 1) | (lengths > MAX_ID_LENGTH),
+            field_name,
+            f"must have 1 to {MAX_ID_LENGTH} characters",
+        )
+        result: list[Any] = array.to_pylist()
+        return result, nulls
+
+    def tags(self, array: pa.Array, field_name: str) -> list[Any]:
+        """Segment values: strings of 1-128 characters without ``,`` or ``=``."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_null(array.type):
+            return [None] * len(array)
+        if not pa.types.is_string(array.type):
+            self.problems.add(
+                ~_nulls(array), field_name, f"expected a string, got {_arrow_type_name(array.type)}"
+            )
+            return [None] * len(array)
+        lengths = pc.utf8_length(array)
+        bad = pc.or_(
+            pc.or_(pc.less(lengths, 1), pc.greater(lengths, _MAX_TAG_LENGTH)),
+            pc.match_substring_regex(array, "[,=]"),
+        )
+        self.problems.add(
+            np.asarray(bad.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool),
+            field_name,
+            _TAG_RULE,
+        )
+        return _pylist(array)
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` random UUID4 hex strings (RFC 4122 §4.4) without a Python call per id."""
+    raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    hexed = raw.tobytes().hex()
+    return [hexed[start : start + 32] for start in range(0, 32 * count, 32)]
+
+
+def validate_columns(
+    table: pa.Table,
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidationResult[ValidEvent]:
+    """Validate a columnar batch (one row per event) with the rules of :func:`validate_events`.
+
+    Columns: ``id``, ``timestamp``, ``version``, one per feature (named as the feature),
+    ``prediction``, ``proba.<class>``, ``latency_ms``, ``error``, ``segment.<key>``. A null cell
+    is the JSON ``null``: a missing feature value, an absent optional field. An absent feature
+    column is a missing feature in every row; an unknown column rejects every row. Checks run
+    per column on whole arrays; Python touches single rows only to build the results.
+    """
+    import pyarrow as pa
+
+    if table.num_rows > max_batch:
+        raise IngestError(
+            f"batch has {table.num_rows} events; the limit is {max_batch}: split it into smaller "
+            "batches",
+            field="events",
+        )
+    names = table.column_names
+    if len(set(names)) != len(names):
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        raise IngestError(f"duplicate columns: {', '.join(duplicated)}", field=duplicated[0])
+    window = _Window.build(now, max_age_seconds, max_future_seconds)
+    size = table.num_rows
+    problems = _Problems(size)
+    reader = _ColumnReader(problems)
+    columns = {name: _plain(table.column(name)) for name in names}
+    absent = pa.nulls(size)
+
+    def column(name: str) -> pa.Array:
+        return columns.get(name, absent)
+
+    classes = list(model.proba or ())
+    segments = list(model.segments)
+    known = (
+        {"id", "timestamp", "version", "prediction", "latency_ms", "error"}
+        | set(model.features)
+        | {f"proba.{label}" for label in classes}
+        | {f"segment.{key}" for key in segments}
+    )
+    for name in names:
+        if name in known:
+            continue
+        if name.startswith("proba."):
+            problems.everywhere(name, f"unknown class (declared: {', '.join(classes) or 'none'})")
+        elif name.startswith("segment."):
+            problems.everywhere(
+                name, f"segment key is not declared (declared: {', '.join(segments) or 'none'})"
+            )
+        else:
+            problems.everywhere(f"features.{name}", "unknown feature")
+
+    ids, id_nulls = reader.identifiers(column("id"), "id")
+    version, _ = reader.identifiers(column("version"), "version", missing=_MISSING_VERSION)
+    timestamps, ts_nulls = reader.instants(column("timestamp"), "timestamp")
+    timestamps = np.where(ts_nulls, now, timestamps)
+    with np.errstate(invalid="ignore"):
+        problems.add(timestamps < window.earliest, "timestamp", window.too_old())
+        too_late = timestamps > window.latest
+        milliseconds = timestamps > _MILLISECONDS_THRESHOLD
+    problems.add(
+        too_late & ~milliseconds, "timestamp", window.too_late(looks_like_milliseconds=False)
+    )
+    problems.add(
+        too_late & milliseconds, "timestamp", window.too_late(looks_like_milliseconds=True)
+    )
+
+    features: dict[str, list[Any]] = {}
+    convert = {
+        ColumnKind.NUMERIC: reader.numbers,
+        ColumnKind.CATEGORICAL: reader.categories,
+        ColumnKind.BOOLEAN: reader.booleans,
+        ColumnKind.TEXT: reader.texts,
+    }
+    for name, kind in model.features.items():
+        field_name = f"features.{name}"
+        if name not in columns:
+            problems.everywhere(field_name, "missing: send null for a missing value")
+            continue
+        if ColumnKind(kind) is ColumnKind.DATETIME:
+            instants, nulls = reader.instants(columns[name], field_name)
+            features[name] = _as_objects(instants, nulls | np.isnan(instants))
+        else:
+            features[name] = convert[ColumnKind(kind)](columns[name], field_name)
+
+    if _prediction_kind(model) is ColumnKind.CATEGORICAL:
+        predictions = reader.categories(column("prediction"), "prediction")
+    else:
+        predictions = reader.numbers(column("prediction"), "prediction")
+
+    probabilities: dict[str, list[Any]] = {}
+    for label in classes:
+        values, nulls = reader.floats(column(f"proba.{label}"), f"proba.{label}")
+        with np.errstate(invalid="ignore"):
+            problems.add(
+                ((values < 0.0) | (values > 1.0)) & ~nulls,
+                f"proba.{label}",
+                "probability is outside [0, 1]",
+            )
+        probabilities[label] = _as_objects(values, nulls | ~np.isfinite(values))
+
+    latency, latency_nulls = reader.floats(column("latency_ms"), "latency_ms")
+    with np.errstate(invalid="ignore"):
+        problems.add((latency < 0) & ~latency_nulls, "latency_ms", "must be >= 0")
+    latencies = _as_objects(latency, latency_nulls | ~np.isfinite(latency))
+
+    error_column = column("error")
+    if pa.types.is_boolean(error_column.type) or pa.types.is_null(error_column.type):
+        errors = [value is True for value in error_column.to_pylist()]
+    else:
+        problems.add(
+            ~_nulls(error_column),
+            "error",
+            f"expected true or false, got {_arrow_type_name(error_column.type)}",
+        )
+        errors = [False] * size
+
+    tags: dict[str, list[Any]] = {}
+    for key in segments:
+        name = f"segment.{key}"
+        if name not in columns:
+            continue
+        tags[key] = reader.tags(columns[name], name)
+
+    rejections = problems.rejections()
+    good = np.flatnonzero(~problems.bad_rows())
+    missing_ids = iter(_new_ids(int(id_nulls[good].sum())))
+    tag_keys = sorted(tags)
+    accepted = []
+    for row in good.tolist():
+        proba = {
+            label: values[row] for label, values in probabilities.items() if values[row] is not None
+        }
+        segment = ",".join(
+            f"{key}={tags[key][row]}" for key in tag_keys if tags[key][row] is not None
+        )
+        accepted.append(
+            ValidEvent(
+                index=row,
+                id=ids[row] if ids[row] is not None else next(missing_ids),
+                ts=float(timestamps[row]),
+                version=version[row],
+                features={name: values[row] for name, values in features.items()},
+                prediction=predictions[row],
+                proba=proba or None,
+                latency_ms=latencies[row],
+                error=errors[row],
+                segment=segment,
+            )
+        )
+    return ValidationResult(accepted=accepted, rejected=rejections)

@@ -1,0 +1,274 @@
+"""The configuration of a monitored model: its features, outputs, windows and retention.
+
+A :class:`ModelSpec` is what a team registers once per model (``POST /v1/models``). The service
+stores it and uses it to validate every ingested event (:mod:`watchkeeper.ingest`), to name the
+profile windows and to expire old data. It is the JSON of the service wire contract::
+
+    {"name": "churn", "task": "classification",
+     "features": {"age": "numeric", "plan": "categorical"},
+     "prediction": "prediction", "proba": {"0": "proba_0", "1": "proba_1"},
+     "target_kind": "categorical", "windows": [3600, 86400], "segments": ["region"],
+     "retention_days": 30, "profile_retention_days": 400}
+
+``prediction`` names the column that holds the model output in reports (``None``: the model
+sends no prediction); ``proba`` maps each class label to the name of its probability column,
+and its keys are the only class labels an event's ``proba`` may use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from watchkeeper.errors import ConfigError
+from watchkeeper.schema import ColumnKind, TaskType
+
+__all__ = ["RESERVED_FIELDS", "ModelSpec"]
+
+#: Top-level event fields; a feature may not take one of these names, because the columnar
+#: body (Arrow / Parquet) puts features and these fields side by side.
+RESERVED_FIELDS = frozenset(
+    {
+        "id",
+        "timestamp",
+        "version",
+        "features",
+        "prediction",
+        "proba",
+        "latency_ms",
+        "error",
+        "segment",
+    }
+)
+_RESERVED_PREFIXES = ("proba.", "segment.")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_MAX_NAME_LENGTH = 128
+_DEFAULT_WINDOWS = (3600, 86400)
+_KNOWN_KEYS = frozenset(
+    {
+        "name",
+        "task",
+        "features",
+        "prediction",
+        "proba",
+        "target_kind",
+        "windows",
+        "segments",
+        "retention_days",
+        "profile_retention_days",
+    }
+)
+
+
+def _check_label(value: object, *, key: str, what: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"{key}: {what} must be a non-empty string of at most {_MAX_NAME_LENGTH} "
+            f"characters, got {value!r}",
+            key=key,
+        )
+    return value
+
+
+def _check_kind(value: object, *, key: str) -> ColumnKind:
+    if isinstance(value, str) and value in ColumnKind.__members__.values():
+        return ColumnKind(value)
+    choices = ", ".join(kind.value for kind in ColumnKind)
+    raise ConfigError(f"{key}: unknown column kind {value!r}; use one of {choices}", key=key)
+
+
+def _check_positive_int(value: object, *, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{key}: must be a positive integer, got {value!r}", key=key)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A monitored model's configuration, validated on construction.
+
+    Parameters
+    ----------
+    name:
+        Model name: letters, digits, ``_ . -``; at most 128 characters, starting alphanumeric.
+    task:
+        ``classification`` or ``regression``; decides the kind of the prediction (a class
+        label or a number) and the performance metrics.
+    features:
+        Feature name → :class:`ColumnKind`. Names may not be a top-level event field
+        (:data:`RESERVED_FIELDS`) nor start with ``proba.`` or ``segment.``.
+    prediction:
+        Name of the prediction column in reports; ``None`` when the model sends none.
+    proba:
+        Class label → probability column name (classification only); ``None`` when the model
+        sends no probabilities.
+    target_kind:
+        Kind of the delayed labels; ``None`` derives it from ``task`` (categorical / numeric).
+    windows:
+        Profile window lengths in seconds, ascending and distinct.
+    segments:
+        Tag keys an event's ``segment`` may use (e.g. ``region``, ``device``).
+    retention_days, profile_retention_days:
+        How long raw events and window profiles are kept.
+
+    Example
+    -------
+    >>> spec = ModelSpec.from_dict({"name": "iris", "task": "classification",
+    ...                             "features": {"sepal_length": "numeric"}})
+    >>> spec.windows, spec.label_kind.value
+    ((3600, 86400), 'categorical')
+    """
+
+    name: str
+    task: TaskType
+    features: Mapping[str, ColumnKind]
+    prediction: str | None = "prediction"
+    proba: Mapping[str, str] | None = None
+    target_kind: ColumnKind | None = None
+    windows: tuple[int, ...] = _DEFAULT_WINDOWS
+    segments: tuple[str, ...] = ()
+    retention_days: int = 30
+    profile_retention_days: int = 400
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _MODEL_NAME.match(self.name):
+            raise ConfigError(
+                f"name: {self.name!r} is not a valid model name; use 1-128 letters, digits, "
+                "'_', '.' or '-', starting with a letter or digit",
+                key="name",
+            )
+        try:
+            object.__setattr__(self, "task", TaskType(self.task))
+        except ValueError:
+            raise ConfigError(
+                f"task: must be 'classification' or 'regression', got {self.task!r}", key="task"
+            ) from None
+        if not isinstance(self.features, Mapping):
+            raise ConfigError("features: must be a mapping of feature name to kind", key="features")
+        features: dict[str, ColumnKind] = {}
+        for feature, kind in self.features.items():
+            key = f"features.{feature}"
+            _check_label(feature, key=key, what="a feature name")
+            if feature in RESERVED_FIELDS or feature.startswith(_RESERVED_PREFIXES):
+                raise ConfigError(
+                    f"{key}: {feature!r} is reserved for an event field; rename the feature",
+                    key=key,
+                )
+            features[feature] = _check_kind(kind, key=key)
+        object.__setattr__(self, "features", features)
+        if self.prediction is not None:
+            _check_label(self.prediction, key="prediction", what="the prediction column")
+        if self.proba is not None:
+            if self.task is not TaskType.CLASSIFICATION:
+                raise ConfigError(
+                    "proba: class probabilities need task 'classification'", key="proba"
+                )
+            if not isinstance(self.proba, Mapping) or not self.proba:
+                raise ConfigError(
+                    "proba: must be a non-empty mapping of class label to column name",
+                    key="proba",
+                )
+            proba: dict[str, str] = {}
+            for label, column in self.proba.items():
+                key = f"proba.{label}"
+                proba[_check_label(label, key=key, what="a class label")] = _check_label(
+                    column, key=key, what="a probability column name"
+                )
+            object.__setattr__(self, "proba", proba)
+        if self.target_kind is not None:
+            object.__setattr__(
+                self, "target_kind", _check_kind(self.target_kind, key="target_kind")
+            )
+        self._check_windows()
+        if isinstance(self.segments, str) or not isinstance(self.segments, Sequence):
+            raise ConfigError("segments: must be a list of tag keys", key="segments")
+        segments = tuple(
+            _check_label(segment, key=f"segments[{position}]", what="a segment key")
+            for position, segment in enumerate(self.segments)
+        )
+        bad = [segment for segment in segments if "," in segment or "=" in segment]
+        if bad or len(set(segments)) != len(segments):
+            raise ConfigError(
+                f"segments: keys must be distinct and contain no ',' or '=', got {list(segments)}",
+                key="segments",
+            )
+        object.__setattr__(self, "segments", segments)
+        _check_positive_int(self.retention_days, key="retention_days")
+        _check_positive_int(self.profile_retention_days, key="profile_retention_days")
+
+    def _check_windows(self) -> None:
+        if isinstance(self.windows, str) or not isinstance(self.windows, Sequence):
+            raise ConfigError("windows: must be a list of window lengths in seconds", key="windows")
+        windows = tuple(
+            _check_positive_int(window, key=f"windows[{position}]")
+            for position, window in enumerate(self.windows)
+        )
+        if not windows or list(windows) != sorted(set(windows)):
+            raise ConfigError(
+                f"windows: must be a non-empty ascending list of distinct seconds, got "
+                f"{list(windows)}",
+                key="windows",
+            )
+        object.__setattr__(self, "windows", windows)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class labels an event's ``proba`` may name (empty when none are declared)."""
+        return tuple(self.proba or ())
+
+    @property
+    def prediction_kind(self) -> ColumnKind:
+        """Kind of the model output: a class label (categorical) or a number (numeric)."""
+        if self.task is TaskType.CLASSIFICATION:
+            return ColumnKind.CATEGORICAL
+        return ColumnKind.NUMERIC
+
+    @property
+    def label_kind(self) -> ColumnKind:
+        """Kind of the delayed labels: ``target_kind``, or the prediction kind when unset."""
+        return self.target_kind if self.target_kind is not None else self.prediction_kind
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """Build a spec from its JSON form; unknown keys and bad values raise ConfigError."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("model config must be a JSON object", key=None)
+        unknown = sorted(set(data) - _KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{unknown[0]}: unknown model config key; known keys are "
+                f"{', '.join(sorted(_KNOWN_KEYS))}",
+                key=unknown[0],
+            )
+        for required in ("name", "task", "features"):
+            if required not in data:
+                raise ConfigError(f"{required}: missing from the model config", key=required)
+        return cls(
+            name=data["name"],
+            task=data["task"],
+            features=data["features"],
+            prediction=data.get("prediction", "prediction"),
+            proba=data.get("proba"),
+            target_kind=data.get("target_kind"),
+            windows=data.get("windows", _DEFAULT_WINDOWS),
+            segments=data.get("segments", ()),
+            retention_days=data.get("retention_days", 30),
+            profile_retention_days=data.get("profile_retention_days", 400),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; ``ModelSpec.from_dict(spec.to_dict()) == spec``."""
+        return {
+            "name": self.name,
+            "task": self.task.value,
+            "features": {name: kind.value for name, kind in self.features.items()},
+            "prediction": self.prediction,
+            "proba": None if self.proba is None else dict(self.proba),
+            "target_kind": None if self.target_kind is None else self.target_kind.value,
+            "windows": list(self.windows),
+            "segments": list(self.segments),
+            "retention_days": self.retention_days,
+            "profile_retention_days": self.profile_retention_days,
+        }

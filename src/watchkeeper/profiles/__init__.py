@@ -1,0 +1,46 @@
+"""Mergeable column profiles and drift computed from them (pure: no I/O).
+
+A profile summarises a column in a fixed, small size: counts, exact moments, a KLL quantile
+sketch and counts on fine bins inherited from a reference for numeric columns; capped exact
+label counts and a HyperLogLog sketch for categorical columns; true/false counts for boolean
+ones. Profiles merge associatively, so a window is the merge of its batches and a day the
+merge of its hours. See ``docs/profiles.md``.
+"""
+
+from __future__ import annotations
+
+from watchkeeper.profiles.categorical import OTHER_LABEL, BooleanProfile, CategoricalProfile
+from watchkeeper.profiles.dataset import (
+    PROFILE_FORMAT_VERSION,
+    ColumnProfile,
+    DatasetProfile,
+    ProfileAccumulator,
+    ProfileOptions,
+    profile_frame,
+)
+from watchkeeper.profiles.drift import (
+    drift_from_profiles,
+    profile_categorical_drift,
+    profile_numeric_drift,
+)
+from watchkeeper.profiles.numeric import NumericProfile, fine_edges
+from watchkeeper.profiles.quality import numeric_profile_quality, quality_summary
+
+__all__ = [
+    "OTHER_LABEL",
+    "PROFILE_FORMAT_VERSION",
+    "BooleanProfile",
+    "CategoricalProfile",
+    "ColumnProfile",
+    "DatasetProfile",
+    "NumericProfile",
+    "ProfileAccumulator",
+    "ProfileOptions",
+    "drift_from_profiles",
+    "fine_edges",
+    "numeric_profile_quality",
+    "profile_categorical_drift",
+    "profile_frame",
+    "profile_numeric_drift",
+    "quality_summary",
+]

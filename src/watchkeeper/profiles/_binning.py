@@ -1,0 +1,84 @@
+"""Fast, exact assignment of values to fine bins with fixed, sorted edges.
+
+``np.searchsorted`` costs a branchy binary search per value (about 50 ns on this class of
+machine). :class:`FineBins` first maps each value to a cell of a uniform grid with two
+arithmetic passes and one table look-up, then settles the few edges that share a cell with one
+comparison each. The cell map ``clip((x - lo) * scale)`` is monotone in ``x``, and the edges are
+mapped with the very same floating-point operations, so an edge in an earlier cell is below the
+value and an edge in a later cell is above it: only edges in the value's own cell need a
+comparison, and the result equals ``np.searchsorted(edges, x, side="right")`` bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+CountArray = npt.NDArray[np.int64]
+
+# 2**14 cells (128 KiB of start indices) stay in L2 cache; finer grids serve uneven edges.
+_GRID_CELLS = (1 << 14, 1 << 16)
+# Beyond this many edges in one cell the comparisons cost more than a binary search.
+_MAX_EDGES_PER_CELL = 3
+
+
+class FineBins:
+    """Counts of finite values in ``(-inf, e0), [e0, e1), …, [e_last, inf)``.
+
+    ``edges`` must be finite, strictly increasing and non-empty. Bin ``0`` is the lower tail
+    and bin ``len(edges)`` the upper tail.
+    """
+
+    __slots__ = ("_cell_start", "_cells", "_comparisons", "_low", "_padded", "_scale", "edges")
+
+    def __init__(self, edges: FloatArray) -> None:
+        self.edges = edges
+        self._padded: FloatArray = np.append(edges, np.inf)
+        self._low = float(edges[0])
+        self._cells = 0
+        self._scale = 0.0
+        self._comparisons = 0
+        self._cell_start: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        span = float(edges[-1]) - self._low
+        for cells in _GRID_CELLS:
+            scale = cells / span if 0.0 < span < np.inf else 0.0
+            if not 0.0 < scale < np.inf:
+                return
+            self._cells, self._scale = cells, scale
+            edge_cells = self._cell_of(edges)
+            comparisons = int(np.bincount(edge_cells).max())
+            if comparisons <= _MAX_EDGES_PER_CELL:
+                self._comparisons = comparisons
+                # Number of edges in cells before each cell: where a value's search starts.
+                self._cell_start = np.searchsorted(edge_cells, np.arange(cells), side="left")
+                return
+        self._cells = 0
+
+    @property
+    def size(self) -> int:
+        """Number of bins, tails included."""
+        return int(self.edges.size) + 1
+
+    def _cell_of(self, values: FloatArray) -> npt.NDArray[np.intp]:
+        # Overflow to ±inf keeps the map monotone; clipping then puts it in the end cells.
+        with np.errstate(over="ignore"):
+            position = values - self._low
+            position *= self._scale
+        # Clipping in floating point first keeps the integer cast defined for huge values.
+        np.clip(position, 0.0, float(self._cells - 1), out=position)
+        return position.astype(np.intp)
+
+    def index(self, values: FloatArray) -> npt.NDArray[np.intp]:
+        """Bin index of every finite value (same as ``searchsorted(edges, v, "right")``)."""
+        if self._cells == 0:
+            return np.searchsorted(self.edges, values, side="right")
+        bin_index = self._cell_start[self._cell_of(values)]
+        for _ in range(self._comparisons):
+            bin_index += values >= self._padded[bin_index]
+        return bin_index
+
+    def counts(self, values: FloatArray) -> CountArray:
+        """Bin counts of finite ``values``."""
+        counts: CountArray = np.bincount(self.index(values), minlength=self.size).astype(np.int64)
+        return counts

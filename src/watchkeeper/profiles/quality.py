@@ -1,0 +1,245 @@
+"""Data-quality checks of a current profile against its reference profile.
+
+The checks, names, thresholds and verdict rules are those of :mod:`watchkeeper.stats.quality`
+(``docs/quality.md``), read off profiles instead of raw values. Out-of-range shares are exact
+when the current profile shares the reference's fine bins (its two tail bins hold exactly the
+values below the reference minimum and above its maximum); otherwise they are KLL estimates.
+New categories are exact while the reference kept every label (no ``other`` count).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from watchkeeper.errors import EmptyDataError, SchemaError
+from watchkeeper.profiles.categorical import OTHER_LABEL, BooleanProfile, CategoricalProfile
+from watchkeeper.profiles.dataset import ColumnProfile, DatasetProfile
+from watchkeeper.profiles.numeric import NumericProfile
+from watchkeeper.stats.quality import (
+    QualityCheck,
+    QualityThresholds,
+    Verdict,
+    categorical_column_quality,
+    worst_verdict,
+)
+
+__all__ = ["numeric_profile_quality", "quality_summary"]
+
+
+def _missing_rate(reference: float, current: float, thresholds: QualityThresholds) -> QualityCheck:
+    if current - reference > thresholds.max_missing_increase:
+        verdict = Verdict.FAIL
+    elif current > 0.0 and reference == 0.0:
+        verdict = Verdict.WARNING
+    else:
+        verdict = Verdict.OK
+    return QualityCheck(
+        name="missing_rate",
+        reference=reference,
+        current=current,
+        threshold=thresholds.max_missing_increase,
+        verdict=verdict,
+    )
+
+
+def _out_of_range(
+    reference: NumericProfile, current: NumericProfile, thresholds: QualityThresholds
+) -> QualityCheck:
+    limit = thresholds.max_out_of_range_share
+    if reference.finite_count == 0:
+        return QualityCheck(
+            name="out_of_range_share",
+            reference=None,
+            current=0.0,
+            threshold=limit,
+            verdict=Verdict.WARNING,
+            details={"reason": "the reference has no finite values, so it defines no range"},
+        )
+    finite = current.finite_count
+    same_bins = (
+        current.edges is not None
+        and reference.edges is not None
+        and current.edges.shape == reference.edges.shape
+        and bool((current.edges == reference.edges).all())
+    )
+    if finite == 0:
+        below = above = 0
+    elif same_bins:
+        counts = current.bin_counts
+        below, above = int(counts[0]), int(counts[-1])
+    else:
+        below = round(current.rank(reference.minimum) * finite)
+        above = finite - round(current.rank(reference.maximum, inclusive=True) * finite)
+    share = (below + above) / finite if finite else 0.0
+    return QualityCheck(
+        name="out_of_range_share",
+        reference=None,
+        current=share,
+        threshold=limit,
+        verdict=Verdict.FAIL if share > limit else Verdict.OK,
+        details={
+            "below": below,
+            "above": above,
+            "reference_min": reference.minimum,
+            "reference_max": reference.maximum,
+            "exact": same_bins,
+        },
+    )
+
+
+def _constant_verdict(reference_constant: bool, current_constant: bool) -> Verdict:
+    if not current_constant:
+        return Verdict.OK
+    return Verdict.WARNING if reference_constant else Verdict.FAIL
+
+
+def _spread(profile: NumericProfile) -> float:
+    return 0.0 if profile.finite_count == 0 else profile.maximum - profile.minimum
+
+
+def numeric_profile_quality(
+    reference: NumericProfile,
+    current: NumericProfile,
+    thresholds: QualityThresholds | None = None,
+) -> dict[str, QualityCheck]:
+    """Missing, non-numeric, infinite, out-of-range and constant checks of a numeric column."""
+    thresholds = thresholds or QualityThresholds()
+    ref_rows, cur_rows = reference.count, current.count
+    non_numeric_limit = max(thresholds.max_non_numeric_share, reference.non_numeric / ref_rows)
+    non_numeric_share = current.non_numeric / cur_rows
+    ref_infinite, cur_infinite = reference.infinite / ref_rows, current.infinite / cur_rows
+    ref_spread, cur_spread = _spread(reference), _spread(current)
+    return {
+        "missing_rate": _missing_rate(
+            reference.missing / ref_rows, current.missing / cur_rows, thresholds
+        ),
+        "non_numeric_share": QualityCheck(
+            name="non_numeric_share",
+            reference=reference.non_numeric / ref_rows,
+            current=non_numeric_share,
+            threshold=non_numeric_limit,
+            verdict=Verdict.FAIL if non_numeric_share > non_numeric_limit else Verdict.OK,
+            details={"count": current.non_numeric},
+        ),
+        "infinite_share": QualityCheck(
+            name="infinite_share",
+            reference=ref_infinite,
+            current=cur_infinite,
+            threshold=None,
+            verdict=Verdict.WARNING if cur_infinite > ref_infinite else Verdict.OK,
+        ),
+        "out_of_range_share": _out_of_range(reference, current, thresholds),
+        "constant": QualityCheck(
+            name="constant",
+            reference=ref_spread,
+            current=cur_spread,
+            threshold=None,
+            verdict=_constant_verdict(ref_spread == 0.0, cur_spread == 0.0),
+            details={"value": current.minimum}
+            if cur_spread == 0.0 and current.finite_count
+            else {},
+        ),
+    }
+
+
+def _label_counts(profile: CategoricalProfile | BooleanProfile) -> pd.Series:
+    if isinstance(profile, BooleanProfile):
+        return pd.Series([profile.false_count, profile.true_count], index=["0", "1"], dtype="int64")
+    counts = dict(profile.counts)
+    if profile.other:
+        counts[OTHER_LABEL] = profile.other
+    return pd.Series(
+        list(counts.values()), index=pd.Index(list(counts), dtype=object), dtype="int64"
+    )
+
+
+def _column_checks(
+    name: str,
+    reference: ColumnProfile,
+    current: ColumnProfile,
+    thresholds: QualityThresholds,
+) -> dict[str, QualityCheck]:
+    for side, profile in (("reference", reference), ("current", current)):
+        if profile.count == 0:
+            raise EmptyDataError(
+                f"column {name!r}: the {side} profile has no rows; quality checks need rows",
+                column=name,
+            )
+    if isinstance(reference, NumericProfile) and isinstance(current, NumericProfile):
+        return numeric_profile_quality(reference, current, thresholds)
+    if isinstance(reference, NumericProfile) or isinstance(current, NumericProfile):
+        raise SchemaError(f"column {name!r} changed kind between the profiles", column=name)
+    checks = categorical_column_quality(
+        _label_counts(reference),
+        _label_counts(current),
+        reference_rows=reference.count,
+        current_rows=current.count,
+        reference_missing=reference.missing,
+        current_missing=current.missing,
+        thresholds=thresholds,
+        column=name,
+    )
+    if isinstance(reference, CategoricalProfile):
+        # Labels folded into the reference's "other" count may look new: say so.
+        new = checks["new_categories"]
+        checks["new_categories"] = QualityCheck(
+            name=new.name,
+            reference=new.reference,
+            current=new.current,
+            threshold=new.threshold,
+            verdict=new.verdict,
+            details={**new.details, "exact": not reference.truncated},
+        )
+    return checks
+
+
+def quality_summary(
+    reference: DatasetProfile,
+    current: DatasetProfile,
+    thresholds: QualityThresholds | None = None,
+) -> dict[str, object]:
+    """Data-quality checks of every reference column in ``current``, JSON-ready.
+
+    Returns ``{"verdict", "rows": {"reference", "current"}, "columns": {name: {"verdict",
+    "checks": {check: QualityCheck.to_dict()}}}}``; a column absent from ``current`` fails a
+    ``present`` check.
+
+    >>> import numpy as np
+    >>> from watchkeeper.profiles import DatasetProfile, NumericProfile
+    >>> reference = NumericProfile.of(np.arange(100.0))
+    >>> current = NumericProfile.of(np.r_[np.arange(95.0), [500.0] * 5], edges=reference.edges)
+    >>> summary = quality_summary(DatasetProfile(rows=100, columns={"x": reference}),
+    ...                           DatasetProfile(rows=100, columns={"x": current}))
+    >>> summary["columns"]["x"]["checks"]["out_of_range_share"]["current"]
+    0.05
+    """
+    thresholds = thresholds or QualityThresholds()
+    columns: dict[str, object] = {}
+    verdicts: list[Verdict] = []
+    for name, ref_profile in reference.columns.items():
+        cur_profile = current.columns.get(name)
+        if cur_profile is None:
+            checks = {
+                "present": QualityCheck(
+                    name="present",
+                    reference=1.0,
+                    current=0.0,
+                    threshold=None,
+                    verdict=Verdict.FAIL,
+                    details={"reason": "the column is missing from the current profile"},
+                )
+            }
+        else:
+            checks = _column_checks(name, ref_profile, cur_profile, thresholds)
+        verdict = worst_verdict(checks.values())
+        verdicts.append(verdict)
+        columns[name] = {
+            "verdict": verdict.value,
+            "checks": {check_name: check.to_dict() for check_name, check in checks.items()},
+        }
+    overall = max(verdicts, key=lambda verdict: verdict.severity, default=Verdict.OK)
+    return {
+        "verdict": overall.value,
+        "rows": {"reference": reference.rows, "current": current.rows},
+        "columns": columns,
+    }

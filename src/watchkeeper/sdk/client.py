@@ -1,0 +1,193 @@
+"""The SDK entry point: a :class:`Client` for one watchkeeper service (or a local store)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from watchkeeper.errors import AuthError, DeliveryError, IngestError, NotFoundError
+from watchkeeper.ingest import Rejection
+from watchkeeper.sdk.logger import PredictionLogger
+from watchkeeper.sdk.sink import BatchKind, Delivery, HttpSink, Outcome, Sink
+
+__all__ = ["Client", "Receipt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the service did with a synchronous batch (labels or feedback)."""
+
+    accepted: int
+    duplicates: int
+    rejected: tuple[Rejection, ...]
+
+
+class Client:
+    """Talks to one watchkeeper service; makes loggers and sends labels and feedback.
+
+    Parameters
+    ----------
+    url:
+        Service base URL, e.g. ``http://localhost:8000``.
+    token:
+        API token with the ``ingest`` scope (sent as ``Authorization: Bearer``).
+    timeout:
+        Seconds per HTTP request.
+    sink_factory:
+        Makes the sink of each logger and of the synchronous calls instead of an HTTP sink;
+        :meth:`local` uses it to write to an in-process store.
+
+    Example
+    -------
+    >>> with Client("http://localhost:8000", token="...") as client:  # doctest: +SKIP
+    ...     logger = client.logger("churn", "v3")
+    ...     event_id = logger.log({"age": 42}, prediction=1)
+    ...     client.log_labels("churn", [(event_id, 1)])
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 5.0,
+        sink_factory: Callable[[], Sink] | None = None,
+    ) -> None:
+        if sink_factory is None:
+            HttpSink(url=url, token=token, timeout=timeout).close()  # validates url / timeout
+
+            def sink_factory() -> Sink:
+                return HttpSink(url=url, token=token, timeout=timeout)
+
+        self._url = url
+        self._new_sink = sink_factory
+        self._sink: Sink | None = None
+        self._loggers: list[PredictionLogger] = []
+
+    @classmethod
+    def local(cls, db_url: str, **store_options: Any) -> Client:
+        """A client that writes into the store at ``db_url`` in-process, with no server.
+
+        Events are validated exactly as the service validates them. ``store_options`` go to
+        the store. Example: ``Client.local("sqlite:///watchkeeper.db")``.
+        """
+        from watchkeeper.sdk.local import LocalSink
+
+        root = LocalSink.open(db_url, **store_options)
+        client = cls(db_url, sink_factory=root.share)
+        client._sink = root
+        return client
+
+    @property
+    def url(self) -> str:
+        """The service URL (or store URL in local mode)."""
+        return self._url
+
+    def logger(self, model: str, version: str, **options: Any) -> PredictionLogger:
+        """A non-blocking logger for ``model`` at ``version``; options as PredictionLogger."""
+        logger = PredictionLogger(sink=self._new_sink(), model=model, version=version, **options)
+        self._loggers.append(logger)
+        return logger
+
+    def log_labels(
+        self,
+        model: str,
+        labels: Iterable[tuple[str, Any] | Mapping[str, Any]],
+        *,
+        timestamp: float | datetime | None = None,
+    ) -> Receipt:
+        """Send delayed labels ``[(event_id, label), ...]`` (or ``{"id", "label"}`` mappings).
+
+        Synchronous. Items the service refuses one by one come back in ``Receipt.rejected``;
+        a refused batch raises (AuthError, NotFoundError, IngestError), an unreachable service
+        raises DeliveryError.
+        """
+        records: list[dict[str, Any]] = []
+        for item in labels:
+            if isinstance(item, Mapping):
+                record = dict(item)
+            else:
+                event_id, label = item
+                record = {"id": event_id, "label": label}
+            if timestamp is not None:
+                record.setdefault("timestamp", timestamp)
+            records.append(record)
+        return self._send(model, "labels", records)
+
+    def log_feedback(
+        self,
+        model: str,
+        id: str,
+        *,
+        user_id: str,
+        rating: int,
+        comment: str | None = None,
+        timestamp: float | datetime | None = None,
+    ) -> Receipt:
+        """Send one user's rating (1..5) of the prediction in event ``id``; synchronous."""
+        record: dict[str, Any] = {"id": id, "user_id": user_id, "rating": rating}
+        if comment is not None:
+            record["comment"] = comment
+        if timestamp is not None:
+            record["timestamp"] = timestamp
+        return self._send(model, "feedback", [record])
+
+    def _send(self, model: str, kind: BatchKind, records: Sequence[Mapping[str, Any]]) -> Receipt:
+        if not records:
+            return Receipt(accepted=0, duplicates=0, rejected=())
+        if self._sink is None:
+            self._sink = self._new_sink()
+        delivery = self._sink.send(model, kind, records)
+        if delivery.outcome is Outcome.DELIVERED:
+            return Receipt(
+                accepted=delivery.accepted,
+                duplicates=delivery.duplicates,
+                rejected=delivery.rejected,
+            )
+        raise _error_of(delivery, model=model, kind=kind, url=self._url)
+
+    def close(self) -> None:
+        """Close every logger made by this client (delivering what they hold) and the sink."""
+        for logger in self._loggers:
+            logger.close()
+        self._loggers.clear()
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _error_of(delivery: Delivery, *, model: str, kind: str, url: str) -> Exception:
+    """The exception for a batch that was not delivered."""
+    detail = delivery.detail or "no detail"
+    if delivery.outcome is not Outcome.REFUSED:
+        return DeliveryError(
+            f"could not send {kind} for model {model!r} to {url} ({delivery.outcome.value}, "
+            f"HTTP {delivery.status}): {detail}; check the service is up and retry",
+            receiver=url,
+        )
+    if delivery.status in (401, 403):
+        return AuthError(
+            f"the service refused the token for {kind} of model {model!r} (HTTP "
+            f"{delivery.status}): {detail}; pass a token with the 'ingest' scope"
+        )
+    if delivery.status == 404:
+        return NotFoundError(
+            f"model {model!r} is not registered at {url}: {detail}", kind="model", name=model
+        )
+    if delivery.status in (400, 413, 422) or delivery.status is None:
+        return IngestError(
+            f"the service refused the {kind} batch for model {model!r}: {detail}", field=kind
+        )
+    return DeliveryError(
+        f"the service refused the {kind} batch for model {model!r} (HTTP {delivery.status}): "
+        f"{detail}",
+        receiver=url,
+    )

@@ -1,0 +1,689 @@
+"""Data-quality checks of a current data set against its reference.
+
+Every check returns a :class:`QualityCheck`: the value in the reference and in the current
+data, the threshold it was held to and a :class:`Verdict`. Column checks:
+
+- ``missing_rate``        share of rows with a missing value
+- ``non_numeric_share``   share of rows of a numeric column holding something that is no number
+- ``infinite_share``      share of rows of a numeric column holding ±inf
+- ``out_of_range_share``  share of current finite values outside [reference min, reference max]
+- ``new_categories``      share of current rows whose label the reference never had
+- ``constant``            a column that stopped varying
+
+Data-set checks: ``duplicate_rows`` and ``schema`` (missing, unexpected and re-typed columns).
+Definitions, defaults and verdict rules are in ``docs/quality.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from watchkeeper.errors import ConfigError, EmptyDataError, InputError
+from watchkeeper.frame import NumericColumn, category_counts, numeric_values
+from watchkeeper.schema import ColumnKind
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "NumericSummary",
+    "QualityCheck",
+    "QualityThresholds",
+    "Verdict",
+    "categorical_column_quality",
+    "column_quality",
+    "dataset_quality",
+    "duplicate_rows",
+    "numeric_column_quality",
+    "schema_changes",
+    "worst_verdict",
+]
+
+_EXAMPLES = 5
+
+# Kind pairs that inference can produce from the same stored values on cardinality alone
+# (rules 5, 6 and 8 of watchkeeper.schema), so a change between them is a warning, not a break.
+# A numeric column arriving as strings is caught by ``non_numeric_share`` on the column itself.
+_SOFT_KIND_CHANGES = frozenset(
+    {
+        frozenset({ColumnKind.NUMERIC, ColumnKind.BOOLEAN}),
+        frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL}),
+        frozenset({ColumnKind.BOOLEAN, ColumnKind.CATEGORICAL}),
+        frozenset({ColumnKind.CATEGORICAL, ColumnKind.TEXT}),
+    }
+)
+
+# Odd 64-bit multipliers: the golden-ratio constant for combining columns and the two of
+# MurmurHash3's fmix64 finaliser, which spreads the combined hash over all 64 bits.
+_ROW_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_FMIX_1 = np.uint64(0xFF51AFD7ED558CCD)
+_FMIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
+_SHIFT = np.uint64(33)
+
+
+class Verdict(StrEnum):
+    """Outcome of one check, ordered ``ok < warning < fail``."""
+
+    OK = "ok"
+    WARNING = "warning"
+    FAIL = "fail"
+
+    @property
+    def severity(self) -> int:
+        """0 for ok, 1 for warning, 2 for fail."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Verdict.OK: 0, Verdict.WARNING: 1, Verdict.FAIL: 2}
+
+
+def worst_verdict(checks: Iterable[QualityCheck]) -> Verdict:
+    """The most severe verdict among ``checks`` (``ok`` when there are none)."""
+    return max((check.verdict for check in checks), key=_SEVERITY.__getitem__, default=Verdict.OK)
+
+
+@dataclass(frozen=True, slots=True)
+class QualityCheck:
+    """One data-quality check: values in both data sets, the threshold, the verdict.
+
+    ``reference`` is ``None`` where the check has no reference value (the out-of-range share of
+    the reference against its own range is zero by definition). ``threshold`` is the limit the
+    current value was compared with, ``None`` for checks with a fixed rule. ``details`` holds
+    JSON-ready extras such as counts and example labels.
+    """
+
+    name: str
+    reference: float | None
+    current: float
+    threshold: float | None
+    verdict: Verdict
+    details: Mapping[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "reference": self.reference,
+            "current": self.current,
+            "threshold": self.threshold,
+            "verdict": self.verdict.value,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QualityThresholds:
+    """Limits of the data-quality checks; every value is a share in [0, 1].
+
+    Parameters
+    ----------
+    max_missing_increase:
+        ``missing_rate`` fails when current > reference + this (absolute).
+    max_non_numeric_share:
+        ``non_numeric_share`` fails when current > max(this, reference share).
+    max_out_of_range_share:
+        ``out_of_range_share`` fails when current > this.
+    max_new_category_share:
+        ``new_categories`` fails when the share of current rows with new labels > this.
+    max_duplicate_increase:
+        ``duplicate_rows`` fails when the current share > reference share + this.
+    """
+
+    max_missing_increase: float = 0.05
+    max_non_numeric_share: float = 0.0
+    max_out_of_range_share: float = 0.01
+    max_new_category_share: float = 0.01
+    max_duplicate_increase: float = 0.05
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(
+                    f"quality threshold {spec.name} must be a number in [0, 1], "
+                    f"got {value!r} ({type(value).__name__})",
+                    key=spec.name,
+                )
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ConfigError(
+                    f"quality threshold {spec.name} must be a share in [0, 1], got {value!r}",
+                    key=spec.name,
+                )
+            object.__setattr__(self, spec.name, float(value))
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-ready form."""
+        return {spec.name: float(getattr(self, spec.name)) for spec in fields(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NumericSummary:
+    """What the numeric checks need from the reference, precomputed once.
+
+    ``minimum`` / ``maximum`` are over the finite values; ``None`` when there are none.
+    """
+
+    rows: int
+    missing: int
+    non_numeric: int
+    infinite: int
+    minimum: float | None
+    maximum: float | None
+
+    def __post_init__(self) -> None:
+        counts = {
+            "rows": self.rows,
+            "missing": self.missing,
+            "non_numeric": self.non_numeric,
+            "infinite": self.infinite,
+        }
+        for name, count in counts.items():
+            if count < 0:
+                raise InputError(f"NumericSummary.{name} must be >= 0, got {count}")
+        if self.missing + self.non_numeric + self.infinite > self.rows:
+            raise InputError(
+                f"NumericSummary counts missing + non_numeric + infinite = "
+                f"{self.missing + self.non_numeric + self.infinite} exceed rows = {self.rows}"
+            )
+        if (self.minimum is None) != (self.maximum is None):
+            raise InputError("NumericSummary needs both minimum and maximum, or neither")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise InputError(
+                f"NumericSummary minimum {self.minimum} is greater than maximum {self.maximum}"
+            )
+
+    @classmethod
+    def of(cls, column: NumericColumn) -> NumericSummary:
+        """Summarise a column read with :func:`watchkeeper.frame.numeric_values`."""
+        minimum, maximum = _finite_range(column.values)
+        return cls(
+            rows=len(column.values),
+            missing=column.missing,
+            non_numeric=column.non_numeric,
+            infinite=column.infinite,
+            minimum=minimum,
+            maximum=maximum,
+        )
+
+
+def numeric_column_quality(
+    reference: NumericColumn | NumericSummary,
+    current: NumericColumn,
+    thresholds: QualityThresholds | None = None,
+    *,
+    column: str | None = None,
+) -> dict[str, QualityCheck]:
+    """Quality checks of one numeric column: missing, non-numeric, infinite, range, constant.
+
+    ``reference`` may be a precomputed :class:`NumericSummary` so that the reference data need
+    not be kept. ``column`` only names the column in error messages. Raises
+    :class:`EmptyDataError` when either side has no rows.
+
+    >>> import numpy as np, pandas as pd
+    >>> from watchkeeper.frame import numeric_values
+    >>> rng = np.random.default_rng(0)
+    >>> reference = numeric_values(pd.Series(rng.normal(size=1000)))
+    >>> current = numeric_values(pd.Series(np.r_[rng.normal(size=990), [9.0] * 10]))
+    >>> checks = numeric_column_quality(reference, current)
+    >>> checks["out_of_range_share"].current, checks["out_of_range_share"].verdict.value
+    (0.01, 'ok')
+    """
+    thresholds = thresholds or QualityThresholds()
+    summary = reference if isinstance(reference, NumericSummary) else NumericSummary.of(reference)
+    _require_rows(summary.rows, "reference", column)
+    rows = len(current.values)
+    _require_rows(rows, "current", column)
+
+    finite_mask = np.isfinite(current.values)
+    finite_count = int(np.count_nonzero(finite_mask))
+    current_min, current_max = _finite_range(current.values, finite_mask)
+
+    return {
+        "missing_rate": _missing_rate_check(
+            summary.missing / summary.rows, current.missing / rows, thresholds
+        ),
+        "non_numeric_share": _non_numeric_check(
+            summary.non_numeric / summary.rows, current.non_numeric / rows, current, thresholds
+        ),
+        "infinite_share": _infinite_check(summary.infinite / summary.rows, current.infinite / rows),
+        "out_of_range_share": _out_of_range_check(
+            summary, current.values, finite_mask, finite_count, thresholds
+        ),
+        "constant": _numeric_constant_check(summary, current_min, current_max),
+    }
+
+
+def categorical_column_quality(
+    reference_counts: pd.Series,
+    current_counts: pd.Series,
+    *,
+    reference_rows: int,
+    current_rows: int,
+    reference_missing: int,
+    current_missing: int,
+    thresholds: QualityThresholds | None = None,
+    column: str | None = None,
+) -> dict[str, QualityCheck]:
+    """Quality checks of one categorical column: missing rate, new categories, constant.
+
+    Counts are those of :func:`watchkeeper.frame.category_counts` (index = string label);
+    labels with a zero count are treated as absent. Raises :class:`EmptyDataError` when either
+    side has no rows and :class:`InputError` when counts and row numbers disagree.
+
+    >>> import pandas as pd
+    >>> reference = pd.Series([60, 40], index=["a", "b"])
+    >>> current = pd.Series([50, 45, 5], index=["a", "b", "z"])
+    >>> checks = categorical_column_quality(reference, current, reference_rows=100,
+    ...     current_rows=100, reference_missing=0, current_missing=0)
+    >>> checks["new_categories"].current, checks["new_categories"].verdict.value
+    (0.05, 'fail')
+    """
+    thresholds = thresholds or QualityThresholds()
+    reference_present = _present_counts(reference_counts)
+    current_present = _present_counts(current_counts)
+    for side, rows, missing, counts in (
+        ("reference", reference_rows, reference_missing, reference_present),
+        ("current", current_rows, current_missing, current_present),
+    ):
+        _require_rows(rows, side, column)
+        total = int(counts.sum()) + missing
+        if missing < 0 or total > rows:
+            raise InputError(
+                f"{_label(column)}{side}: {int(counts.sum())} counted values + {missing} missing "
+                f"do not fit in {rows} rows; pass the counts and row number of the same data",
+                column=column,
+            )
+
+    is_new = ~current_present.index.isin(reference_present.index)
+    new_counts = current_present[is_new].sort_values(ascending=False, kind="stable")
+    is_gone = ~reference_present.index.isin(current_present.index)
+    gone_counts = reference_present[is_gone].sort_values(ascending=False, kind="stable")
+    new_rows = int(new_counts.sum())
+    new_share = new_rows / current_rows
+    if new_share > thresholds.max_new_category_share:
+        new_verdict = Verdict.FAIL
+    elif new_rows > 0:
+        new_verdict = Verdict.WARNING
+    else:
+        new_verdict = Verdict.OK
+    new_categories = QualityCheck(
+        name="new_categories",
+        reference=None,
+        current=new_share,
+        threshold=thresholds.max_new_category_share,
+        verdict=new_verdict,
+        details={
+            "new_labels": len(new_counts),
+            "new_rows": new_rows,
+            "examples": [str(label) for label in new_counts.index[:_EXAMPLES]],
+            "vanished_labels": len(gone_counts),
+            "vanished_examples": [str(label) for label in gone_counts.index[:_EXAMPLES]],
+        },
+    )
+    reference_distinct = len(reference_present)
+    current_distinct = len(current_present)
+    return {
+        "missing_rate": _missing_rate_check(
+            reference_missing / reference_rows, current_missing / current_rows, thresholds
+        ),
+        "new_categories": new_categories,
+        "constant": QualityCheck(
+            name="constant",
+            reference=float(reference_distinct),
+            current=float(current_distinct),
+            threshold=None,
+            verdict=_constant_verdict(reference_distinct <= 1, current_distinct <= 1),
+            details={
+                "reference_distinct": reference_distinct,
+                "current_distinct": current_distinct,
+            },
+        ),
+    }
+
+
+def column_quality(
+    reference: pd.Series,
+    current: pd.Series,
+    kind: ColumnKind,
+    thresholds: QualityThresholds | None = None,
+) -> dict[str, QualityCheck]:
+    """The checks that fit a column of ``kind``, read from two pandas Series.
+
+    Numeric columns get :func:`numeric_column_quality`; categorical and boolean columns
+    :func:`categorical_column_quality`; datetime and text columns only ``missing_rate``.
+    """
+    name = str(reference.name) if reference.name is not None else None
+    kind = ColumnKind(kind)
+    if kind is ColumnKind.NUMERIC:
+        return numeric_column_quality(
+            numeric_values(reference), numeric_values(current), thresholds, column=name
+        )
+    reference_missing = int(reference.isna().sum())
+    current_missing = int(current.isna().sum())
+    if kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN):
+        return categorical_column_quality(
+            category_counts(reference),
+            category_counts(current),
+            reference_rows=len(reference),
+            current_rows=len(current),
+            reference_missing=reference_missing,
+            current_missing=current_missing,
+            thresholds=thresholds,
+            column=name,
+        )
+    _require_rows(len(reference), "reference", name)
+    _require_rows(len(current), "current", name)
+    return {
+        "missing_rate": _missing_rate_check(
+            reference_missing / len(reference),
+            current_missing / len(current),
+            thresholds or QualityThresholds(),
+        )
+    }
+
+
+def duplicate_rows(frame: pd.DataFrame) -> tuple[int, float]:
+    """Number and share of rows equal to an earlier row, as ``DataFrame.duplicated().sum()``.
+
+    Each column becomes a 64-bit key that is equal exactly when pandas considers the values
+    equal (float bit patterns with ``-0.0`` folded into ``0.0`` and every NaN made one NaN;
+    integer, boolean and datetime bits; ``pandas.factorize`` codes for anything else). The keys
+    are folded into one row hash (multiply-add, then MurmurHash3's fmix64 finaliser; Appleby
+    2011), and only rows whose hash occurs more than once are candidates. Equal rows always
+    share a hash, so no duplicate is missed; a candidate group is confirmed by comparing every
+    column key with the group's first row, and should two different rows ever collide the
+    candidates are counted exactly with ``DataFrame.duplicated``. The result is therefore
+    exact; collisions only cost time.
+
+    >>> import pandas as pd
+    >>> duplicate_rows(pd.DataFrame({"a": [1.0, 1.0, float("nan"), float("nan")],
+    ...                              "b": ["x", "x", None, None]}))
+    (2, 0.5)
+    """
+    rows = len(frame)
+    if rows == 0 or frame.shape[1] == 0:
+        return 0, 0.0
+    row_hash = _row_hash(frame)
+    import pandas as pd
+
+    candidate_mask = pd.Series(row_hash, copy=False).duplicated(keep=False).to_numpy()
+    candidates = np.flatnonzero(candidate_mask)
+    if len(candidates) == 0:
+        return 0, 0.0
+    # A stable sort keeps rows of one hash group in their original order, so the first row
+    # of each group is the one that pandas keeps.
+    order = candidates[np.argsort(row_hash[candidates], kind="stable")]
+    sorted_hash = row_hash[order]
+    starts = np.r_[True, sorted_hash[1:] != sorted_hash[:-1]]
+    representative = np.flatnonzero(starts)[np.cumsum(starts) - 1]
+    grouped = frame.iloc[order]
+    confirmed = all(
+        np.array_equal(keys, keys[representative])
+        for keys in (_column_keys(grouped.iloc[:, j]) for j in range(grouped.shape[1]))
+    )
+    if confirmed:
+        count = len(order) - int(np.count_nonzero(starts))
+    else:
+        count = int(frame.iloc[candidates].duplicated().sum())
+    return count, count / rows
+
+
+def schema_changes(
+    reference_kinds: Mapping[str, ColumnKind], current_kinds: Mapping[str, ColumnKind]
+) -> QualityCheck:
+    """Columns missing from the current data, unexpected ones, and columns whose kind changed.
+
+    Verdict: ``fail`` when a reference column is missing or its kind changed between
+    incompatible kinds (e.g. numeric → text, anything ↔ datetime); ``warning`` for unexpected
+    columns and for kind changes that inference can make from the same values on cardinality
+    alone (numeric ↔ boolean ↔ categorical, categorical ↔ text); ``ok`` otherwise. The value is
+    the number of affected columns.
+    """
+    missing = [name for name in reference_kinds if name not in current_kinds]
+    unexpected = [name for name in current_kinds if name not in reference_kinds]
+    changed: dict[str, dict[str, str]] = {}
+    verdict = Verdict.WARNING if unexpected else Verdict.OK
+    if missing:
+        verdict = Verdict.FAIL
+    for name, reference_kind in reference_kinds.items():
+        if name not in current_kinds:
+            continue
+        old, new = ColumnKind(reference_kind), ColumnKind(current_kinds[name])
+        if old is new:
+            continue
+        soft = frozenset({old, new}) in _SOFT_KIND_CHANGES
+        changed[name] = {
+            "reference": old.value,
+            "current": new.value,
+            "verdict": (Verdict.WARNING if soft else Verdict.FAIL).value,
+        }
+        if not soft:
+            verdict = Verdict.FAIL
+        elif verdict is Verdict.OK:
+            verdict = Verdict.WARNING
+    return QualityCheck(
+        name="schema",
+        reference=None,
+        current=float(len(missing) + len(unexpected) + len(changed)),
+        threshold=None,
+        verdict=verdict,
+        details={"missing": missing, "unexpected": unexpected, "changed": changed},
+    )
+
+
+def dataset_quality(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    reference_kinds: Mapping[str, ColumnKind],
+    current_kinds: Mapping[str, ColumnKind],
+    thresholds: QualityThresholds | None = None,
+) -> dict[str, QualityCheck]:
+    """Data-set checks: ``duplicate_rows`` (over all columns of each frame) and ``schema``.
+
+    ``duplicate_rows`` fails when the current share exceeds the reference share by more than
+    ``max_duplicate_increase``, and warns when the current data has duplicates while the
+    reference had none.
+    """
+    thresholds = thresholds or QualityThresholds()
+    reference_count, reference_share = duplicate_rows(reference)
+    current_count, current_share = duplicate_rows(current)
+    if current_share - reference_share > thresholds.max_duplicate_increase:
+        verdict = Verdict.FAIL
+    elif current_count > 0 and reference_count == 0:
+        verdict = Verdict.WARNING
+    else:
+        verdict = Verdict.OK
+    duplicates = QualityCheck(
+        name="duplicate_rows",
+        reference=reference_share,
+        current=current_share,
+        threshold=thresholds.max_duplicate_increase,
+        verdict=verdict,
+        details={"reference_count": reference_count, "current_count": current_count},
+    )
+    return {"duplicate_rows": duplicates, "schema": schema_changes(reference_kinds, current_kinds)}
+
+
+def _label(column: str | None) -> str:
+    return "" if column is None else f"column {column!r}: "
+
+
+def _require_rows(rows: int, side: str, column: str | None) -> None:
+    if rows <= 0:
+        raise EmptyDataError(
+            f"{_label(column)}the {side} data has no rows; quality checks need at least one",
+            column=column,
+        )
+
+
+def _present_counts(counts: pd.Series) -> pd.Series:
+    values = counts.to_numpy()
+    if len(values) and (values < 0).any():
+        raise InputError("category counts must be >= 0; pass the output of category_counts")
+    return counts[values > 0]
+
+
+def _finite_range(
+    values: npt.NDArray[np.float64], finite_mask: npt.NDArray[np.bool_] | None = None
+) -> tuple[float | None, float | None]:
+    mask = np.isfinite(values) if finite_mask is None else finite_mask
+    if not mask.any():
+        return None, None
+    minimum = float(np.min(values, where=mask, initial=np.inf))
+    maximum = float(np.max(values, where=mask, initial=-np.inf))
+    return minimum, maximum
+
+
+def _missing_rate_check(
+    reference_rate: float, current_rate: float, thresholds: QualityThresholds
+) -> QualityCheck:
+    if current_rate - reference_rate > thresholds.max_missing_increase:
+        verdict = Verdict.FAIL
+    elif current_rate > 0.0 and reference_rate == 0.0:
+        # A column that was always complete now has gaps: usually a pipeline change.
+        verdict = Verdict.WARNING
+    else:
+        verdict = Verdict.OK
+    return QualityCheck(
+        name="missing_rate",
+        reference=reference_rate,
+        current=current_rate,
+        threshold=thresholds.max_missing_increase,
+        verdict=verdict,
+    )
+
+
+def _non_numeric_check(
+    reference_share: float,
+    current_share: float,
+    current: NumericColumn,
+    thresholds: QualityThresholds,
+) -> QualityCheck:
+    limit = max(thresholds.max_non_numeric_share, reference_share)
+    return QualityCheck(
+        name="non_numeric_share",
+        reference=reference_share,
+        current=current_share,
+        threshold=limit,
+        verdict=Verdict.FAIL if current_share > limit else Verdict.OK,
+        details={"count": current.non_numeric},
+    )
+
+
+def _infinite_check(reference_share: float, current_share: float) -> QualityCheck:
+    return QualityCheck(
+        name="infinite_share",
+        reference=reference_share,
+        current=current_share,
+        threshold=None,
+        verdict=Verdict.WARNING if current_share > reference_share else Verdict.OK,
+    )
+
+
+def _out_of_range_check(
+    reference: NumericSummary,
+    values: npt.NDArray[np.float64],
+    finite_mask: npt.NDArray[np.bool_],
+    finite_count: int,
+    thresholds: QualityThresholds,
+) -> QualityCheck:
+    limit = thresholds.max_out_of_range_share
+    if reference.minimum is None or reference.maximum is None:
+        return QualityCheck(
+            name="out_of_range_share",
+            reference=None,
+            current=0.0,
+            threshold=limit,
+            verdict=Verdict.WARNING,
+            details={"reason": "the reference has no finite values, so it defines no range"},
+        )
+    # Comparisons with NaN are false and ±inf are excluded by the mask: finite values only.
+    below = int(np.count_nonzero((values < reference.minimum) & finite_mask))
+    above = int(np.count_nonzero((values > reference.maximum) & finite_mask))
+    share = (below + above) / finite_count if finite_count else 0.0
+    return QualityCheck(
+        name="out_of_range_share",
+        reference=None,
+        current=share,
+        threshold=limit,
+        verdict=Verdict.FAIL if share > limit else Verdict.OK,
+        details={
+            "below": below,
+            "above": above,
+            "reference_min": reference.minimum,
+            "reference_max": reference.maximum,
+        },
+    )
+
+
+def _numeric_constant_check(
+    reference: NumericSummary, current_min: float | None, current_max: float | None
+) -> QualityCheck:
+    reference_range = _spread(reference.minimum, reference.maximum)
+    current_range = _spread(current_min, current_max)
+    details: dict[str, object] = {}
+    if current_range == 0.0 and current_min is not None:
+        details["value"] = current_min
+    return QualityCheck(
+        name="constant",
+        reference=reference_range,
+        current=current_range,
+        threshold=None,
+        verdict=_constant_verdict(reference_range == 0.0, current_range == 0.0),
+        details=details,
+    )
+
+
+def _spread(minimum: float | None, maximum: float | None) -> float:
+    if minimum is None or maximum is None:
+        return 0.0
+    return maximum - minimum
+
+
+def _constant_verdict(reference_constant: bool, current_constant: bool) -> Verdict:
+    if not current_constant:
+        return Verdict.OK
+    return Verdict.WARNING if reference_constant else Verdict.FAIL
+
+
+def _row_hash(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
+    row_hash = _column_keys(frame.iloc[:, 0])
+    for position in range(1, frame.shape[1]):
+        row_hash *= _ROW_MULTIPLIER
+        row_hash += _column_keys(frame.iloc[:, position])
+    row_hash ^= row_hash >> _SHIFT
+    row_hash *= _FMIX_1
+    row_hash ^= row_hash >> _SHIFT
+    row_hash *= _FMIX_2
+    row_hash ^= row_hash >> _SHIFT
+    return row_hash
+
+
+def _column_keys(series: pd.Series) -> npt.NDArray[np.uint64]:
+    """A fresh uint64 array, equal exactly where ``DataFrame.duplicated`` sees equal values."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype):
+        values = series.to_numpy()
+        if dtype.kind == "f":
+            # Adding 0.0 turns -0.0 into 0.0; NaN payloads differ, so every NaN becomes one.
+            normalised = values.astype(np.float64) + 0.0
+            nan_mask = np.isnan(normalised)
+            if nan_mask.any():
+                normalised[nan_mask] = np.nan
+            return normalised.view(np.uint64)
+        if dtype.kind in "iumM":
+            return values.astype(np.int64 if dtype.kind != "u" else np.uint64).view(np.uint64)
+        if dtype.kind == "b":
+            return values.astype(np.uint64)
+    codes, _ = pd.factorize(series)
+    return codes.astype(np.int64).view(np.uint64)

@@ -1,0 +1,55 @@
+"""The durable metadata and event store (SQLAlchemy Core; SQLite by default, or PostgreSQL).
+
+>>> from watchkeeper.store import NewEvent, Store
+>>> with Store.open("sqlite:///:memory:") as store:
+...     model = store.create_model("fraud", {"name": "fraud", "task": "classification"})
+...     store.insert_events(model.id, [NewEvent("a1", "v1", 1_700_000_000.0, {"x": 1.5})])
+InsertResult(inserted_ids=('a1',), duplicate_ids=())
+"""
+
+from __future__ import annotations
+
+from watchkeeper.store.engine import normalise_url, redact_url
+from watchkeeper.store.records import (
+    EventId,
+    EventRecord,
+    FeedbackRecord,
+    InsertResult,
+    LabelInsertResult,
+    LabelRecord,
+    ModelId,
+    ModelRecord,
+    NewEvent,
+    NewFeedback,
+    NewLabel,
+    ReferenceProfileRecord,
+    RetentionResult,
+    TokenRecord,
+    VersionRecord,
+    WindowRecord,
+    canonical_segment,
+)
+from watchkeeper.store.store import Store
+
+__all__ = [
+    "EventId",
+    "EventRecord",
+    "FeedbackRecord",
+    "InsertResult",
+    "LabelInsertResult",
+    "LabelRecord",
+    "ModelId",
+    "ModelRecord",
+    "NewEvent",
+    "NewFeedback",
+    "NewLabel",
+    "ReferenceProfileRecord",
+    "RetentionResult",
+    "Store",
+    "TokenRecord",
+    "VersionRecord",
+    "WindowRecord",
+    "canonical_segment",
+    "normalise_url",
+    "redact_url",
+]

@@ -1,0 +1,213 @@
+"""What goes into the store and what comes out of it.
+
+Inputs that are built once per event on the ingest hot path (:class:`NewEvent`, :class:`NewLabel`,
+:class:`NewFeedback`) are ``NamedTuple`` s: immutable, typed, and several times cheaper to build
+than a frozen dataclass. Everything the store returns is a frozen dataclass.
+
+Timestamps are float seconds since the Unix epoch, UTC, everywhere: the event clock of the wire
+contract, cheap to compare and to bucket into windows, and identical on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias
+
+__all__ = [
+    "EventId",
+    "EventRecord",
+    "FeedbackRecord",
+    "InsertResult",
+    "LabelInsertResult",
+    "LabelRecord",
+    "ModelId",
+    "ModelRecord",
+    "NewEvent",
+    "NewFeedback",
+    "NewLabel",
+    "ReferenceProfileRecord",
+    "RetentionResult",
+    "TokenRecord",
+    "VersionRecord",
+    "WindowRecord",
+    "canonical_segment",
+]
+
+ModelId: TypeAlias = int
+EventId: TypeAlias = str
+
+
+def canonical_segment(tags: Mapping[str, str] | None) -> str:
+    """The canonical segment string of an event's tags: ``"k=v,k2=v2"`` sorted by key.
+
+    >>> canonical_segment({"region": "eu", "device": "ios"})
+    'device=ios,region=eu'
+    >>> canonical_segment(None)
+    ''
+    """
+    if not tags:
+        return ""
+    return ",".join(f"{key}={tags[key]}" for key in sorted(tags))
+
+
+class NewEvent(NamedTuple):
+    """One prediction event to store; ``segment`` is canonical ``"k=v,k2=v2"`` or ``""``."""
+
+    event_id: EventId
+    version: str
+    ts: float
+    features: Mapping[str, Any]
+    prediction: Any = None
+    proba: Mapping[str, float] | None = None
+    latency_ms: float | None = None
+    error: bool = False
+    segment: str = ""
+
+
+class NewLabel(NamedTuple):
+    """The ground truth for the event ``event_id``, observed at ``ts``."""
+
+    event_id: EventId
+    label: Any
+    ts: float
+
+
+class NewFeedback(NamedTuple):
+    """A user's rating (1..5) of the prediction made in event ``event_id``."""
+
+    event_id: EventId
+    user_id: str
+    rating: int
+    ts: float
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """A registered model and its configuration (the wire contract's model config)."""
+
+    id: ModelId
+    name: str
+    config: Mapping[str, Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A version of a model, first seen at ``created_at``."""
+
+    model_id: ModelId
+    version: str
+    created_at: float
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceProfileRecord:
+    """The serialised reference profile of a model, built from ``rows`` training rows."""
+
+    model_id: ModelId
+    profile: bytes
+    rows: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored prediction event."""
+
+    model_id: ModelId
+    event_id: EventId
+    version: str
+    ts: float
+    segment: str
+    features: Mapping[str, Any]
+    prediction: Any
+    proba: Mapping[str, float] | None
+    latency_ms: float | None
+    error: bool
+    ingested_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """A stored label: observed at ``ts``, received by the store at ``received_at``."""
+
+    model_id: ModelId
+    event_id: EventId
+    label: Any
+    ts: float
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    """A stored user rating of a prediction."""
+
+    model_id: ModelId
+    event_id: EventId
+    user_id: str
+    rating: int
+    comment: str | None
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """A window profile: the serialised profile of one model · version · segment · window."""
+
+    model_id: ModelId
+    version: str
+    segment: str
+    window_seconds: int
+    window_start: float
+    profile: bytes
+    event_count: int
+    closed: bool
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """An API token; only the hash of the secret is stored."""
+
+    id: int
+    name: str
+    token_hash: str
+    scopes: tuple[str, ...]
+    created_at: float
+    revoked_at: float | None
+    last_used_at: float | None
+
+    @property
+    def active(self) -> bool:
+        """Whether the token has not been revoked."""
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """Which ids of a batch were stored now and which were already there (in input order)."""
+
+    inserted_ids: tuple[EventId, ...]
+    duplicate_ids: tuple[EventId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelInsertResult:
+    """Outcome of storing labels; ``unmatched_ids`` are stored labels with no event yet."""
+
+    inserted_ids: tuple[EventId, ...]
+    duplicate_ids: tuple[EventId, ...]
+    unmatched_ids: tuple[EventId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    """How many raw rows a retention pass deleted."""
+
+    events: int
+    labels: int
+    feedback: int

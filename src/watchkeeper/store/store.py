@@ -1,0 +1,862 @@
+"""The durable metadata and event store: one synchronous, thread-safe API over SQLite or PostgreSQL.
+
+The service calls it from a thread pool; every method runs in its own short transaction, and a
+method that writes has committed when it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.util.exc import CommandError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Row
+
+from watchkeeper.errors import ConflictError, IngestError, NotFoundError, StoreError
+from watchkeeper.store import tables as t
+from watchkeeper.store.engine import (
+    WRITE_OPTION,
+    Backend,
+    SqliteSynchronous,
+    dumps_json,
+    is_sqlite_memory,
+    make_engine,
+    normalise_url,
+    redact_url,
+    translate_error,
+)
+from watchkeeper.store.records import (
+    EventId,
+    EventRecord,
+    FeedbackRecord,
+    InsertResult,
+    LabelInsertResult,
+    LabelRecord,
+    ModelId,
+    ModelRecord,
+    NewEvent,
+    NewFeedback,
+    NewLabel,
+    ReferenceProfileRecord,
+    RetentionResult,
+    TokenRecord,
+    VersionRecord,
+    WindowRecord,
+)
+
+__all__ = ["MIGRATIONS_DIR", "Store"]
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+# Any constant works; it only has to be the same in every process that migrates the database.
+_MIGRATION_LOCK_KEY: Final = 0x5741_4B45
+# Bound parameters per IN (...) list: far below SQLite's 32766 and PostgreSQL's 65535 limits.
+_IN_CHUNK: Final = 500
+_EVENT_BATCH: Final = 5_000
+
+_EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
+
+
+def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
+    for offset in range(0, len(items), size):
+        yield items[offset : offset + size]
+
+
+def _first_occurrences(ids: Iterable[EventId]) -> list[EventId]:
+    return list(dict.fromkeys(ids))
+
+
+def _split_in_order(
+    ids: Sequence[EventId], inserted: set[EventId]
+) -> tuple[tuple[EventId, ...], tuple[EventId, ...]]:
+    """Split ``ids`` (input order) into the first occurrence of each inserted id and the rest."""
+    accepted: list[EventId] = []
+    duplicates: list[EventId] = []
+    claimed: set[EventId] = set()
+    for event_id in ids:
+        if event_id in inserted and event_id not in claimed:
+            claimed.add(event_id)
+            accepted.append(event_id)
+        else:
+            duplicates.append(event_id)
+    return tuple(accepted), tuple(duplicates)
+
+
+def _token(row: Row[Any]) -> TokenRecord:
+    return TokenRecord(
+        id=row.id,
+        name=row.name,
+        token_hash=row.token_hash,
+        scopes=tuple(row.scopes),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+class Store:
+    """Models, versions, profiles, events, labels, feedback, window profiles and API tokens.
+
+    ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
+    ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain
+    ``postgresql://`` and ``postgres://`` URLs). ``Store(url)`` connects lazily and does not
+    migrate; :meth:`open` also brings the schema to the newest revision.
+
+    >>> with Store.open("sqlite:///:memory:") as store:
+    ...     model = store.create_model("churn", {"name": "churn", "task": "classification"})
+    ...     event = NewEvent("e1", "v1", 1_700_000_000.0, {"age": 41})
+    ...     store.insert_events(model.id, [event, event]).duplicate_ids
+    ('e1',)
+    """
+
+    def __init__(self, url: str, *, sqlite_synchronous: SqliteSynchronous = "FULL") -> None:
+        if sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise StoreError(
+                f"sqlite_synchronous must be 'FULL' or 'NORMAL', got {sqlite_synchronous!r}",
+                backend="sqlite",
+            )
+        self._url = normalise_url(url)
+        name = self._url.get_backend_name()
+        self.backend: Final[Backend] = "sqlite" if name == "sqlite" else "postgresql"
+        self._engine = make_engine(self._url, sqlite_synchronous=sqlite_synchronous)
+        memory = is_sqlite_memory(self._url)
+        # An in-memory database is one shared connection: every use is serialised. A SQLite file
+        # allows one writer at a time anyway; queueing writers on a lock here wakes them faster
+        # than SQLite's busy handler, which still guards against other processes.
+        self._all_lock: threading.RLock | None = threading.RLock() if memory else None
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if self.backend == "sqlite" and not memory else None
+        )
+        self._closed = False
+        self._sqlite_event_sql = ""
+        if self.backend == "sqlite":
+            compiled = (
+                sqlite_dialect.insert(t.events)
+                .on_conflict_do_nothing()
+                .compile(dialect=self._engine.dialect, column_keys=list(_EVENT_COLUMNS))
+            )
+            if tuple(compiled.positiontup or ()) != _EVENT_COLUMNS:
+                raise StoreError("internal: unexpected event insert layout", backend="sqlite")
+            self._sqlite_event_sql = str(compiled)
+
+    @classmethod
+    def open(cls, url: str, *, sqlite_synchronous: SqliteSynchronous = "FULL") -> Store:
+        """Connect to ``url`` and migrate the schema to the newest revision."""
+        store = cls(url, sqlite_synchronous=sqlite_synchronous)
+        try:
+            store.upgrade()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @property
+    def url(self) -> str:
+        """The store URL with any password hidden."""
+        return redact_url(self._url)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every pooled connection; an in-memory database is gone afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _connection(self, operation: str, *, write: bool) -> Iterator[Connection]:
+        if self._closed:
+            raise StoreError(
+                f"{operation}: the store at {self.url} is closed; open a new Store",
+                backend=self.backend,
+            )
+        lock = self._all_lock or (self._write_lock if write else None)
+        with lock or nullcontext():
+            try:
+                with self._engine.connect() as connection:
+                    if write:
+                        connection.execution_options(**{WRITE_OPTION: True})
+                    with connection.begin():
+                        yield connection
+            except sa_exc.SQLAlchemyError as exc:
+                raise translate_error(
+                    exc, backend=self.backend, operation=operation, url=self._url
+                ) from exc
+
+    def _insert(self, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+        if self.backend == "sqlite":
+            return sqlite_dialect.insert(table)
+        return pg_dialect.insert(table)
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision; does nothing when it is already there."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self._connection("migrate schema", write=True) as connection:
+            if self.backend == "postgresql":
+                # Serialises concurrent first starts; released when the transaction ends.
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = connection
+            try:
+                command.upgrade(config, "head")
+            except CommandError as exc:
+                raise StoreError(
+                    f"migrating the {self.backend} store at {self.url} failed: {exc}; the "
+                    "database may have been created by a newer watchkeeper",
+                    backend=self.backend,
+                ) from exc
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None before the first migration."""
+        with self._connection("read schema revision", write=False) as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def ping(self) -> None:
+        """Run a trivial query; raises :class:`StoreError` when the database is unreachable."""
+        with self._connection("ping", write=False) as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    # ------------------------------------------------------------------ models
+
+    def create_model(self, name: str, config: Mapping[str, Any]) -> ModelRecord:
+        """Register a model; :class:`ConflictError` when the name is taken."""
+        now = time.time()
+        try:
+            with self._connection(f"create model {name!r}", write=True) as connection:
+                model_id = connection.execute(
+                    t.models.insert()
+                    .values(name=name, config=dict(config), created_at=now, updated_at=now)
+                    .returning(t.models.c.id)
+                ).scalar_one()
+        except ConflictError:
+            raise ConflictError(
+                f"a model named {name!r} already exists; update its config or pick another name"
+            ) from None
+        return ModelRecord(
+            id=model_id, name=name, config=dict(config), created_at=now, updated_at=now
+        )
+
+    def get_model(self, name: str) -> ModelRecord:
+        """The model called ``name``; :class:`NotFoundError` when there is none."""
+        with self._connection(f"read model {name!r}", write=False) as connection:
+            row = connection.execute(sa.select(t.models).where(t.models.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no model named {name!r}; register it first", kind="model", name=name
+            )
+        return ModelRecord(*row)
+
+    def model_by_id(self, model_id: ModelId) -> ModelRecord:
+        """The model with id ``model_id``; :class:`NotFoundError` when there is none."""
+        with self._connection(f"read model {model_id}", write=False) as connection:
+            row = connection.execute(sa.select(t.models).where(t.models.c.id == model_id)).first()
+        if row is None:
+            raise NotFoundError(f"no model with id {model_id}", kind="model", name=str(model_id))
+        return ModelRecord(*row)
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every registered model, by name."""
+        with self._connection("list models", write=False) as connection:
+            rows = connection.execute(sa.select(t.models).order_by(t.models.c.name)).all()
+        return [ModelRecord(*row) for row in rows]
+
+    def update_model_config(self, name: str, config: Mapping[str, Any]) -> ModelRecord:
+        """Replace the config of model ``name``."""
+        now = time.time()
+        with self._connection(f"update model {name!r}", write=True) as connection:
+            row = connection.execute(
+                t.models.update()
+                .where(t.models.c.name == name)
+                .values(config=dict(config), updated_at=now)
+                .returning(*t.models.columns)
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"no model named {name!r}; register it first", kind="model", name=name
+            )
+        return ModelRecord(*row)
+
+    def delete_model(self, name: str) -> None:
+        """Delete model ``name`` with all its versions, profiles, events, labels and feedback."""
+        with self._connection(f"delete model {name!r}", write=True) as connection:
+            deleted = connection.execute(t.models.delete().where(t.models.c.name == name)).rowcount
+        if not deleted:
+            raise NotFoundError(f"no model named {name!r}", kind="model", name=name)
+
+    # ------------------------------------------------------------------ versions and reference
+
+    def upsert_version(
+        self, model_id: ModelId, version: str, *, metadata: Mapping[str, Any] | None = None
+    ) -> VersionRecord:
+        """Record ``version``; replaces its metadata when given, keeps ``created_at``."""
+        insert = self._insert(t.model_versions).values(
+            model_id=model_id,
+            version=version,
+            created_at=time.time(),
+            metadata=dict(metadata or {}),
+        )
+        if metadata is None:
+            statement = insert.on_conflict_do_nothing()
+        else:
+            statement = insert.on_conflict_do_update(
+                index_elements=[t.model_versions.c.model_id, t.model_versions.c.version],
+                set_={"metadata": insert.excluded["metadata"]},
+            )
+        key = (t.model_versions.c.model_id == model_id) & (t.model_versions.c.version == version)
+        with self._connection(f"record version {version!r}", write=True) as connection:
+            connection.execute(statement)
+            row = connection.execute(sa.select(t.model_versions).where(key)).one()
+        return VersionRecord(*row)
+
+    def list_versions(self, model_id: ModelId) -> list[VersionRecord]:
+        """The versions of a model, oldest first."""
+        with self._connection("list versions", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.model_versions)
+                .where(t.model_versions.c.model_id == model_id)
+                .order_by(t.model_versions.c.created_at, t.model_versions.c.version)
+            ).all()
+        return [VersionRecord(*row) for row in rows]
+
+    def put_reference_profile(
+        self, model_id: ModelId, profile: bytes, *, rows: int
+    ) -> ReferenceProfileRecord:
+        """Store (or replace) the serialised reference profile of a model."""
+        record = ReferenceProfileRecord(
+            model_id=model_id, profile=bytes(profile), rows=rows, created_at=time.time()
+        )
+        insert = self._insert(t.reference_profiles).values(
+            model_id=model_id, profile=record.profile, rows=rows, created_at=record.created_at
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[t.reference_profiles.c.model_id],
+            set_={
+                "profile": insert.excluded.profile,
+                "rows": insert.excluded.rows,
+                "created_at": insert.excluded.created_at,
+            },
+        )
+        with self._connection("store reference profile", write=True) as connection:
+            connection.execute(statement)
+        return record
+
+    def get_reference_profile(self, model_id: ModelId) -> ReferenceProfileRecord:
+        """The reference profile of a model; :class:`NotFoundError` when none was stored."""
+        with self._connection("read reference profile", write=False) as connection:
+            row = connection.execute(
+                sa.select(t.reference_profiles).where(t.reference_profiles.c.model_id == model_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"model {model_id} has no reference profile; upload its training data first",
+                kind="reference_profile",
+                name=str(model_id),
+            )
+        return ReferenceProfileRecord(*row)
+
+    # ------------------------------------------------------------------ events
+
+    def insert_events(self, model_id: ModelId, events: Sequence[NewEvent]) -> InsertResult:
+        """Store a batch in one transaction; ids already stored (or repeated) are duplicates.
+
+        Idempotent on ``(model_id, event_id)``: the first copy of an id wins. The versions seen
+        are recorded too. Everything is committed when this returns.
+        """
+        if not events:
+            return InsertResult(inserted_ids=(), duplicate_ids=())
+        ids = [event.event_id for event in events]
+        unique_ids = _first_occurrences(ids)
+        versions = {event.version for event in events}
+        now = time.time()
+        with self._connection(f"insert {len(events)} events", write=True) as connection:
+            if self.backend == "sqlite":
+                inserted = self._insert_events_sqlite(connection, model_id, events, now)
+            else:
+                inserted = self._insert_events_returning(connection, model_id, events, now)
+            connection.execute(
+                self._insert(t.model_versions)
+                .on_conflict_do_nothing()
+                .values(
+                    [
+                        {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
+                        for v in sorted(versions)
+                    ]
+                )
+            )
+        accepted, duplicates = _split_in_order(ids, inserted)
+        if len(accepted) > len(unique_ids):
+            raise StoreError("internal: more events inserted than sent", backend=self.backend)
+        return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
+
+    def _insert_events_sqlite(
+        self, connection: Connection, model_id: ModelId, events: Sequence[NewEvent], now: float
+    ) -> set[EventId]:
+        # The write lock is held (BEGIN IMMEDIATE), so ids absent now are still absent at the
+        # INSERT; this lets the rows go through the driver's executemany, bypassing per-row
+        # SQLAlchemy bind processing, which is most of the cost of a bulk insert.
+        existing = self._existing_event_ids(connection, model_id, [e.event_id for e in events])
+        fresh: dict[EventId, NewEvent] = {}
+        for event in events:
+            if event.event_id not in existing and event.event_id not in fresh:
+                fresh[event.event_id] = event
+        rows = [
+            (
+                model_id,
+                event.event_id,
+                event.version,
+                event.ts,
+                event.segment,
+                dumps_json(event.features),
+                None if event.prediction is None else dumps_json(event.prediction),
+                None if event.proba is None else dumps_json(event.proba),
+                event.latency_ms,
+                bool(event.error),
+                now,
+            )
+            for event in fresh.values()
+        ]
+        if rows:
+            connection.exec_driver_sql(self._sqlite_event_sql, rows)
+        return set(fresh)
+
+    def _insert_events_returning(
+        self, connection: Connection, model_id: ModelId, events: Sequence[NewEvent], now: float
+    ) -> set[EventId]:
+        rows = [
+            {
+                "model_id": model_id,
+                "event_id": event.event_id,
+                "version": event.version,
+                "ts": event.ts,
+                "segment": event.segment,
+                "features": event.features,
+                "prediction": event.prediction,
+                "proba": event.proba,
+                "latency_ms": event.latency_ms,
+                "error": bool(event.error),
+                "ingested_at": now,
+            }
+            for event in events
+        ]
+        statement = (
+            self._insert(t.events)
+            .on_conflict_do_nothing(index_elements=[t.events.c.model_id, t.events.c.event_id])
+            .returning(t.events.c.event_id)
+        )
+        return set(connection.execute(statement, rows).scalars())
+
+    def _existing_event_ids(
+        self, connection: Connection, model_id: ModelId, ids: Sequence[EventId]
+    ) -> set[EventId]:
+        found: set[EventId] = set()
+        for chunk in _chunks(ids):
+            found.update(
+                connection.execute(
+                    sa.select(t.events.c.event_id).where(
+                        t.events.c.model_id == model_id, t.events.c.event_id.in_(chunk)
+                    )
+                ).scalars()
+            )
+        return found
+
+    def _event_filter(
+        self,
+        model_id: ModelId,
+        start: float | None,
+        end: float | None,
+        version: str | None,
+        segment: str | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = [t.events.c.model_id == model_id]
+        if start is not None:
+            conditions.append(t.events.c.ts >= start)
+        if end is not None:
+            conditions.append(t.events.c.ts < end)
+        if version is not None:
+            conditions.append(t.events.c.version == version)
+        if segment is not None:
+            conditions.append(t.events.c.segment == segment)
+        return conditions
+
+    def iter_event_batches(
+        self,
+        model_id: ModelId,
+        start: float,
+        end: float,
+        *,
+        version: str | None = None,
+        segment: str | None = None,
+        batch_size: int = _EVENT_BATCH,
+    ) -> Iterator[list[EventRecord]]:
+        """Events with ``start <= ts < end`` in ``(ts, event_id)`` order, ``batch_size`` at a time.
+
+        Each batch is its own short query (keyset pagination), so a slow consumer never holds a
+        transaction open and writers are never blocked by a reader.
+        """
+        if batch_size < 1:
+            raise StoreError(f"batch_size must be >= 1, got {batch_size}", backend=self.backend)
+        base = self._event_filter(model_id, start, end, version, segment)
+        ts, event_id = t.events.c.ts, t.events.c.event_id
+        after: tuple[float, str] | None = None
+        while True:
+            conditions = list(base)
+            if after is not None:
+                conditions.append((ts > after[0]) | ((ts == after[0]) & (event_id > after[1])))
+            statement = (
+                sa.select(t.events).where(*conditions).order_by(ts, event_id).limit(batch_size)
+            )
+            with self._connection("read events", write=False) as connection:
+                rows = connection.execute(statement).all()
+            if rows:
+                yield [EventRecord(*row) for row in rows]
+            if len(rows) < batch_size:
+                return
+            after = (rows[-1].ts, rows[-1].event_id)
+
+    def events_between(
+        self,
+        model_id: ModelId,
+        start: float,
+        end: float,
+        *,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> Iterator[EventRecord]:
+        """Events with ``start <= ts < end``, in ``(ts, event_id)`` order, read in chunks."""
+        for batch in self.iter_event_batches(
+            model_id, start, end, version=version, segment=segment
+        ):
+            yield from batch
+
+    def events_by_ids(
+        self, model_id: ModelId, ids: Sequence[EventId]
+    ) -> dict[EventId, EventRecord]:
+        """The stored events among ``ids``, keyed by id (unknown ids are left out)."""
+        found: dict[EventId, EventRecord] = {}
+        unique = _first_occurrences(ids)
+        with self._connection("read events by id", write=False) as connection:
+            for chunk in _chunks(unique):
+                for row in connection.execute(
+                    sa.select(t.events).where(
+                        t.events.c.model_id == model_id, t.events.c.event_id.in_(chunk)
+                    )
+                ):
+                    found[row.event_id] = EventRecord(*row)
+        return found
+
+    def count_events(
+        self,
+        model_id: ModelId,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> int:
+        """How many events match; ``start``/``end`` bound ``ts`` as ``start <= ts < end``."""
+        conditions = self._event_filter(model_id, start, end, version, segment)
+        with self._connection("count events", write=False) as connection:
+            return int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(t.events).where(*conditions)
+                ).scalar_one()
+            )
+
+    def delete_events_before(self, model_id: ModelId, cutoff: float) -> RetentionResult:
+        """Retention: delete events, labels and feedback of a model with ``ts < cutoff``."""
+        with self._connection("apply retention", write=True) as connection:
+            counts = [
+                connection.execute(
+                    table.delete().where(table.c.model_id == model_id, table.c.ts < cutoff)
+                ).rowcount
+                for table in (t.events, t.labels, t.feedback)
+            ]
+        return RetentionResult(events=counts[0], labels=counts[1], feedback=counts[2])
+
+    # ------------------------------------------------------------------ labels and feedback
+
+    def insert_labels(self, model_id: ModelId, labels: Sequence[NewLabel]) -> LabelInsertResult:
+        """Store labels, idempotently (the first label of an id wins).
+
+        Labels may arrive before their events; they are kept, and listed in ``unmatched_ids``.
+        """
+        if not labels:
+            return LabelInsertResult(inserted_ids=(), duplicate_ids=(), unmatched_ids=())
+        now = time.time()
+        ids = [label.event_id for label in labels]
+        rows = [
+            {
+                "model_id": model_id,
+                "event_id": label.event_id,
+                "label": label.label,
+                "ts": label.ts,
+                "received_at": now,
+            }
+            for label in {label.event_id: label for label in reversed(labels)}.values()
+        ]
+        statement = (
+            self._insert(t.labels)
+            .on_conflict_do_nothing(index_elements=[t.labels.c.model_id, t.labels.c.event_id])
+            .returning(t.labels.c.event_id)
+        )
+        with self._connection(f"insert {len(labels)} labels", write=True) as connection:
+            inserted = set(connection.execute(statement, rows).scalars())
+            matched = self._existing_event_ids(connection, model_id, sorted(inserted))
+        accepted, duplicates = _split_in_order(ids, inserted)
+        unmatched = tuple(event_id for event_id in accepted if event_id not in matched)
+        return LabelInsertResult(
+            inserted_ids=accepted, duplicate_ids=duplicates, unmatched_ids=unmatched
+        )
+
+    def labels_for(self, model_id: ModelId, ids: Sequence[EventId]) -> dict[EventId, LabelRecord]:
+        """The stored labels among ``ids``, keyed by event id."""
+        found: dict[EventId, LabelRecord] = {}
+        with self._connection("read labels", write=False) as connection:
+            for chunk in _chunks(_first_occurrences(ids)):
+                for row in connection.execute(
+                    sa.select(t.labels).where(
+                        t.labels.c.model_id == model_id, t.labels.c.event_id.in_(chunk)
+                    )
+                ):
+                    found[row.event_id] = LabelRecord(*row)
+        return found
+
+    def labels_received_between(
+        self, model_id: ModelId, start: float, end: float
+    ) -> list[LabelRecord]:
+        """Labels the store received with ``start <= received_at < end``, oldest first."""
+        c = t.labels.c
+        with self._connection("read labels", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.labels)
+                .where(c.model_id == model_id, c.received_at >= start, c.received_at < end)
+                .order_by(c.received_at, c.event_id)
+            ).all()
+        return [LabelRecord(*row) for row in rows]
+
+    def insert_feedback(self, model_id: ModelId, feedback: Sequence[NewFeedback]) -> InsertResult:
+        """Store ratings, idempotently per ``(event_id, user_id)``; result ids are event ids."""
+        for index, item in enumerate(feedback):
+            if not 1 <= item.rating <= 5:
+                raise IngestError(
+                    f"feedback rating must be an integer from 1 to 5, got {item.rating!r}",
+                    index=index,
+                    field="rating",
+                )
+        if not feedback:
+            return InsertResult(inserted_ids=(), duplicate_ids=())
+        keys = [f"{item.event_id}\x00{item.user_id}" for item in feedback]
+        rows = [
+            {
+                "model_id": model_id,
+                "event_id": item.event_id,
+                "user_id": item.user_id,
+                "rating": int(item.rating),
+                "comment": item.comment,
+                "ts": item.ts,
+            }
+            for item in dict(zip(keys, feedback, strict=True)).values()
+        ]
+        c = t.feedback.c
+        statement = (
+            self._insert(t.feedback)
+            .on_conflict_do_nothing(index_elements=[c.model_id, c.event_id, c.user_id])
+            .returning(c.event_id, c.user_id)
+        )
+        with self._connection(f"insert {len(feedback)} feedback", write=True) as connection:
+            inserted = {f"{e}\x00{u}" for e, u in connection.execute(statement, rows).tuples()}
+        accepted, duplicates = _split_in_order(keys, inserted)
+        return InsertResult(
+            inserted_ids=tuple(key.partition("\x00")[0] for key in accepted),
+            duplicate_ids=tuple(key.partition("\x00")[0] for key in duplicates),
+        )
+
+    def feedback_between(self, model_id: ModelId, start: float, end: float) -> list[FeedbackRecord]:
+        """Feedback with ``start <= ts < end``, oldest first."""
+        c = t.feedback.c
+        with self._connection("read feedback", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.feedback)
+                .where(c.model_id == model_id, c.ts >= start, c.ts < end)
+                .order_by(c.ts, c.event_id, c.user_id)
+            ).all()
+        return [FeedbackRecord(*row) for row in rows]
+
+    # ------------------------------------------------------------------ window profiles
+
+    def upsert_window(
+        self,
+        model_id: ModelId,
+        *,
+        version: str,
+        segment: str,
+        window_seconds: int,
+        window_start: float,
+        profile: bytes,
+        event_count: int,
+        closed: bool,
+    ) -> WindowRecord:
+        """Create or replace the profile of one window (profile, count and closed flag)."""
+        record = WindowRecord(
+            model_id=model_id,
+            version=version,
+            segment=segment,
+            window_seconds=int(window_seconds),
+            window_start=float(window_start),
+            profile=bytes(profile),
+            event_count=int(event_count),
+            closed=bool(closed),
+            updated_at=time.time(),
+        )
+        c = t.window_profiles.c
+        insert = self._insert(t.window_profiles).values(
+            {column.name: getattr(record, column.name) for column in t.window_profiles.columns}
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[c.model_id, c.version, c.segment, c.window_seconds, c.window_start],
+            set_={
+                name: insert.excluded[name]
+                for name in ("profile", "event_count", "closed", "updated_at")
+            },
+        )
+        with self._connection("store window profile", write=True) as connection:
+            connection.execute(statement)
+        return record
+
+    def windows(
+        self,
+        model_id: ModelId,
+        *,
+        window_seconds: int,
+        start: float,
+        end: float,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> list[WindowRecord]:
+        """Window profiles with ``start <= window_start < end``, by start, version, segment."""
+        c = t.window_profiles.c
+        conditions = [
+            c.model_id == model_id,
+            c.window_seconds == window_seconds,
+            c.window_start >= start,
+            c.window_start < end,
+        ]
+        if version is not None:
+            conditions.append(c.version == version)
+        if segment is not None:
+            conditions.append(c.segment == segment)
+        with self._connection("read window profiles", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.window_profiles)
+                .where(*conditions)
+                .order_by(c.window_start, c.version, c.segment)
+            ).all()
+        return [WindowRecord(*row) for row in rows]
+
+    def open_windows(self, model_id: ModelId | None = None) -> list[WindowRecord]:
+        """Windows not yet closed (of one model, or of all), e.g. to resume after a restart."""
+        c = t.window_profiles.c
+        conditions: list[sa.ColumnElement[bool]] = [c.closed.is_(False)]
+        if model_id is not None:
+            conditions.append(c.model_id == model_id)
+        with self._connection("read open windows", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.window_profiles)
+                .where(*conditions)
+                .order_by(c.model_id, c.window_seconds, c.window_start, c.version, c.segment)
+            ).all()
+        return [WindowRecord(*row) for row in rows]
+
+    def delete_windows_before(self, model_id: ModelId, cutoff: float) -> int:
+        """Profile retention: delete window profiles of a model with ``window_start < cutoff``."""
+        c = t.window_profiles.c
+        with self._connection("apply profile retention", write=True) as connection:
+            return int(
+                connection.execute(
+                    t.window_profiles.delete().where(
+                        c.model_id == model_id, c.window_start < cutoff
+                    )
+                ).rowcount
+            )
+
+    # ------------------------------------------------------------------ API tokens
+
+    def create_token(self, name: str, *, token_hash: str, scopes: Sequence[str]) -> TokenRecord:
+        """Store a new token (its hash only); :class:`ConflictError` on a taken name or hash."""
+        now = time.time()
+        try:
+            with self._connection(f"create token {name!r}", write=True) as connection:
+                row = connection.execute(
+                    t.api_tokens.insert()
+                    .values(name=name, token_hash=token_hash, scopes=list(scopes), created_at=now)
+                    .returning(*t.api_tokens.columns)
+                ).one()
+        except ConflictError:
+            raise ConflictError(
+                f"a token named {name!r} (or with the same secret) already exists; "
+                "pick another name or revoke the old token"
+            ) from None
+        return _token(row)
+
+    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        """The token whose secret hashes to ``token_hash`` (revoked ones too), or None."""
+        with self._connection("read token", write=False) as connection:
+            row = connection.execute(
+                sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash)
+            ).first()
+        return None if row is None else _token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, revoked ones included, by name."""
+        with self._connection("list tokens", write=False) as connection:
+            rows = connection.execute(sa.select(t.api_tokens).order_by(t.api_tokens.c.name)).all()
+        return [_token(row) for row in rows]
+
+    def revoke_token(self, name: str) -> TokenRecord:
+        """Revoke token ``name``; revoking twice keeps the first revocation time."""
+        c = t.api_tokens.c
+        with self._connection(f"revoke token {name!r}", write=True) as connection:
+            connection.execute(
+                t.api_tokens.update()
+                .where(c.name == name, c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+            row = connection.execute(sa.select(t.api_tokens).where(c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no token named {name!r}", kind="token", name=name)
+        return _token(row)
+
+    def touch_token(self, token_id: int, *, at: float | None = None) -> None:
+        """Record that token ``token_id`` was just used."""
+        with self._connection("touch token", write=True) as connection:
+            connection.execute(
+                t.api_tokens.update()
+                .where(t.api_tokens.c.id == token_id)
+                .values(last_used_at=time.time() if at is None else at)
+            )

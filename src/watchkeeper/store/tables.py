@@ -1,0 +1,135 @@
+"""The SQL schema of the store, as SQLAlchemy Core tables.
+
+This is the schema the Alembic migrations produce; ``tests/store`` checks that the two agree.
+Timestamps are ``DOUBLE`` epoch seconds (UTC); JSON columns hold the wire contract's values.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "api_tokens",
+    "events",
+    "feedback",
+    "labels",
+    "metadata",
+    "model_versions",
+    "models",
+    "reference_profiles",
+    "window_profiles",
+]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _model_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("models.id", ondelete="CASCADE")
+
+
+# ``none_as_null`` stores a Python ``None`` as SQL NULL rather than the JSON text ``null``.
+_JSON_NULLABLE = sa.JSON(none_as_null=True)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String, nullable=False, unique=True),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("version", sa.String, primary_key=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+)
+
+reference_profiles = sa.Table(
+    "reference_profiles",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("profile", sa.LargeBinary, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("version", sa.String, nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("segment", sa.String, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("prediction", _JSON_NULLABLE, nullable=True),
+    sa.Column("proba", _JSON_NULLABLE, nullable=True),
+    sa.Column("latency_ms", sa.Double, nullable=True),
+    sa.Column("error", sa.Boolean, nullable=False),
+    sa.Column("ingested_at", sa.Double, nullable=False),
+    sa.Index(None, "model_id", "ts"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("label", _JSON_NULLABLE, nullable=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Index(None, "model_id", "received_at"),
+    sa.Index(None, "model_id", "ts"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Index(None, "model_id", "ts"),
+)
+
+window_profiles = sa.Table(
+    "window_profiles",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("version", sa.String, primary_key=True),
+    sa.Column("segment", sa.String, primary_key=True),
+    sa.Column("window_seconds", sa.Integer, primary_key=True),
+    sa.Column("window_start", sa.Double, primary_key=True),
+    sa.Column("profile", sa.LargeBinary, nullable=False),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index(None, "closed", "model_id"),
+    sa.Index(None, "model_id", "window_seconds", "window_start"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String, nullable=False, unique=True),
+    sa.Column("token_hash", sa.String, nullable=False, unique=True),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("revoked_at", sa.Double, nullable=True),
+    sa.Column("last_used_at", sa.Double, nullable=True),
+)

@@ -1,0 +1,138 @@
+"""Synchronous labels and feedback, the HTTP sink's edges, and local mode on a real store."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.sdk.conftest import RecordingServer
+from watchkeeper.errors import AuthError, DeliveryError, IngestError, NotFoundError
+from watchkeeper.ingest import Rejection
+from watchkeeper.sdk import Client, HttpSink, Outcome, Receipt
+from watchkeeper.sdk.sink import _retry_after, encode_batch
+from watchkeeper.store import Store
+
+CONFIG = {
+    "name": "churn",
+    "task": "classification",
+    "features": {"age": "numeric", "plan": "categorical"},
+    "proba": {"0": "p0", "1": "p1"},
+    "segments": ["region"],
+}
+
+
+def test_labels_and_feedback_are_sent_synchronously(server: RecordingServer) -> None:
+    with Client(server.url, token="t") as client:
+        receipt = client.log_labels(
+            "churn", [("e1", 1), {"id": "e2", "label": 0}], timestamp=1_700_000_000.0
+        )
+        assert receipt == Receipt(accepted=2, duplicates=0, rejected=())
+        assert client.log_labels("churn", [("e1", 1)]).duplicates == 1
+        feedback = client.log_feedback("churn", "e3", user_id="u", rating=4, comment="ok")
+        assert feedback.accepted == 1
+        assert client.log_labels("churn", []) == Receipt(0, 0, ())
+    labels = server.delivered("labels")
+    assert labels[:2] == [
+        {"id": "e1", "label": 1, "timestamp": 1_700_000_000.0},
+        {"id": "e2", "label": 0, "timestamp": 1_700_000_000.0},
+    ]
+    assert server.delivered("feedback") == [
+        {"id": "e3", "user_id": "u", "rating": 4, "comment": "ok"}
+    ]
+    assert server.requests[0].path == "/v1/models/churn/labels"
+    assert server.requests[0].authorization == "Bearer t"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthError), (403, AuthError), (422, IngestError), (409, DeliveryError),
+     (503, DeliveryError)],
+)
+def test_refused_synchronous_batches_raise(
+    server: RecordingServer, status: int, error: type[Exception]
+) -> None:
+    server.script.append((status, {}))
+    with Client(server.url) as client, pytest.raises(error, match="churn"):
+        client.log_labels("churn", [("e1", 1)])
+
+
+def test_unknown_model_and_unreachable_service_raise(
+    server: RecordingServer, stopped_server: RecordingServer
+) -> None:
+    with Client(server.url) as client, pytest.raises(NotFoundError) as caught:
+        client.log_labels("unknown", [("e1", 1)])
+    assert caught.value.name == "unknown"
+    with Client(stopped_server.url) as client, pytest.raises(DeliveryError, match="check the"):
+        client.log_feedback("churn", "e1", user_id="u", rating=3)
+
+
+def test_unencodable_items_are_reported_and_the_rest_sent(server: RecordingServer) -> None:
+    sink = HttpSink(url=server.url)
+    records = [{"id": "a", "features": {}}, {"id": "b", "features": {"x": object()}},
+               {"id": "c", "features": {"when": Decimal("1.5"), "tags": {"x"}}}]
+    delivery = sink.send("churn", "events", records)
+    sink.close()
+    assert delivery.outcome is Outcome.DELIVERED
+    assert delivery.accepted == 2
+    assert [rejection.index for rejection in delivery.rejected] == [1]
+    assert [event["id"] for event in server.delivered()] == ["a", "c"]
+    assert server.delivered()[1]["features"] == {"when": 1.5, "tags": ["x"]}
+
+
+def test_server_rejection_indices_map_back_past_unencodable_items(
+    server: RecordingServer,
+) -> None:
+    sink = HttpSink(url=server.url)
+    records = [{"id": "a", "features": {"x": object()}}, {"id": "b", "features": {"reject": 1}}]
+    delivery = sink.send("churn", "events", records)
+    sink.close()
+    assert [(r.index, r.field) for r in delivery.rejected] == [(0, "event"), (1, "features.reject")]
+
+
+def test_encode_batch_turns_nan_into_null() -> None:
+    body, kept, bad = encode_batch("events", [{"x": float("nan")}])
+    assert (body, kept, bad) == (b'{"events":[{"x":null}]}', [0], [])
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert _retry_after("3") == 3.0
+    assert _retry_after("-1") == 0.0
+    assert _retry_after("99999") == 300.0
+    assert _retry_after("soon") is None
+    assert _retry_after(None) is None
+    later = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 50 < (_retry_after(later) or 0) <= 60
+
+
+def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'watchkeeper.db'}"
+    with Store.open(url) as store:
+        model = store.create_model("churn", CONFIG)
+    client = Client.local(url)
+    logger = client.logger("churn", "v2")
+    good = logger.log({"age": 41, "plan": "gold"}, prediction=1, proba={"1": 0.8},
+                      segment={"region": "eu"}, latency_ms=2.0)
+    logger.log({"age": "old", "plan": "gold"})
+    missing = logger.log({"age": float("nan"), "plan": None})
+    assert logger.flush(timeout=10)
+    assert (logger.stats.sent, logger.stats.rejected) == (2, 1)
+    receipt = client.log_labels("churn", [(good, 1), ("other", None)])
+    assert receipt.accepted == 1
+    assert receipt.rejected == (Rejection(1, "label", "missing: a label may not be null"),)
+    assert client.log_feedback("churn", good, user_id="u", rating=5).accepted == 1
+    with pytest.raises(NotFoundError):
+        client.log_labels("nope", [(good, 1)])
+    client.close()
+    with Store.open(url) as store:
+        events = store.events_by_ids(model.id, [good, missing])
+        labels = store.labels_for(model.id, [good])
+    stored = events[good]
+    assert (stored.version, stored.prediction, stored.segment) == ("v2", "1", "region=eu")
+    assert stored.features == {"age": 41.0, "plan": "gold"}
+    assert stored.proba == {"1": 0.8}
+    assert events[missing].features == {"age": None, "plan": None}
+    assert labels[good].label == "1"
