@@ -115,3 +115,10 @@ def test_read_table_errors_are_one_line(tmp_path: Path) -> None:
     bad_gzip.write_bytes(b"not gzip at all")
     with pytest.raises(InputError, match="cannot read the file"):
         read_table(bad_gzip)
+
+
+def test_boolean_labels_with_missing_values_match_complete_ones() -> None:
+    with_missing = category_counts(pd.Series([True, None, False, True], dtype=object))
+    mixed = category_counts(pd.Series([1.0, "x", 2], dtype=object))
+    assert with_missing.to_dict() == {"1": 2, "0": 1}
+    assert mixed.to_dict() == {"1": 1, "x": 1, "2": 1}

@@ -47,7 +47,9 @@ SPEC = ModelSpec.from_dict(
         "segments": ["region", "device"],
     }
 )
-REGRESSION = ModelSpec(name="price", task=TaskType.REGRESSION, features={"size": "numeric"})
+REGRESSION = ModelSpec(
+    name="price", task=TaskType.REGRESSION, features={"size": ColumnKind.NUMERIC}
+)
 
 
 def good_event(**overrides: Any) -> dict[str, Any]:
@@ -386,8 +388,13 @@ def test_labels_follow_the_target_kind() -> None:
     )
     assert [label.label for label in numeric.accepted] == [2.5]
     assert fields_of(numeric) == [(1, "label")]
-    boolean = ModelSpec(
-        name="fraud", task="classification", features={"x": "numeric"}, target_kind="boolean"
+    boolean = ModelSpec.from_dict(
+        {
+            "name": "fraud",
+            "task": "classification",
+            "features": {"x": "numeric"},
+            "target_kind": "boolean",
+        }
     )
     result = validate_labels([{"id": "a", "label": 1}, {"id": "b", "label": 3}], boolean, **LIMITS)
     assert [label.label for label in result.accepted] == [True]
@@ -467,7 +474,7 @@ COLUMN_TYPES = {
 
 def to_table(events: list[dict[str, Any]]) -> pa.Table:
     rows = [flatten(event) for event in events]
-    schema = pa.schema([(name, data_type) for name, data_type in COLUMN_TYPES.items()])
+    schema = pa.schema(list(COLUMN_TYPES.items()))
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -668,21 +675,36 @@ json_values = st.recursive(
     | st.floats()
     | st.text(max_size=10)
     | st.sampled_from(["NaN", "inf", "2024-01-01", "age", "proba", "1"]),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(
-        st.sampled_from([*sorted(SPEC.features), "id", "version", "proba", "segment", "x"]),
-        children,
-        max_size=4,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from([*sorted(SPEC.features), "id", "version", "proba", "segment", "x"]),
+            children,
+            max_size=4,
+        )
     ),
     max_leaves=12,
 )
-junk_events = st.dictionaries(
-    st.sampled_from(
-        ["id", "timestamp", "version", "features", "prediction", "proba", "latency_ms", "error",
-         "segment", "other"]
-    ),
-    json_values,
-) | json_values
+junk_events = (
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "id",
+                "timestamp",
+                "version",
+                "features",
+                "prediction",
+                "proba",
+                "latency_ms",
+                "error",
+                "segment",
+                "other",
+            ]
+        ),
+        json_values,
+    )
+    | json_values
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

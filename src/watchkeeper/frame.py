@@ -144,6 +144,15 @@ def numeric_values(series: pd.Series) -> NumericColumn:
     return NumericColumn(values=values, missing=missing, non_numeric=non_numeric, infinite=infinite)
 
 
+def _label(value: object) -> str:
+    """The string label of one category; booleans and integral floats as ``0``/``1``/``3``."""
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def category_counts(series: pd.Series) -> pd.Series:
     """Counts of each non-missing value, keyed by its string label, largest first.
 
@@ -164,7 +173,7 @@ def category_counts(series: pd.Series) -> pd.Series:
     elif pd.api.types.is_bool_dtype(index.dtype):
         labels = ["1" if v else "0" for v in index.tolist()]
     else:
-        labels = [str(v) for v in index.tolist()]
+        labels = [_label(v) for v in index.tolist()]
     relabelled = pd.Series(counts.to_numpy(dtype=np.int64), index=pd.Index(labels, dtype=object))
     if relabelled.index.has_duplicates:
         relabelled = relabelled.groupby(level=0, sort=False).sum()

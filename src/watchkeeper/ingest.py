@@ -292,10 +292,6 @@ _FEATURE_CHECKERS: dict[ColumnKind, Checker] = {
 }
 
 
-def _label_checker(kind: ColumnKind) -> Checker:
-    return _FEATURE_CHECKERS[kind]
-
-
 def _prediction_kind(model: EventModel) -> ColumnKind:
     if model.task is TaskType.CLASSIFICATION:
         return ColumnKind.CATEGORICAL
@@ -579,7 +575,7 @@ def validate_labels(
     items = _check_batch(payload, max_batch, "labels")
     window = _Window.build(now, max_age_seconds, max_future_seconds)
     kind = model.target_kind if model.target_kind is not None else _prediction_kind(model)
-    checker = _label_checker(ColumnKind(kind))
+    checker = _FEATURE_CHECKERS[ColumnKind(kind)]
     accepted: list[ValidLabel] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(items):
@@ -941,18 +937,18 @@ class _ColumnReader:
         result: list[Any] = array.to_pylist()
         return result, nulls
 
-    def tags(self, array: pa.Array, field_name: str) -> list[Any]:
+    def tags(self, array: pa.Array, field_name: str) -> pa.Array:
         """Segment values: strings of 1-128 characters without ``,`` or ``=``."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if pa.types.is_null(array.type):
-            return [None] * len(array)
+            return pa.nulls(len(array), pa.string())
         if not pa.types.is_string(array.type):
             self.problems.add(
                 ~_nulls(array), field_name, f"expected a string, got {_arrow_type_name(array.type)}"
             )
-            return [None] * len(array)
+            return pa.nulls(len(array), pa.string())
         lengths = pc.utf8_length(array)
         bad = pc.or_(
             pc.or_(pc.less(lengths, 1), pc.greater(lengths, _MAX_TAG_LENGTH)),
@@ -963,7 +959,7 @@ class _ColumnReader:
             field_name,
             _TAG_RULE,
         )
-        return _pylist(array)
+        return array
 
 
 def _new_ids(count: int) -> list[str]:
@@ -1099,7 +1095,7 @@ def validate_columns(
         )
         errors = [False] * size
 
-    tags: dict[str, list[Any]] = {}
+    tags: dict[str, pa.Array] = {}
     for key in segments:
         name = f"segment.{key}"
         if name not in columns:
@@ -1109,27 +1105,48 @@ def validate_columns(
     rejections = problems.rejections()
     good = np.flatnonzero(~problems.bad_rows())
     missing_ids = iter(_new_ids(int(id_nulls[good].sum())))
-    tag_keys = sorted(tags)
+    segments = _canonical_segments(tags, size)
+    ts_values = timestamps.tolist()
+    feature_names = list(features)
+    feature_rows = list(zip(*features.values(), strict=True)) if features else [()] * size
+    proba_rows = list(zip(*probabilities.values(), strict=True)) if classes else [()] * size
     accepted = []
     for row in good.tolist():
         proba = {
-            label: values[row] for label, values in probabilities.items() if values[row] is not None
+            label: value
+            for label, value in zip(classes, proba_rows[row], strict=True)
+            if value is not None
         }
-        segment = ",".join(
-            f"{key}={tags[key][row]}" for key in tag_keys if tags[key][row] is not None
-        )
         accepted.append(
             ValidEvent(
                 index=row,
                 id=ids[row] if ids[row] is not None else next(missing_ids),
-                ts=float(timestamps[row]),
+                ts=ts_values[row],
                 version=version[row],
-                features={name: values[row] for name, values in features.items()},
+                features=dict(zip(feature_names, feature_rows[row], strict=True)),
                 prediction=predictions[row],
                 proba=proba or None,
                 latency_ms=latencies[row],
                 error=errors[row],
-                segment=segment,
+                segment=segments[row],
             )
         )
     return ValidationResult(accepted=accepted, rejected=rejections)
+
+
+def _canonical_segments(tags: Mapping[str, pa.Array], size: int) -> list[str]:
+    """``"k1=v1,k2=v2"`` per row (sorted keys, null tags left out), built in Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not tags:
+        return [""] * size
+    parts = [
+        pc.binary_join_element_wise(pa.scalar(f"{key}="), tags[key], "").fill_null("")
+        for key in sorted(tags)
+    ]
+    # Absent tags leave empty parts; valid tag values hold no commas, so squeezing and trimming
+    # commas removes exactly the gaps.
+    joined = pc.binary_join_element_wise(*parts, ",")
+    squeezed = pc.replace_substring_regex(joined, ",,+", ",")
+    return _pylist(pc.utf8_trim(squeezed, ","))

@@ -195,15 +195,7 @@ def infer_kind(series: pd.Series, *, schema: Schema | None = None) -> ColumnKind
     if isinstance(dtype, pd.CategoricalDtype):
         return ColumnKind.CATEGORICAL
     if pd.api.types.is_numeric_dtype(dtype):
-        non_missing = series.dropna()
-        # Only a few distinct values are possible when the column is boolean-like or
-        # low-cardinality, so a bounded unique keeps inference cheap on large columns.
-        distinct = non_missing.drop_duplicates() if len(non_missing) else non_missing
-        if 0 < len(distinct) <= 2 and bool(distinct.isin([0, 1]).all()):
-            return ColumnKind.BOOLEAN
-        if pd.api.types.is_integer_dtype(dtype) and len(distinct) <= schema.max_integer_categories:
-            return ColumnKind.CATEGORICAL
-        return ColumnKind.NUMERIC
+        return _numeric_kind(series, schema)
     non_missing = series.dropna()
     if len(non_missing) == 0:
         return ColumnKind.CATEGORICAL
@@ -213,6 +205,26 @@ def infer_kind(series: pd.Series, *, schema: Schema | None = None) -> ColumnKind
     if distinct_count > 100 and distinct_count > schema.max_text_share * len(non_missing):
         return ColumnKind.TEXT
     return ColumnKind.CATEGORICAL
+
+
+def _numeric_kind(series: pd.Series, schema: Schema) -> ColumnKind:
+    """Rules 5–7 in O(n) vectorised passes: 0/1 values, few distinct integers, else numeric."""
+    import numpy as np
+    import pandas as pd
+
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        return ColumnKind.NUMERIC
+    if bool(np.all((present == 0.0) | (present == 1.0))):
+        return ColumnKind.BOOLEAN
+    if not pd.api.types.is_integer_dtype(series.dtype):
+        return ColumnKind.NUMERIC
+    limit = schema.max_integer_categories
+    # A prefix with too many distinct values settles it without touching the whole column.
+    if np.unique(present[:10_000]).size > limit:
+        return ColumnKind.NUMERIC
+    return ColumnKind.CATEGORICAL if np.unique(present).size <= limit else ColumnKind.NUMERIC
 
 
 def infer_schema(reference: pd.DataFrame, schema: Schema | None = None) -> ResolvedSchema:

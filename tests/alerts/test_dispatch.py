@@ -38,13 +38,40 @@ class RecordingNotifier:
 
 def firing(name: str = "Drift", at: float = 0.0, **labels: str) -> Alert:
     merged = {"alertname": name, "severity": "warning", "model": "credit", **labels}
-    return Alert(labels=merged, annotations={"summary": f"{name} on {merged['model']}"},
-                 state=AlertState.FIRING, starts_at=at, ends_at=None, value=0.3, updated_at=at)
+    return Alert(
+        labels=merged,
+        annotations={"summary": f"{name} on {merged['model']}"},
+        state=AlertState.FIRING,
+        starts_at=at,
+        ends_at=None,
+        value=0.3,
+        updated_at=at,
+    )
 
 
 def resolved(alert: Alert, at: float) -> Alert:
-    return Alert(labels=alert.labels, annotations=alert.annotations, state=AlertState.RESOLVED,
-                 starts_at=alert.starts_at, ends_at=at, value=alert.value, updated_at=at)
+    return Alert(
+        labels=alert.labels,
+        annotations=alert.annotations,
+        state=AlertState.RESOLVED,
+        starts_at=alert.starts_at,
+        ends_at=at,
+        value=alert.value,
+        updated_at=at,
+    )
+
+
+def refreshed(alert: Alert, at: float) -> Alert:
+    """The same firing alert as the evaluator re-reports it at ``at``."""
+    return Alert(
+        labels=alert.labels,
+        annotations=alert.annotations,
+        state=alert.state,
+        starts_at=alert.starts_at,
+        ends_at=None,
+        value=alert.value,
+        updated_at=at,
+    )
 
 
 def make(
@@ -54,12 +81,20 @@ def make(
     outbox: InMemoryOutbox | None = None,
     **options: Any,
 ) -> Dispatcher:
-    route = Route(receiver="team", group_by=("alertname", "model"), group_wait=30.0,
-                  group_interval=300.0, repeat_interval=14400.0)
+    route = Route(
+        receiver="team",
+        group_by=("alertname", "model"),
+        group_wait=30.0,
+        group_interval=300.0,
+        repeat_interval=14400.0,
+    )
     return Dispatcher(
         route=route,
-        receivers={"team": Receiver(name="team", notifiers=(RecordingNotifier(),),
-                                    send_resolved=send_resolved)},
+        receivers={
+            "team": Receiver(
+                name="team", notifiers=(RecordingNotifier(),), send_resolved=send_resolved
+            )
+        },
         outbox=outbox or InMemoryOutbox(),
         state=state,
         external_url="http://watchkeeper.test",
@@ -69,7 +104,7 @@ def make(
 
 def statuses(items: list[OutboxItem]) -> list[tuple[str, list[str]]]:
     return [
-        (item.payload["status"], [alert["status"] for alert in item.payload["alerts"]])
+        (item.payload["status"], sorted(alert["status"] for alert in item.payload["alerts"]))
         for item in items
     ]
 
@@ -100,9 +135,7 @@ def test_repeat_interval_is_the_cooldown() -> None:
     alert = firing()
     sent_at = []
     for now in range(0, 5 * 3600, 60):
-        dispatcher.put([firing(at=0.0) if False else alert], now=float(now))
-        alert = Alert(labels=alert.labels, annotations=alert.annotations, state=alert.state,
-                      starts_at=0.0, ends_at=None, value=0.3, updated_at=float(now))
+        dispatcher.put([refreshed(alert, float(now))], now=float(now))
         if dispatcher.tick(float(now)):
             sent_at.append(now)
     # First after group_wait (rounded up to the next tick), then after 4 h at a group_interval.
@@ -140,7 +173,7 @@ def test_partial_resolution_with_other_alerts_still_firing() -> None:
     age, income = firing(feature="age"), firing(feature="income")
     dispatcher.put([age, income], now=0.0)
     dispatcher.tick(30.0)
-    dispatcher.put([resolved(age, 60.0), income], now=60.0)
+    dispatcher.put([resolved(age, 60.0), refreshed(income, 300.0)], now=300.0)
     assert statuses(dispatcher.tick(330.0)) == [("firing", ["firing", "resolved"])]
 
 
@@ -157,25 +190,30 @@ def test_silence_mutes_and_expiry_does_not_repage_before_repeat_interval() -> No
     dispatcher = make()
     alert = firing()
     silence = dispatcher.silences.add(
-        Silence(matchers=(Matcher.parse('model="credit"'),), starts_at=0.0, ends_at=1000.0,
-                created_by="ana", comment="known issue")
+        Silence(
+            matchers=(Matcher.parse('model="credit"'),),
+            starts_at=0.0,
+            ends_at=1000.0,
+            created_by="ana",
+            comment="known issue",
+        )
     )
     dispatcher.put([alert], now=0.0)
     assert dispatcher.tick(30.0) == []
     assert dispatcher.muted(30.0) == {alert.fingerprint}
     dispatcher.silences.update(silence.expired(500.0))
-    refreshed = Alert(labels=alert.labels, annotations=alert.annotations, state=alert.state,
-                      starts_at=0.0, ends_at=None, value=0.3, updated_at=600.0)
-    dispatcher.put([refreshed], now=600.0)
+    dispatcher.put([refreshed(alert, 600.0)], now=600.0)
     assert len(dispatcher.tick(630.0)) == 1  # never notified before: pages once unmuted
 
 
 def test_inhibition_mutes_warnings_of_a_model_with_a_critical_alert() -> None:
     dispatcher = make(
         inhibit_rules=[
-            InhibitRule(source_matchers=(Matcher.parse('severity="critical"'),),
-                        target_matchers=(Matcher.parse('severity="warning"'),),
-                        equal=("model",))
+            InhibitRule(
+                source_matchers=(Matcher.parse('severity="critical"'),),
+                target_matchers=(Matcher.parse('severity="warning"'),),
+                equal=("model",),
+            )
         ]
     )
     critical = firing("AccuracyDrop", severity="critical")
@@ -183,8 +221,11 @@ def test_inhibition_mutes_warnings_of_a_model_with_a_critical_alert() -> None:
     warning_fraud = firing("Drift", model="fraud")
     dispatcher.put([critical, warning_credit, warning_fraud], now=0.0)
     items = dispatcher.tick(30.0)
-    names = sorted((a["labels"]["alertname"], a["labels"]["model"])
-                   for item in items for a in item.payload["alerts"])
+    names = sorted(
+        (a["labels"]["alertname"], a["labels"]["model"])
+        for item in items
+        for a in item.payload["alerts"]
+    )
     assert names == [("AccuracyDrop", "credit"), ("Drift", "fraud")]
 
 
@@ -219,22 +260,44 @@ def test_webhook_v4_message_shape() -> None:
     dispatcher = make()
     dispatcher.put([firing(feature="age"), firing(feature="income")], now=0.0)
     payload = dict(dispatcher.tick(30.0)[0].payload)
-    assert set(payload) == {"version", "groupKey", "truncatedAlerts", "status", "receiver",
-                            "groupLabels", "commonLabels", "commonAnnotations", "externalURL",
-                            "alerts"}
+    assert set(payload) == {
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
     assert payload["version"] == "4"
     assert payload["groupKey"] == '{}:{alertname="Drift", model="credit"}'
-    assert payload["commonLabels"] == {"alertname": "Drift", "severity": "warning",
-                                       "model": "credit"}
+    assert payload["commonLabels"] == {
+        "alertname": "Drift",
+        "severity": "warning",
+        "model": "credit",
+    }
     assert payload["commonAnnotations"] == {"summary": "Drift on credit"}
     assert payload["externalURL"] == "http://watchkeeper.test"
     first = payload["alerts"][0]
-    assert set(first) == {"status", "labels", "annotations", "startsAt", "endsAt",
-                          "generatorURL", "fingerprint"}
+    assert set(first) == {
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    }
     assert first["endsAt"] == "0001-01-01T00:00:00Z"
 
 
 def test_unknown_receiver_in_route_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"receivers \['pager'\] are not configured"):
-        Dispatcher(route=Route(receiver="team", routes=(Route(receiver="pager"),)),
-                   receivers={"team": Receiver(name="team")}, outbox=InMemoryOutbox())
+        Dispatcher(
+            route=Route(receiver="team", routes=(Route(receiver="pager"),)),
+            receivers={"team": Receiver(name="team")},
+            outbox=InMemoryOutbox(),
+        )

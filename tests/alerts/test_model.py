@@ -13,8 +13,16 @@ from watchkeeper.errors import ConfigError
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("0", 0.0), ("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5), ("1d", 86400.0),
-     (90, 90.0), (1.5, 1.5)],
+    [
+        ("0", 0.0),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("500ms", 0.5),
+        ("1d", 86400.0),
+        (90, 90.0),
+        (1.5, 1.5),
+    ],
 )
 def test_parse_duration_reads_prometheus_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -40,11 +48,20 @@ def test_fingerprint_is_stable_and_order_free() -> None:
 
 
 def test_sample_of_adds_the_feature_label_for_drift_signals() -> None:
-    sample = Sample.of(model="credit", signal="drift.income_band.score", value=0.3, timestamp=1.0,
-                       version="3", segment="region=eu")
+    sample = Sample.of(
+        model="credit",
+        signal="drift.income_band.score",
+        value=0.3,
+        timestamp=1.0,
+        version="3",
+        segment="region=eu",
+    )
     assert dict(sample.labels) == {
-        "model": "credit", "signal": "drift.income_band.score", "version": "3",
-        "segment": "region=eu", "feature": "income_band",
+        "model": "credit",
+        "signal": "drift.income_band.score",
+        "version": "3",
+        "segment": "region=eu",
+        "feature": "income_band",
     }
     assert "feature" not in Sample.of(model="m", signal="accuracy", value=1, timestamp=0).labels
 

@@ -8,8 +8,15 @@ from watchkeeper.errors import ConfigError
 
 
 def alert(**labels: str) -> Alert:
-    return Alert(labels=labels, annotations={}, state=AlertState.FIRING, starts_at=0.0,
-                 ends_at=None, value=1.0, updated_at=0.0)
+    return Alert(
+        labels=labels,
+        annotations={},
+        state=AlertState.FIRING,
+        starts_at=0.0,
+        ends_at=None,
+        value=1.0,
+        updated_at=0.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -42,10 +49,15 @@ def test_route_tree_first_match_continue_and_inheritance() -> None:
         group_by=("alertname",),
         repeat_interval=3600.0,
         routes=(
-            Route(matchers=(Matcher.parse('severity="critical"'),), receiver="pager",
-                  continue_=True, group_wait=5.0),
-            Route(matchers=(Matcher.parse('team="risk"'),), receiver="risk-slack",
-                  group_by=("model",)),
+            Route(
+                matchers=(Matcher.parse('severity="critical"'),),
+                receiver="pager",
+                continue_=True,
+                group_wait=5.0,
+            ),
+            Route(
+                matchers=(Matcher.parse('team="risk"'),), receiver="risk-slack", group_by=("model",)
+            ),
             Route(matchers=(Matcher.parse('team=~".+"'),), receiver="never"),
         ),
     )
@@ -53,7 +65,8 @@ def test_route_tree_first_match_continue_and_inheritance() -> None:
     assert [match.receiver for match in matches] == ["pager", "risk-slack"]
     pager, risk = matches
     assert (pager.group_wait, pager.repeat_interval, pager.group_interval) == (5.0, 3600.0, 300.0)
-    assert risk.group_by == ("model",) and risk.group_wait == 30.0
+    assert risk.group_by == ("model",)
+    assert risk.group_wait == 30.0
     assert risk.group_key({"model": "m", "x": "y"}).endswith(':{model="m"}')
     # Nothing matches a child: the root itself is the route.
     assert [match.receiver for match in tree.match({"alertname": "B"})] == ["default"]
@@ -61,8 +74,13 @@ def test_route_tree_first_match_continue_and_inheritance() -> None:
 
 
 def test_silence_window_and_validation() -> None:
-    silence = Silence(matchers=(Matcher.parse('model="credit"'),), starts_at=100.0, ends_at=200.0,
-                      created_by="ana", comment="retraining")
+    silence = Silence(
+        matchers=(Matcher.parse('model="credit"'),),
+        starts_at=100.0,
+        ends_at=200.0,
+        created_by="ana",
+        comment="retraining",
+    )
     assert not silence.mutes({"model": "credit"}, 99.0)
     assert silence.mutes({"model": "credit"}, 150.0)
     assert not silence.mutes({"model": "fraud"}, 150.0)
@@ -86,6 +104,13 @@ def test_inhibition_needs_equal_labels_and_never_self_inhibits() -> None:
     warning_other = alert(alertname="Drift", severity="warning", model="fraud")
     muted = inhibited_fingerprints([rule], [critical, warning_same, warning_other], now=0.0)
     assert muted == {warning_same.fingerprint}
-    resolved_source = Alert(labels=critical.labels, annotations={}, state=AlertState.RESOLVED,
-                            starts_at=0.0, ends_at=10.0, value=None, updated_at=10.0)
+    resolved_source = Alert(
+        labels=critical.labels,
+        annotations={},
+        state=AlertState.RESOLVED,
+        starts_at=0.0,
+        ends_at=10.0,
+        value=None,
+        updated_at=10.0,
+    )
     assert inhibited_fingerprints([rule], [resolved_source, warning_same], now=20.0) == set()

@@ -29,7 +29,7 @@ def drift_rule(**options: object) -> RuleSpec:
         "severity": Severity.CRITICAL,
         "labels": {"team": "risk"},
         "annotations": {
-            "summary": '{{ labels.model }} drift on {{ labels.feature }} = '
+            "summary": "{{ labels.model }} drift on {{ labels.feature }} = "
             '{{ value | printf("%.3f") }} (>{{ threshold }})'
         },
     }
@@ -51,8 +51,9 @@ def test_spec_round_trips_through_dict_and_yaml() -> None:
     assert RuleSpec.from_yaml(spec.to_yaml()) == spec
     detector = drift_rule(condition=DetectorCondition(kind="adwin", params={"delta": 0.002}))
     assert RuleSpec.from_dict(detector.to_dict()) == detector
-    absent = RuleSpec(name="NoData", model="credit", signal="absent",
-                      condition=AbsentCondition(period=1800.0))
+    absent = RuleSpec(
+        name="NoData", model="credit", signal="absent", condition=AbsentCondition(period=1800.0)
+    )
     assert absent.to_dict()["condition"] == {"absent_for": "30m"}
     assert RuleSpec.from_dict(absent.to_dict()) == absent
     assert hash(spec) == hash(RuleSpec.from_dict(spec.to_dict()))
@@ -109,9 +110,13 @@ def test_for_zero_fires_on_the_first_evaluation() -> None:
 
 def test_one_rule_gives_one_alert_per_matching_series() -> None:
     evaluator = RuleEvaluator(rules=[drift_rule(for_=0.0)])
-    samples = [drift(0.3, 0, "age"), drift(0.5, 0, "income"), drift(0.1, 0, "zip"),
-               drift(0.9, 0, "age", model="other"), Sample.of(model="credit", signal="accuracy",
-                                                              value=0.3, timestamp=0)]
+    samples = [
+        drift(0.3, 0, "age"),
+        drift(0.5, 0, "income"),
+        drift(0.1, 0, "zip"),
+        drift(0.9, 0, "age", model="other"),
+        Sample.of(model="credit", signal="accuracy", value=0.3, timestamp=0),
+    ]
     sent = evaluator.evaluate(0, samples)
     assert sorted(alert.labels["feature"] for alert in sent) == ["age", "income"]
     assert len({alert.fingerprint for alert in sent}) == 2
@@ -164,9 +169,14 @@ def test_nan_never_satisfies_a_threshold_even_not_equal() -> None:
 
 
 def test_absent_fires_when_a_model_goes_quiet() -> None:
-    rule = RuleSpec(name="NoData", model="credit", signal="absent",
-                    condition=AbsentCondition(period=600.0), for_=0.0,
-                    annotations={"summary": "{{ labels.model }} silent for {{ value }} s"})
+    rule = RuleSpec(
+        name="NoData",
+        model="credit",
+        signal="absent",
+        condition=AbsentCondition(period=600.0),
+        for_=0.0,
+        annotations={"summary": "{{ labels.model }} silent for {{ value }} s"},
+    )
     evaluator = RuleEvaluator(rules=[rule])
     accuracy = Sample.of(model="credit", signal="accuracy", value=0.9, timestamp=1000.0)
     assert evaluator.evaluate(1000.0, [accuracy]) == []
@@ -186,21 +196,36 @@ def test_absent_fires_when_a_model_goes_quiet() -> None:
 def test_absent_with_wildcard_model_watches_every_model_seen() -> None:
     rule = RuleSpec(name="NoData", signal="absent", condition=AbsentCondition(period=60.0))
     evaluator = RuleEvaluator(rules=[rule])
-    evaluator.evaluate(0, [Sample.of(model=name, signal="accuracy", value=1, timestamp=0)
-                           for name in ("a", "b")])
-    sent = evaluator.evaluate(100, [Sample.of(model="a", signal="accuracy", value=1,
-                                              timestamp=100)])
+    evaluator.evaluate(
+        0, [Sample.of(model=name, signal="accuracy", value=1, timestamp=0) for name in ("a", "b")]
+    )
+    sent = evaluator.evaluate(
+        100, [Sample.of(model="a", signal="accuracy", value=1, timestamp=100)]
+    )
     assert [alert.labels["model"] for alert in sent] == ["b"]
 
 
 def test_version_and_segment_selectors() -> None:
-    rule = RuleSpec(name="LowAccuracy", model="credit", version="3", segment="region=eu",
-                    signal="accuracy", condition=ThresholdCondition(op=Op.LT, threshold=0.8))
+    rule = RuleSpec(
+        name="LowAccuracy",
+        model="credit",
+        version="3",
+        segment="region=eu",
+        signal="accuracy",
+        condition=ThresholdCondition(op=Op.LT, threshold=0.8),
+    )
     evaluator = RuleEvaluator(rules=[rule])
     samples = [
-        Sample.of(model="credit", version=version, segment=segment, signal="accuracy",
-                  value=0.5, timestamp=0)
-        for version in ("2", "3") for segment in ("region=eu", "region=us", None)
+        Sample.of(
+            model="credit",
+            version=version,
+            segment=segment,
+            signal="accuracy",
+            value=0.5,
+            timestamp=0,
+        )
+        for version in ("2", "3")
+        for segment in ("region=eu", "region=us", None)
     ]
     sent = evaluator.evaluate(0, samples)
     assert [(alert.labels["version"], alert.labels["segment"]) for alert in sent] == [
@@ -210,7 +235,9 @@ def test_version_and_segment_selectors() -> None:
 
 def test_detector_condition_uses_watchkeeper_detectors_once_per_new_sample() -> None:
     rule = drift_rule(
-        signal="latency_p99", for_=0.0, keep_firing_for=0.0,
+        signal="latency_p99",
+        for_=0.0,
+        keep_firing_for=0.0,
         condition=DetectorCondition(kind="static_threshold", params={"bound": 100.0}),
     )
     evaluator = RuleEvaluator(rules=[rule], resend_delay=0.0)
@@ -266,8 +293,9 @@ def test_restart_keeps_pending_clock_and_reports_firing_again() -> None:
 def test_alerts_of_deleted_rules_are_resolved_once() -> None:
     store = InMemoryAlertStateStore()
     RuleEvaluator(rules=[drift_rule(for_=0.0)], store=store).evaluate(0, [drift(0.3, 0)])
-    other = RuleSpec(name="Other", signal="accuracy",
-                     condition=ThresholdCondition(op=Op.LT, threshold=0.5))
+    other = RuleSpec(
+        name="Other", signal="accuracy", condition=ThresholdCondition(op=Op.LT, threshold=0.5)
+    )
     evaluator = RuleEvaluator(rules=[other], store=store)
     sent = evaluator.evaluate(60, [drift(0.3, 60)])
     assert [(alert.name, alert.state) for alert in sent] == [("FeatureDrift", AlertState.RESOLVED)]

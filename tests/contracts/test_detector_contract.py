@@ -9,10 +9,10 @@ import random
 
 import pytest
 
-from watchkeeper.detectors import DETECTOR_KINDS, Detector, DetectorSpec
+from watchkeeper.detectors import DETECTOR_KINDS, Detector, DetectorSpec, ParamValue
 
 # Parameters small enough that every kind warms up and alarms on the short streams below.
-CONTRACT_PARAMS: dict[str, dict[str, object]] = {
+CONTRACT_PARAMS: dict[str, dict[str, ParamValue]] = {
     "static_threshold": {"bound": 2.0, "warning_bound": 1.5},
     "dynamic_threshold": {"window": 50, "k": 3.0, "warning_k": 2.0},
     "cusum": {"warmup": 100, "target_arl": 1000.0},
@@ -94,7 +94,7 @@ def test_update_returns_none_and_flags_are_bools(spec: DetectorSpec) -> None:
     detector = spec.build()
     stream = make_stream(detector)
     for value in stream[:200]:
-        assert detector.update(value) is None
+        assert detector.update(value) is None  # type: ignore[func-returns-value]
         assert type(detector.drift_detected) is bool
         assert type(detector.warning_detected) is bool
     assert detector.n_seen == 200

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import watchkeeper.detectors as detectors
-from watchkeeper.detectors import DETECTOR_KINDS, CUSUM, DetectorSpec, detector_class
+from watchkeeper.detectors import CUSUM, DETECTOR_KINDS, DetectorSpec, detector_class
 from watchkeeper.errors import ConfigError
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from river import drift
@@ -83,7 +85,7 @@ def test_page_hinkley_calibration_holds_for_rivers_own_detector() -> None:
     # are i.i.d.; 300,000 points give ≈ 600 of them (≈ 4% standard error), hence ±15%.
     target = 500.0
     threshold = calibrate_page_hinkley(target, seed=3)
-    detector = drift.PageHinkley(threshold=threshold)
+    detector: Any = drift.PageHinkley(threshold=threshold)
     stream = np.random.default_rng(8).standard_normal(300_000).tolist()
     count = 0
     for value in stream:

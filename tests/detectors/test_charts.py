@@ -198,7 +198,8 @@ def test_false_alarm_run_length_is_scale_free_and_near_the_target(
     # window 0.6–1.2 × target is about ±4 standard errors around 0.86.
     target = 400.0
     horizon = 4000
-    run_lengths, scaled_run_lengths = [], []
+    run_lengths: list[int] = []
+    scaled_run_lengths: list[int] = []
     for seed in range(300):
         z = np.random.default_rng(seed).standard_normal(500 + horizon)
         for values, sink in ((z, run_lengths), (1000.0 + 50.0 * z, scaled_run_lengths)):

@@ -17,7 +17,7 @@ labels_strategy = st.lists(st.one_of(st.none(), st.sampled_from(list("abcdefgh")
 
 def test_counts_match_category_counts() -> None:
     rng = np.random.default_rng(0)
-    values = pd.Series(rng.choice(["x", "y", "z", None], size=1000))
+    values = pd.Series(rng.choice(np.array(["x", "y", "z", None], dtype=object), size=1000))
     profile = CategoricalProfile.of(values)
     expected = category_counts(values)
     assert profile.counts == {str(k): int(v) for k, v in expected.items()}
@@ -34,7 +34,9 @@ def test_numbers_and_strings_share_labels() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(left=labels_strategy, right=labels_strategy)
-def test_merge_equals_concatenation_and_commutes(left: list[str | None], right: list[str | None]) -> None:
+def test_merge_equals_concatenation_and_commutes(
+    left: list[str | None], right: list[str | None]
+) -> None:
     a = CategoricalProfile.of(np.array(left, dtype=object))
     b = CategoricalProfile.of(np.array(right, dtype=object))
     whole = CategoricalProfile.of(np.array(left + right, dtype=object))
@@ -48,7 +50,8 @@ def test_cap_keeps_most_frequent_and_totals() -> None:
     values = np.array(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 3 + ["e"], dtype=object)
     profile = CategoricalProfile.of(values, max_labels=3)
     assert profile.counts == {"a": 5, "b": 4, "c": 3}
-    assert profile.other == 4 and profile.truncated
+    assert profile.other == 4
+    assert profile.truncated
     assert sum(profile.counts.values()) + profile.other == profile.count
     assert profile.distinct_estimate() == pytest.approx(5.0, abs=0.01)
 
@@ -58,7 +61,8 @@ def test_cap_merge_commutes() -> None:
     a = CategoricalProfile.of(rng.integers(0, 50, 500).astype(str), max_labels=10)
     b = CategoricalProfile.of(rng.integers(0, 50, 500).astype(str), max_labels=10)
     ab, ba = a.merge(b), b.merge(a)
-    assert ab.counts == ba.counts and ab.other == ba.other
+    assert ab.counts == ba.counts
+    assert ab.other == ba.other
     assert ab.count == 1000
 
 
@@ -87,4 +91,5 @@ def test_boolean_profile_reads_bools_numbers_and_missing() -> None:
     assert (profile.count, profile.true_count, profile.false_count) == (9, 4, 2)
     assert (profile.missing, profile.invalid) == (2, 1)
     merged = profile.merge(BooleanProfile.of([False]))
-    assert merged.false_count == 3 and profile.false_count == 2
+    assert merged.false_count == 3
+    assert profile.false_count == 2

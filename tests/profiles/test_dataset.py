@@ -6,6 +6,8 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchkeeper.errors import InputError, SchemaError
 from watchkeeper.profiles import (
@@ -50,7 +52,8 @@ def test_profile_frame_kinds_and_counts(reference: DatasetProfile) -> None:
     }
     x = reference.columns["x"]
     assert isinstance(x, NumericProfile)
-    assert x.count == 2000 and x.missing == int(make_frame(0)["x"].isna().sum())
+    assert x.count == 2000
+    assert x.missing == int(make_frame(0)["x"].isna().sum())
     assert set(reference.edges) == {"x", "y"}
 
 
@@ -59,12 +62,15 @@ def test_windows_inherit_edges_and_merge_to_concatenation(reference: DatasetProf
     first, second = make_frame(1, 700), make_frame(2, 1300)
     a = profile_frame(first, schema, reference=reference)
     b = profile_frame(second, schema, reference=reference)
-    whole = profile_frame(pd.concat([first, second], ignore_index=True), schema, reference=reference)
+    whole = profile_frame(
+        pd.concat([first, second], ignore_index=True), schema, reference=reference
+    )
     merged = a.merge(b)
     assert merged.rows == whole.rows == 2000
     for name in ("x", "y"):
         left, right = merged.columns[name], whole.columns[name]
-        assert isinstance(left, NumericProfile) and isinstance(right, NumericProfile)
+        assert isinstance(left, NumericProfile)
+        assert isinstance(right, NumericProfile)
         assert left.edges is reference.edges[name]
         np.testing.assert_array_equal(left.bin_counts, right.bin_counts)
         assert left.mean == pytest.approx(right.mean, rel=1e-12)
@@ -130,9 +136,12 @@ def test_bytes_round_trip(reference: DatasetProfile) -> None:
     assert abs(len(restored.to_bytes()) - len(data)) < 64
     for name in ("x", "y"):
         left, right = reference.columns[name], restored.columns[name]
-        assert isinstance(left, NumericProfile) and isinstance(right, NumericProfile)
+        assert isinstance(left, NumericProfile)
+        assert isinstance(right, NumericProfile)
         np.testing.assert_array_equal(left.bin_counts, right.bin_counts)
-        np.testing.assert_array_equal(left.quantiles([0.1, 0.5, 0.9]), right.quantiles([0.1, 0.5, 0.9]))
+        np.testing.assert_array_equal(
+            left.quantiles([0.1, 0.5, 0.9]), right.quantiles([0.1, 0.5, 0.9])
+        )
     for name, edges in reference.edges.items():
         np.testing.assert_array_equal(restored.edges[name], edges)
 
@@ -183,7 +192,8 @@ def test_tampered_documents_raise_input_error(
 def test_to_dict_is_json_ready(reference: DatasetProfile) -> None:
     summary = reference.to_dict()
     text = orjson.dumps(summary)
-    assert b"p99" in text and b"top" in text
+    assert b"p99" in text
+    assert b"top" in text
     x = summary["columns"]["x"]  # type: ignore[index]
     assert set(x) >= {"count", "missing", "mean", "std", "min", "max", "quantiles"}
 
@@ -195,3 +205,25 @@ def test_merge_rejects_different_columns(reference: DatasetProfile) -> None:
     own_edges = profile_frame(make_frame(3), infer_schema(make_frame(3)))
     with pytest.raises(InputError, match="column 'x'"):
         reference.merge(own_edges)
+
+
+SMALL_PROFILE = DatasetProfile(
+    rows=50,
+    columns={
+        "x": NumericProfile.of(np.linspace(0.0, 1.0, 50)),
+        "c": CategoricalProfile.of(np.array(list("ab") * 25, dtype=object)),
+    },
+).to_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(position=st.integers(0, len(SMALL_PROFILE) - 1), byte=st.integers(0, 255))
+def test_flipped_bytes_give_a_profile_or_input_error(position: int, byte: int) -> None:
+    data = bytearray(SMALL_PROFILE)
+    data[position] = byte
+    try:
+        restored = DatasetProfile.from_bytes(bytes(data))
+    except InputError:
+        return
+    # A flip that still parses (a digit in a float, say) must give a self-consistent profile.
+    assert all(profile.count == restored.rows for profile in restored.columns.values())

@@ -14,11 +14,11 @@ from watchkeeper.profiles import (
     NumericProfile,
     drift_from_profiles,
     profile_categorical_drift,
-    profile_numeric_drift,
     profile_frame,
+    profile_numeric_drift,
 )
 from watchkeeper.schema import infer_schema
-from watchkeeper.stats.drift import DriftConfig, categorical_drift, numeric_drift
+from watchkeeper.stats.drift import DriftConfig, DriftTest, categorical_drift, numeric_drift
 
 
 def numeric_pair(
@@ -91,7 +91,8 @@ def test_capped_labels_compare_as_other() -> None:
     reference = CategoricalProfile.of(np.repeat(list("abcdef"), 100), max_labels=3)
     current = CategoricalProfile.of(np.repeat(list("abcdef"), 100), max_labels=3)
     result = profile_categorical_drift(reference, current)
-    assert result.histogram.labels is not None and "__other__" in result.histogram.labels
+    assert result.histogram.labels is not None
+    assert "__other__" in result.histogram.labels
     assert not result.drift
 
 
@@ -129,7 +130,8 @@ def test_tiny_shift_in_a_million_rows_is_not_drift() -> None:
     rng = np.random.default_rng(12)
     reference, current = numeric_pair(rng.normal(size=1_000_000), rng.normal(0.02, 1.0, 1_000_000))
     result = profile_numeric_drift(reference, current)
-    assert result.p_value is not None and result.p_value < 0.05
+    assert result.p_value is not None
+    assert result.p_value < 0.05
     assert result.effect_size == pytest.approx(0.02, abs=0.005)
     assert not result.drift
 
@@ -148,17 +150,21 @@ def test_drift_from_profiles_covers_every_kind_and_config() -> None:
     shifted = frame.assign(x=frame["x"] + 1.0)
     window = profile_frame(shifted, schema, reference=reference)
     results = drift_from_profiles(
-        reference, window, configs={"c": DriftConfig(test="psi", threshold=0.2)}
+        reference, window, configs={"c": DriftConfig(test=DriftTest.PSI, threshold=0.2)}
     )
     assert set(results) == {"x", "c", "b"}
-    assert results["x"].drift and not results["c"].drift and not results["b"].drift
-    assert results["c"].test == "psi" and results["c"].p_value is None
+    assert results["x"].drift
+    assert not results["c"].drift
+    assert not results["b"].drift
+    assert results["c"].test == "psi"
+    assert results["c"].p_value is None
     by_distance = drift_from_profiles(
-        reference, window, configs={"x": DriftConfig(test="wasserstein")}
+        reference, window, configs={"x": DriftConfig(test=DriftTest.WASSERSTEIN)}
     )
-    assert by_distance["x"].test == "wasserstein" and by_distance["x"].statistic > 0.9
+    assert by_distance["x"].test == "wasserstein"
+    assert by_distance["x"].statistic > 0.9
     with pytest.raises(ConfigError, match="does not apply to categorical"):
-        drift_from_profiles(reference, window, default=DriftConfig(test="wasserstein"))
+        drift_from_profiles(reference, window, default=DriftConfig(test=DriftTest.WASSERSTEIN))
 
 
 def test_drift_from_profiles_errors() -> None:
@@ -170,7 +176,9 @@ def test_drift_from_profiles_errors() -> None:
     with pytest.raises(ConfigError, match="not profiled"):
         drift_from_profiles(reference, reference, configs={"nope": DriftConfig()})
     with pytest.raises(ConfigError, match="raw values"):
-        drift_from_profiles(reference, reference, default=DriftConfig(test="anderson"))
+        drift_from_profiles(
+            reference, reference, default=DriftConfig(test=DriftTest.ANDERSON_DARLING)
+        )
     with pytest.raises(SchemaError, match="not in the current"):
         drift_from_profiles(reference, DatasetProfile(rows=0, columns={}))
     empty = DatasetProfile(rows=1, columns={"x": NumericProfile.of(np.array([np.nan]))})

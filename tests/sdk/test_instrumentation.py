@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import httpx
 import uvicorn
 from fastapi import FastAPI, HTTPException
 
@@ -57,8 +57,12 @@ def test_decorator_logs_each_row_of_a_frame_and_methods_skip_self(
 
     frame = pd.DataFrame({"sepal_length": [4.9, 5.5, 6.0], "sepal_width": [3.0, 2.5, 3.1]})
     assert Model().predict(frame).tolist() == [0, 1, 1]
-    series_model = monitor(logger)(lambda row: "setosa")
-    series_model(frame.iloc[0])
+
+    @monitor(logger)
+    def classify(row: pd.Series) -> str:
+        return "setosa"
+
+    classify(frame.iloc[0])
     logger.flush()
     events = server.delivered()
     assert [event["prediction"] for event in events] == [0, 1, 1, "setosa"]
@@ -180,8 +184,8 @@ def test_middleware_logs_predictions_and_errors(
         explained = client.post("/explain", json={"features": {"sepal_length": 5.1}})
         assert explained.status_code == 200
         assert client.get("/predict").status_code == 405
-        failed = client.post("/predict", json={"features": {"sepal_length": -1}})
-        assert failed.status_code == 500
+        refused = client.post("/predict", json={"features": {"sepal_length": -1}})
+        assert refused.status_code == 500
         assert client.post("/crash", json={"features": {"sepal_length": 2.0}}).status_code == 500
     logger.flush()
     first, failed, crashed = server.delivered()
@@ -202,9 +206,10 @@ def test_middleware_survives_a_failing_extract(
     def predict(body: dict[str, Any]) -> dict[str, str]:
         return {"label": "x"}
 
-    app.add_middleware(
-        PredictionLoggingMiddleware, logger=logger, extract=lambda request, response: 1 / 0
-    )
+    def extract(request: Any, response: Any) -> tuple[dict[str, Any], Any]:
+        raise KeyError("features")
+
+    app.add_middleware(PredictionLoggingMiddleware, logger=logger, extract=extract)
     with serving(app) as client:
         assert client.post("/predict", json={}).json() == {"label": "x"}
     logger.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +94,8 @@ def test_features_are_copied_when_logged(server: RecordingServer) -> None:
 
 def test_503_then_200_is_retried_honouring_retry_after(server: RecordingServer) -> None:
     server.script.extend([(503, {"retry-after": "0.05"}), (429, {"retry-after": "0"})])
-    logger = make_logger(server.url, backoff_initial=5.0, backoff_max=5.0)
+    # Backoff alone would wait at least 15 s, past the flush timeout below.
+    logger = make_logger(server.url, backoff_initial=30.0, backoff_max=30.0)
     ids = [logger.log({"age": age}) for age in range(4)]
     assert logger.flush(timeout=10)
     assert [request.status for request in server.requests] == [503, 429, 200]
@@ -209,6 +211,25 @@ def test_generated_ids_are_unique() -> None:
     ids = {logger.log({}) for _ in range(10_000)}
     assert len(ids) == 10_000
     assert all(len(event_id) == 32 for event_id in ids)
+    logger.close(timeout=0.1)
+
+
+def test_a_forked_child_starts_empty_with_its_own_ids(stopped_server: RecordingServer) -> None:
+    logger = make_logger(stopped_server.url, flush_interval=60.0)
+    parent_id = logger.log({"age": 1})
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        child_id = logger.log({"age": 2})
+        os.write(writer, f"{logger.stats.queued} {child_id}".encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    queued, child_id = os.read(reader, 200).decode().split()
+    os.close(reader)
+    os.close(writer)
+    assert queued == "1"
+    assert child_id[:16] != parent_id[:16]
+    assert logger.stats.queued == 1
     logger.close(timeout=0.1)
 
 

@@ -143,6 +143,12 @@ def test_anderson_darling_matches_scipy(ties: bool) -> None:
     assert result.p_value == pytest.approx(expected.pvalue)
 
 
+@pytest.mark.parametrize("test", [DriftTest.CRAMER_VON_MISES, DriftTest.ANDERSON_DARLING])
+def test_rank_tests_reject_tiny_samples(test: DriftTest) -> None:
+    with pytest.raises(DriftError, match="at least 2 values"):
+        numeric_drift(np.array([1.0]), np.array([2.0, 3.0]), DriftConfig(test=test), column="x")
+
+
 def test_cramer_von_mises_and_anderson_only_when_selected() -> None:
     reference, current = _samples(2, 100, 100, ties=False)
     assert "cramervonmises" not in numeric_drift(reference, current).metrics
@@ -482,3 +488,16 @@ def test_distance_properties_on_counts(data: st.DataObject) -> None:
     assert result.p_value is not None
     assert 0.0 <= result.p_value <= 1.0
     assert 0.0 <= result.metrics["unseen_share"] <= 1.0
+
+
+def test_overwrite_input_sorts_in_place_and_gives_the_same_result() -> None:
+    rng = np.random.default_rng(5)
+    reference, current = rng.normal(size=3000), rng.normal(0.2, 1.0, 3000)
+    expected = numeric_drift(reference.copy(), current.copy())
+    owned_reference, owned_current = reference.copy(), current.copy()
+    result = numeric_drift(owned_reference, owned_current, overwrite_input=True)
+    assert result.to_dict() == expected.to_dict()
+    assert np.all(np.diff(owned_reference) >= 0)
+    untouched = reference.copy()
+    numeric_drift(untouched, current.copy())
+    np.testing.assert_array_equal(untouched, reference)

@@ -394,16 +394,16 @@ class Rule:
 
     __slots__ = (
         "_signal_cache",
-        "_signal_pattern",
         "_templates",
         "generator_url",
+        "signal_pattern",
         "spec",
         "threshold",
     )
 
     def __init__(self, *, spec: RuleSpec, external_url: str = "") -> None:
         self.spec = spec
-        self._signal_pattern = _glob(spec.signal) if "*" in spec.signal else None
+        self.signal_pattern = _glob(spec.signal) if "*" in spec.signal else None
         self._signal_cache: dict[str, bool] = {}
         self._templates = {
             name: AnnotationTemplate(source=source, key=f"annotations.{name}")
@@ -416,11 +416,11 @@ class Rule:
 
     def signal_matches(self, signal: str) -> bool:
         """Whether a signal name is selected (glob results cached per name)."""
-        if self._signal_pattern is None:
+        if self.signal_pattern is None:
             return signal == self.spec.signal
         known = self._signal_cache.get(signal)
         if known is None:
-            known = self._signal_pattern.fullmatch(signal) is not None
+            known = self.signal_pattern.fullmatch(signal) is not None
             self._signal_cache[signal] = known
         return known
 
@@ -548,7 +548,7 @@ class RuleEvaluator:
     def _candidates(self, rule: Rule, index: _Index) -> Iterable[Sample]:
         spec = rule.spec
         signals = index.by_model.get(spec.model, {}) if spec.model != "*" else index.by_signal
-        if rule._signal_pattern is None:
+        if rule.signal_pattern is None:
             found: Iterable[Sample] = signals.get(spec.signal, ())
         else:
             found = [

@@ -19,9 +19,11 @@ at the horizon are treated as censored, with the exponential maximum-likelihood 
 ``ARL = Σ min(T_i, H) / #alarms``.
 
 >>> round(calibrate_cusum(10_000.0, drift_k=0.5), 3)
-5.059
->>> round(cusum_arl(5.059, drift_k=0.5))
-10001
+8.045
+>>> round(cusum_arl(8.045, drift_k=0.5))
+9996
+>>> round(calibrate_ewma(500.0, smoothing=0.1), 2)
+2.81
 """
 
 from __future__ import annotations

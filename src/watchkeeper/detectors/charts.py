@@ -240,7 +240,7 @@ class EWMA(Standardised):
     ``target_arl`` (default 10,000) by the Markov-chain method (Brook & Evans 1972).
 
     >>> import random
-    >>> rng = random.Random(3)
+    >>> rng = random.Random(4)
     >>> ewma = EWMA(smoothing=0.1, warmup=300)
     >>> stream = [rng.gauss(0.0, 1.0) for _ in range(1000)]
     >>> stream += [rng.gauss(1.0, 1.0) for _ in range(200)]

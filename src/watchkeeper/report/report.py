@@ -225,7 +225,10 @@ class Report:
                 return _ColumnOutcome(
                     name, role, None, "no numeric values in the current data", _checks(quality)
                 )
-            drift = numeric_drift(reference_finite, current_finite, config)
+            # The finite arrays are fresh copies owned here, so they may be sorted in place.
+            drift = numeric_drift(
+                reference_finite, current_finite, config, column=name, overwrite_input=True
+            )
         else:
             reference_counts = category_counts(reference)
             current_counts = category_counts(current)
@@ -258,6 +261,7 @@ class Report:
                 current_counts.reindex(all_labels, fill_value=0).to_numpy(dtype=np.int64),
                 config,
                 kind=kind.value,
+                column=name,
             )
         entry = {"role": role, **drift.to_dict()}
         return _ColumnOutcome(name, role, entry, None, _checks(quality))
@@ -508,16 +512,18 @@ def _performance(
     assert resolved.target is not None
     target = resolved.target
 
+    prediction = resolved.prediction
+
     def metrics(frame: pd.DataFrame) -> dict[str, Any]:
         y_true = frame[target].to_numpy()
-        y_pred = None if resolved.prediction is None else frame[resolved.prediction].to_numpy()
+        y_pred = None if prediction is None else frame[prediction].to_numpy()
         if resolved.task is TaskType.REGRESSION:
-            if y_pred is None:
+            if prediction is None:
                 raise SchemaError("a regression target needs --prediction", column=target)
             return dict(
                 regression_metrics(
                     numeric_values(frame[target]).values,
-                    numeric_values(frame[resolved.prediction]).values,  # type: ignore[index]
+                    numeric_values(frame[prediction]).values,
                 )
             )
         if not resolved.proba:

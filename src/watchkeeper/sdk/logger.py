@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from watchkeeper.errors import ConfigError
 from watchkeeper.sdk.sink import Delivery, Outcome, Sink
@@ -261,14 +261,38 @@ class PredictionLogger:
                 self._start()
         return event_id
 
-    def monitor(self, function: F | None = None, **options: Any) -> Any:
+    @overload
+    def monitor(self, function: F, /) -> F: ...
+
+    @overload
+    def monitor(
+        self,
+        function: None = None,
+        /,
+        *,
+        feature_names: Sequence[str] | None = None,
+        argument: int | str | None = None,
+        output: Callable[[Any], Any] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def monitor(
+        self,
+        function: F | None = None,
+        /,
+        *,
+        feature_names: Sequence[str] | None = None,
+        argument: int | str | None = None,
+        output: Callable[[Any], Any] | None = None,
+    ) -> F | Callable[[F], F]:
         """Decorator logging every call of a predict function; see :func:`watchkeeper.sdk.monitor`.
 
         Use as ``@logger.monitor`` or ``@logger.monitor(feature_names=[...])``.
         """
         from watchkeeper.sdk.decorator import monitor
 
-        decorate = monitor(self, **options)
+        decorate: Callable[[F], F] = monitor(
+            self, feature_names=feature_names, argument=argument, output=output
+        )
         return decorate if function is None else decorate(function)
 
     def flush(self, timeout: float | None = 10.0) -> bool:

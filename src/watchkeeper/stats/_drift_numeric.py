@@ -9,7 +9,6 @@ merge) and binary searches over a handful of bin edges.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +36,14 @@ class KolmogorovSmirnov:
     exact: bool
 
 
-def sorted_finite(values: npt.ArrayLike, *, name: str, column: str | None) -> FloatArray:
-    """Return a sorted float64 copy of ``values``; raise DriftError if empty or non-finite."""
+def sorted_finite(
+    values: npt.ArrayLike, *, name: str, column: str | None, overwrite: bool = False
+) -> FloatArray:
+    """Return ``values`` sorted as float64; raise DriftError if empty or non-finite.
+
+    With ``overwrite`` a writable float64 array is sorted in place: no 8 MB allocation (and its
+    page faults) per million values, which is a third of the sort's cost.
+    """
     where = f"column {column!r}: " if column is not None else ""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
@@ -51,7 +56,11 @@ def sorted_finite(values: npt.ArrayLike, *, name: str, column: str | None) -> Fl
             "in each sample",
             column=column,
         )
-    ordered = np.sort(array)
+    if overwrite and array is values and array.flags.writeable:
+        array.sort()
+        ordered = array
+    else:
+        ordered = np.sort(array)
     # NaN sorts last and ±inf sit at the ends, so two look-ups validate the whole sample.
     if not (math.isfinite(ordered[0]) and math.isfinite(ordered[-1])):
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
@@ -101,11 +110,9 @@ def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> KolmogorovSmirnov:
     """
     if max(n_ref, n_cur) <= EXACT_KS_MAX_N:
         gcd = math.gcd(n_ref, n_cur)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            success, statistic_exact, p_value = _attempt_exact_2kssamp(
-                n_ref, n_cur, gcd, statistic, "two-sided"
-            )
+        success, statistic_exact, p_value = _attempt_exact_2kssamp(
+            n_ref, n_cur, gcd, statistic, "two-sided"
+        )
         if success:
             return KolmogorovSmirnov(
                 float(statistic_exact), float(np.clip(p_value, 0.0, 1.0)), exact=True

@@ -105,6 +105,7 @@ class DriftTest(StrEnum):
         return self not in _DISTANCE_TESTS
 
 
+_RANK_TESTS = frozenset({DriftTest.CRAMER_VON_MISES, DriftTest.ANDERSON_DARLING})
 _DISTANCE_TESTS = frozenset(
     {DriftTest.WASSERSTEIN, DriftTest.PSI, DriftTest.JENSEN_SHANNON, DriftTest.HELLINGER}
 )
@@ -424,12 +425,14 @@ def numeric_drift(
     config: DriftConfig | None = None,
     *,
     column: str | None = None,
+    overwrite_input: bool = False,
 ) -> ColumnDrift:
     """Test two samples of a numeric column for drift.
 
     ``reference`` and ``current`` are finite float64 values in any order: callers remove NaN
     and ±inf first (data-quality checks count them), otherwise :class:`DriftError` is raised,
-    as for an empty sample. ``column`` only names the column in error messages.
+    as for an empty sample. ``column`` only names the column in error messages. With
+    ``overwrite_input`` float64 arrays are sorted in place (for callers that own a copy).
 
     Each sample is sorted once; KS (Massey 1951), Wasserstein-1 (Vallender 1974) and the
     reference-quantile bins for PSI, Jensen–Shannon (Lin 1991) and Hellinger come from the
@@ -444,8 +447,8 @@ def numeric_drift(
     """
     config = config if config is not None else DriftConfig()
     test = _test_for(config, "numeric", column)
-    ref = sorted_finite(reference, name="reference", column=column)
-    cur = sorted_finite(current, name="current", column=column)
+    ref = sorted_finite(reference, name="reference", column=column, overwrite=overwrite_input)
+    cur = sorted_finite(current, name="current", column=column, overwrite=overwrite_input)
     ks, wasserstein = ks_and_wasserstein(ref, cur)
     ks_result = ks_p_value(ks, ref.size, cur.size)
     scale = _wasserstein_scale(ref, cur)
@@ -463,6 +466,13 @@ def numeric_drift(
         "hellinger": hellinger_distance(ref_bins, cur_bins),
     }
     statistic, p_value = ks_result.statistic, ks_result.p_value
+    if test in _RANK_TESTS and (min(ref.size, cur.size) < 2 or ref.size + cur.size < 4):
+        where = f"column {column!r}: " if column is not None else ""
+        raise DriftError(
+            f"{where}{test.value} needs at least 2 values in each sample and 4 in total, got "
+            f"{ref.size} and {cur.size}; use the ks test for such small samples",
+            column=column,
+        )
     if test is DriftTest.CRAMER_VON_MISES:
         cvm = stats.cramervonmises_2samp(ref, cur)
         statistic, p_value = float(cvm.statistic), float(cvm.pvalue)

@@ -676,7 +676,7 @@ def _column_keys(series: pd.Series) -> npt.NDArray[np.uint64]:
         values = series.to_numpy()
         if dtype.kind == "f":
             # Adding 0.0 turns -0.0 into 0.0; NaN payloads differ, so every NaN becomes one.
-            normalised = values.astype(np.float64) + 0.0
+            normalised: npt.NDArray[np.float64] = np.add(values, 0.0, dtype=np.float64)
             nan_mask = np.isnan(normalised)
             if nan_mask.any():
                 normalised[nan_mask] = np.nan
