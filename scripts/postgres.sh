@@ -84,6 +84,7 @@ is_up() {
 
 start() {
     # Two test workers may start at once: the second waits, then finds the server running.
+    # The lock fd is closed for pg_ctl below, or the server would hold the lock for its lifetime.
     exec 9>"${TMPDIR:-/tmp}/watchkeeper-postgres-$PORT.lock"
     flock 9
     BINDIR="$(find_bindir)" || { install_postgres; BINDIR="$(find_bindir)" || die "PostgreSQL installed but pg_ctl/initdb not found"; }
@@ -103,7 +104,7 @@ start() {
             log "starting PostgreSQL on 127.0.0.1:$PORT"
             as_owner "$BINDIR/pg_ctl" -D "$cluster" -l "$BASE/server.log" -w -t 60 \
                 -o "-p $PORT -c listen_addresses=127.0.0.1 -k $run -c fsync=off -c full_page_writes=off -c max_connections=200" \
-                start >/dev/null || { tail -n 20 "$BASE/server.log" >&2 || true; die "PostgreSQL did not start (log: $BASE/server.log)"; }
+                start >/dev/null 9>&- || { tail -n 20 "$BASE/server.log" >&2 || true; die "PostgreSQL did not start (log: $BASE/server.log)"; }
         fi
     fi
     local psql=("$BINDIR/psql" -h 127.0.0.1 -p "$PORT" -U "$DB_USER" -X -q -At)

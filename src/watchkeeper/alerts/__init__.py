@@ -20,6 +20,7 @@ from watchkeeper.alerts.config import (
     dump_rules,
     load_alerting_config,
     load_rules,
+    parse_rules,
 )
 from watchkeeper.alerts.defaults import default_rules
 from watchkeeper.alerts.dispatch import Dispatcher, GroupSnapshot
@@ -126,4 +127,5 @@ __all__ = [
     "load_alerting_config",
     "load_rules",
     "parse_duration",
+    "parse_rules",
 ]

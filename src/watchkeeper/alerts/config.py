@@ -35,6 +35,7 @@ __all__ = [
     "dump_rules",
     "load_alerting_config",
     "load_rules",
+    "parse_rules",
 ]
 
 _INTEGRATION_KEYS: dict[str, dict[str, bool]] = {
@@ -96,7 +97,17 @@ def _only(data: Mapping[str, Any], allowed: Sequence[str], *, key: str) -> None:
 
 def load_rules(source: str | Path) -> list[RuleSpec]:
     """Parse a rules file (path or YAML text) with a top-level ``rules:`` list."""
-    data = _mapping(_read(source, what="rules") or {}, key="rules file")
+    return parse_rules(_read(source, what="rules") or {})
+
+
+def parse_rules(data: object) -> list[RuleSpec]:
+    """Validate already-parsed rules: a ``{"rules": [...]}`` mapping or a bare list of rules.
+
+    Unlike :func:`load_rules` it never reads a file, so it is safe on request bodies.
+    """
+    if isinstance(data, list):
+        data = {"rules": data}
+    data = _mapping(data, key="rules file")
     _only(data, ["rules"], key="rules file")
     specs = [
         RuleSpec.from_dict(item, path=f"rules[{index}]")

@@ -20,41 +20,20 @@ from watchkeeper.stats.quality import (
     QualityThresholds,
     Verdict,
     categorical_column_quality,
+    constant_range_check,
+    infinite_check,
+    missing_rate_check,
+    non_numeric_check,
+    out_of_range_check,
     worst_verdict,
 )
 
 __all__ = ["numeric_profile_quality", "quality_summary"]
 
 
-def _missing_rate(reference: float, current: float, thresholds: QualityThresholds) -> QualityCheck:
-    if current - reference > thresholds.max_missing_increase:
-        verdict = Verdict.FAIL
-    elif current > 0.0 and reference == 0.0:
-        verdict = Verdict.WARNING
-    else:
-        verdict = Verdict.OK
-    return QualityCheck(
-        name="missing_rate",
-        reference=reference,
-        current=current,
-        threshold=thresholds.max_missing_increase,
-        verdict=verdict,
-    )
-
-
 def _out_of_range(
     reference: NumericProfile, current: NumericProfile, thresholds: QualityThresholds
 ) -> QualityCheck:
-    limit = thresholds.max_out_of_range_share
-    if reference.finite_count == 0:
-        return QualityCheck(
-            name="out_of_range_share",
-            reference=None,
-            current=0.0,
-            threshold=limit,
-            verdict=Verdict.WARNING,
-            details={"reason": "the reference has no finite values, so it defines no range"},
-        )
     finite = current.finite_count
     same_bins = (
         current.edges is not None
@@ -62,7 +41,7 @@ def _out_of_range(
         and current.edges.shape == reference.edges.shape
         and bool((current.edges == reference.edges).all())
     )
-    if finite == 0:
+    if finite == 0 or reference.finite_count == 0:
         below = above = 0
     elif same_bins:
         counts = current.bin_counts
@@ -70,31 +49,22 @@ def _out_of_range(
     else:
         below = round(current.rank(reference.minimum) * finite)
         above = finite - round(current.rank(reference.maximum, inclusive=True) * finite)
-    share = (below + above) / finite if finite else 0.0
-    return QualityCheck(
-        name="out_of_range_share",
-        reference=None,
-        current=share,
-        threshold=limit,
-        verdict=Verdict.FAIL if share > limit else Verdict.OK,
-        details={
-            "below": below,
-            "above": above,
-            "reference_min": reference.minimum,
-            "reference_max": reference.maximum,
-            "exact": same_bins,
-        },
+    has_range = reference.finite_count > 0
+    return out_of_range_check(
+        below=below,
+        above=above,
+        finite_count=finite,
+        reference_min=reference.minimum if has_range else None,
+        reference_max=reference.maximum if has_range else None,
+        thresholds=thresholds,
+        details={"exact": same_bins},
     )
 
 
-def _constant_verdict(reference_constant: bool, current_constant: bool) -> Verdict:
-    if not current_constant:
-        return Verdict.OK
-    return Verdict.WARNING if reference_constant else Verdict.FAIL
-
-
-def _spread(profile: NumericProfile) -> float:
-    return 0.0 if profile.finite_count == 0 else profile.maximum - profile.minimum
+def _range(profile: NumericProfile) -> tuple[float | None, float | None]:
+    if profile.finite_count == 0:
+        return None, None
+    return profile.minimum, profile.maximum
 
 
 def numeric_profile_quality(
@@ -105,40 +75,21 @@ def numeric_profile_quality(
     """Missing, non-numeric, infinite, out-of-range and constant checks of a numeric column."""
     thresholds = thresholds or QualityThresholds()
     ref_rows, cur_rows = reference.count, current.count
-    non_numeric_limit = max(thresholds.max_non_numeric_share, reference.non_numeric / ref_rows)
-    non_numeric_share = current.non_numeric / cur_rows
-    ref_infinite, cur_infinite = reference.infinite / ref_rows, current.infinite / cur_rows
-    ref_spread, cur_spread = _spread(reference), _spread(current)
     return {
-        "missing_rate": _missing_rate(
+        "missing_rate": missing_rate_check(
             reference.missing / ref_rows, current.missing / cur_rows, thresholds
         ),
-        "non_numeric_share": QualityCheck(
-            name="non_numeric_share",
-            reference=reference.non_numeric / ref_rows,
-            current=non_numeric_share,
-            threshold=non_numeric_limit,
-            verdict=Verdict.FAIL if non_numeric_share > non_numeric_limit else Verdict.OK,
-            details={"count": current.non_numeric},
+        "non_numeric_share": non_numeric_check(
+            reference.non_numeric / ref_rows,
+            current.non_numeric / cur_rows,
+            count=current.non_numeric,
+            thresholds=thresholds,
         ),
-        "infinite_share": QualityCheck(
-            name="infinite_share",
-            reference=ref_infinite,
-            current=cur_infinite,
-            threshold=None,
-            verdict=Verdict.WARNING if cur_infinite > ref_infinite else Verdict.OK,
+        "infinite_share": infinite_check(
+            reference.infinite / ref_rows, current.infinite / cur_rows
         ),
         "out_of_range_share": _out_of_range(reference, current, thresholds),
-        "constant": QualityCheck(
-            name="constant",
-            reference=ref_spread,
-            current=cur_spread,
-            threshold=None,
-            verdict=_constant_verdict(ref_spread == 0.0, cur_spread == 0.0),
-            details={"value": current.minimum}
-            if cur_spread == 0.0 and current.finite_count
-            else {},
-        ),
+        "constant": constant_range_check(*_range(reference), *_range(current)),
     }
 
 

@@ -39,9 +39,14 @@ __all__ = [
     "Verdict",
     "categorical_column_quality",
     "column_quality",
+    "constant_range_check",
     "dataset_quality",
     "duplicate_rows",
+    "infinite_check",
+    "missing_rate_check",
+    "non_numeric_check",
     "numeric_column_quality",
+    "out_of_range_check",
     "schema_changes",
     "worst_verdict",
 ]
@@ -246,17 +251,22 @@ def numeric_column_quality(
     current_min, current_max = _finite_range(current.values, finite_mask)
 
     return {
-        "missing_rate": _missing_rate_check(
+        "missing_rate": missing_rate_check(
             summary.missing / summary.rows, current.missing / rows, thresholds
         ),
-        "non_numeric_share": _non_numeric_check(
-            summary.non_numeric / summary.rows, current.non_numeric / rows, current, thresholds
+        "non_numeric_share": non_numeric_check(
+            summary.non_numeric / summary.rows,
+            current.non_numeric / rows,
+            count=current.non_numeric,
+            thresholds=thresholds,
         ),
-        "infinite_share": _infinite_check(summary.infinite / summary.rows, current.infinite / rows),
+        "infinite_share": infinite_check(summary.infinite / summary.rows, current.infinite / rows),
         "out_of_range_share": _out_of_range_check(
             summary, current.values, finite_mask, finite_count, thresholds
         ),
-        "constant": _numeric_constant_check(summary, current_min, current_max),
+        "constant": constant_range_check(
+            summary.minimum, summary.maximum, current_min, current_max
+        ),
     }
 
 
@@ -330,7 +340,7 @@ def categorical_column_quality(
     reference_distinct = len(reference_present)
     current_distinct = len(current_present)
     return {
-        "missing_rate": _missing_rate_check(
+        "missing_rate": missing_rate_check(
             reference_missing / reference_rows, current_missing / current_rows, thresholds
         ),
         "new_categories": new_categories,
@@ -381,7 +391,7 @@ def column_quality(
     _require_rows(len(reference), "reference", name)
     _require_rows(len(current), "current", name)
     return {
-        "missing_rate": _missing_rate_check(
+        "missing_rate": missing_rate_check(
             reference_missing / len(reference),
             current_missing / len(current),
             thresholds or QualityThresholds(),
@@ -542,9 +552,10 @@ def _finite_range(
     return minimum, maximum
 
 
-def _missing_rate_check(
+def missing_rate_check(
     reference_rate: float, current_rate: float, thresholds: QualityThresholds
 ) -> QualityCheck:
+    """Fail when the missing rate grew by more than the threshold; warn when gaps appear."""
     if current_rate - reference_rate > thresholds.max_missing_increase:
         verdict = Verdict.FAIL
     elif current_rate > 0.0 and reference_rate == 0.0:
@@ -561,12 +572,14 @@ def _missing_rate_check(
     )
 
 
-def _non_numeric_check(
+def non_numeric_check(
     reference_share: float,
     current_share: float,
-    current: NumericColumn,
+    *,
+    count: int,
     thresholds: QualityThresholds,
 ) -> QualityCheck:
+    """Fail when more of the rows are not numbers than the threshold or the reference allow."""
     limit = max(thresholds.max_non_numeric_share, reference_share)
     return QualityCheck(
         name="non_numeric_share",
@@ -574,11 +587,12 @@ def _non_numeric_check(
         current=current_share,
         threshold=limit,
         verdict=Verdict.FAIL if current_share > limit else Verdict.OK,
-        details={"count": current.non_numeric},
+        details={"count": count},
     )
 
 
-def _infinite_check(reference_share: float, current_share: float) -> QualityCheck:
+def infinite_check(reference_share: float, current_share: float) -> QualityCheck:
+    """Warn when the share of ±inf values grew."""
     return QualityCheck(
         name="infinite_share",
         reference=reference_share,
@@ -595,8 +609,35 @@ def _out_of_range_check(
     finite_count: int,
     thresholds: QualityThresholds,
 ) -> QualityCheck:
-    limit = thresholds.max_out_of_range_share
     if reference.minimum is None or reference.maximum is None:
+        below = above = 0
+    else:
+        # Comparisons with NaN are false and ±inf are excluded by the mask: finite values only.
+        below = int(np.count_nonzero((values < reference.minimum) & finite_mask))
+        above = int(np.count_nonzero((values > reference.maximum) & finite_mask))
+    return out_of_range_check(
+        below=below,
+        above=above,
+        finite_count=finite_count,
+        reference_min=reference.minimum,
+        reference_max=reference.maximum,
+        thresholds=thresholds,
+    )
+
+
+def out_of_range_check(
+    *,
+    below: int,
+    above: int,
+    finite_count: int,
+    reference_min: float | None,
+    reference_max: float | None,
+    thresholds: QualityThresholds,
+    details: Mapping[str, object] | None = None,
+) -> QualityCheck:
+    """Fail when more current finite values than allowed lie outside the reference range."""
+    limit = thresholds.max_out_of_range_share
+    if reference_min is None or reference_max is None:
         return QualityCheck(
             name="out_of_range_share",
             reference=None,
@@ -605,9 +646,6 @@ def _out_of_range_check(
             verdict=Verdict.WARNING,
             details={"reason": "the reference has no finite values, so it defines no range"},
         )
-    # Comparisons with NaN are false and ±inf are excluded by the mask: finite values only.
-    below = int(np.count_nonzero((values < reference.minimum) & finite_mask))
-    above = int(np.count_nonzero((values > reference.maximum) & finite_mask))
     share = (below + above) / finite_count if finite_count else 0.0
     return QualityCheck(
         name="out_of_range_share",
@@ -618,16 +656,21 @@ def _out_of_range_check(
         details={
             "below": below,
             "above": above,
-            "reference_min": reference.minimum,
-            "reference_max": reference.maximum,
+            "reference_min": reference_min,
+            "reference_max": reference_max,
+            **(details or {}),
         },
     )
 
 
-def _numeric_constant_check(
-    reference: NumericSummary, current_min: float | None, current_max: float | None
+def constant_range_check(
+    reference_min: float | None,
+    reference_max: float | None,
+    current_min: float | None,
+    current_max: float | None,
 ) -> QualityCheck:
-    reference_range = _spread(reference.minimum, reference.maximum)
+    """Fail when a column that varied in the reference is constant now (warn if always was)."""
+    reference_range = _spread(reference_min, reference_max)
     current_range = _spread(current_min, current_max)
     details: dict[str, object] = {}
     if current_range == 0.0 and current_min is not None:
