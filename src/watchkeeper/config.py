@@ -42,6 +42,8 @@ class Settings:
     retention_check_seconds: float = 3_600.0
     external_url: str = "http://127.0.0.1:8000"
     log_level: str = "info"
+    alerts_config: str | None = None
+    alerts_interval_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65_536:
@@ -55,6 +57,7 @@ class Settings:
             "label_grace_seconds",
             "window_check_seconds",
             "retention_check_seconds",
+            "alerts_interval_seconds",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must be >= 0, got {getattr(self, key)}", key=key)

@@ -491,6 +491,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _register_command_groups() -> None:
+    """Add the service and alerting commands (kept in their own modules)."""
+    from watchkeeper.cli.alerts import register as register_alerts
+
+    register_alerts(app)
+
+
+_register_command_groups()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -150,14 +150,18 @@ class Report:
             )
 
         outcomes: list[_ColumnOutcome] = []
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(columns))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(columns) + 1)) as pool:
+            # The data-set checks (row hashing, kinds of the current columns) are as long as a
+            # few columns: they run beside the columns instead of after them.
+            dataset_task = pool.submit(
+                self._dataset_quality, reference_frame, current_frame, resolved
+            )
             for outcome in pool.map(analyse, columns):
                 outcomes.append(outcome)
                 done += 1
                 if progress is not None:
                     progress(done, total)
-
-        dataset_quality = self._dataset_quality(reference_frame, current_frame, resolved)
+            dataset_quality = dataset_task.result()
         performance = (
             _performance(
                 reference_frame,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -37,12 +38,15 @@ __all__ = [
     "Principal",
     "check_scopes",
     "hash_token",
+    "issue_token",
     "new_token",
     "require",
+    "token_summary",
 ]
 
 SCOPES: Final = ("ingest", "read", "admin")
 _PREFIX: Final = "wk_"
+_TOKEN_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # Recording last use is a write; once a minute per token keeps it off the ingest hot path.
 _TOUCH_INTERVAL_SECONDS: Final = 60.0
 
@@ -145,8 +149,32 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency that admits requests carrying ``scope``."""
 
     async def dependency(request: Request) -> Principal:
-        authenticator: Authenticator = request.app.state.authenticator
+        authenticator: Authenticator = request.app.state.watchkeeper.authenticator
         return await authenticator.authenticate(request, scope)
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+def issue_token(store: Store, name: str, scopes: Iterable[str]) -> tuple[str, TokenRecord]:
+    """Create a token: the secret (shown once, never stored) and its stored record."""
+    if not _TOKEN_NAME.match(name):
+        raise ConfigError(
+            f"name: {name!r} is not a valid token name; use 1-128 letters, digits, '_', '.' or '-'",
+            key="name",
+        )
+    chosen = check_scopes(scopes)
+    secret = new_token()
+    record = store.create_token(name, token_hash=hash_token(secret), scopes=chosen)
+    return secret, record
+
+
+def token_summary(record: TokenRecord) -> dict[str, object]:
+    """A token's public fields: never its secret nor its hash."""
+    return {
+        "name": record.name,
+        "scopes": list(record.scopes),
+        "created_at": record.created_at,
+        "revoked_at": record.revoked_at,
+        "last_used_at": record.last_used_at,
+    }

@@ -16,10 +16,9 @@ import json
 import logging
 from typing import Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from watchkeeper.errors import (
     AuthError,
@@ -33,6 +32,7 @@ from watchkeeper.errors import (
     StoreError,
     WatchkeeperError,
 )
+from watchkeeper.server.responses import JsonResponse
 
 __all__ = [
     "error_body",
@@ -117,8 +117,7 @@ def unsupported_media_type(content_type: str, supported: tuple[str, ...]) -> HTT
     return _http_error(
         415,
         "unsupported_media_type",
-        f"content-type {content_type!r} is not supported here; send one of "
-        f"{', '.join(supported)}",
+        f"content-type {content_type!r} is not supported here; send one of {', '.join(supported)}",
         field="content-type",
     )
 
@@ -129,7 +128,7 @@ def forbidden(message: str) -> HTTPException:
 
 
 def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JsonResponse(body, status_code=status, headers=headers)
 
 
 async def _domain_error(request: Request, error: Exception) -> Any:
@@ -156,7 +155,7 @@ async def _domain_error(request: Request, error: Exception) -> Any:
 
 
 async def _http_exception(request: Request, error: Exception) -> Any:
-    assert isinstance(error, HTTPException)
+    assert isinstance(error, StarletteHTTPException)
     if isinstance(error.detail, dict) and "error" in error.detail:
         body = error.detail
     else:
@@ -183,14 +182,12 @@ async def _validation_error(request: Request, error: Exception) -> Any:
 
 async def _unexpected(request: Request, error: Exception) -> Any:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return _respond(
-        500, error_body("internal_error", "internal server error; see the server log")
-    )
+    return _respond(500, error_body("internal_error", "internal server error; see the server log"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error raised while serving a request through this module."""
     app.add_exception_handler(WatchkeeperError, _domain_error)
-    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from fastapi import Request
-from starlette.responses import Response
 
 from watchkeeper.errors import InputError
 from watchkeeper.ingest import decode_arrow_stream, decode_parquet
@@ -22,6 +21,7 @@ from watchkeeper.server.errors import (
     payload_too_large,
     unsupported_media_type,
 )
+from watchkeeper.server.responses import JsonResponse
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,16 +44,6 @@ JSON: Final = "application/json"
 ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
 PARQUET: Final = "application/vnd.apache.parquet"
 CSV: Final = "text/csv"
-_ORJSON_OPTIONS: Final = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-class JsonResponse(Response):
-    """A JSON response encoded by orjson (NaN and infinity become ``null``)."""
-
-    media_type = JSON
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=_ORJSON_OPTIONS)
 
 
 def media_type(request: Request) -> str:
@@ -126,7 +116,7 @@ def read_table(body: bytes, content_type: str) -> pa.Table:
 
 
 def read_frame(body: bytes, content_type: str) -> pd.DataFrame:
-    """Decode a reference data body: CSV, Parquet, or JSON records (a list or {"records": [...]})."""
+    """Decode reference data: CSV, Parquet, or JSON records (a list or ``{"records": [...]}``)."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq

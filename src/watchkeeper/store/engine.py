@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -31,9 +31,10 @@ from watchkeeper.errors import (
 )
 
 __all__ = [
+    "JSON_OPTIONS",
     "Backend",
     "SqliteSynchronous",
-    "dumps_json",
+    "encode_json",
     "is_sqlite_memory",
     "make_engine",
     "normalise_url",
@@ -49,6 +50,7 @@ SqliteSynchronous = Literal["FULL", "NORMAL"]
 # with SQLITE_BUSY when it upgrades from a read snapshot that another writer has moved past.
 WRITE_OPTION = "watchkeeper_write"
 
+JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _BUSY_TIMEOUT_MS = 30_000
 # 16 KiB pages and a 64 MiB checkpoint threshold: event rows are ~0.5-1 KiB of JSON, and fewer,
 # larger pages plus rarer checkpoints more than double bulk insert throughput over the defaults.
@@ -57,13 +59,24 @@ _SQLITE_AUTOCHECKPOINT_PAGES = 4_096
 _SQLITE_CACHE_KIB = 32_768
 
 
-def dumps_json(value: Any) -> str:
-    """Serialise a JSON value the way every JSON column of the store is written."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+def encode_json(value: Any) -> bytes:
+    """Serialise a JSON value as every JSON column of the store is written (NaN becomes null).
+
+    On SQLite the bytes are bound as a BLOB: a column declared ``JSON`` has NUMERIC affinity, so
+    text such as ``1.0`` or ``12345678901234567890`` would be silently turned into numbers.
+    """
+    return orjson.dumps(value, option=JSON_OPTIONS)
 
 
-def _loads_json(text: str | bytes) -> Any:
-    return orjson.loads(text)
+def _encode_json_text(value: Any) -> str:
+    return encode_json(value).decode()
+
+
+def _decode_json(stored: str | bytes | float) -> Any:
+    # Numbers appear only if a row was written as text by another tool (NUMERIC affinity).
+    if isinstance(stored, int | float):
+        return stored
+    return orjson.loads(stored)
 
 
 def normalise_url(url: str) -> URL:
@@ -122,8 +135,8 @@ def make_engine(url: URL, *, sqlite_synchronous: SqliteSynchronous = "FULL") -> 
         return _sqlite_engine(url, sqlite_synchronous)
     return sa.create_engine(
         url,
-        json_serializer=dumps_json,
-        json_deserializer=_loads_json,
+        json_serializer=_encode_json_text,
+        json_deserializer=_decode_json,
         pool_pre_ping=True,
     )
 
@@ -137,8 +150,8 @@ def _sqlite_engine(url: URL, synchronous: SqliteSynchronous) -> Engine:
             "sqlite://",
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
-            json_serializer=dumps_json,
-            json_deserializer=_loads_json,
+            json_serializer=encode_json,
+            json_deserializer=_decode_json,
         )
     else:
         if url.database:
@@ -146,8 +159,8 @@ def _sqlite_engine(url: URL, synchronous: SqliteSynchronous) -> Engine:
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False},
-            json_serializer=dumps_json,
-            json_deserializer=_loads_json,
+            json_serializer=encode_json,
+            json_deserializer=_decode_json,
         )
 
     @sa_event.listens_for(engine, "connect")
@@ -185,13 +198,10 @@ def _sqlite_engine(url: URL, synchronous: SqliteSynchronous) -> Engine:
 
 def _constraint_kind(exc: sa_exc.IntegrityError) -> Literal["unique", "foreign_key", "other"]:
     orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate is not None:
-        return {"23505": "unique", "23503": "foreign_key"}.get(str(sqlstate), "other")  # type: ignore[return-value]
-    name = getattr(orig, "sqlite_errorname", "")
-    if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+    code = str(getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", ""))
+    if code in ("23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
         return "unique"
-    if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+    if code in ("23503", "SQLITE_CONSTRAINT_FOREIGNKEY"):
         return "foreign_key"
     return "other"
 
@@ -214,11 +224,14 @@ def translate_error(
                 f"{operation}: the model does not exist ({detail}); register it first",
                 kind="model",
             )
-    hint = (
-        "check that the database file is writable and not on a network filesystem"
-        if backend == "sqlite"
-        else "check that the PostgreSQL server is reachable and the URL is right"
-    )
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+    sqlite_name = str(getattr(getattr(exc, "orig", None), "sqlite_errorname", "") or "")
+    if sqlstate.startswith("40") or sqlite_name.startswith("SQLITE_BUSY"):
+        hint = "a concurrent transaction got in the way; retry the operation"
+    elif backend == "sqlite":
+        hint = "check that the database file is writable and not on a network filesystem"
+    else:
+        hint = "check that the PostgreSQL server is reachable and the URL is right"
     return StoreError(
         f"{backend} store at {redact_url(url)} failed during {operation}: {detail}; {hint}",
         backend=backend,

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -24,13 +25,19 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Row
 
-from watchkeeper.errors import ConflictError, IngestError, NotFoundError, StoreError
+from watchkeeper.errors import (
+    ConfigError,
+    ConflictError,
+    IngestError,
+    NotFoundError,
+    StoreError,
+)
 from watchkeeper.store import tables as t
 from watchkeeper.store.engine import (
+    JSON_OPTIONS,
     WRITE_OPTION,
     Backend,
     SqliteSynchronous,
-    dumps_json,
     is_sqlite_memory,
     make_engine,
     normalise_url,
@@ -66,6 +73,18 @@ _IN_CHUNK: Final = 500
 _EVENT_BATCH: Final = 5_000
 
 _EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
+_PG_STAGING: Final = "watchkeeper_incoming_events"
+_PG_STAGING_DDL: Final = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
+    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+# Rows are inserted in key order, as in every batch insert below: two transactions inserting
+# overlapping ids in different orders would otherwise wait on each other's keys and deadlock.
+_PG_MERGE: Final = (
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(_EVENT_COLUMNS)} FROM {_PG_STAGING} ORDER BY event_id "
+    "ON CONFLICT (model_id, event_id) DO NOTHING RETURNING event_id"
+)
 
 
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
@@ -91,6 +110,54 @@ def _split_in_order(
         else:
             duplicates.append(event_id)
     return tuple(accepted), tuple(duplicates)
+
+
+def _sqlite_event_rows(
+    model_id: ModelId, events: Sequence[NewEvent], now: float
+) -> list[tuple[Any, ...]]:
+    """Driver parameters for the SQLite event INSERT, in ``events`` column order."""
+    dumps, option = orjson.dumps, JSON_OPTIONS
+    return [
+        (
+            model_id,
+            event.event_id,
+            event.version,
+            event.ts,
+            event.segment,
+            dumps(event.features, option=option),
+            None if event.prediction is None else dumps(event.prediction, option=option),
+            None if event.proba is None else dumps(event.proba, option=option),
+            event.latency_ms,
+            bool(event.error),
+            now,
+        )
+        for event in events
+    ]
+
+
+def _json_error(events: Sequence[NewEvent]) -> IngestError:
+    """Name the first event field that cannot be serialised as JSON."""
+    for index, event in enumerate(events):
+        for field in ("features", "prediction", "proba"):
+            try:
+                orjson.dumps(getattr(event, field), option=JSON_OPTIONS)
+            except orjson.JSONEncodeError as exc:
+                return IngestError(
+                    f"event {index} ({event.event_id!r}): {field} is not JSON-serialisable "
+                    f"({exc}); send numbers, strings, booleans, null, lists or objects",
+                    index=index,
+                    field=field,
+                )
+    return IngestError("an event is not JSON-serialisable")
+
+
+def _json_object(value: Mapping[str, Any], *, key: str) -> dict[str, Any]:
+    """A copy of ``value`` after checking that it can be stored as JSON."""
+    try:
+        orjson.dumps(value, option=JSON_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        raise ConfigError(f"{key} must be JSON-serialisable: {exc}", key=key) from None
+    return dict(value)
 
 
 def _token(row: Row[Any]) -> TokenRecord:
@@ -122,9 +189,9 @@ class Store:
 
     def __init__(self, url: str, *, sqlite_synchronous: SqliteSynchronous = "FULL") -> None:
         if sqlite_synchronous not in ("FULL", "NORMAL"):
-            raise StoreError(
+            raise ConfigError(
                 f"sqlite_synchronous must be 'FULL' or 'NORMAL', got {sqlite_synchronous!r}",
-                backend="sqlite",
+                key="sqlite_synchronous",
             )
         self._url = normalise_url(url)
         name = self._url.get_backend_name()
@@ -217,7 +284,7 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self._connection("migrate schema", write=True) as connection:
-            if self.backend == "postgresql":
+            if False:
                 # Serialises concurrent first starts; released when the transaction ends.
                 connection.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
@@ -246,6 +313,7 @@ class Store:
 
     def create_model(self, name: str, config: Mapping[str, Any]) -> ModelRecord:
         """Register a model; :class:`ConflictError` when the name is taken."""
+        config = _json_object(config, key="config")
         now = time.time()
         try:
             with self._connection(f"create model {name!r}", write=True) as connection:
@@ -288,6 +356,7 @@ class Store:
 
     def update_model_config(self, name: str, config: Mapping[str, Any]) -> ModelRecord:
         """Replace the config of model ``name``."""
+        config = _json_object(config, key="config")
         now = time.time()
         with self._connection(f"update model {name!r}", write=True) as connection:
             row = connection.execute(
@@ -315,6 +384,8 @@ class Store:
         self, model_id: ModelId, version: str, *, metadata: Mapping[str, Any] | None = None
     ) -> VersionRecord:
         """Record ``version``; replaces its metadata when given, keeps ``created_at``."""
+        if metadata is not None:
+            metadata = _json_object(metadata, key="metadata")
         insert = self._insert(t.model_versions).values(
             model_id=model_id,
             version=version,
@@ -394,11 +465,21 @@ class Store:
         unique_ids = _first_occurrences(ids)
         versions = {event.version for event in events}
         now = time.time()
+        # Rows are encoded before the write lock is taken, so concurrent batches encode while
+        # another one is being written (SQLite releases the GIL while it works).
+        try:
+            sqlite_rows = (
+                _sqlite_event_rows(model_id, events, now) if self.backend == "sqlite" else []
+            )
+        except orjson.JSONEncodeError:
+            raise _json_error(events) from None
         with self._connection(f"insert {len(events)} events", write=True) as connection:
             if self.backend == "sqlite":
-                inserted = self._insert_events_sqlite(connection, model_id, events, now)
+                inserted = self._insert_events_sqlite(connection, model_id, sqlite_rows, unique_ids)
             else:
-                inserted = self._insert_events_returning(connection, model_id, events, now)
+                inserted = self._insert_events_postgresql(
+                    connection, model_id, events, unique_ids, now
+                )
             connection.execute(
                 self._insert(t.model_versions)
                 .on_conflict_do_nothing()
@@ -410,66 +491,83 @@ class Store:
                 )
             )
         accepted, duplicates = _split_in_order(ids, inserted)
-        if len(accepted) > len(unique_ids):
-            raise StoreError("internal: more events inserted than sent", backend=self.backend)
         return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
 
     def _insert_events_sqlite(
-        self, connection: Connection, model_id: ModelId, events: Sequence[NewEvent], now: float
+        self,
+        connection: Connection,
+        model_id: ModelId,
+        rows: list[tuple[Any, ...]],
+        unique_ids: list[EventId],
     ) -> set[EventId]:
-        # The write lock is held (BEGIN IMMEDIATE), so ids absent now are still absent at the
-        # INSERT; this lets the rows go through the driver's executemany, bypassing per-row
-        # SQLAlchemy bind processing, which is most of the cost of a bulk insert.
-        existing = self._existing_event_ids(connection, model_id, [e.event_id for e in events])
-        fresh: dict[EventId, NewEvent] = {}
-        for event in events:
-            if event.event_id not in existing and event.event_id not in fresh:
-                fresh[event.event_id] = event
-        rows = [
-            (
-                model_id,
-                event.event_id,
-                event.version,
-                event.ts,
-                event.segment,
-                dumps_json(event.features),
-                None if event.prediction is None else dumps_json(event.prediction),
-                None if event.proba is None else dumps_json(event.proba),
-                event.latency_ms,
-                bool(event.error),
-                now,
-            )
-            for event in fresh.values()
-        ]
-        if rows:
-            connection.exec_driver_sql(self._sqlite_event_sql, rows)
-        return set(fresh)
-
-    def _insert_events_returning(
-        self, connection: Connection, model_id: ModelId, events: Sequence[NewEvent], now: float
-    ) -> set[EventId]:
-        rows = [
-            {
-                "model_id": model_id,
-                "event_id": event.event_id,
-                "version": event.version,
-                "ts": event.ts,
-                "segment": event.segment,
-                "features": event.features,
-                "prediction": event.prediction,
-                "proba": event.proba,
-                "latency_ms": event.latency_ms,
-                "error": bool(event.error),
-                "ingested_at": now,
-            }
-            for event in events
-        ]
-        statement = (
-            self._insert(t.events)
-            .on_conflict_do_nothing(index_elements=[t.events.c.model_id, t.events.c.event_id])
-            .returning(t.events.c.event_id)
+        # Rows go through the driver's executemany: per-row SQLAlchemy bind processing would be
+        # most of the cost of a bulk insert. ON CONFLICT DO NOTHING skips stored ids; when any was
+        # skipped, the new rows are found by rowid: SQLite numbers a new row above the largest
+        # rowid in the table, and this transaction holds the write lock (BEGIN IMMEDIATE), so the
+        # rows above the maximum seen before the INSERT are exactly this batch's.
+        before = connection.exec_driver_sql("SELECT max(rowid) FROM events").scalar() or 0
+        inserted = connection.exec_driver_sql(self._sqlite_event_sql, rows).rowcount
+        if inserted == len(unique_ids):
+            return set(unique_ids)
+        return set(
+            connection.exec_driver_sql(
+                "SELECT event_id FROM events WHERE rowid > ? AND model_id = ?", (before, model_id)
+            ).scalars()
         )
-        return set(connection.execute(statement, rows).scalars())
+
+    def _insert_events_postgresql(
+        self,
+        connection: Connection,
+        model_id: ModelId,
+        events: Sequence[NewEvent],
+        unique_ids: list[EventId],
+        now: float,
+    ) -> set[EventId]:
+        # COPY into a per-session staging table, then one INSERT ... SELECT: a multi-row VALUES
+        # statement is re-parsed by the driver on every batch and is several times slower.
+        import psycopg
+
+        connection.exec_driver_sql(_PG_STAGING_DDL)
+        first = {event.event_id: event for event in reversed(events)}
+        dumps, option = orjson.dumps, JSON_OPTIONS
+        driver_connection = connection.connection.driver_connection
+        if not isinstance(driver_connection, psycopg.Connection):
+            raise StoreError(
+                "PostgreSQL event ingest needs the psycopg 3 driver; use a postgresql:// or "
+                "postgresql+psycopg:// URL",
+                backend=self.backend,
+            )
+        try:
+            with (
+                driver_connection.cursor() as cursor,
+                cursor.copy(f"COPY {_PG_STAGING} ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for event_id in unique_ids:
+                    event = first[event_id]
+                    copy.write_row(
+                        (
+                            model_id,
+                            event_id,
+                            event.version,
+                            event.ts,
+                            event.segment,
+                            dumps(event.features, option=option).decode(),
+                            None
+                            if event.prediction is None
+                            else dumps(event.prediction, option=option).decode(),
+                            None
+                            if event.proba is None
+                            else dumps(event.proba, option=option).decode(),
+                            event.latency_ms,
+                            bool(event.error),
+                            now,
+                        )
+                    )
+        except psycopg.Error as exc:
+            raise sa_exc.DBAPIError(f"COPY {_PG_STAGING}", None, exc) from exc
+        except orjson.JSONEncodeError:
+            raise _json_error(events) from None
+        return set(connection.exec_driver_sql(_PG_MERGE).scalars())
 
     def _existing_event_ids(
         self, connection: Connection, model_id: ModelId, ids: Sequence[EventId]
@@ -608,6 +706,15 @@ class Store:
         """
         if not labels:
             return LabelInsertResult(inserted_ids=(), duplicate_ids=(), unmatched_ids=())
+        for index, label in enumerate(labels):
+            try:
+                orjson.dumps(label.label, option=JSON_OPTIONS)
+            except orjson.JSONEncodeError as exc:
+                raise IngestError(
+                    f"label {index} ({label.event_id!r}) is not JSON-serialisable ({exc})",
+                    index=index,
+                    field="label",
+                ) from None
         now = time.time()
         ids = [label.event_id for label in labels]
         rows = [
@@ -618,7 +725,10 @@ class Store:
                 "ts": label.ts,
                 "received_at": now,
             }
-            for label in {label.event_id: label for label in reversed(labels)}.values()
+            for label in sorted(
+                {label.event_id: label for label in reversed(labels)}.values(),
+                key=lambda label: label.event_id,
+            )
         ]
         statement = (
             self._insert(t.labels)
@@ -672,6 +782,9 @@ class Store:
         if not feedback:
             return InsertResult(inserted_ids=(), duplicate_ids=())
         keys = [f"{item.event_id}\x00{item.user_id}" for item in feedback]
+        first: dict[str, NewFeedback] = {}
+        for key, item in zip(keys, feedback, strict=True):
+            first.setdefault(key, item)
         rows = [
             {
                 "model_id": model_id,
@@ -681,7 +794,7 @@ class Store:
                 "comment": item.comment,
                 "ts": item.ts,
             }
-            for item in dict(zip(keys, feedback, strict=True)).values()
+            for _, item in sorted(first.items())
         ]
         c = t.feedback.c
         statement = (
@@ -690,7 +803,7 @@ class Store:
             .returning(c.event_id, c.user_id)
         )
         with self._connection(f"insert {len(feedback)} feedback", write=True) as connection:
-            inserted = {f"{e}\x00{u}" for e, u in connection.execute(statement, rows).tuples()}
+            inserted = {f"{e}\x00{u}" for e, u in connection.execute(statement, rows)}
         accepted, duplicates = _split_in_order(keys, inserted)
         return InsertResult(
             inserted_ids=tuple(key.partition("\x00")[0] for key in accepted),

@@ -1,0 +1,263 @@
+"""HTTP ingest throughput and batch latency of a real server, JSON and Arrow IPC bodies.
+
+A uvicorn subprocess serves watchkeeper on 127.0.0.1 with a fresh SQLite file (the embedded
+default: WAL, synchronous=FULL, so every 2xx is on disk). Client threads (httpx, one connection
+each) post pre-encoded batches of ``--batch`` events with 20 numeric features as fast as the
+server answers, for ``--seconds`` per body format. Server and load generator share this
+machine's cores, so the numbers are a floor for a dedicated server.
+
+Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 3] [--batch 1000]``;
+prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import psutil
+import pyarrow as pa
+
+FEATURES = [f"f{index}" for index in range(20)]
+MODEL = {
+    "name": "bench",
+    "task": "regression",
+    "features": dict.fromkeys(FEATURES, "numeric"),
+    "windows": [3600],
+}
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    """``uvicorn watchkeeper.server.app:app_from_environment --factory`` in a subprocess."""
+
+    def __init__(self, db: str, *, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.env = {
+            **os.environ,
+            "WATCHKEEPER_DB": db,
+            "WATCHKEEPER_LOG_LEVEL": "warning",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Server:
+        command = [sys.executable, "-m", "uvicorn", "watchkeeper.server.app:app_from_environment",
+                   "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready:\n{self.log.read_text()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def make_events(
+    start: int, count: int, rng: np.random.Generator, now: float
+) -> list[dict[str, Any]]:
+    values = rng.normal(size=(count, len(FEATURES))).round(6).tolist()
+    predictions = rng.normal(size=count).round(6).tolist()
+    latencies = rng.gamma(2.0, 3.0, size=count).round(3).tolist()
+    return [
+        {
+            "id": f"e{start + row}",
+            "timestamp": now,
+            "version": "v1",
+            "features": dict(zip(FEATURES, values[row], strict=True)),
+            "prediction": predictions[row],
+            "latency_ms": latencies[row],
+        }
+        for row in range(count)
+    ]
+
+
+def json_body(events: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps({"events": events})
+
+
+def arrow_body(events: list[dict[str, Any]]) -> bytes:
+    columns: dict[str, Any] = {
+        "id": [event["id"] for event in events],
+        "timestamp": [event["timestamp"] for event in events],
+        "version": [event["version"] for event in events],
+        "prediction": [event["prediction"] for event in events],
+        "latency_ms": [event["latency_ms"] for event in events],
+    }
+    for name in FEATURES:
+        columns[name] = [event["features"][name] for event in events]
+    table = pa.table(columns)
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def drive(
+    url: str,
+    bodies: list[bytes],
+    content_type: str,
+    *,
+    clients: int,
+    seconds: float,
+    batch: int,
+) -> dict[str, Any]:
+    """Post ``bodies`` round-robin from ``clients`` threads for ``seconds``; latency per batch."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    accepted = [0] * clients
+    failures: list[str] = []
+    next_body = iter(range(len(bodies)))
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker(slot: int) -> None:
+        with httpx.Client(base_url=url, timeout=60.0) as client:
+            while time.perf_counter() < deadline:
+                with lock:
+                    position = next(next_body, None)
+                if position is None:
+                    return
+                began = time.perf_counter()
+                response = client.post(
+                    "/v1/models/bench/events",
+                    content=bodies[position],
+                    headers={"content-type": content_type},
+                )
+                latencies[slot].append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+                    return
+                accepted[slot] += response.json()["accepted"]
+
+    threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    all_latencies = np.array([value for chunk in latencies for value in chunk]) * 1000.0
+    return {
+        "batches": int(all_latencies.size),
+        "events_accepted": int(sum(accepted)),
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(sum(accepted) / elapsed),
+        "batch_latency_ms": {
+            "p50": round(float(np.percentile(all_latencies, 50)), 2),
+            "p90": round(float(np.percentile(all_latencies, 90)), 2),
+            "p99": round(float(np.percentile(all_latencies, 99)), 2),
+            "max": round(float(all_latencies.max()), 2),
+        },
+        "failures": failures[:3],
+        "batch_bytes": len(bodies[0]),
+        "batch_events": batch,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="load time per body format")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--formats", default="json,arrow")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(7)
+    now = time.time()
+    # Enough distinct batches that no event is a duplicate even at 200,000 events/s.
+    batches = max(8, int(args.seconds * 200_000 / args.batch))
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as root:
+        for name in args.formats.split(","):
+            db = f"sqlite:///{Path(root) / f'{name}.db'}"
+            server = Server(db, log=Path(root) / f"{name}.log").start()
+            try:
+                httpx.post(f"{server.url}/v1/models", json=MODEL).raise_for_status()
+                encode, content_type = (
+                    (json_body, "application/json") if name == "json" else (arrow_body, ARROW)
+                )
+                offset = 0 if name == "json" else 10**9
+                bodies = [
+                    encode(make_events(offset + n * args.batch, args.batch, rng, now))
+                    for n in range(batches)
+                ]
+                process = psutil.Process(server.pid)
+                process.cpu_percent(None)
+                result = drive(
+                    server.url,
+                    bodies,
+                    content_type,
+                    clients=args.clients,
+                    seconds=args.seconds,
+                    batch=args.batch,
+                )
+                result["server_cpu_percent"] = round(process.cpu_percent(None), 1)
+                result["server_rss_mb"] = round(process.memory_info().rss / 2**20, 1)
+                results[name] = result
+            finally:
+                server.stop()
+    print(
+        json.dumps(
+            {
+                "benchmark": "http_ingest",
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "store": "sqlite (WAL, synchronous=FULL)",
+                "features": len(FEATURES),
+                "clients": args.clients,
+                "targets": {"events_per_s": 50_000, "p99_batch_ms": 100},
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

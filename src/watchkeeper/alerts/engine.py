@@ -1,0 +1,600 @@
+"""The live alerting engine: persisted rules, evaluation and delivery over one database.
+
+:class:`AlertingEngine` wires the library parts of :mod:`watchkeeper.alerts` into a service:
+
+* rules are stored in the ``alert_rule`` table, so rules applied through the API, the CLI or
+  a YAML file survive restarts;
+* ``evaluate(now, samples)`` runs the :class:`RuleEvaluator` over the latest signal samples
+  (``MonitorService.latest_samples()`` dicts or :class:`Sample`), hands the result to the
+  :class:`Dispatcher` and flushes due groups into the SQL outbox;
+* ``deliver(now)`` runs the :class:`DeliveryWorker` once;
+* ``start(sample_source)`` runs both in background threads until ``stop()``;
+* every state change of an alert (pending, firing, resolved, inactive) is appended to the
+  ``alert_history`` table.
+
+Alert state, the notification log, silences and the outbox live in the tables of
+:mod:`watchkeeper.alerts.sql`, on the same database. Without a routing file every alert goes to
+one receiver named ``default`` that has no integrations: alerts are evaluated, recorded and
+listed, but nothing is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from watchkeeper.alerts.config import AlertingConfig, ReceiverConfig, load_alerting_config
+from watchkeeper.alerts.defaults import default_rules
+from watchkeeper.alerts.dispatch import Dispatcher, GroupSnapshot
+from watchkeeper.alerts.model import Alert, AlertState, Fingerprint, Sample
+from watchkeeper.alerts.notifiers import Receiver
+from watchkeeper.alerts.outbox import DeliveryReport, DeliveryWorker, OutboxItem, OutboxStatus
+from watchkeeper.alerts.promexport import PrometheusExport, export_prometheus_rules
+from watchkeeper.alerts.routing import Matcher, Route, Silence, parse_matchers
+from watchkeeper.alerts.rules import RuleEvaluator, RuleSpec
+from watchkeeper.alerts.sql import (
+    SqlAlertStateStore,
+    SqlOutbox,
+    SqlSilenceStore,
+    create_alerts_engine,
+)
+from watchkeeper.alerts.state import AlertRecord
+from watchkeeper.errors import ConfigError, ConflictError, InputError, StoreError
+
+__all__ = [
+    "DEFAULT_RECEIVER",
+    "AlertTransition",
+    "AlertingEngine",
+    "EvaluationReport",
+    "default_alerting_config",
+    "engine_metadata",
+    "sample_from_dict",
+]
+
+logger = logging.getLogger("watchkeeper.alerts")
+
+DEFAULT_RECEIVER = "default"
+
+engine_metadata = sa.MetaData()
+
+alert_rule = sa.Table(
+    "alert_rule",
+    engine_metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+alert_history = sa.Table(
+    "alert_history",
+    engine_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(32), nullable=False, index=True),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("previous", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("at", sa.Double, nullable=False, index=True),
+    sa.Column("value", sa.Double),
+)
+
+
+def default_alerting_config() -> AlertingConfig:
+    """Route everything to one receiver, ``default``, with no integrations (nothing is sent)."""
+    return AlertingConfig(
+        route=Route(receiver=DEFAULT_RECEIVER),
+        receivers={
+            DEFAULT_RECEIVER: ReceiverConfig(
+                name=DEFAULT_RECEIVER, send_resolved=True, integrations=()
+            )
+        },
+    )
+
+
+def _database_url(db: str) -> str:
+    """Read ``db`` the way the service's store does: a plain path is a SQLite file and
+    ``postgresql://`` means the psycopg 3 driver."""
+    text = db.strip()
+    if "://" not in text:
+        return "sqlite:///" + text
+    scheme, rest = text.split("://", 1)
+    if scheme in ("postgres", "postgresql"):
+        return "postgresql+psycopg://" + rest
+    return text
+
+
+def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:
+    """Convert one ``MonitorService.latest_samples()`` entry into a :class:`Sample`.
+
+    Empty or null label values are dropped, and so is ``segment: "*"`` (all segments, the
+    same as no segment label); a missing ``feature`` label is derived from
+    ``drift.<feature>.<stat>`` signal names, and a null value becomes NaN ("no usable data").
+    """
+    labels = data.get("labels") if isinstance(data, Mapping) else None
+    if not isinstance(labels, Mapping) or not labels.get("model") or not labels.get("signal"):
+        raise InputError(
+            f"samples[{index}].labels: expected a mapping with model and signal, got {labels!r}",
+            column="labels",
+        )
+    raw_value, raw_timestamp = data.get("value"), data.get("timestamp")
+    try:
+        value = math.nan if raw_value is None else float(raw_value)
+        timestamp = float(raw_timestamp)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(
+            f"samples[{index}]: value and timestamp must be numbers, got "
+            f"{raw_value!r} and {raw_timestamp!r}",
+            column="value",
+        ) from None
+    clean = {
+        str(name): str(text)
+        for name, text in labels.items()
+        if text is not None and text != "" and not (name == "segment" and text == "*")
+    }
+    signal = clean["signal"]
+    if "feature" not in clean and signal.startswith("drift.") and signal.count(".") >= 2:
+        clean["feature"] = signal[len("drift.") : signal.rindex(".")]
+    return Sample(labels=clean, value=value, timestamp=timestamp)
+
+
+@dataclass(frozen=True)
+class AlertTransition:
+    """One state change of one alert, as kept in the alert history."""
+
+    fingerprint: Fingerprint
+    rule: str
+    labels: Mapping[str, str]
+    previous: AlertState
+    state: AlertState
+    at: float
+    value: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "labels": dict(self.labels),
+            "previous": self.previous.value,
+            "state": self.state.value,
+            "at": self.at,
+            "value": self.value,
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What one :meth:`AlertingEngine.evaluate` did."""
+
+    alerts: tuple[Alert, ...]
+    transitions: tuple[AlertTransition, ...]
+    notifications: tuple[OutboxItem, ...]
+
+
+def _transitions(
+    before: Mapping[Fingerprint, AlertRecord], after: Mapping[Fingerprint, AlertRecord], now: float
+) -> list[AlertTransition]:
+    changes: list[AlertTransition] = []
+    for fp, record in after.items():
+        old = before.get(fp)
+        previous = AlertState.INACTIVE if old is None else old.state
+        if previous is not record.state:
+            changes.append(
+                AlertTransition(
+                    fingerprint=fp,
+                    rule=record.rule,
+                    labels=record.labels,
+                    previous=previous,
+                    state=record.state,
+                    at=now,
+                    value=record.last_value,
+                )
+            )
+    for fp, old in before.items():
+        # A pending alert whose condition went false is dropped; resolved ones just expire.
+        if fp not in after and old.state is AlertState.PENDING:
+            changes.append(
+                AlertTransition(
+                    fingerprint=fp,
+                    rule=old.rule,
+                    labels=old.labels,
+                    previous=AlertState.PENDING,
+                    state=AlertState.INACTIVE,
+                    at=now,
+                    value=old.last_value,
+                )
+            )
+    return changes
+
+
+class AlertingEngine:
+    """Rules, alert state, routing and delivery of the watchkeeper service, on one database.
+
+    ``db`` is an SQLAlchemy engine or URL (the service's own database; the alerting tables are
+    created on open). ``config`` is the routing file (an :class:`AlertingConfig`, a path or
+    YAML text); without it alerts are recorded but not sent. ``clock`` gives the time for
+    API calls and the background loops; ``evaluate`` and ``deliver`` take it explicitly.
+
+    >>> engine = AlertingEngine(db="sqlite://", clock=lambda: 0.0)
+    >>> [spec.name for spec in engine.add_default_rules("credit")][:2]
+    ['CreditDriftShareHigh', 'CreditFeatureDrift']
+    >>> report = engine.evaluate(0.0, [{"labels": {"model": "credit", "signal": "error_rate"},
+    ...                                "value": 0.2, "timestamp": 0.0}])
+    >>> [(alert.rule, alert.state.value) for alert in engine.alerts()]
+    [('CreditErrorRateHigh', 'pending')]
+    >>> engine.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        db: sa.Engine | str,
+        config: AlertingConfig | str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+        external_url: str = "",
+        resend_delay: float = 60.0,
+        resolved_retention: float = 900.0,
+        delivery_seed: int | None = None,
+    ) -> None:
+        if isinstance(config, str | Path):
+            config = load_alerting_config(config)
+        self.config = config if config is not None else default_alerting_config()
+        self._owns_db = isinstance(db, str)
+        self.db = create_alerts_engine(_database_url(db)) if isinstance(db, str) else db
+        self._clock = clock
+        self._external_url = self.config.external_url or external_url
+        self._resend_delay = resend_delay
+        self._resolved_retention = resolved_retention
+        try:
+            engine_metadata.create_all(self.db)
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreError(
+                f"alerting engine could not create its tables: {error}; check that the "
+                "database is reachable and writable",
+                backend=self.db.dialect.name,
+            ) from error
+        self._state = SqlAlertStateStore(engine=self.db)
+        self._outbox = SqlOutbox(engine=self.db)
+        self._silences = SqlSilenceStore(engine=self.db)
+        self._receivers: dict[str, Receiver] = self.config.build_receivers()
+        self._dispatcher = Dispatcher(
+            route=self.config.route,
+            receivers=self._receivers,
+            outbox=self._outbox,
+            state=self._state,
+            silences=self._silences,
+            inhibit_rules=self.config.inhibit_rules,
+            external_url=self._external_url,
+            resolve_timeout=self.config.resolve_timeout,
+        )
+        self._worker = DeliveryWorker(
+            outbox=self._outbox, receivers=self._receivers, seed=delivery_seed
+        )
+        # Evaluation, rule changes and API reads share one lock: the evaluator and dispatcher
+        # keep in-memory state that is not safe to touch from two threads at once.
+        self._lock = threading.RLock()
+        self._delivery_lock = threading.Lock()
+        self._evaluator = self._build_evaluator(self._load_rules())
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- rules -------------------------------------------------------------------------------
+
+    def _build_evaluator(self, specs: Sequence[RuleSpec]) -> RuleEvaluator:
+        return RuleEvaluator(
+            rules=specs,
+            store=self._state,
+            external_url=self._external_url,
+            resend_delay=self._resend_delay,
+            resolved_retention=self._resolved_retention,
+        )
+
+    def _load_rules(self) -> list[RuleSpec]:
+        with self._sql("load rules") as connection:
+            rows = connection.execute(
+                sa.select(alert_rule.c.name, alert_rule.c.spec).order_by(alert_rule.c.position)
+            ).all()
+        return [RuleSpec.from_dict(spec, path=f"stored rule {name!r}") for name, spec in rows]
+
+    @contextmanager
+    def _sql(self, action: str) -> Iterator[sa.Connection]:
+        try:
+            with self.db.begin() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as error:
+            backend = self.db.dialect.name
+            raise StoreError(
+                f"alerting engine ({backend}) could not {action}: {error}; check that the "
+                "database is reachable and writable",
+                backend=backend,
+            ) from error
+
+    def rules(self) -> list[RuleSpec]:
+        """The rules being evaluated, in the order they were applied."""
+        with self._lock:
+            return self._evaluator.rules
+
+    def apply_rules(self, specs: Sequence[RuleSpec], *, replace: bool = True) -> list[RuleSpec]:
+        """Store ``specs`` and evaluate them from now on; return the full rule set.
+
+        ``replace=True`` makes ``specs`` the whole rule set (alerts of removed rules are
+        reported resolved once); ``replace=False`` adds them, replacing rules of the same name.
+        Pending and firing alerts of rules that stay keep their state. Streaming-detector
+        state is rebuilt empty.
+        """
+        with self._lock:
+            if replace:
+                merged = list(specs)
+            else:
+                incoming = {spec.name: spec for spec in specs}
+                merged = [incoming.pop(spec.name, spec) for spec in self._evaluator.rules]
+                merged += [spec for spec in specs if spec.name in incoming]
+            # Build first: an invalid set (duplicate names, bad templates) is never stored.
+            evaluator = self._build_evaluator(merged)
+            now = self._clock()
+            with self._sql("store rules") as connection:
+                connection.execute(alert_rule.delete())
+                if merged:
+                    connection.execute(
+                        alert_rule.insert(),
+                        [
+                            {
+                                "name": spec.name,
+                                "position": position,
+                                "spec": spec.to_dict(),
+                                "updated_at": now,
+                            }
+                            for position, spec in enumerate(merged)
+                        ],
+                    )
+            self._evaluator = evaluator
+            return evaluator.rules
+
+    def add_default_rules(self, model: str, **thresholds: float) -> list[RuleSpec]:
+        """Add the default rule pack of ``model`` (see ``default_rules``); return what was added.
+
+        Rules of the pack whose name is already taken are left as they are, so re-registering
+        a model never undoes a tuned threshold.
+        """
+        pack = default_rules(model, **thresholds)
+        with self._lock:
+            taken = {spec.name for spec in self._evaluator.rules}
+            added = [spec for spec in pack if spec.name not in taken]
+            if added:
+                self.apply_rules(added, replace=False)
+            return added
+
+    def on_model_registered(self, model: str) -> None:
+        """Hook for the model registry: give a new model the default rule pack."""
+        self.add_default_rules(model)
+
+    def export_prometheus(self) -> PrometheusExport:
+        """The current rules as a Prometheus rules file over watchkeeper's ``/metrics``."""
+        return export_prometheus_rules(self.rules())
+
+    # -- evaluation and delivery -------------------------------------------------------------
+
+    def evaluate(
+        self, now: float, samples: Iterable[Mapping[str, Any] | Sample]
+    ) -> EvaluationReport:
+        """Evaluate every rule on the latest ``samples``, route the alerts and flush due groups.
+
+        ``samples`` are :class:`Sample` objects or ``MonitorService.latest_samples()`` dicts.
+        """
+        converted = [
+            sample if isinstance(sample, Sample) else sample_from_dict(sample, index=index)
+            for index, sample in enumerate(samples)
+        ]
+        with self._lock:
+            before = {record.fingerprint: record for record in self._evaluator.alerts()}
+            alerts = self._evaluator.evaluate(now, converted)
+            after = {record.fingerprint: record for record in self._evaluator.alerts()}
+            self._dispatcher.put(alerts, now)
+            written = self._dispatcher.tick(now)
+        transitions = _transitions(before, after, now)
+        if transitions:
+            with self._sql("record alert history") as connection:
+                connection.execute(
+                    alert_history.insert(),
+                    [
+                        {
+                            "fingerprint": change.fingerprint,
+                            "rule": change.rule,
+                            "labels": dict(change.labels),
+                            "previous": change.previous.value,
+                            "state": change.state.value,
+                            "at": change.at,
+                            "value": change.value,
+                        }
+                        for change in transitions
+                    ],
+                )
+        return EvaluationReport(
+            alerts=tuple(alerts), transitions=tuple(transitions), notifications=tuple(written)
+        )
+
+    def deliver(self, now: float) -> DeliveryReport:
+        """Deliver every due notification once (failures are retried with backoff later)."""
+        with self._delivery_lock:
+            return self._worker.run_once(now)
+
+    def start(
+        self,
+        sample_source: Callable[[], list[dict[str, Any]]],
+        *,
+        interval: float = 15.0,
+        delivery_interval: float = 5.0,
+    ) -> None:
+        """Run evaluation every ``interval`` and delivery every ``delivery_interval`` seconds.
+
+        Both loops run in daemon threads until :meth:`stop`; an error in one round is logged
+        and the next round runs as usual.
+        """
+        if interval <= 0 or delivery_interval <= 0:
+            raise ConfigError(
+                f"interval and delivery_interval must be > 0, got {interval}, {delivery_interval}",
+                key="interval",
+            )
+        if self._threads:
+            raise ConflictError("the alerting engine is already running; call stop() first")
+        self._stopping.clear()
+        self._threads = [
+            threading.Thread(
+                target=self._loop,
+                args=(
+                    "evaluation",
+                    interval,
+                    lambda: self.evaluate(self._clock(), sample_source()),
+                ),
+                name="watchkeeper-alerts-evaluation",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._loop,
+                args=("delivery", delivery_interval, lambda: self.deliver(self._clock())),
+                name="watchkeeper-alerts-delivery",
+                daemon=True,
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _loop(self, name: str, interval: float, step: Callable[[], object]) -> None:
+        while True:
+            try:
+                step()
+            except Exception:
+                # One bad round (a store hiccup, a malformed sample) must not end alerting.
+                logger.exception("alerting %s round failed; retrying in %.0f s", name, interval)
+            if self._stopping.wait(interval):
+                return
+
+    @property
+    def running(self) -> bool:
+        """Whether the background loops are running."""
+        return bool(self._threads)
+
+    def stop(self) -> None:
+        """Stop the background loops and wait for the current round to finish."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+    def close(self) -> None:
+        """Stop, close the notifiers' connections and, if it opened it, the database."""
+        self.stop()
+        for receiver in self._receivers.values():
+            for notifier in receiver.notifiers:
+                notifier.close()
+        if self._owns_db:
+            self.db.dispose()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def alerts(self, state: AlertState | str | None = None) -> list[AlertRecord]:
+        """Pending, firing and recently resolved alerts, optionally of one ``state``."""
+        wanted = None if state is None else AlertState(state)
+        with self._lock:
+            records = self._evaluator.alerts()
+        records.sort(key=lambda record: (record.active_at, record.fingerprint))
+        return [record for record in records if wanted is None or record.state is wanted]
+
+    def muted(self) -> set[Fingerprint]:
+        """Fingerprints of alerts that are silenced or inhibited right now."""
+        with self._lock:
+            return self._dispatcher.muted(self._clock())
+
+    def history(self, limit: int = 100) -> list[AlertTransition]:
+        """The latest ``limit`` alert state changes, newest first."""
+        if limit < 1:
+            raise ConfigError(f"limit: expected a positive number, got {limit}", key="limit")
+        query = (
+            sa.select(alert_history)
+            .order_by(alert_history.c.at.desc(), alert_history.c.id.desc())
+            .limit(limit)
+        )
+        with self._sql("read alert history") as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            AlertTransition(
+                fingerprint=row["fingerprint"],
+                rule=row["rule"],
+                labels=row["labels"],
+                previous=AlertState(row["previous"]),
+                state=AlertState(row["state"]),
+                at=row["at"],
+                value=row["value"],
+            )
+            for row in rows
+        ]
+
+    def notifications(
+        self, *, status: OutboxStatus | str | None = None, limit: int = 1000
+    ) -> list[OutboxItem]:
+        """Notifications in the outbox (pending, delivered and dead), oldest first."""
+        return self._outbox.items(
+            status=None if status is None else OutboxStatus(status), limit=limit
+        )
+
+    def groups(self) -> list[GroupSnapshot]:
+        """The dispatcher's current aggregation groups."""
+        with self._lock:
+            return self._dispatcher.groups()
+
+    # -- silences ----------------------------------------------------------------------------
+
+    def add_silence(
+        self,
+        *,
+        matchers: Sequence[str | Matcher],
+        created_by: str,
+        comment: str = "",
+        starts_at: float | None = None,
+        ends_at: float | None = None,
+        duration: float | None = None,
+    ) -> Silence:
+        """Mute alerts matching every matcher from ``starts_at`` (default now) for a while.
+
+        Give exactly one of ``ends_at`` and ``duration`` (seconds).
+        """
+        if (ends_at is None) == (duration is None):
+            raise ConfigError("a silence needs exactly one of ends_at and duration", key="ends_at")
+        start = self._clock() if starts_at is None else starts_at
+        end = ends_at if ends_at is not None else start + float(duration or 0.0)
+        silence = Silence(
+            matchers=parse_matchers(list(matchers), key="matchers"),
+            starts_at=start,
+            ends_at=end,
+            created_by=created_by,
+            comment=comment,
+            updated_at=self._clock(),
+        )
+        return self._silences.add(silence)
+
+    def silences(self) -> list[Silence]:
+        """Every silence (pending, active and expired), oldest first."""
+        return self._silences.list()
+
+    def get_silence(self, silence_id: str) -> Silence:
+        """The silence with ``silence_id``; NotFoundError if there is none."""
+        return self._silences.get(silence_id)
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        """End a silence now (it stays listed as expired); NotFoundError if there is none."""
+        silence = self._silences.get(silence_id)
+        return self._silences.update(silence.expired(self._clock()))
+
+    def now(self) -> float:
+        """The engine's clock."""
+        return self._clock()

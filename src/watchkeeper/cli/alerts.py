@@ -1,0 +1,381 @@
+"""``watchkeeper rules | alerts | silences``: manage alerting on a running server over HTTP.
+
+Every command talks to the server at ``--url`` (env ``WATCHKEEPER_URL``, default
+``http://127.0.0.1:8000``) with ``--token`` (env ``WATCHKEEPER_TOKEN``). Exit codes: 0 success,
+1 the server failed or refused (unreachable, 401/403/404/409/5xx), 2 bad usage or an invalid
+file or value (also a 400/422 answer), always with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+import yaml
+
+from watchkeeper.alerts.config import dump_rules, parse_rules
+from watchkeeper.alerts.model import format_duration, parse_duration
+from watchkeeper.alerts.routing import Matcher
+from watchkeeper.alerts.rules import RuleSpec
+from watchkeeper.errors import WatchkeeperError
+
+__all__ = ["register"]
+
+EXIT_OK = 0
+EXIT_SERVER = 1
+EXIT_USAGE = 2
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+UrlOpt = Annotated[
+    str, typer.Option("--url", envvar="WATCHKEEPER_URL", help="Base URL of the server.")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="WATCHKEEPER_TOKEN", help="API token (Bearer).", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON answer.")]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+def _call(
+    method: str,
+    path: str,
+    *,
+    url: str,
+    token: str | None,
+    content: bytes | None = None,
+    json_body: Any = None,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    try:
+        response = httpx.request(
+            method,
+            url.rstrip("/") + path,
+            content=content,
+            json=json_body,
+            params=params,
+            headers=sent,
+            timeout=30.0,
+        )
+    except httpx.HTTPError as error:
+        _fail(f"cannot reach watchkeeper at {url}: {error}; is the server running?", EXIT_SERVER)
+    if response.is_success:
+        return response
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:300] or response.reason_phrase
+    code = EXIT_USAGE if response.status_code in (400, 422) else EXIT_SERVER
+    _fail(f"{method} {path} answered {response.status_code}: {message}", code)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False, width=max(120, Console().width)).print(table)
+
+
+def _condition(spec: RuleSpec) -> str:
+    condition = spec.condition.to_dict()
+    if "op" in condition:
+        return f"{condition['op']} {condition['threshold']:g}"
+    if "absent_for" in condition:
+        return f"absent for {condition['absent_for']}"
+    detector = condition["detector"]
+    return f"detector {detector['kind']}"
+
+
+def _specs(body: dict[str, Any]) -> list[RuleSpec]:
+    return [
+        RuleSpec.from_dict(item, path=f"rules[{index}]") for index, item in enumerate(body["rules"])
+    ]
+
+
+rules_app = typer.Typer(help="Alert rules on the server.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts on the server.", no_args_is_help=True)
+silences_app = typer.Typer(help="Silences on the server.", no_args_is_help=True)
+
+
+@rules_app.command("apply")
+def rules_apply(
+    file: Annotated[Path, typer.Argument(help="Rules file (YAML with a top-level rules: list).")],
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Add to the server's rules instead of replacing them.")
+    ] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Validate a rules file and make it the server's rule set."""
+    try:
+        text = file.read_text(encoding="utf-8")
+        specs = parse_rules(yaml.safe_load(text) or {})
+    except OSError as error:
+        _fail(f"{file}: cannot read the rules file: {error.strerror}", EXIT_USAGE)
+    except yaml.YAMLError as error:
+        _fail(f"{file}: not valid YAML: {error}", EXIT_USAGE)
+    except WatchkeeperError as error:
+        _fail(f"{file}: {error}", EXIT_USAGE)
+    response = _call(
+        "PUT",
+        "/v1/rules",
+        url=url,
+        token=token,
+        content=text.encode("utf-8"),
+        params={"replace": str(not merge).lower()},
+        headers={"Content-Type": "application/yaml"},
+    )
+    total = len(response.json()["rules"])
+    typer.echo(f"{file}: applied {len(specs)} rule(s); the server now has {total}")
+
+
+@rules_app.command("list")
+def rules_list(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table, yaml (a rules file) or json.")
+    ] = "table",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Show the server's rules."""
+    if output not in ("table", "yaml", "json"):
+        _fail(f"--output: expected table, yaml or json, got {output!r}", EXIT_USAGE)
+    body = _call("GET", "/v1/rules", url=url, token=token).json()
+    if output == "json":
+        _print_json(body)
+        return
+    specs = _specs(body)
+    if output == "yaml":
+        typer.echo(dump_rules(specs), nl=False)
+        return
+    _table(
+        f"{len(specs)} rule(s)",
+        ["name", "model", "signal", "condition", "for", "severity"],
+        [
+            [
+                spec.name,
+                spec.model,
+                spec.signal,
+                _condition(spec),
+                format_duration(spec.for_),
+                spec.severity.value,
+            ]
+            for spec in specs
+        ],
+    )
+
+
+@rules_app.command("export-prometheus")
+def rules_export_prometheus(
+    file: Annotated[Path, typer.Argument(help="Where to write the Prometheus rules file.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Write the server's rules as a Prometheus rules file over watchkeeper's /metrics."""
+    body = _call("GET", "/v1/rules/export/prometheus", url=url, token=token).json()
+    try:
+        file.write_text(body["yaml"], encoding="utf-8")
+    except OSError as error:
+        _fail(f"{file}: cannot write: {error.strerror}", EXIT_USAGE)
+    typer.echo(f"{file}: {len(body['exported'])} rule(s) exported, {len(body['skipped'])} skipped")
+    for skipped in body["skipped"]:
+        typer.echo(f"skipped {skipped['rule']}: {skipped['reason']}", err=True)
+
+
+@rules_app.command("defaults")
+def rules_defaults(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Add the default rule pack of MODEL (rules whose name is taken are kept as they are)."""
+    body = _call("POST", f"/v1/models/{model}/rules/defaults", url=url, token=token).json()
+    added = body["added"]
+    typer.echo(f"{model}: added {len(added)} rule(s)" + (f": {', '.join(added)}" if added else ""))
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[
+        str, typer.Option("--state", help="firing, pending, resolved or all.")
+    ] = "all",
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Show pending, firing and recently resolved alerts."""
+    if state not in ("all", "firing", "pending", "resolved"):
+        _fail(f"--state: expected firing, pending, resolved or all, got {state!r}", EXIT_USAGE)
+    body = _call("GET", "/v1/alerts", url=url, token=token, params={"state": state}).json()
+    if as_json:
+        _print_json(body)
+        return
+    hidden = {"alertname", "severity", "model", "signal"}
+    _table(
+        f"{len(body['alerts'])} alert(s)",
+        ["state", "alertname", "severity", "model", "signal", "labels", "value", "since"],
+        [
+            [
+                alert["state"] + (" (muted)" if alert["muted"] else ""),
+                alert["labels"].get("alertname", ""),
+                alert["labels"].get("severity", ""),
+                alert["labels"].get("model", ""),
+                alert["labels"].get("signal", ""),
+                ",".join(
+                    f"{name}={value}"
+                    for name, value in sorted(alert["labels"].items())
+                    if name not in hidden
+                ),
+                "-" if alert["value"] is None else f"{alert['value']:.4g}",
+                _when(alert["fired_at"] or alert["active_at"]),
+            ]
+            for alert in body["alerts"]
+        ],
+    )
+
+
+@alerts_app.command("history")
+def alerts_history(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many state changes.")] = 50,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Show the latest alert state changes, newest first."""
+    body = _call("GET", "/v1/alerts/history", url=url, token=token, params={"limit": limit}).json()
+    if as_json:
+        _print_json(body)
+        return
+    _table(
+        f"{len(body['history'])} state change(s)",
+        ["at", "alertname", "model", "change", "value"],
+        [
+            [
+                _when(change["at"]),
+                change["labels"].get("alertname", change["rule"]),
+                change["labels"].get("model", ""),
+                f"{change['previous']} → {change['state']}",
+                "-" if change["value"] is None else f"{change['value']:.4g}",
+            ]
+            for change in body["history"]
+        ],
+    )
+
+
+@silences_app.command("add")
+def silences_add(
+    matcher: Annotated[
+        list[str],
+        typer.Option(
+            "--matcher", "-m", help="Label matcher, e.g. alertname=KeyFeatureDrift (repeatable)."
+        ),
+    ],
+    duration: Annotated[str, typer.Option("--duration", help="How long, e.g. 2h or 30m.")],
+    comment: Annotated[str, typer.Option("--comment", help="Why (shown to everyone).")] = "",
+    author: Annotated[
+        str | None, typer.Option("--author", help="Who sets it (default: your user name).")
+    ] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Mute alerts matching every --matcher for --duration."""
+    try:
+        matchers = [str(Matcher.parse(text, key="--matcher")) for text in matcher]
+        seconds = parse_duration(duration, key="--duration")
+    except WatchkeeperError as error:
+        _fail(str(error), EXIT_USAGE)
+    if seconds <= 0:
+        _fail(f"--duration: must be longer than 0s, got {duration!r}", EXIT_USAGE)
+    body = _call(
+        "POST",
+        "/v1/silences",
+        url=url,
+        token=token,
+        json_body={
+            "matchers": matchers,
+            "duration": seconds,
+            "comment": comment,
+            "created_by": author or getpass.getuser(),
+        },
+    ).json()
+    typer.echo(body["id"])
+    typer.echo(f"silenced {', '.join(matchers)} until {_when(body['ends_at'])}", err=True)
+
+
+@silences_app.command("list")
+def silences_list(
+    show_all: Annotated[bool, typer.Option("--all", help="Include expired silences.")] = False,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Show active and pending silences."""
+    body = _call("GET", "/v1/silences", url=url, token=token).json()
+    silences = [item for item in body["silences"] if show_all or item["status"] != "expired"]
+    if as_json:
+        _print_json({"silences": silences})
+        return
+    _table(
+        f"{len(silences)} silence(s)",
+        ["id", "status", "matchers", "starts", "ends", "by", "comment"],
+        [
+            [
+                item["id"],
+                item["status"],
+                ", ".join(item["matchers"]),
+                _when(item["starts_at"]),
+                _when(item["ends_at"]),
+                item["created_by"],
+                item["comment"],
+            ]
+            for item in silences
+        ],
+    )
+
+
+@silences_app.command("expire")
+def silences_expire(
+    silence_id: Annotated[str, typer.Argument(metavar="ID", help="Silence id (see list).")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """End a silence now."""
+    _call("DELETE", f"/v1/silences/{silence_id}", url=url, token=token)
+    typer.echo(f"expired {silence_id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``rules``, ``alerts`` and ``silences`` command groups to ``app``."""
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(silences_app, name="silences")

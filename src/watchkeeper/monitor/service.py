@@ -1,0 +1,1217 @@
+"""The live monitor: models, ingest, windows, label and feedback joins, signals and queries.
+
+:class:`MonitorService` is the domain layer under the HTTP server (which calls it from a thread
+pool). Raw events in the store are the source of truth: an ingested batch is committed in one
+store transaction before the call returns, then only its newly inserted events are folded into
+in-memory open windows. Before the first event of a window is stored, an empty "open" row is
+written for the window, so :meth:`MonitorService.start` knows which windows to rebuild from raw
+events after a crash. :meth:`MonitorService.tick` closes due windows (computing their signals and
+persisting their profiles); labels and feedback update windows whether open or closed.
+
+Locks: ``_lock`` guards the in-memory state and is never held during store I/O on the ingest
+path; ``_persist_lock`` serialises every read-modify-write of a stored window (closing, late
+events, labels and feedback for closed windows), and is always taken before ``_lock``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from watchkeeper.config import Settings
+from watchkeeper.errors import ConfigError, NotFoundError
+from watchkeeper.frame import as_dataframe
+from watchkeeper.ingest import (
+    MAX_ID_LENGTH,
+    Rejection,
+    ValidationResult,
+    ValidEvent,
+    validate_columns,
+    validate_events,
+    validate_feedback,
+    validate_labels,
+)
+from watchkeeper.modelspec import ModelSpec
+from watchkeeper.monitor.rangereport import range_report_document
+from watchkeeper.monitor.signals import Signals, signal_names, window_signals
+from watchkeeper.monitor.windows import (
+    ColumnPlan,
+    EventBatch,
+    WindowKey,
+    WindowProfile,
+    window_start,
+)
+from watchkeeper.profiles import DatasetProfile, profile_frame
+from watchkeeper.schema import ColumnKind, ResolvedSchema, Schema, infer_schema
+from watchkeeper.store import (
+    EventRecord,
+    NewEvent,
+    NewFeedback,
+    NewLabel,
+    Store,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["IngestOutcome", "MonitorService"]
+
+# Prometheus' default histogram buckets, in seconds.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_SIGNAL_CACHE_SIZE = 4096
+_DAY = 86_400.0
+_PROFILED = frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN})
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What happened to a batch: accepted (new) items, duplicates, ids and rejections."""
+
+    accepted: int
+    duplicates: int
+    ids: list[str]
+    rejected: list[Rejection]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire response ``{"accepted", "duplicates", "ids", "rejected"}``."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "ids": list(self.ids),
+            "rejected": [rejection.to_dict() for rejection in self.rejected],
+        }
+
+
+@dataclass(slots=True)
+class _Model:
+    spec: ModelSpec
+    model_id: int
+    reference: DatasetProfile | None
+    reference_id: str | None
+    plan: ColumnPlan
+
+
+@dataclass(slots=True)
+class _OperationTimes:
+    count: int = 0
+    total: float = 0.0
+    buckets: list[int] = dataclasses.field(default_factory=lambda: [0] * len(_LATENCY_BUCKETS))
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        position = bisect.bisect_left(_LATENCY_BUCKETS, seconds)
+        if position < len(self.buckets):
+            self.buckets[position] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        cumulative = np.cumsum(self.buckets).tolist()
+        return {
+            "count": self.count,
+            "sum": self.total,
+            "buckets": dict(zip(_LATENCY_BUCKETS, cumulative, strict=True)),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Joined:
+    """A label (or rating) joined to the prediction it belongs to."""
+
+    ts: float
+    version: str
+    segment: str
+    label: Any
+    prediction: Any
+    proba: Mapping[str, float] | None
+
+
+def _canonical_categories(series: pd.Series) -> pd.Series:
+    """Reference categories spelled as ingest spells them (``2.0`` → ``"2"``)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series.dtype):
+        values = np.where(series.to_numpy(dtype=bool, na_value=False), "true", "false")
+        return pd.Series(values, index=series.index, dtype=object).where(series.notna(), None)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        integral = np.isfinite(numbers) & (np.floor(numbers) == numbers)
+        as_int = np.where(integral, numbers, 0.0).astype(np.int64).astype(str)
+        labels = np.where(integral, as_int, numbers.astype(str)).astype(object)
+        labels[np.isnan(numbers)] = None
+        return pd.Series(labels, index=series.index, dtype=object)
+    return series
+
+
+def _reference_profile(spec: ModelSpec, frame: pd.DataFrame) -> DatasetProfile:
+    features = {
+        name: kind
+        for name, kind in spec.features.items()
+        if kind in _PROFILED and name in frame.columns
+    }
+    outputs: dict[str, ColumnKind] = {}
+    if spec.prediction is not None and spec.prediction in frame.columns:
+        outputs[spec.prediction] = spec.prediction_kind
+    for column in (spec.proba or {}).values():
+        if column in frame.columns and column not in features:
+            outputs[column] = ColumnKind.NUMERIC
+    kinds = features | outputs
+    if not kinds:
+        raise ConfigError(
+            f"reference data of model {spec.name!r} holds none of its features "
+            f"({', '.join(list(spec.features)[:10])}); upload the training data with those columns",
+            key="reference",
+        )
+    selected = frame[list(kinds)].copy()
+    for name, kind in kinds.items():
+        if kind is ColumnKind.CATEGORICAL:
+            selected[name] = _canonical_categories(selected[name])
+    resolved = ResolvedSchema(
+        features=features,
+        outputs=outputs,
+        target=None,
+        target_kind=None,
+        prediction=spec.prediction if spec.prediction in outputs else None,
+        proba={},
+        task=spec.task,
+    )
+    return profile_frame(selected, resolved)
+
+
+def _inferred_spec(spec: ModelSpec, frame: pd.DataFrame) -> ModelSpec:
+    """``spec`` with its features inferred from the reference data when none were given."""
+    if spec.features:
+        return spec
+    roles = {spec.prediction, *(spec.proba or {}).values()} & {str(c) for c in frame.columns}
+    resolved = infer_schema(frame, Schema(exclude=frozenset(c for c in roles if c)))
+    return dataclasses.replace(spec, features=dict(resolved.features))
+
+
+def _raw_version(raw: object) -> str:
+    version = raw.get("version") if isinstance(raw, Mapping) else None
+    if isinstance(version, str) and 0 < len(version) <= MAX_ID_LENGTH:
+        return version
+    return ""
+
+
+class MonitorService:
+    """Live monitoring of registered models over a :class:`~watchkeeper.store.Store`.
+
+    ``clock`` returns the current epoch seconds (tests pass a fake one). Thread-safe: the
+    server calls every method from a thread pool.
+    """
+
+    def __init__(
+        self, store: Store, *, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._persist_lock = threading.RLock()
+        self._marker_lock = threading.Lock()
+        self._models: dict[str, _Model] = {}
+        self._open: dict[str, dict[WindowKey, WindowProfile]] = {}
+        self._marked: dict[str, set[WindowKey]] = {}
+        self._pending: dict[str, dict[str, float]] = {}
+        self._last_closed: dict[str, float] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+        self._operations: dict[str, _OperationTimes] = {}
+        self._signal_cache: OrderedDict[tuple[Any, ...], Signals] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"MonitorService(store={self._store!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _timed(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self._operations.setdefault(operation, _OperationTimes()).observe(elapsed)
+
+    def _count(self, model: str, **increments: int) -> None:
+        with self._lock:
+            counts = self._counts.setdefault(model, {})
+            for name, value in increments.items():
+                counts[name] = counts.get(name, 0) + value
+
+    def _model(self, name: str) -> _Model:
+        with self._lock:
+            state = self._models.get(name)
+        if state is not None:
+            return state
+        with self._timed("get_model"):
+            record = self._store.get_model(name)
+        spec = ModelSpec.from_dict(record.config)
+        reference, reference_id = self._load_reference(record.id)
+        state = _Model(
+            spec=spec,
+            model_id=record.id,
+            reference=reference,
+            reference_id=reference_id,
+            plan=self._plan(spec, reference),
+        )
+        with self._lock:
+            return self._models.setdefault(name, state)
+
+    def _load_reference(self, model_id: int) -> tuple[DatasetProfile | None, str | None]:
+        try:
+            with self._timed("get_reference_profile"):
+                record = self._store.get_reference_profile(model_id)
+        except NotFoundError:
+            return None, None
+        return DatasetProfile.from_bytes(record.profile), _profile_id(record.profile)
+
+    @staticmethod
+    def _plan(spec: ModelSpec, reference: DatasetProfile | None) -> ColumnPlan:
+        return ColumnPlan.build(
+            task=spec.task,
+            features=spec.features,
+            prediction=spec.prediction,
+            proba=spec.proba,
+            reference=reference,
+        )
+
+    def _new_window(self, state: _Model) -> WindowProfile:
+        return WindowProfile(
+            plan=state.plan, reference=state.reference, reference_id=state.reference_id
+        )
+
+    def _validation_window(self) -> dict[str, float]:
+        return {
+            "now": self._clock(),
+            "max_age_seconds": self._settings.max_event_age_seconds,
+            "max_future_seconds": self._settings.max_event_future_seconds,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Recover: rebuild every window left open in the store from raw events and labels."""
+        records = self._store.list_models()
+        by_id: dict[int, _Model] = {}
+        for record in records:
+            state = self._model(record.name)
+            by_id[state.model_id] = state
+        rebuilt: list[tuple[str, WindowKey, WindowProfile]] = []
+        with self._timed("open_windows"):
+            open_records = self._store.open_windows()
+        for row in open_records:
+            owner = by_id.get(row.model_id)
+            if owner is None:
+                continue
+            state = owner
+            key = WindowKey(row.version, row.segment, row.window_seconds, row.window_start)
+            window = self._rebuild(state, key)
+            if row.profile:
+                checkpoint, _ = WindowProfile.from_bytes(row.profile)
+                # Rejected events were never stored; the last checkpoint is all that is left.
+                window.fold_rejected(checkpoint.rejected)
+            rebuilt.append((state.spec.name, key, window))
+        now = self._clock()
+        with self._lock:
+            for name, key, window in rebuilt:
+                self._open.setdefault(name, {})[key] = window
+                self._marked.setdefault(name, set()).add(key)
+        for state in by_id.values():
+            self._recover_pending(state, now)
+            self._recover_last_closed(state, now)
+
+    def _recover_pending(self, state: _Model, now: float) -> None:
+        wall = time.time()
+        grace = self._settings.label_grace_seconds
+        labels = self._store.labels_received_between(state.model_id, wall - grace, wall + 1.0)
+        if not labels:
+            return
+        found = self._store.events_by_ids(state.model_id, [label.event_id for label in labels])
+        waiting = {label.event_id: now for label in labels if label.event_id not in found}
+        if waiting:
+            with self._lock:
+                self._pending.setdefault(state.spec.name, {}).update(waiting)
+
+    def _recover_last_closed(self, state: _Model, now: float) -> None:
+        size = state.spec.windows[0]
+        rows = self._store.windows(
+            state.model_id, window_seconds=size, start=now - 48 * size, end=now
+        )
+        starts = [row.window_start for row in rows if row.closed]
+        if starts:
+            with self._lock:
+                self._last_closed[state.spec.name] = max(starts)
+
+    def _rebuild(self, state: _Model, key: WindowKey) -> WindowProfile:
+        """A window recomputed from the raw events, labels and feedback in the store."""
+        window = self._new_window(state)
+        grace = self._settings.label_grace_seconds
+        for records in self._store.iter_event_batches(
+            state.model_id, key.window_start, key.end, version=key.version, segment=key.segment
+        ):
+            batch = EventBatch.build([r.event_id for r in records], records, state.plan)
+            window.fold(batch)
+            labels = self._store.labels_for(state.model_id, batch.ids)
+            joined = [
+                (labels[r.event_id].label, r.prediction, r.proba)
+                for r in records
+                if r.event_id in labels
+                # A label that came before its prediction joins only within the grace period.
+                and r.ingested_at - labels[r.event_id].received_at <= grace
+            ]
+            if joined:
+                window.fold_labels(*map(list, zip(*joined, strict=True)))
+        feedback = self._store.feedback_between(state.model_id, key.window_start, key.end)
+        if feedback:
+            events = self._store.events_by_ids(state.model_id, [f.event_id for f in feedback])
+            ratings = [
+                f.rating
+                for f in feedback
+                if f.event_id in events
+                and events[f.event_id].version == key.version
+                and events[f.event_id].segment == key.segment
+            ]
+            if ratings:
+                window.fold_ratings(ratings)
+        return window
+
+    def close(self) -> None:
+        """Checkpoint every open window to the store (they stay open and are rebuilt on start)."""
+        with self._persist_lock:
+            with self._lock:
+                snapshot = [
+                    (name, key, window.to_bytes(), window.events)
+                    for name, windows in self._open.items()
+                    for key, window in windows.items()
+                ]
+            for name, key, profile, events in snapshot:
+                state = self._models[name]
+                with self._timed("upsert_window"):
+                    self._store.upsert_window(
+                        state.model_id,
+                        version=key.version,
+                        segment=key.segment,
+                        window_seconds=key.window_seconds,
+                        window_start=key.window_start,
+                        profile=profile,
+                        event_count=events,
+                        closed=False,
+                    )
+
+    # ------------------------------------------------------------------ models
+
+    def register_model(
+        self, spec: ModelSpec, *, reference: pd.DataFrame | None = None
+    ) -> ModelSpec:
+        """Register ``spec``; features are inferred from ``reference`` when empty.
+
+        Raises ConflictError when the name is taken.
+        """
+        profile: DatasetProfile | None = None
+        if reference is not None:
+            frame = as_dataframe(reference, name="reference")
+            spec = _inferred_spec(spec, frame)
+            profile = _reference_profile(spec, frame)
+        elif not spec.features:
+            raise ConfigError(
+                "features: give the feature kinds, or reference data to infer them from",
+                key="features",
+            )
+        with self._timed("create_model"):
+            record = self._store.create_model(spec.name, spec.to_dict())
+        reference_id = None
+        if profile is not None:
+            data = profile.to_bytes()
+            with self._timed("put_reference_profile"):
+                self._store.put_reference_profile(record.id, data, rows=profile.rows)
+            reference_id = _profile_id(data)
+        state = _Model(
+            spec=spec,
+            model_id=record.id,
+            reference=profile,
+            reference_id=reference_id,
+            plan=self._plan(spec, profile),
+        )
+        with self._lock:
+            self._models[spec.name] = state
+        return spec
+
+    def set_reference(self, model: str, reference: pd.DataFrame) -> dict[str, Any]:
+        """Replace the reference data of ``model``; returns a summary of the new profile.
+
+        Windows open at this moment stop profiling features (their bins belong to the old
+        reference) and so carry no drift or quality signals; later windows use the new one.
+        """
+        state = self._model(model)
+        frame = as_dataframe(reference, name="reference")
+        profile = _reference_profile(state.spec, frame)
+        data = profile.to_bytes()
+        with self._timed("put_reference_profile"):
+            self._store.put_reference_profile(state.model_id, data, rows=profile.rows)
+        updated = dataclasses.replace(
+            state,
+            reference=profile,
+            reference_id=_profile_id(data),
+            plan=self._plan(state.spec, profile),
+        )
+        with self._lock:
+            self._models[model] = updated
+            for window in self._open.get(model, {}).values():
+                window.drop_profile()
+        return {
+            "model": model,
+            "rows": profile.rows,
+            "columns": {name: kind.value for name, kind in profile.kinds.items()},
+            "reference_id": updated.reference_id,
+        }
+
+    def get_model(self, model: str) -> ModelSpec:
+        """The spec of ``model``; NotFoundError when it is not registered."""
+        return self._model(model).spec
+
+    def list_models(self) -> list[ModelSpec]:
+        """Every registered model, by name."""
+        with self._timed("list_models"):
+            records = self._store.list_models()
+        return [ModelSpec.from_dict(record.config) for record in records]
+
+    def delete_model(self, model: str) -> None:
+        """Delete ``model`` with its versions, events, labels, feedback and windows."""
+        with self._timed("delete_model"):
+            self._store.delete_model(model)
+        with self._lock:
+            for table in (self._models, self._open, self._marked, self._pending, self._last_closed):
+                table.pop(model, None)
+
+    def list_versions(self, model: str) -> list[dict[str, Any]]:
+        """Versions of ``model`` seen in events (or recorded), oldest first."""
+        state = self._model(model)
+        with self._timed("list_versions"):
+            records = self._store.list_versions(state.model_id)
+        return [
+            {"version": r.version, "created_at": r.created_at, "metadata": dict(r.metadata)}
+            for r in records
+        ]
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest_events(self, model: str, events: list[Any]) -> IngestOutcome:
+        """Validate, store (one transaction) and fold a JSON batch; committed on return."""
+        state = self._model(model)
+        window = self._validation_window()
+        result = validate_events(
+            events, state.spec, max_batch=self._settings.max_batch_events, **window
+        )
+        indices = {rejection.index for rejection in result.rejected}
+        versions = [_raw_version(events[index]) for index in sorted(indices)]
+        return self._ingest(state, result, versions, window["now"])
+
+    def ingest_table(self, model: str, table: pa.Table) -> IngestOutcome:
+        """The columnar path of :meth:`ingest_events` (Arrow or Parquet bodies)."""
+        state = self._model(model)
+        window = self._validation_window()
+        result = validate_columns(
+            table, state.spec, max_batch=self._settings.max_batch_events, **window
+        )
+        indices = sorted({rejection.index for rejection in result.rejected})
+        versions = [""] * len(indices)
+        if indices and "version" in table.column_names:
+            column = table.column("version").take(indices).to_pylist()
+            versions = [_raw_version({"version": value}) for value in column]
+        return self._ingest(state, result, versions, window["now"])
+
+    def _ingest(
+        self,
+        state: _Model,
+        result: ValidationResult[ValidEvent],
+        rejected_versions: Sequence[str],
+        now: float,
+    ) -> IngestOutcome:
+        name = state.spec.name
+        accepted = result.accepted
+        batch = EventBatch.build([event.id for event in accepted], accepted, state.plan)
+        groups = batch.groups(state.spec.windows)
+        self._ensure_markers(state, [key for key, _ in groups], now)
+        rows = [
+            NewEvent(
+                e.id,
+                e.version,
+                e.ts,
+                e.features,
+                e.prediction,
+                e.proba,
+                e.latency_ms,
+                e.error,
+                e.segment,
+            )
+            for e in accepted
+        ]
+        with self._timed("insert_events"):
+            inserted = self._store.insert_events(state.model_id, rows)
+        if len(inserted.inserted_ids) < len(accepted):
+            fresh = set(inserted.inserted_ids)
+            keep: list[int] = []
+            for position, event_id in enumerate(batch.ids):
+                if event_id in fresh:
+                    fresh.discard(event_id)
+                    keep.append(position)
+            batch = batch.take(np.array(keep, dtype=np.intp))
+            groups = batch.groups(state.spec.windows)
+        parts = [
+            (key, batch if len(positions) == len(batch) else batch.take(positions))
+            for key, positions in groups
+        ]
+        late: list[tuple[WindowKey, EventBatch]] = []
+        with self._lock:
+            windows = self._open.setdefault(name, {})
+            marked = self._marked.setdefault(name, set())
+            for key, part in parts:
+                window = windows.get(key)
+                if window is None:
+                    if key not in marked:
+                        late.append((key, part))
+                        continue
+                    window = windows[key] = self._new_window(state)
+                window.fold(part)
+            self._fold_rejected(state, rejected_versions, now)
+        if late:
+            self._fold_late(state, late)
+        self._join_pending(state, batch)
+        rejected = len(rejected_versions)
+        duplicates = len(inserted.duplicate_ids)
+        self._count(
+            name, accepted=len(inserted.inserted_ids), duplicates=duplicates, rejected=rejected
+        )
+        return IngestOutcome(
+            accepted=len(inserted.inserted_ids),
+            duplicates=duplicates,
+            ids=list(inserted.inserted_ids),
+            rejected=list(result.rejected),
+        )
+
+    def _ensure_markers(self, state: _Model, keys: Sequence[WindowKey], now: float) -> None:
+        """Record in the store that these windows are open, before their first event is stored."""
+        name = state.spec.name
+        with self._lock:
+            marked = self._marked.setdefault(name, set())
+            missing = [key for key in keys if key.end > now and key not in marked]
+        if not missing:
+            return
+        with self._marker_lock:
+            with self._lock:
+                missing = [key for key in missing if key not in marked]
+            for key in missing:
+                with self._timed("upsert_window"):
+                    self._store.upsert_window(
+                        state.model_id,
+                        version=key.version,
+                        segment=key.segment,
+                        window_seconds=key.window_seconds,
+                        window_start=key.window_start,
+                        profile=b"",
+                        event_count=0,
+                        closed=False,
+                    )
+                with self._lock:
+                    marked.add(key)
+
+    def _fold_rejected(self, state: _Model, versions: Sequence[str], now: float) -> None:
+        """Count rejected events in the windows of ``now`` (caller holds ``_lock``)."""
+        if not versions:
+            return
+        windows = self._open.setdefault(state.spec.name, {})
+        for version in set(versions):
+            count = versions.count(version)
+            for size in state.spec.windows:
+                key = WindowKey(version, "", size, window_start(now, size))
+                window = windows.get(key)
+                if window is None:
+                    window = windows[key] = self._new_window(state)
+                window.fold_rejected(count)
+
+    def _fold_late(self, state: _Model, late: Sequence[tuple[WindowKey, EventBatch]]) -> None:
+        """Fold events of windows already closed into their stored profiles."""
+        with self._persist_lock:
+            for key, part in late:
+                fresh = self._new_window(state)
+                fresh.fold(part)
+                self._update_stored(state, key, fresh.merge, fresh)
+
+    def _read_stored(self, state: _Model, key: WindowKey) -> WindowProfile | None:
+        with self._timed("read_window"):
+            rows = self._store.windows(
+                state.model_id,
+                window_seconds=key.window_seconds,
+                start=key.window_start,
+                end=key.window_start + 1e-3,
+                version=key.version,
+                segment=key.segment,
+            )
+        if not rows or not rows[0].profile or not rows[0].closed:
+            return None
+        window, _ = WindowProfile.from_bytes(rows[0].profile)
+        return window
+
+    def _update_stored(
+        self,
+        state: _Model,
+        key: WindowKey,
+        change: Callable[[WindowProfile], WindowProfile | None],
+        empty: WindowProfile | None = None,
+    ) -> None:
+        """Read-modify-write one closed window (caller holds ``_persist_lock``)."""
+        stored = self._read_stored(state, key)
+        if stored is None:
+            if empty is None:
+                stored = self._new_window(state)
+                stored.drop_profile()
+            else:
+                self._persist(state, key, empty, closed=True)
+                return
+        if empty is not None and stored.reference_id != empty.reference_id:
+            stored = stored.without_profile()
+            empty.drop_profile()
+        updated = change(stored)
+        self._persist(state, key, stored if updated is None else updated, closed=True)
+
+    def _persist(
+        self, state: _Model, key: WindowKey, window: WindowProfile, *, closed: bool
+    ) -> None:
+        signals = self._signals_of(state, window, key.window_seconds)
+        with self._timed("upsert_window"):
+            self._store.upsert_window(
+                state.model_id,
+                version=key.version,
+                segment=key.segment,
+                window_seconds=key.window_seconds,
+                window_start=key.window_start,
+                profile=window.to_bytes(signals=signals),
+                event_count=window.events,
+                closed=closed,
+            )
+
+    def _signals_of(self, state: _Model, window: WindowProfile, window_seconds: float) -> Signals:
+        current = window if window.reference_id == state.reference_id else window.without_profile()
+        return window_signals(
+            current, plan=state.plan, reference=state.reference, window_seconds=window_seconds
+        )
+
+    # ------------------------------------------------------------------ labels and feedback
+
+    def _join_pending(self, state: _Model, batch: EventBatch) -> None:
+        """Join labels that arrived before these (newly stored) predictions."""
+        name = state.spec.name
+        with self._lock:
+            pending = self._pending.get(name)
+            if not pending:
+                return
+            matched = [
+                event_id for event_id in batch.ids if pending.pop(event_id, None) is not None
+            ]
+        if not matched:
+            return
+        with self._timed("labels_for"):
+            labels = self._store.labels_for(state.model_id, matched)
+        position = {event_id: index for index, event_id in enumerate(batch.ids)}
+        joined = [
+            _Joined(
+                ts=float(batch.ts[position[event_id]]),
+                version=batch.versions[position[event_id]],
+                segment=batch.segments[position[event_id]],
+                label=label.label,
+                prediction=batch.predictions[position[event_id]],
+                proba=batch.probas[position[event_id]],
+            )
+            for event_id, label in labels.items()
+        ]
+        self._fold_joined(state, joined)
+
+    def _fold_joined(self, state: _Model, joined: Sequence[_Joined]) -> None:
+        """Fold labels into the windows of their predictions, open or closed."""
+        groups: dict[WindowKey, list[_Joined]] = {}
+        for item in joined:
+            for size in state.spec.windows:
+                key = WindowKey(item.version, item.segment, size, window_start(item.ts, size))
+                groups.setdefault(key, []).append(item)
+        with self._persist_lock:
+            closed: list[tuple[WindowKey, list[_Joined]]] = []
+            with self._lock:
+                windows = self._open.get(state.spec.name, {})
+                for key, items in groups.items():
+                    window = windows.get(key)
+                    if window is None:
+                        closed.append((key, items))
+                    else:
+                        window.fold_labels(*_label_columns(items))
+            for key, items in closed:
+
+                def add(window: WindowProfile, items: list[_Joined] = items) -> None:
+                    window.fold_labels(*_label_columns(items))
+
+                self._update_stored(state, key, add)
+
+    def ingest_labels(self, model: str, labels: list[Any]) -> IngestOutcome:
+        """Store delayed labels and update the performance of their predictions' windows."""
+        state = self._model(model)
+        window = self._validation_window()
+        result = validate_labels(
+            labels, state.spec, max_batch=self._settings.max_batch_events, **window
+        )
+        rows = [NewLabel(label.id, label.label, label.ts) for label in result.accepted]
+        with self._timed("insert_labels"):
+            inserted = self._store.insert_labels(state.model_id, rows)
+        unmatched = set(inserted.unmatched_ids)
+        matched = [event_id for event_id in inserted.inserted_ids if event_id not in unmatched]
+        if unmatched:
+            with self._lock:
+                pending = self._pending.setdefault(model, {})
+                for event_id in unmatched:
+                    pending[event_id] = window["now"]
+        if matched:
+            values: dict[str, Any] = {}
+            for label in result.accepted:
+                values.setdefault(label.id, label.label)
+            with self._timed("events_by_ids"):
+                events = self._store.events_by_ids(state.model_id, matched)
+            self._fold_joined(
+                state, [_joined(events[i], values[i]) for i in matched if i in events]
+            )
+        rejected = len({rejection.index for rejection in result.rejected})
+        self._count(
+            model,
+            labels_accepted=len(inserted.inserted_ids),
+            labels_duplicates=len(inserted.duplicate_ids),
+            labels_rejected=rejected,
+        )
+        return IngestOutcome(
+            accepted=len(inserted.inserted_ids),
+            duplicates=len(inserted.duplicate_ids),
+            ids=list(inserted.inserted_ids),
+            rejected=list(result.rejected),
+        )
+
+    def ingest_feedback(self, model: str, feedback: list[Any]) -> IngestOutcome:
+        """Store user ratings and count them in the window of the rating's time.
+
+        The window's version and segment are those of the rated prediction; ratings of unknown
+        predictions are stored but not counted in any window.
+        """
+        state = self._model(model)
+        window = self._validation_window()
+        now = window["now"]
+        result = validate_feedback(
+            feedback, state.spec, max_batch=self._settings.max_batch_events, **window
+        )
+        rows = [NewFeedback(f.id, f.user_id, f.rating, f.ts, f.comment) for f in result.accepted]
+        with self._timed("insert_feedback"):
+            inserted = self._store.insert_feedback(state.model_id, rows)
+        # The store reports event ids in input order; walk the batch to pick the stored items.
+        remaining = list(inserted.inserted_ids)
+        stored = []
+        seen: set[tuple[str, str]] = set()
+        for item in result.accepted:
+            if (item.id, item.user_id) in seen or not remaining or remaining[0] != item.id:
+                continue
+            seen.add((item.id, item.user_id))
+            remaining.pop(0)
+            stored.append(item)
+        if stored:
+            with self._timed("events_by_ids"):
+                events = self._store.events_by_ids(state.model_id, [item.id for item in stored])
+            groups: dict[WindowKey, list[int]] = {}
+            for item in stored:
+                event = events.get(item.id)
+                if event is None:
+                    continue
+                for size in state.spec.windows:
+                    key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
+                    groups.setdefault(key, []).append(item.rating)
+            self._fold_ratings(state, groups, now)
+        rejected = len({rejection.index for rejection in result.rejected})
+        self._count(
+            model,
+            feedback_accepted=len(inserted.inserted_ids),
+            feedback_duplicates=len(inserted.duplicate_ids),
+            feedback_rejected=rejected,
+        )
+        return IngestOutcome(
+            accepted=len(inserted.inserted_ids),
+            duplicates=len(inserted.duplicate_ids),
+            ids=list(inserted.inserted_ids),
+            rejected=list(result.rejected),
+        )
+
+    def _fold_ratings(
+        self, state: _Model, groups: Mapping[WindowKey, list[int]], now: float
+    ) -> None:
+        self._ensure_markers(state, list(groups), now)
+        with self._persist_lock:
+            closed: list[tuple[WindowKey, list[int]]] = []
+            with self._lock:
+                windows = self._open.setdefault(state.spec.name, {})
+                marked = self._marked.setdefault(state.spec.name, set())
+                for key, ratings in groups.items():
+                    window = windows.get(key)
+                    if window is None and key in marked:
+                        window = windows[key] = self._new_window(state)
+                    if window is None:
+                        closed.append((key, ratings))
+                    else:
+                        window.fold_ratings(ratings)
+            for key, ratings in closed:
+
+                def add(window: WindowProfile, ratings: list[int] = ratings) -> None:
+                    window.fold_ratings(ratings)
+
+                self._update_stored(state, key, add)
+
+    # ------------------------------------------------------------------ windows
+
+    def tick(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Close every window whose end has passed: compute its signals and persist it."""
+        now = self._clock() if now is None else now
+        closed: list[dict[str, Any]] = []
+        with self._persist_lock:
+            due: list[tuple[str, WindowKey, WindowProfile]] = []
+            with self._lock:
+                for name in list(self._open.keys() | self._marked.keys()):
+                    windows = self._open.get(name, {})
+                    marked = self._marked.get(name, set())
+                    for key in [k for k in windows.keys() | marked if k.end <= now]:
+                        window = windows.pop(key, None)
+                        marked.discard(key)
+                        due.append((name, key, window if window is not None else None))  # type: ignore[arg-type]
+                self._expire_pending(now)
+            for position, (name, key, maybe_window) in enumerate(due):
+                state = self._models[name]
+                window = maybe_window if maybe_window is not None else self._new_window(state)
+                try:
+                    self._persist(state, key, window, closed=True)
+                except BaseException:
+                    self._reopen(due[position:])
+                    raise
+                closed.append({"model": name, **key.to_dict(), "count": window.events})
+                if key.window_seconds == state.spec.windows[0]:
+                    with self._lock:
+                        previous = self._last_closed.get(name, -math.inf)
+                        self._last_closed[name] = max(previous, key.window_start)
+        return closed
+
+    def _reopen(self, due: Sequence[tuple[str, WindowKey, WindowProfile | None]]) -> None:
+        with self._lock:
+            for name, key, window in due:
+                if window is not None:
+                    self._open.setdefault(name, {})[key] = window
+                self._marked.setdefault(name, set()).add(key)
+
+    def _expire_pending(self, now: float) -> None:
+        cutoff = now - self._settings.label_grace_seconds
+        for pending in self._pending.values():
+            for event_id in [e for e, received in pending.items() if received < cutoff]:
+                del pending[event_id]
+
+    def apply_retention(self, now: float | None = None) -> dict[str, dict[str, int]]:
+        """Apply retention: raw data past ``retention_days``, windows past their own limit."""
+        now = self._clock() if now is None else now
+        outcome: dict[str, dict[str, int]] = {}
+        for spec in self.list_models():
+            state = self._model(spec.name)
+            with self._timed("apply_retention"):
+                raw = self._store.delete_events_before(
+                    state.model_id, now - spec.retention_days * _DAY
+                )
+                windows = self._store.delete_windows_before(
+                    state.model_id, now - spec.profile_retention_days * _DAY
+                )
+            outcome[spec.name] = {
+                "events": raw.events,
+                "labels": raw.labels,
+                "feedback": raw.feedback,
+                "windows": windows,
+            }
+        return outcome
+
+    # ------------------------------------------------------------------ queries
+
+    def signal_names(self, model: str) -> list[str]:
+        """Every signal name ``model``'s windows can carry."""
+        return signal_names(self._model(model).plan)
+
+    def _window_size(self, state: _Model, window_seconds: int | None) -> int:
+        if window_seconds is None:
+            return state.spec.windows[0]
+        if window_seconds not in state.spec.windows:
+            raise ConfigError(
+                f"window_seconds: model {state.spec.name!r} keeps windows of "
+                f"{list(state.spec.windows)} s, not {window_seconds}",
+                key="window_seconds",
+            )
+        return window_seconds
+
+    def _collect(
+        self,
+        state: _Model,
+        size: int,
+        start: float,
+        end: float,
+        version: str | None,
+        segment: str | None,
+    ) -> dict[float, list[tuple[WindowKey, WindowProfile, Any, Signals | None]]]:
+        """Windows of ``size`` starting in ``[start, end)``: stored closed ones and open ones."""
+        with self._timed("read_windows"):
+            rows = self._store.windows(
+                state.model_id,
+                window_seconds=size,
+                start=start,
+                end=end,
+                version=version,
+                segment=segment,
+            )
+        found: dict[float, list[tuple[WindowKey, WindowProfile, Any, Signals | None]]] = {}
+        for row in rows:
+            if not row.closed or not row.profile:
+                continue
+            window, signals = WindowProfile.from_bytes(row.profile)
+            key = WindowKey(row.version, row.segment, row.window_seconds, row.window_start)
+            found.setdefault(key.window_start, []).append((key, window, row.updated_at, signals))
+        with self._lock:
+            for key, window in self._open.get(state.spec.name, {}).items():
+                if (
+                    key.window_seconds == size
+                    and start <= key.window_start < end
+                    and (version is None or key.version == version)
+                    and (segment is None or key.segment == segment)
+                ):
+                    copy = window.merge(
+                        WindowProfile(plan=state.plan, reference=None, reference_id=None)
+                    )
+                    found.setdefault(key.window_start, []).append(
+                        (key, copy, ("open", id(window), window.revision), None)
+                    )
+        return found
+
+    def _group_signals(
+        self,
+        state: _Model,
+        size: int,
+        entries: Sequence[tuple[WindowKey, WindowProfile, Any, Signals | None]],
+    ) -> tuple[Signals, int]:
+        if len(entries) == 1 and entries[0][3]:
+            return dict(entries[0][3]), entries[0][1].events
+        cache_key = (
+            state.spec.name,
+            state.reference_id,
+            size,
+            tuple(sorted((key, token) for key, _, token, _ in entries)),
+        )
+        merged = self._merge([window for _, window, _, _ in entries], state)
+        with self._lock:
+            cached = self._signal_cache.get(cache_key)
+            if cached is not None:
+                self._signal_cache.move_to_end(cache_key)
+                return cached, merged.events
+        signals = self._signals_of(state, merged, size)
+        with self._lock:
+            self._signal_cache[cache_key] = signals
+            if len(self._signal_cache) > _SIGNAL_CACHE_SIZE:
+                self._signal_cache.popitem(last=False)
+        return signals, merged.events
+
+    @staticmethod
+    def _merge(windows: Sequence[WindowProfile], state: _Model) -> WindowProfile:
+        usable = [
+            w if w.reference_id == state.reference_id else w.without_profile() for w in windows
+        ]
+        merged = usable[0]
+        for window in usable[1:]:
+            merged = merged.merge(window)
+        return merged
+
+    def series(
+        self,
+        model: str,
+        signal: str,
+        *,
+        version: str | None = None,
+        segment: str | None = None,
+        window_seconds: int | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """One point per window of ``signal``; versions / segments not given are merged."""
+        state = self._model(model)
+        if signal not in signal_names(state.plan):
+            raise NotFoundError(
+                f"model {model!r} has no signal {signal!r}; see signal_names()",
+                kind="signal",
+                name=signal,
+            )
+        size = self._window_size(state, window_seconds)
+        now = self._clock()
+        end = now + size if end is None else end
+        start = end - 48 * size if start is None else start
+        found = self._collect(state, size, window_start(start, size), end, version, segment)
+        points = []
+        for begin in sorted(found):
+            signals, count = self._group_signals(state, size, found[begin])
+            points.append(
+                {
+                    "start": begin,
+                    "end": begin + size,
+                    "value": signals.get(signal),
+                    "version": version,
+                    "segment": segment,
+                    "count": count,
+                }
+            )
+        return points
+
+    def range_report(
+        self,
+        model: str,
+        *,
+        start: float,
+        end: float,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> dict[str, Any]:
+        """A ``watchkeeper.report/v1`` document of every window (smallest size) in the range."""
+        state = self._model(model)
+        if not end > start:
+            raise ConfigError(f"end must be after start, got start={start}, end={end}", key="end")
+        size = state.spec.windows[0]
+        begin = window_start(start, size)
+        found = self._collect(state, size, begin, end, version, segment)
+        windows = [window for entries in found.values() for _, window, _, _ in entries]
+        merged = self._merge(windows, state) if windows else self._new_window(state)
+        info = {
+            "name": f"{model} [{begin:.0f}, {end:.0f})",
+            "model": model,
+            "start": begin,
+            "end": end,
+            "window_seconds": size,
+            "windows": len(windows),
+            "version": version,
+            "segment": segment,
+        }
+        return range_report_document(
+            spec=state.spec, plan=state.plan, reference=state.reference, window=merged, info=info
+        )
+
+    def latest_samples(self) -> list[dict[str, Any]]:
+        """Signals of the latest closed window (smallest size) of each model, per version."""
+        with self._lock:
+            latest = dict(self._last_closed)
+        samples: list[dict[str, Any]] = []
+        for name, begin in sorted(latest.items()):
+            try:
+                state = self._model(name)
+            except NotFoundError:
+                continue
+            size = state.spec.windows[0]
+            found = self._collect(state, size, begin, begin + size, None, None).get(begin, [])
+            by_version: dict[str, list[Any]] = {}
+            for entry in found:
+                by_version.setdefault(entry[0].version, []).append(entry)
+            for version, entries in sorted(by_version.items()):
+                signals, _ = self._group_signals(state, size, entries)
+                for signal, value in signals.items():
+                    if value is None:
+                        continue
+                    labels = {"model": name, "version": version, "segment": "*", "signal": signal}
+                    parts = signal.split(".")
+                    if len(parts) == 3 and parts[0] in ("drift", "quality"):
+                        labels["feature"] = parts[1]
+                    samples.append({"labels": labels, "value": value, "timestamp": begin + size})
+        return samples
+
+    def counters(self) -> dict[str, Any]:
+        """Ingest totals per model and store operation latencies (cumulative histograms)."""
+        with self._lock:
+            return {
+                "models": {name: dict(counts) for name, counts in self._counts.items()},
+                "store_operations": {
+                    name: times.to_dict() for name, times in self._operations.items()
+                },
+                "open_windows": {name: len(windows) for name, windows in self._open.items()},
+            }
+
+    def system_signals(self) -> dict[str, float]:
+        """Process CPU and memory (psutil), and GPU use when pynvml is importable."""
+        import psutil
+
+        process = psutil.Process()
+        memory = psutil.virtual_memory()
+        signals = {
+            "process_cpu_percent": float(process.cpu_percent(interval=None)),
+            "process_rss_bytes": float(process.memory_info().rss),
+            "process_threads": float(process.num_threads()),
+            "system_memory_total_bytes": float(memory.total),
+            "system_memory_available_bytes": float(memory.available),
+            "system_memory_percent": float(memory.percent),
+            "system_cpu_percent": float(psutil.cpu_percent(interval=None)),
+        }
+        signals |= _gpu_signals()
+        return signals
+
+
+def _gpu_signals() -> dict[str, float]:
+    try:
+        import pynvml
+    except ImportError:
+        return {}
+    try:
+        pynvml.nvmlInit()
+    except Exception:
+        return {}
+    signals: dict[str, float] = {}
+    try:
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            use = pynvml.nvmlDeviceGetUtilizationRates(handle)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            signals[f"gpu_{index}_utilization_percent"] = float(use.gpu)
+            signals[f"gpu_{index}_memory_used_bytes"] = float(memory.used)
+    except Exception:
+        return signals
+    finally:
+        pynvml.nvmlShutdown()
+    return signals
+
+
+def _profile_id(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _joined(event: EventRecord, label: Any) -> _Joined:
+    return _Joined(
+        ts=event.ts,
+        version=event.version,
+        segment=event.segment,
+        label=label,
+        prediction=event.prediction,
+        proba=event.proba,
+    )
+
+
+def _label_columns(
+    items: Sequence[_Joined],
+) -> tuple[list[Any], list[Any], list[Mapping[str, float] | None]]:
+    return (
+        [item.label for item in items],
+        [item.prediction for item in items],
+        [item.proba for item in items],
+    )

@@ -1,0 +1,174 @@
+"""Signals of a window: the numbers that alert rules, series and ``/metrics`` read.
+
+Names are shared with the alert rules (``docs/monitoring.md`` lists them with units). Drift
+uses :func:`watchkeeper.profiles.drift_from_profiles` against the reference profile (the batch
+core's tests and verdict policy, read off the shared bins), quality uses
+:func:`watchkeeper.profiles.quality_summary`, performance the window's merged accumulator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
+from watchkeeper.profiles import DatasetProfile, drift_from_profiles, quality_summary
+from watchkeeper.schema import TaskType
+from watchkeeper.stats.drift import ColumnDrift
+
+__all__ = [
+    "CLASSIFICATION_SIGNALS",
+    "FEEDBACK_SIGNALS",
+    "REGRESSION_SIGNALS",
+    "SERVICE_SIGNALS",
+    "drift_results",
+    "signal_names",
+    "window_signals",
+]
+
+SERVICE_SIGNALS = (
+    "count",
+    "throughput",
+    "error_rate",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "quality.rejected_share",
+)
+CLASSIFICATION_SIGNALS = (
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc",
+    "log_loss",
+    "labeled_count",
+)
+REGRESSION_SIGNALS = ("mae", "rmse", "mape", "r2", "mean_error", "labeled_count")
+FEEDBACK_SIGNALS = (
+    "feedback_count",
+    "feedback_mean_rating",
+    "feedback_low_share",
+    *(f"feedback_rating_{rating}_share" for rating in range(1, 6)),
+)
+_QUALITY_CHECKS = {
+    "missing_rate": "missing_rate",
+    "out_of_range_share": "out_of_range_share",
+    "new_categories": "new_category_share",
+}
+
+Signals = dict[str, float | None]
+
+
+def signal_names(plan: ColumnPlan) -> list[str]:
+    """Every signal a window of a model with this plan can carry."""
+    names = list(SERVICE_SIGNALS)
+    if plan.features:
+        names.append("drift_share")
+    for feature in plan.features:
+        names += [f"drift.{feature}.{part}" for part in ("score", "detected", "p_value")]
+    if plan.prediction is not None or plan.proba:
+        names += ["prediction_drift.score", "prediction_drift.detected"]
+    for feature in plan.features:
+        names.append(f"quality.{feature}.missing_rate")
+        kind = plan.kinds[feature].value
+        if kind == "numeric":
+            names.append(f"quality.{feature}.out_of_range_share")
+        elif kind == "categorical":
+            names.append(f"quality.{feature}.new_category_share")
+    names += CLASSIFICATION_SIGNALS if plan.task is TaskType.CLASSIFICATION else REGRESSION_SIGNALS
+    names += FEEDBACK_SIGNALS
+    return names
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def drift_results(
+    reference: DatasetProfile | None, current: DatasetProfile | None
+) -> dict[str, ColumnDrift]:
+    """Drift of every profiled column (empty without a reference or without rows)."""
+    if reference is None or current is None or current.rows == 0:
+        return {}
+    return drift_from_profiles(reference, current)
+
+
+def window_signals(
+    window: WindowProfile,
+    *,
+    plan: ColumnPlan,
+    reference: DatasetProfile | None,
+    window_seconds: float,
+) -> Signals:
+    """Every signal of ``window`` (a merged window of ``window_seconds`` length) by name."""
+    signals: Signals = {}
+    events, rejected = window.events, window.rejected
+    signals["count"] = float(events)
+    signals["throughput"] = events / window_seconds
+    signals["error_rate"] = window.errors / events if events else None
+    p50, p95, p99 = window.latency_quantiles((0.5, 0.95, 0.99))
+    signals |= {"latency_p50": p50, "latency_p95": p95, "latency_p99": p99}
+    seen = events + rejected
+    signals["quality.rejected_share"] = rejected / seen if seen else None
+
+    current = window.dataset_profile() if window.reference_id is not None else None
+    if reference is not None and current is not None and current.rows > 0:
+        drift = drift_results(reference, current)
+        _drift_signals(signals, drift, plan)
+        _quality_signals(signals, quality_summary(reference, current), plan)
+
+    metrics = window.performance.metrics()
+    wanted = CLASSIFICATION_SIGNALS if plan.task is TaskType.CLASSIFICATION else REGRESSION_SIGNALS
+    for name in wanted:
+        if name != "labeled_count":
+            signals[name] = _number(metrics.get(name))
+    signals["labeled_count"] = float(metrics["labeled"])
+    _feedback_signals(signals, window)
+    return signals
+
+
+def _drift_signals(signals: Signals, drift: Mapping[str, ColumnDrift], plan: ColumnPlan) -> None:
+    tested = [name for name in plan.features if name in drift]
+    drifted = [name for name in tested if drift[name].drift]
+    signals["drift_share"] = len(drifted) / len(tested) if tested else None
+    for name in tested:
+        result = drift[name]
+        signals[f"drift.{name}.score"] = _number(result.effect_size)
+        signals[f"drift.{name}.detected"] = 1.0 if result.drift else 0.0
+        signals[f"drift.{name}.p_value"] = _number(result.p_value)
+    outputs = [plan.prediction] if plan.prediction is not None else list(plan.proba.values())
+    output_results = [drift[name] for name in outputs if name is not None and name in drift]
+    if output_results:
+        scores = [r.effect_size for r in output_results if r.effect_size is not None]
+        signals["prediction_drift.score"] = _number(max(scores)) if scores else None
+        signals["prediction_drift.detected"] = 1.0 if any(r.drift for r in output_results) else 0.0
+
+
+def _quality_signals(signals: Signals, summary: Mapping[str, Any], plan: ColumnPlan) -> None:
+    columns = summary["columns"]
+    for name in plan.features:
+        checks = columns.get(name, {}).get("checks", {})
+        for check, signal in _QUALITY_CHECKS.items():
+            if check in checks:
+                signals[f"quality.{name}.{signal}"] = _number(checks[check]["current"])
+
+
+def _feedback_signals(signals: Signals, window: WindowProfile) -> None:
+    counts = window.ratings
+    total = int(counts.sum())
+    signals["feedback_count"] = float(total)
+    if total == 0:
+        signals["feedback_mean_rating"] = None
+        signals["feedback_low_share"] = None
+        for rating in range(1, 6):
+            signals[f"feedback_rating_{rating}_share"] = None
+        return
+    signals["feedback_mean_rating"] = float((counts * range(1, 6)).sum() / total)
+    signals["feedback_low_share"] = float(counts[:2].sum() / total)
+    for rating in range(1, 6):
+        signals[f"feedback_rating_{rating}_share"] = float(counts[rating - 1] / total)

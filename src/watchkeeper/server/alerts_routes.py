@@ -1,0 +1,235 @@
+"""HTTP routes of the alerting engine: rules, alerts, history, groups and silences.
+
+``alerts_router(engine)`` returns a router that ``create_app`` includes. Reads need the
+``read`` scope; changing rules and silences needs ``admin``. Errors are the domain errors of
+:mod:`watchkeeper.errors`, turned into responses by :mod:`watchkeeper.server.errors`; a rules
+body that does not validate answers 422 with the path of the bad value, e.g.
+``rules[2].for: expected a duration such as 5m, got 'soon'``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from watchkeeper.alerts.config import parse_rules
+from watchkeeper.alerts.engine import AlertingEngine
+from watchkeeper.alerts.model import AlertState, parse_duration
+from watchkeeper.alerts.outbox import OutboxItem
+from watchkeeper.alerts.routing import Silence
+from watchkeeper.alerts.rules import RuleSpec
+from watchkeeper.alerts.state import AlertRecord
+from watchkeeper.errors import ConfigError
+from watchkeeper.server.auth import Principal, require
+from watchkeeper.server.errors import malformed_json, unsupported_media_type
+
+__all__ = ["alerts_router"]
+
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+_JSON_TYPE = "application/json"
+
+
+class SilenceRequest(BaseModel):
+    """Body of ``POST /v1/silences``."""
+
+    matchers: list[str] = Field(min_length=1, examples=[['alertname="KeyFeatureDrift"']])
+    duration: str | float | None = Field(default=None, examples=["2h"])
+    starts_at: float | None = None
+    ends_at: float | None = None
+    created_by: str | None = None
+    comment: str = ""
+
+
+def _alert(record: AlertRecord, muted: set[str]) -> dict[str, Any]:
+    return {
+        "fingerprint": record.fingerprint,
+        "rule": record.rule,
+        "state": record.state.value,
+        "labels": dict(record.labels),
+        "annotations": dict(record.annotations),
+        "active_at": record.active_at,
+        "fired_at": record.fired_at,
+        "resolved_at": record.resolved_at,
+        "value": record.last_value,
+        "muted": record.fingerprint in muted,
+    }
+
+
+def _silence(silence: Silence, now: float) -> dict[str, Any]:
+    status = (
+        "active" if silence.is_active(now) else "pending" if now < silence.starts_at else "expired"
+    )
+    return {**silence.to_dict(), "status": status}
+
+
+def _notification(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "receiver": item.receiver,
+        "integration": item.integration,
+        "status": item.status.value,
+        "attempts": item.attempts,
+        "created_at": item.created_at,
+        "delivered_at": item.delivered_at,
+        "last_error": item.last_error,
+        "message": dict(item.payload),
+    }
+
+
+def _rules_body(specs: list[RuleSpec]) -> dict[str, Any]:
+    return {"rules": [spec.to_dict() for spec in specs]}
+
+
+def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
+    media = content_type.split(";")[0].strip().lower()
+    if media == _JSON_TYPE:
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as error:
+            raise malformed_json(error) from error
+    elif media in _YAML_TYPES or not media:
+        try:
+            data = yaml.safe_load(body)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"rules: not valid YAML: {error}", key="rules") from error
+    else:
+        raise unsupported_media_type(media, (_JSON_TYPE, "application/yaml"))
+    return parse_rules(data if data is not None else [])
+
+
+def alerts_router(engine: AlertingEngine) -> APIRouter:
+    """The ``/v1/rules``, ``/v1/alerts`` and ``/v1/silences`` routes over ``engine``."""
+    router = APIRouter(tags=["alerts"])
+    read = [Depends(require("read"))]
+    admin = [Depends(require("admin"))]
+
+    @router.get("/v1/rules", dependencies=read, summary="List alert rules")
+    def list_rules() -> dict[str, Any]:
+        return _rules_body(engine.rules())
+
+    @router.put(
+        "/v1/rules",
+        dependencies=admin,
+        summary="Apply alert rules (YAML rules file or JSON list)",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/yaml": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                }
+            }
+        },
+    )
+    async def put_rules(
+        request: Request,
+        replace: Annotated[
+            bool, Query(description="true: the body is the whole rule set; false: merge by name")
+        ] = True,
+    ) -> dict[str, Any]:
+        specs = _parse_rules_body(await request.body(), request.headers.get("content-type", ""))
+        applied = await run_in_threadpool(engine.apply_rules, specs, replace=replace)
+        return {"applied": len(specs), **_rules_body(applied)}
+
+    @router.get(
+        "/v1/rules/export/prometheus",
+        dependencies=read,
+        summary="The rules as a Prometheus rules file",
+    )
+    def export_prometheus(
+        format: Annotated[Literal["json", "yaml"], Query()] = "json",
+    ) -> Any:
+        export = engine.export_prometheus()
+        if format == "yaml":
+            return Response(export.yaml, media_type="application/yaml")
+        return {
+            "yaml": export.yaml,
+            "exported": list(export.exported),
+            "skipped": [{"rule": name, "reason": reason} for name, reason in export.skipped],
+        }
+
+    @router.post(
+        "/v1/models/{model}/rules/defaults",
+        dependencies=admin,
+        summary="Add the default rule pack of a model",
+    )
+    def add_defaults(model: str, request: Request) -> dict[str, Any]:
+        service = getattr(getattr(request.app.state, "watchkeeper", None), "service", None)
+        if service is not None:
+            # Unknown models answer 404 instead of getting rules that never match.
+            service.get_model(model)
+        added = engine.add_default_rules(model)
+        return {"added": [spec.name for spec in added], **_rules_body(engine.rules())}
+
+    @router.get("/v1/alerts", dependencies=read, summary="Pending, firing and resolved alerts")
+    def list_alerts(
+        state: Annotated[
+            Literal["all", "pending", "firing", "resolved"], Query(description="filter by state")
+        ] = "all",
+    ) -> dict[str, Any]:
+        records = engine.alerts(None if state == "all" else AlertState(state))
+        muted = engine.muted()
+        return {"alerts": [_alert(record, muted) for record in records]}
+
+    @router.get("/v1/alerts/history", dependencies=read, summary="Alert state changes")
+    def alert_history(
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> dict[str, Any]:
+        return {"history": [change.to_dict() for change in engine.history(limit)]}
+
+    @router.get("/v1/alerts/groups", dependencies=read, summary="Aggregation groups")
+    def alert_groups() -> dict[str, Any]:
+        return {
+            "groups": [
+                {
+                    "key": group.key,
+                    "receiver": group.receiver,
+                    "labels": dict(group.labels),
+                    "next_flush": group.next_flush,
+                    "fingerprints": list(group.fingerprints),
+                }
+                for group in engine.groups()
+            ]
+        }
+
+    @router.get("/v1/alerts/notifications", dependencies=read, summary="Notifications and delivery")
+    def notifications(
+        status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> dict[str, Any]:
+        items = engine.notifications(status=status, limit=limit)
+        return {"notifications": [_notification(item) for item in items]}
+
+    @router.get("/v1/silences", dependencies=read, summary="Silences")
+    def list_silences() -> dict[str, Any]:
+        now = engine.now()
+        return {"silences": [_silence(silence, now) for silence in engine.silences()]}
+
+    @router.post("/v1/silences", status_code=201, summary="Create a silence")
+    def create_silence(
+        body: SilenceRequest, principal: Annotated[Principal, Depends(require("admin"))]
+    ) -> dict[str, Any]:
+        duration = None if body.duration is None else parse_duration(body.duration, key="duration")
+        silence = engine.add_silence(
+            matchers=body.matchers,
+            created_by=body.created_by or principal.name,
+            comment=body.comment,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            duration=duration,
+        )
+        return _silence(silence, engine.now())
+
+    @router.get("/v1/silences/{silence_id}", dependencies=read, summary="One silence")
+    def get_silence(silence_id: str) -> dict[str, Any]:
+        return _silence(engine.get_silence(silence_id), engine.now())
+
+    @router.delete("/v1/silences/{silence_id}", dependencies=admin, summary="Expire a silence")
+    def expire_silence(silence_id: str) -> dict[str, Any]:
+        return _silence(engine.expire_silence(silence_id), engine.now())
+
+    return router

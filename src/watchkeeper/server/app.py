@@ -1,0 +1,124 @@
+"""The FastAPI application factory of the watchkeeper service.
+
+>>> from watchkeeper.config import Settings
+>>> app = create_app(Settings(db="sqlite:///:memory:"))
+>>> sorted(route.path for route in app.routes if route.path.startswith("/v1/tokens"))
+['/v1/tokens', '/v1/tokens', '/v1/tokens/{name}']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+import watchkeeper
+from watchkeeper.config import Settings, load_settings
+from watchkeeper.server.auth import Authenticator
+from watchkeeper.server.errors import install_error_handlers
+from watchkeeper.server.lifecycle import lifespan
+from watchkeeper.server.metrics import IngestMeter, build_registry
+from watchkeeper.server.routes import ROUTERS
+from watchkeeper.server.schemas import DOCUMENTED_MODELS
+from watchkeeper.server.state import AppState
+from watchkeeper.server.wire import JsonResponse
+from watchkeeper.store import Store
+
+if TYPE_CHECKING:
+    from watchkeeper.monitor.service import MonitorService
+
+__all__ = ["app_from_environment", "create_app"]
+
+_DESCRIPTION = (
+    "Monitor ML models in production: ingest predictions, labels and feedback; read drift, "
+    "quality and performance signals and reports. Authenticate with `Authorization: Bearer "
+    "<token>` when the server runs with authentication."
+)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: MonitorService | None = None,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """Build the app: routes, error mapping, auth, a per-app metrics registry and lifecycle.
+
+    ``store`` defaults to ``Store.open(settings.db)`` (closed on shutdown); ``service`` to a
+    :class:`~watchkeeper.monitor.service.MonitorService` on that store. The app starts the
+    service on startup and closes it on shutdown. A service passed in must use ``store``.
+    """
+    owns_store = store is None
+    if store is None:
+        store = Store.open(settings.db)
+    try:
+        if service is None:
+            from watchkeeper.monitor.service import MonitorService
+
+            service = MonitorService(store, settings=settings, clock=clock)
+        meter = IngestMeter()
+        state = AppState(
+            settings=settings,
+            store=store,
+            service=service,
+            authenticator=Authenticator(settings=settings, store=store),
+            meter=meter,
+            registry=build_registry(service, meter),
+            clock=clock,
+        )
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
+
+    app = FastAPI(
+        title="watchkeeper",
+        version=watchkeeper.__version__,
+        description=_DESCRIPTION,
+        default_response_class=JsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.watchkeeper = state
+    app.state.owns_store = owns_store
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _document_bodies(app)
+    return app
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """Add the hand-parsed request bodies to the OpenAPI components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in DOCUMENTED_MODELS:
+                document = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(document.pop("$defs", {}))
+                components[model.__name__] = document
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_from_environment() -> FastAPI:
+    """The app from ``WATCHKEEPER_*`` variables, for ``uvicorn --factory``.
+
+    Refuses (ConfigError) when ``WATCHKEEPER_HOST`` is not loopback and auth is off; the
+    uvicorn ``--host`` flag is not visible here, so keep it equal to ``WATCHKEEPER_HOST``.
+    """
+    settings = load_settings()
+    settings.check_exposure()
+    return create_app(settings)

@@ -1,0 +1,17 @@
+"""The HTTP routes of the service, one router per area."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from watchkeeper.server.routes import health, ingest, models, signals, tokens
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    models.router,
+    ingest.router,
+    signals.router,
+    tokens.router,
+)

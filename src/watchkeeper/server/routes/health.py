@@ -1,0 +1,53 @@
+"""Liveness, readiness and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from watchkeeper.errors import StoreError
+from watchkeeper.server.auth import require
+from watchkeeper.server.state import app_state
+from watchkeeper.server.wire import JsonResponse
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> JsonResponse:
+    """Always 200 while the server runs."""
+    return JsonResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: the store answers and the monitor has started")
+async def readyz(request: Request) -> JsonResponse:
+    """200 when ready; 503 with the reason otherwise."""
+    state = app_state(request)
+    if not state.started:
+        reason = state.start_error or "the monitor service is starting"
+        return JsonResponse({"status": "not ready", "reason": reason}, status_code=503)
+    try:
+        await run_in_threadpool(state.store.ping)
+    except StoreError:
+        return JsonResponse(
+            {"status": "not ready", "reason": f"the {state.store.backend} store does not answer"},
+            status_code=503,
+        )
+    return JsonResponse({"status": "ready", "store": state.store.backend})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus text exposition",
+    response_class=Response,
+    dependencies=[Depends(require("read"))],
+)
+async def metrics(request: Request) -> Response:
+    """Counters, histograms and the latest signal values (see docs/service.md)."""
+    state = app_state(request)
+    payload = await run_in_threadpool(generate_latest, state.registry)
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)

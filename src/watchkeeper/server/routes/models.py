@@ -1,0 +1,135 @@
+"""Model routes: register, list, read, delete, set the reference data, list versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from watchkeeper.modelspec import ModelSpec
+from watchkeeper.server.auth import require
+from watchkeeper.server.schemas import ErrorBody, ModelConfig, json_body
+from watchkeeper.server.state import app_state
+from watchkeeper.server.wire import (
+    CSV,
+    PARQUET,
+    JsonResponse,
+    media_type,
+    parse_json,
+    read_body,
+    read_frame,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["models"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422)
+}
+
+
+@router.post(
+    "/v1/models",
+    summary="Register a model",
+    status_code=201,
+    response_model=None,
+    responses={201: {"model": ModelConfig}, **_ERRORS},
+    openapi_extra=json_body(ModelConfig),
+    dependencies=[Depends(require("admin"))],
+)
+async def register_model(request: Request) -> JsonResponse:
+    """Register a model from its config; 409 when the name is taken."""
+    state = app_state(request)
+    body = await read_body(request, limit=state.settings.max_body_bytes)
+    spec = ModelSpec.from_dict(parse_json(body))
+    registered = await run_in_threadpool(state.service.register_model, spec)
+    return JsonResponse(registered.to_dict(), status_code=201)
+
+
+@router.get(
+    "/v1/models",
+    summary="List registered models",
+    response_model=None,
+    responses={200: {"model": dict[str, list[ModelConfig]]}, **_ERRORS},
+    dependencies=[Depends(require("read"))],
+)
+async def list_models(request: Request) -> JsonResponse:
+    """Every registered model's config, by name."""
+    state = app_state(request)
+    specs = await run_in_threadpool(state.service.list_models)
+    return JsonResponse({"models": [spec.to_dict() for spec in specs]})
+
+
+@router.get(
+    "/v1/models/{model}",
+    summary="Read a model's config",
+    response_model=None,
+    responses={200: {"model": ModelConfig}, **_ERRORS},
+    dependencies=[Depends(require("read"))],
+)
+async def get_model(model: str, request: Request) -> JsonResponse:
+    """The config of ``model``; 404 when unknown."""
+    state = app_state(request)
+    spec = await run_in_threadpool(state.service.get_model, model)
+    return JsonResponse(spec.to_dict())
+
+
+@router.delete(
+    "/v1/models/{model}",
+    summary="Delete a model and all its data",
+    status_code=204,
+    response_class=Response,
+    responses=_ERRORS,
+    dependencies=[Depends(require("admin"))],
+)
+async def delete_model(model: str, request: Request) -> Response:
+    """Delete ``model`` with its versions, profiles, events, labels and feedback."""
+    state = app_state(request)
+    await run_in_threadpool(state.service.delete_model, model)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/v1/models/{model}/reference",
+    summary="Set the reference data (CSV, Parquet or JSON records)",
+    response_model=None,
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                CSV: {"schema": {"type": "string"}},
+                PARQUET: {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {
+                    "schema": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        }
+    },
+    dependencies=[Depends(require("admin"))],
+)
+async def set_reference(model: str, request: Request) -> JsonResponse:
+    """Profile the uploaded reference data; drift is measured against it from now on."""
+    state = app_state(request)
+    body = await read_body(request, limit=state.settings.max_body_bytes)
+    kind = media_type(request)
+    frame = await run_in_threadpool(read_frame, body, kind)
+    summary = await run_in_threadpool(state.service.set_reference, model, frame)
+    return JsonResponse(summary)
+
+
+@router.get(
+    "/v1/models/{model}/versions",
+    summary="List the versions seen for a model",
+    response_model=None,
+    responses=_ERRORS,
+    dependencies=[Depends(require("read"))],
+)
+async def list_versions(model: str, request: Request) -> JsonResponse:
+    """Versions of ``model`` that have sent events."""
+    state = app_state(request)
+    versions = await run_in_threadpool(state.service.list_versions, model)
+    return JsonResponse({"model": model, "versions": versions})

@@ -1,0 +1,127 @@
+"""Read routes: signal names, signal time series and range reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from watchkeeper.errors import InputError
+from watchkeeper.server.auth import require
+from watchkeeper.server.schemas import ErrorBody
+from watchkeeper.server.state import app_state
+from watchkeeper.server.wire import JsonResponse
+
+__all__ = ["parse_instant", "router"]
+
+router = APIRouter(tags=["signals"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 403, 404, 422)
+}
+_DAY = 86_400.0
+
+Instant = Annotated[
+    str | None,
+    Query(description="Epoch seconds or ISO-8601 (naive means UTC)."),
+]
+
+
+def parse_instant(value: str | None, *, name: str) -> float | None:
+    """Epoch seconds from a query value: a number or an ISO-8601 string."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{name}: expected epoch seconds or an ISO-8601 time, got {value!r}", column=name
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@router.get(
+    "/v1/models/{model}/signals",
+    summary="List the signals monitored for a model",
+    response_model=None,
+    responses=_ERRORS,
+    dependencies=[Depends(require("read"))],
+)
+async def signal_names(model: str, request: Request) -> JsonResponse:
+    """Names such as ``count``, ``drift.<feature>.score``, ``accuracy``."""
+    state = app_state(request)
+    names = await run_in_threadpool(state.service.signal_names, model)
+    return JsonResponse({"model": model, "signals": names})
+
+
+@router.get(
+    "/v1/models/{model}/signals/{signal}",
+    summary="Time series of one signal",
+    response_model=None,
+    responses=_ERRORS,
+    dependencies=[Depends(require("read"))],
+)
+async def signal_series(
+    model: str,
+    signal: str,
+    request: Request,
+    version: Annotated[str | None, Query()] = None,
+    segment: Annotated[str | None, Query(description="Canonical 'k=v,k2=v2' segment.")] = None,
+    window: Annotated[int | None, Query(gt=0, description="Window length in seconds.")] = None,
+    start: Instant = None,
+    end: Instant = None,
+) -> JsonResponse:
+    """One point per closed window: start, end, value, version, segment, count."""
+    state = app_state(request)
+    points = await run_in_threadpool(
+        lambda: state.service.series(
+            model,
+            signal,
+            version=version,
+            segment=segment,
+            window_seconds=window,
+            start=parse_instant(start, name="start"),
+            end=parse_instant(end, name="end"),
+        )
+    )
+    return JsonResponse({"model": model, "signal": signal, "points": points})
+
+
+@router.get(
+    "/v1/models/{model}/report",
+    summary="Report over a time range (watchkeeper.report/v1)",
+    response_model=None,
+    responses=_ERRORS,
+    dependencies=[Depends(require("read"))],
+)
+async def range_report(
+    model: str,
+    request: Request,
+    start: Instant = None,
+    end: Instant = None,
+    version: Annotated[str | None, Query()] = None,
+    segment: Annotated[str | None, Query()] = None,
+) -> JsonResponse:
+    """Drift, quality and performance of ``[start, end)`` (default: the last 24 hours)."""
+    state = app_state(request)
+    until = parse_instant(end, name="end")
+    until = state.clock() if until is None else until
+    since = parse_instant(start, name="start")
+    since = until - _DAY if since is None else since
+    if since >= until:
+        raise InputError(f"start ({since}) must be before end ({until})", column="start")
+    report = await run_in_threadpool(
+        lambda: state.service.range_report(
+            model, start=since, end=until, version=version, segment=segment
+        )
+    )
+    return JsonResponse(report)

@@ -1,0 +1,43 @@
+"""What every route needs, built once by ``create_app`` and kept on ``app.state``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from watchkeeper.config import Settings
+from watchkeeper.server.auth import Authenticator
+from watchkeeper.server.metrics import IngestMeter
+from watchkeeper.store import Store
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from watchkeeper.monitor.service import MonitorService
+
+__all__ = ["AppState", "app_state"]
+
+
+@dataclass(slots=True)
+class AppState:
+    """The service, its store, settings, authenticator and metrics of one app."""
+
+    settings: Settings
+    store: Store
+    service: MonitorService
+    authenticator: Authenticator
+    meter: IngestMeter
+    registry: CollectorRegistry
+    clock: Callable[[], float] = time.time
+    started: bool = False
+    start_error: str | None = None
+
+
+def app_state(request: Request) -> AppState:
+    """The :class:`AppState` of the app serving ``request``."""
+    state: AppState = request.app.state.watchkeeper
+    return state

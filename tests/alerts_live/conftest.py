@@ -1,0 +1,44 @@
+"""Fixtures for the live alerting tests: a real HTTP receiver and a real uvicorn server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tests.alerts._servers import CaptureServer, free_port
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(500):
+        if server.started:
+            started.set()
+            break
+        if not thread.is_alive():
+            break
+        threading.Event().wait(0.01)
+    assert started.is_set(), "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

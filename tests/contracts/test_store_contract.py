@@ -1,0 +1,465 @@
+"""The store contract: SQLite file, SQLite in memory and PostgreSQL behave the same."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.store.backends import BACKENDS, backend_url, open_store
+from watchkeeper.errors import ConfigError, ConflictError, IngestError, NotFoundError, StoreError
+from watchkeeper.store import (
+    EventRecord,
+    NewEvent,
+    NewFeedback,
+    NewLabel,
+    Store,
+)
+
+T0 = 1_700_000_000.0
+CONFIG = {
+    "name": "churn",
+    "task": "classification",
+    "features": {"age": "numeric", "plan": "categorical"},
+    "prediction": "churned",
+    "proba": {"yes": "p_yes", "no": "p_no"},
+    "target_kind": "boolean",
+    "windows": [3600, 86400],
+    "segments": ["region"],
+    "retention_days": 30,
+    "profile_retention_days": 400,
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path) -> Iterator[Store]:
+    with open_store(backend, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def model_id(store: Store) -> int:
+    return store.create_model("churn", CONFIG).id
+
+
+def event(event_id: str, ts: float = T0, **overrides: object) -> NewEvent:
+    fields: dict[str, object] = {
+        "event_id": event_id,
+        "version": "v1",
+        "ts": ts,
+        "features": {"age": 41.5, "plan": "pro"},
+    }
+    fields.update(overrides)
+    return NewEvent(**fields)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- lifecycle and migrations
+
+
+def test_open_twice_is_idempotent(backend: str, tmp_path: Path) -> None:
+    with backend_url(backend, tmp_path) as url, Store.open(url) as first:
+        first.create_model("churn", CONFIG)
+        first.upgrade()
+        assert first.schema_revision() == "0001"
+        if backend != "sqlite-memory":
+            with Store.open(url) as second:
+                assert second.schema_revision() == "0001"
+                assert [m.name for m in second.list_models()] == ["churn"]
+        assert [m.name for m in first.list_models()] == ["churn"]
+
+
+def test_backend_name_and_ping(store: Store, backend: str) -> None:
+    assert store.backend == backend.split("-")[0]
+    store.ping()
+
+
+def test_closed_store_raises_store_error(backend: str, tmp_path: Path) -> None:
+    with open_store(backend, tmp_path) as store:
+        store.close()
+        with pytest.raises(StoreError, match="closed") as raised:
+            store.list_models()
+        assert raised.value.backend == store.backend
+
+
+# ---------------------------------------------------------------- models, versions, reference
+
+
+def test_model_lifecycle(store: Store) -> None:
+    created = store.create_model("churn", CONFIG)
+    assert created.config == CONFIG
+    assert store.get_model("churn") == created
+    assert store.model_by_id(created.id) == created
+    store.create_model("aardvark", {"name": "aardvark", "task": "regression"})
+    assert [m.name for m in store.list_models()] == ["aardvark", "churn"]
+
+    updated = store.update_model_config("churn", {**CONFIG, "retention_days": 7})
+    assert updated.config["retention_days"] == 7
+    assert updated.created_at == created.created_at
+    assert updated.updated_at >= created.updated_at
+    assert store.get_model("churn").config["retention_days"] == 7
+
+    store.delete_model("churn")
+    assert [m.name for m in store.list_models()] == ["aardvark"]
+
+
+def test_model_errors(store: Store) -> None:
+    store.create_model("churn", CONFIG)
+    with pytest.raises(ConflictError, match="already exists"):
+        store.create_model("churn", CONFIG)
+    with pytest.raises(NotFoundError) as missing:
+        store.get_model("nope")
+    assert (missing.value.kind, missing.value.name) == ("model", "nope")
+    with pytest.raises(NotFoundError):
+        store.model_by_id(10_000)
+    with pytest.raises(NotFoundError):
+        store.update_model_config("nope", CONFIG)
+    with pytest.raises(NotFoundError):
+        store.delete_model("nope")
+
+
+def test_delete_model_cascades(store: Store, model_id: int) -> None:
+    store.insert_events(model_id, [event("a"), event("b")])
+    store.insert_labels(model_id, [NewLabel("a", True, T0)])
+    store.insert_feedback(model_id, [NewFeedback("a", "u1", 4, T0)])
+    store.put_reference_profile(model_id, b"ref", rows=10)
+    store.upsert_window(
+        model_id,
+        version="v1",
+        segment="",
+        window_seconds=3600,
+        window_start=T0,
+        profile=b"w",
+        event_count=2,
+        closed=False,
+    )
+    store.delete_model("churn")
+    assert store.count_events(model_id) == 0
+    assert store.labels_for(model_id, ["a"]) == {}
+    assert store.feedback_between(model_id, 0, 2 * T0) == []
+    assert store.open_windows(model_id) == []
+    assert store.list_versions(model_id) == []
+    with pytest.raises(NotFoundError):
+        store.get_reference_profile(model_id)
+
+
+def test_versions(store: Store, model_id: int) -> None:
+    first = store.upsert_version(model_id, "v1", metadata={"sha256": "abc"})
+    again = store.upsert_version(model_id, "v1")
+    assert again == first
+    replaced = store.upsert_version(model_id, "v1", metadata={"sha256": "def"})
+    assert replaced.metadata == {"sha256": "def"}
+    assert replaced.created_at == first.created_at
+    store.insert_events(model_id, [event("a", version="v2"), event("b", version="v1")])
+    assert [v.version for v in store.list_versions(model_id)] == ["v1", "v2"]
+    assert store.list_versions(model_id)[0].metadata == {"sha256": "def"}
+
+
+def test_reference_profile(store: Store, model_id: int) -> None:
+    with pytest.raises(NotFoundError):
+        store.get_reference_profile(model_id)
+    store.put_reference_profile(model_id, b"\x00first", rows=100)
+    replaced = store.put_reference_profile(model_id, b"\x00\xffsecond", rows=250)
+    stored = store.get_reference_profile(model_id)
+    assert stored == replaced
+    assert (stored.profile, stored.rows) == (b"\x00\xffsecond", 250)
+
+
+# ---------------------------------------------------------------- events
+
+
+def test_event_round_trip(store: Store, model_id: int) -> None:
+    sent = NewEvent(
+        event_id="e-1",
+        version="v3",
+        ts=T0 + 0.125,
+        features={"age": 41.5, "plan": "prö", "tags": ["a", None], "n": np.float64(2.5)},
+        prediction="yes",
+        proba={"yes": 0.75, "no": 0.25},
+        latency_ms=12.5,
+        error=True,
+        segment="region=eu",
+    )
+    bare = NewEvent("e-2", "v3", T0, {"age": None})
+    assert store.insert_events(model_id, [sent, bare]).inserted_ids == ("e-1", "e-2")
+    stored = store.events_by_ids(model_id, ["e-1", "e-2", "unknown"])
+    assert set(stored) == {"e-1", "e-2"}
+    got = stored["e-1"]
+    assert isinstance(got, EventRecord)
+    assert (got.model_id, got.event_id, got.version, got.ts) == (model_id, "e-1", "v3", T0 + 0.125)
+    assert got.features == {"age": 41.5, "plan": "prö", "tags": ["a", None], "n": 2.5}
+    assert (got.prediction, got.proba) == ("yes", {"yes": 0.75, "no": 0.25})
+    assert (got.latency_ms, got.error, got.segment) == (12.5, True, "region=eu")
+    assert got.ingested_at > T0
+    empty = stored["e-2"]
+    assert (empty.prediction, empty.proba, empty.latency_ms, empty.error) == (
+        None,
+        None,
+        None,
+        False,
+    )
+    assert empty.segment == ""
+
+
+def test_insert_events_is_idempotent(store: Store, model_id: int) -> None:
+    first = store.insert_events(model_id, [event("a"), event("b"), event("a", ts=T0 + 9)])
+    assert first.inserted_ids == ("a", "b")
+    assert first.duplicate_ids == ("a",)
+    second = store.insert_events(model_id, [event("c"), event("b", ts=T0 + 5), event("c")])
+    assert second.inserted_ids == ("c",)
+    assert second.duplicate_ids == ("b", "c")
+    assert store.count_events(model_id) == 3
+    # The first copy wins: the later, different copies of "a" and "b" were dropped.
+    assert {e.event_id: e.ts for e in store.events_by_ids(model_id, ["a", "b"]).values()} == {
+        "a": T0,
+        "b": T0,
+    }
+    assert store.insert_events(model_id, []).inserted_ids == ()
+
+
+def test_same_event_id_in_two_models(store: Store, model_id: int) -> None:
+    other = store.create_model("other", {"name": "other", "task": "regression"}).id
+    assert store.insert_events(model_id, [event("a")]).inserted_ids == ("a",)
+    assert store.insert_events(other, [event("a")]).inserted_ids == ("a",)
+
+
+def test_insert_events_for_unknown_model(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="register it first"):
+        store.insert_events(4242, [event("a")])
+
+
+def test_concurrent_inserts_from_two_threads(store: Store, model_id: int) -> None:
+    # Both threads send the same batches at the same time, one in reverse order inside each
+    # batch: every id is claimed by exactly one of them, and neither deadlocks nor fails.
+    ids = [f"id-{i:05d}" for i in range(6000)]
+    batches = [ids[offset : offset + 1500] for offset in range(0, len(ids), 1500)]
+    results: list[tuple[str, ...]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker(reverse: bool) -> None:
+        try:
+            start.wait()
+            for batch in batches:
+                order = batch[::-1] if reverse else batch
+                events = [event(i, ts=T0 + int(i[3:])) for i in order]
+                results.append(store.insert_events(model_id, events).inserted_ids)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(reverse,)) for reverse in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    inserted = [event_id for batch in results for event_id in batch]
+    assert sorted(inserted) == ids
+    assert store.count_events(model_id) == len(ids)
+
+
+def test_events_between_orders_and_chunks(store: Store, model_id: int) -> None:
+    rng = np.random.default_rng(7)
+    stamps = T0 + rng.integers(0, 20, size=60).astype(float)
+    sent = [
+        event(f"e{i:02d}", ts=float(ts), version=f"v{i % 2}", segment="region=eu" if i % 3 else "")
+        for i, ts in enumerate(stamps)
+    ]
+    store.insert_events(model_id, list(reversed(sent)))
+    expected = sorted(
+        ((e.ts, e.event_id) for e in sent if T0 + 2 <= e.ts < T0 + 15),
+    )
+    got = [(e.ts, e.event_id) for e in store.events_between(model_id, T0 + 2, T0 + 15)]
+    assert got == expected
+    batches = list(store.iter_event_batches(model_id, T0 + 2, T0 + 15, batch_size=7))
+    assert [(e.ts, e.event_id) for batch in batches for e in batch] == expected
+    assert all(len(batch) == 7 for batch in batches[:-1])
+    v1 = [e.event_id for e in store.events_between(model_id, T0, T0 + 20, version="v1")]
+    assert sorted(v1) == sorted(e.event_id for e in sent if e.version == "v1")
+    eu = store.count_events(model_id, segment="region=eu", version="v0")
+    assert eu == sum(1 for e in sent if e.segment == "region=eu" and e.version == "v0")
+    assert store.count_events(model_id, start=T0 + 2, end=T0 + 15) == len(expected)
+    assert list(store.events_between(model_id, T0 + 100, T0 + 200)) == []
+
+
+def test_retention_deletes_old_raw_rows(store: Store, model_id: int) -> None:
+    store.insert_events(model_id, [event(f"e{i}", ts=T0 + i) for i in range(10)])
+    store.insert_labels(model_id, [NewLabel(f"e{i}", i % 2, T0 + i) for i in range(10)])
+    store.insert_feedback(model_id, [NewFeedback(f"e{i}", "u", 5, T0 + i) for i in range(4)])
+    purged = store.delete_events_before(model_id, T0 + 3)
+    assert (purged.events, purged.labels, purged.feedback) == (3, 3, 3)
+    assert [e.event_id for e in store.events_between(model_id, 0, 2 * T0)][:2] == ["e3", "e4"]
+    assert store.count_events(model_id) == 7
+    assert sorted(store.labels_for(model_id, [f"e{i}" for i in range(10)])) == [
+        f"e{i}" for i in range(3, 10)
+    ]
+    assert store.delete_events_before(model_id, T0 + 3).events == 0
+
+
+# ---------------------------------------------------------------- labels and feedback
+
+
+def test_labels_may_arrive_before_events(store: Store, model_id: int) -> None:
+    store.insert_events(model_id, [event("a")])
+    result = store.insert_labels(
+        model_id, [NewLabel("a", "yes", T0 + 1), NewLabel("later", "no", T0 + 2)]
+    )
+    assert result.inserted_ids == ("a", "later")
+    assert result.unmatched_ids == ("later",)
+    store.insert_events(model_id, [event("later")])
+    again = store.insert_labels(
+        model_id, [NewLabel("later", "yes", T0 + 3), NewLabel("new", 1, T0), NewLabel("new", 0, T0)]
+    )
+    assert (again.inserted_ids, again.duplicate_ids) == (("new",), ("later", "new"))
+    assert again.unmatched_ids == ("new",)
+    labels = store.labels_for(model_id, ["a", "later", "new", "missing"])
+    # The first label of an id wins.
+    assert {k: v.label for k, v in labels.items()} == {"a": "yes", "later": "no", "new": 1}
+    assert labels["a"].ts == T0 + 1
+    received = store.labels_received_between(model_id, 0, labels["a"].received_at + 60)
+    assert sorted(label.event_id for label in received) == ["a", "later", "new"]
+    assert store.labels_received_between(model_id, 0, T0) == []
+    assert store.insert_labels(model_id, []).inserted_ids == ()
+
+
+def test_feedback(store: Store, model_id: int) -> None:
+    result = store.insert_feedback(
+        model_id,
+        [
+            NewFeedback("a", "u1", 5, T0 + 2, "great"),
+            NewFeedback("a", "u2", 1, T0 + 1),
+            NewFeedback("a", "u1", 3, T0 + 3),
+        ],
+    )
+    assert (result.inserted_ids, result.duplicate_ids) == (("a", "a"), ("a",))
+    assert store.insert_feedback(model_id, [NewFeedback("a", "u2", 2, T0)]).duplicate_ids == ("a",)
+    got = store.feedback_between(model_id, T0, T0 + 10)
+    assert [(f.user_id, f.rating, f.comment) for f in got] == [("u2", 1, None), ("u1", 5, "great")]
+    with pytest.raises(IngestError) as bad:
+        store.insert_feedback(
+            model_id, [NewFeedback("b", "u1", 4, T0), NewFeedback("b", "u", 6, T0)]
+        )
+    assert (bad.value.index, bad.value.field) == (1, "rating")
+    assert store.insert_feedback(model_id, []).inserted_ids == ()
+
+
+# ---------------------------------------------------------------- window profiles
+
+
+def test_window_upsert_semantics(store: Store, model_id: int) -> None:
+    def upsert(start: float, *, version: str = "v1", segment: str = "", **kw: object) -> None:
+        fields: dict[str, object] = {"profile": b"p", "event_count": 1, "closed": False}
+        fields.update(kw)
+        store.upsert_window(
+            model_id,
+            version=version,
+            segment=segment,
+            window_seconds=3600,
+            window_start=start,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    upsert(T0)
+    upsert(T0, profile=b"merged", event_count=5, closed=True)
+    upsert(T0 + 3600)
+    upsert(T0 + 3600, version="v2", segment="region=eu", event_count=9)
+    upsert(T0 + 7200)
+    store.upsert_window(
+        model_id,
+        version="v1",
+        segment="",
+        window_seconds=86400,
+        window_start=T0,
+        profile=b"day",
+        event_count=3,
+        closed=False,
+    )
+    hourly = store.windows(model_id, window_seconds=3600, start=T0, end=T0 + 7200)
+    assert [(w.window_start, w.version, w.event_count) for w in hourly] == [
+        (T0, "v1", 5),
+        (T0 + 3600, "v1", 1),
+        (T0 + 3600, "v2", 9),
+    ]
+    assert (hourly[0].profile, hourly[0].closed) == (b"merged", True)
+    eu = store.windows(model_id, window_seconds=3600, start=0, end=2 * T0, segment="region=eu")
+    assert [w.version for w in eu] == ["v2"]
+    assert len(store.windows(model_id, window_seconds=3600, start=0, end=2 * T0, version="v1")) == 3
+    assert [(w.window_seconds, w.window_start) for w in store.open_windows(model_id)] == [
+        (3600, T0 + 3600),
+        (3600, T0 + 3600),
+        (3600, T0 + 7200),
+        (86400, T0),
+    ]
+    assert len(store.open_windows()) == 4
+    assert store.delete_windows_before(model_id, T0 + 3600) == 2
+    assert store.windows(model_id, window_seconds=3600, start=0, end=T0 + 1) == []
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+def test_token_lifecycle(store: Store) -> None:
+    created = store.create_token("ci", token_hash="h1", scopes=["ingest", "read"])
+    assert (created.scopes, created.active, created.last_used_at) == (
+        ("ingest", "read"),
+        True,
+        None,
+    )
+    with pytest.raises(ConflictError):
+        store.create_token("ci", token_hash="h2", scopes=["read"])
+    with pytest.raises(ConflictError):
+        store.create_token("other", token_hash="h1", scopes=["read"])
+    assert store.token_by_hash("h1") == created
+    assert store.token_by_hash("nope") is None
+
+    store.touch_token(created.id, at=T0)
+    assert store.token_by_hash("h1").last_used_at == T0  # type: ignore[union-attr]
+
+    revoked = store.revoke_token("ci")
+    assert not revoked.active
+    assert store.revoke_token("ci").revoked_at == revoked.revoked_at
+    assert store.token_by_hash("h1") == revoked
+    store.create_token("admin", token_hash="h3", scopes=["admin"])
+    assert [(tok.name, tok.active) for tok in store.list_tokens()] == [
+        ("admin", True),
+        ("ci", False),
+    ]
+    with pytest.raises(NotFoundError):
+        store.revoke_token("nope")
+
+
+def test_json_values_keep_their_types(store: Store, model_id: int) -> None:
+    big = 2**53 + 1  # not representable as a double: must not pass through a float
+    store.insert_events(
+        model_id, [event("a", features={"x": 1.0, "n": big, "s": "1.0"}, prediction=1.0)]
+    )
+    store.insert_labels(model_id, [NewLabel("a", 1.0, T0), NewLabel("b", big, T0)])
+    got = store.events_by_ids(model_id, ["a"])["a"]
+    assert type(got.prediction) is float
+    assert got.features == {"x": 1.0, "n": big, "s": "1.0"}
+    assert type(got.features["x"]) is float
+    labels = store.labels_for(model_id, ["a", "b"])
+    assert type(labels["a"].label) is float
+    assert labels["b"].label == big
+
+
+def test_unserialisable_values_are_rejected_with_their_field(store: Store, model_id: int) -> None:
+    with pytest.raises(IngestError) as raised:
+        store.insert_events(model_id, [event("ok"), event("bad", proba={"yes": object()})])
+    assert (raised.value.index, raised.value.field) == (1, "proba")
+    assert store.count_events(model_id) == 0
+    with pytest.raises(IngestError):
+        store.insert_labels(model_id, [NewLabel("a", object(), T0)])
+    assert store.labels_for(model_id, ["a"]) == {}
+    with pytest.raises(ConfigError) as bad_config:
+        store.create_model("odd", {"name": "odd", "threshold": object()})
+    assert bad_config.value.key == "config"
+    with pytest.raises(ConfigError):
+        store.upsert_version(model_id, "v9", metadata={"x": {1, 2}})
