@@ -28,7 +28,6 @@ from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.cli.alerts import register
 from watchkeeper.config import Settings
 from watchkeeper.monitor.service import MonitorService
-from watchkeeper.server.alerts_routes import alerts_router
 from watchkeeper.server.app import create_app
 from watchkeeper.store import Store
 
@@ -71,18 +70,22 @@ receivers:
 @pytest.fixture
 def live(tmp_path: Path, http_receiver: CaptureServer) -> Iterator[Live]:
     url = f"sqlite:///{tmp_path / 'watchkeeper.db'}"
+    routing_file = tmp_path / "alerting.yaml"
+    routing_file.write_text(routing(http_receiver))
     clock = [START]
-    settings = Settings(db=url, window_check_seconds=0, retention_check_seconds=0)
+    settings = Settings(
+        db=url,
+        window_check_seconds=0,
+        retention_check_seconds=0,
+        alerts_config=str(routing_file),
+        alerts_interval_seconds=3600.0,
+    )
     store = Store.open(url)
     service = MonitorService(store, settings=settings, clock=lambda: clock[0])
     app = create_app(settings, service=service, store=store, clock=lambda: clock[0])
-    engine = AlertingEngine(
-        db=url, config=routing(http_receiver), clock=lambda: clock[0], delivery_seed=0
-    )
-    app.include_router(alerts_router(engine))
+    engine: AlertingEngine = app.state.watchkeeper.alerting
     with serve(app) as base:
         yield Live(url=base, engine=engine, service=service, clock=clock)
-    engine.close()
     store.close()
 
 

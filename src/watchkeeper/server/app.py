@@ -2,8 +2,8 @@
 
 >>> from watchkeeper.config import Settings
 >>> app = create_app(Settings(db="sqlite:///:memory:"))
->>> sorted(route.path for route in app.routes if route.path.startswith("/v1/tokens"))
-['/v1/tokens', '/v1/tokens', '/v1/tokens/{name}']
+>>> sorted(path for path in app.openapi()["paths"] if path.startswith("/v1/tokens"))
+['/v1/tokens', '/v1/tokens/{name}']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 
 import watchkeeper
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.server.alerts_routes import alerts_router
 from watchkeeper.server.auth import Authenticator
 from watchkeeper.server.errors import install_error_handlers
 from watchkeeper.server.lifecycle import lifespan
@@ -60,7 +61,15 @@ def create_app(
             from watchkeeper.monitor.service import MonitorService
 
             service = MonitorService(store, settings=settings, clock=clock)
+        from watchkeeper.alerts.engine import AlertingEngine
+
         meter = IngestMeter()
+        alerting = AlertingEngine(
+            db=store.engine,
+            config=settings.alerts_config,
+            clock=clock,
+            external_url=settings.external_url,
+        )
         state = AppState(
             settings=settings,
             store=store,
@@ -68,6 +77,7 @@ def create_app(
             authenticator=Authenticator(settings=settings, store=store),
             meter=meter,
             registry=build_registry(service, meter),
+            alerting=alerting,
             clock=clock,
         )
     except BaseException:
@@ -87,6 +97,7 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(alerts_router(state.alerting))
     _document_bodies(app)
     return app
 

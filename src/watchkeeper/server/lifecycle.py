@@ -68,6 +68,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.store.close()
         raise
     state.started = True
+    state.alerting.start(
+        state.service.latest_samples, interval=state.settings.alerts_interval_seconds
+    )
     upkeep = asyncio.create_task(maintain(state), name="watchkeeper-upkeep")
     try:
         yield
@@ -77,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with suppress(asyncio.CancelledError):
             await upkeep
         try:
+            await run_in_threadpool(state.alerting.close)
             await run_in_threadpool(state.service.close)
         finally:
             if owns_store:

@@ -17,6 +17,7 @@ from watchkeeper.store import Store
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
 
 __all__ = ["AppState", "app_state"]
@@ -32,6 +33,7 @@ class AppState:
     authenticator: Authenticator
     meter: IngestMeter
     registry: CollectorRegistry
+    alerting: AlertingEngine
     clock: Callable[[], float] = time.time
     started: bool = False
     start_error: str | None = None

@@ -23,7 +23,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
 from watchkeeper.errors import (
     ConfigError,
@@ -70,6 +70,9 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK_KEY: Final = 0x5741_4B45
 # Bound parameters per IN (...) list: far below SQLite's 32766 and PostgreSQL's 65535 limits.
 _IN_CHUNK: Final = 500
+# Alembic keeps the running migration in a module-level proxy (``alembic.context``), so two
+# migrations in one process must not overlap, even on different databases.
+_ALEMBIC_LOCK: Final = threading.Lock()
 _EVENT_BATCH: Final = 5_000
 
 _EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
@@ -247,6 +250,11 @@ class Store:
     ) -> None:
         self.close()
 
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for components that keep their own tables in the same DB."""
+        return self._engine
+
     def close(self) -> None:
         """Close every pooled connection; an in-memory database is gone afterwards."""
         self._closed = True
@@ -284,14 +292,15 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self._connection("migrate schema", write=True) as connection:
-            if False:
+            if self.backend == "postgresql":
                 # Serialises concurrent first starts; released when the transaction ends.
                 connection.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
                 )
             config.attributes["connection"] = connection
             try:
-                command.upgrade(config, "head")
+                with _ALEMBIC_LOCK:
+                    command.upgrade(config, "head")
             except CommandError as exc:
                 raise StoreError(
                     f"migrating the {self.backend} store at {self.url} failed: {exc}; the "

@@ -46,6 +46,8 @@ async def register_model(request: Request) -> JsonResponse:
     body = await read_body(request, limit=state.settings.max_body_bytes)
     spec = ModelSpec.from_dict(parse_json(body))
     registered = await run_in_threadpool(state.service.register_model, spec)
+    # Every new model starts with the documented default rule pack (docs/alerts.md).
+    await run_in_threadpool(state.alerting.on_model_registered, registered.name)
     return JsonResponse(registered.to_dict(), status_code=201)
 
 
