@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest test-services bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# Real components the tests use (installed with apt-get when missing, started locally).
+test-services:
+	scripts/install-chromium.sh
+	scripts/install-promtool.sh
+	scripts/postgres.sh start >/dev/null
+
+pytest: install test-services
 	$(BIN)/pytest -n 2 --timeout=600 -q
 
 test: lint typecheck pytest

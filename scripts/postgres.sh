@@ -41,8 +41,12 @@ install_postgres() {
     command -v apt-get >/dev/null || die "no PostgreSQL server binaries found and no apt-get; install PostgreSQL or set WATCHKEEPER_TEST_POSTGRES_URL"
     log "installing PostgreSQL with apt-get"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends postgresql >&2
+    # The same lock as scripts/apt-install.sh: test workers may install other packages at once.
+    (
+        flock 9
+        apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends postgresql >&2
+    ) 9>/tmp/watchkeeper-apt-install.lock
 }
 
 # Run a command as the cluster owner: ourselves, or `postgres` when we are root.

@@ -1,28 +1,48 @@
 """SQL implementations of the alerting stores: alert state, notification log, silences, outbox.
 
-SQLAlchemy Core on its own :data:`alerts_metadata` (tables prefixed ``alert_``), created with
-``create_all`` when a store opens. Only portable constructs are used — ``String``/``Text``/
-``Integer``/``Double``/``JSON`` columns, plain ``SELECT``/``INSERT``/``UPDATE``/``DELETE``,
-upserts as delete-then-insert inside one transaction, and optimistic ``UPDATE ... WHERE`` for
-claiming outbox items — so the same code runs on SQLite and PostgreSQL. Times are epoch
-seconds in ``Double`` columns.
+SQLAlchemy Core tables on :data:`alerts_metadata` (prefixed ``alert_``), living in the service's
+database next to the monitoring tables. The schema belongs to the store's Alembic migrations
+(revision ``0002``): a store given a URL or an engine brings that database to the newest
+revision when it opens (:func:`upgrade_schema`; a single query when it is already there), so
+tables are never created outside a migration.
+
+The same code runs on SQLite and PostgreSQL: timestamps are epoch seconds in ``DOUBLE``
+columns, upserts are ``INSERT … ON CONFLICT`` of the backend's dialect, and outbox items are
+claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (concurrent workers take
+different rows without waiting) and under SQLite's single write lock, with a guarded
+``UPDATE … RETURNING`` on both so an item is only ever handed to one worker per lease.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import SQLAlchemyError
 
 from watchkeeper.alerts.model import AlertState, Fingerprint
 from watchkeeper.alerts.outbox import OutboxItem, OutboxStatus
 from watchkeeper.alerts.routing import Silence
 from watchkeeper.alerts.state import AlertRecord, NotifyLogEntry, _missing
-from watchkeeper.errors import StoreError
+from watchkeeper.errors import ConfigError, StoreError
+from watchkeeper.store.engine import WRITE_OPTION, make_engine, normalise_url
+
+# Alembic runs migrations through process-wide proxies (``alembic.context``, ``alembic.op``), so
+# a migration started here must hold the store's own lock; the advisory-lock key must match too,
+# or a store and an alerting engine opening one PostgreSQL database together would both migrate.
+from watchkeeper.store.store import _ALEMBIC_LOCK, _MIGRATION_LOCK_KEY, MIGRATIONS_DIR
+from watchkeeper.store.tables import metadata as store_metadata
 
 __all__ = [
     "SqlAlertStateStore",
@@ -30,18 +50,20 @@ __all__ = [
     "SqlSilenceStore",
     "alerts_metadata",
     "create_alerts_engine",
+    "upgrade_schema",
 ]
 
-alerts_metadata = sa.MetaData()
+# The store's naming convention, so constraint and index names follow one scheme in the database.
+alerts_metadata = sa.MetaData(naming_convention=dict(store_metadata.naming_convention))
 
 alert_state = sa.Table(
     "alert_state",
     alerts_metadata,
-    sa.Column("fingerprint", sa.String(32), primary_key=True),
-    sa.Column("rule", sa.String(200), nullable=False, index=True),
+    sa.Column("fingerprint", sa.String, primary_key=True),
+    sa.Column("rule", sa.String, nullable=False, index=True),
     sa.Column("labels", sa.JSON, nullable=False),
     sa.Column("annotations", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state", sa.String, nullable=False),
     sa.Column("active_at", sa.Double, nullable=False),
     sa.Column("fired_at", sa.Double),
     sa.Column("resolved_at", sa.Double),
@@ -53,9 +75,9 @@ alert_state = sa.Table(
 alert_notify_log = sa.Table(
     "alert_notify_log",
     alerts_metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
     sa.Column("group_key", sa.Text, nullable=False),
-    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("receiver", sa.String, nullable=False),
     sa.Column("firing", sa.JSON, nullable=False),
     sa.Column("resolved", sa.JSON, nullable=False),
     sa.Column("notified_at", sa.Double, nullable=False),
@@ -66,11 +88,11 @@ alert_notify_log = sa.Table(
 alert_silence = sa.Table(
     "alert_silence",
     alerts_metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
     sa.Column("matchers", sa.JSON, nullable=False),
     sa.Column("starts_at", sa.Double, nullable=False),
     sa.Column("ends_at", sa.Double, nullable=False),
-    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
 )
@@ -78,12 +100,12 @@ alert_silence = sa.Table(
 alert_outbox = sa.Table(
     "alert_outbox",
     alerts_metadata,
-    sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("receiver", sa.String, nullable=False),
     sa.Column("integration", sa.Integer, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", sa.Double, nullable=False),
     sa.Column("delivered_at", sa.Double),
@@ -93,27 +115,85 @@ alert_outbox = sa.Table(
 
 
 def create_alerts_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite files get WAL and a busy timeout for several processes."""
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    """An engine for ``url`` with the store's connection settings (no schema changes).
 
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    ``url`` is read as :class:`~watchkeeper.store.Store` reads it: a plain path is a SQLite
+    file and ``postgresql://`` means psycopg 3. SQLite files get WAL, a busy timeout and
+    ``BEGIN IMMEDIATE`` for writing transactions, so several processes can share one file.
+    """
+    return make_engine(normalise_url(url))
 
-    return engine
+
+@functools.cache
+def _head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def upgrade_schema(engine: sa.Engine) -> None:
+    """Migrate the database of ``engine`` to the newest store revision, alerting tables included.
+
+    The same Alembic scripts and locks as :meth:`watchkeeper.store.Store.upgrade`, run on a
+    connection of ``engine`` (so an in-memory SQLite engine is migrated in place). A database
+    already at the newest revision costs one query.
+    """
+    backend = engine.dialect.name
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        if current == _head_revision():
+            return
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                if backend == "postgresql":
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                    )
+                config.attributes["connection"] = connection
+                with _ALEMBIC_LOCK:
+                    command.upgrade(config, "head")
+    except SQLAlchemyError as error:
+        raise StoreError(
+            f"alert store ({backend}) could not migrate its database: {error}; check that the "
+            "database is reachable and writable",
+            backend=backend,
+        ) from error
+    except CommandError as error:
+        raise StoreError(
+            f"alert store ({backend}) could not migrate its database: {error}; the database "
+            "may have been created by a newer watchkeeper",
+            backend=backend,
+        ) from error
+
+
+def dialect_insert(engine: sa.Engine, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+    """An ``INSERT`` of ``engine``'s dialect, which has ``on_conflict_do_*``."""
+    if engine.dialect.name == "sqlite":
+        return sqlite_dialect.insert(table)
+    if engine.dialect.name == "postgresql":
+        return pg_dialect.insert(table)
+    raise ConfigError(
+        f"alert stores run on SQLite or PostgreSQL, not {engine.dialect.name!r}", key="db"
+    )
 
 
 class _SqlStore:
     def __init__(self, *, engine: sa.Engine | str) -> None:
+        self._owns_engine = isinstance(engine, str)
         self.engine = create_alerts_engine(engine) if isinstance(engine, str) else engine
         self.backend = self.engine.dialect.name
-        with self._errors("create tables"):
-            alerts_metadata.create_all(self.engine)
+        try:
+            upgrade_schema(self.engine)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connections of an engine this store made from a URL (a no-op otherwise)."""
+        if self._owns_engine:
+            self.engine.dispose()
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -127,9 +207,15 @@ class _SqlStore:
             ) from error
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[sa.Connection]:
-        with self._errors(action), self.engine.begin() as connection:
-            yield connection
+    def _transaction(self, action: str, *, write: bool = True) -> Iterator[sa.Connection]:
+        # A writing transaction takes SQLite's write lock up front (BEGIN IMMEDIATE, see
+        # watchkeeper.store.engine): upgrading a read snapshot to a write fails at once when
+        # another connection wrote meanwhile, while waiting for the lock honours busy_timeout.
+        with self._errors(action), self.engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
 
 
 class SqlAlertStateStore(_SqlStore):
@@ -137,7 +223,7 @@ class SqlAlertStateStore(_SqlStore):
 
     def load_alerts(self) -> list[AlertRecord]:
         """Every stored alert record."""
-        with self._transaction("load alerts") as connection:
+        with self._transaction("load alerts", write=False) as connection:
             rows = connection.execute(sa.select(alert_state)).mappings().all()
         return [
             AlertRecord(
@@ -160,8 +246,8 @@ class SqlAlertStateStore(_SqlStore):
         """Insert or replace records by fingerprint, in one transaction."""
         if not records:
             return
-        rows = [
-            {
+        rows = {
+            record.fingerprint: {
                 "fingerprint": record.fingerprint,
                 "rule": record.rule,
                 "labels": dict(record.labels),
@@ -175,14 +261,19 @@ class SqlAlertStateStore(_SqlStore):
                 "last_sent": record.last_sent,
             }
             for record in records
-        ]
+        }
+        insert = dialect_insert(self.engine, alert_state)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[alert_state.c.fingerprint],
+            set_={
+                column.name: insert.excluded[column.name]
+                for column in alert_state.columns
+                if not column.primary_key
+            },
+        )
         with self._transaction("save alerts") as connection:
-            connection.execute(
-                alert_state.delete().where(
-                    alert_state.c.fingerprint.in_([row["fingerprint"] for row in rows])
-                )
-            )
-            connection.execute(alert_state.insert(), rows)
+            # Key order: two writers upserting overlapping records lock them in the same order.
+            connection.execute(upsert, [rows[key] for key in sorted(rows)])
 
     def delete_alerts(self, fingerprints: Sequence[Fingerprint]) -> None:
         """Forget records; unknown fingerprints are ignored."""
@@ -195,7 +286,7 @@ class SqlAlertStateStore(_SqlStore):
 
     def load_notify_log(self) -> list[NotifyLogEntry]:
         """Every notification-log entry."""
-        with self._transaction("load the notification log") as connection:
+        with self._transaction("load the notification log", write=False) as connection:
             rows = connection.execute(sa.select(alert_notify_log)).mappings().all()
         return [
             NotifyLogEntry(
@@ -212,21 +303,25 @@ class SqlAlertStateStore(_SqlStore):
 
     def save_notify_entry(self, entry: NotifyLogEntry) -> None:
         """Insert or replace the entry for (group_key, receiver)."""
-        entry_id = _log_id(entry.group_key, entry.receiver)
+        insert = dialect_insert(self.engine, alert_notify_log).values(
+            id=_log_id(entry.group_key, entry.receiver),
+            group_key=entry.group_key,
+            receiver=entry.receiver,
+            firing=sorted(entry.firing),
+            resolved=sorted(entry.resolved),
+            notified_at=entry.notified_at,
+            sequence=entry.sequence,
+            group_labels=dict(entry.group_labels),
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[alert_notify_log.c.id],
+            set_={
+                name: insert.excluded[name]
+                for name in ("firing", "resolved", "notified_at", "sequence", "group_labels")
+            },
+        )
         with self._transaction("save the notification log") as connection:
-            connection.execute(alert_notify_log.delete().where(alert_notify_log.c.id == entry_id))
-            connection.execute(
-                alert_notify_log.insert().values(
-                    id=entry_id,
-                    group_key=entry.group_key,
-                    receiver=entry.receiver,
-                    firing=sorted(entry.firing),
-                    resolved=sorted(entry.resolved),
-                    notified_at=entry.notified_at,
-                    sequence=entry.sequence,
-                    group_labels=dict(entry.group_labels),
-                )
-            )
+            connection.execute(upsert)
 
     def delete_notify_entries(self, keys: Sequence[tuple[str, str]]) -> None:
         """Forget entries by (group_key, receiver)."""
@@ -252,7 +347,7 @@ class SqlSilenceStore(_SqlStore):
 
     def get(self, silence_id: str) -> Silence:
         """The silence with ``silence_id``."""
-        with self._transaction("read a silence") as connection:
+        with self._transaction("read a silence", write=False) as connection:
             row = (
                 connection.execute(sa.select(alert_silence).where(alert_silence.c.id == silence_id))
                 .mappings()
@@ -264,7 +359,7 @@ class SqlSilenceStore(_SqlStore):
 
     def list(self) -> list[Silence]:
         """Every silence, oldest first."""
-        with self._transaction("list silences") as connection:
+        with self._transaction("list silences", write=False) as connection:
             rows = (
                 connection.execute(
                     sa.select(alert_silence).order_by(alert_silence.c.starts_at, alert_silence.c.id)
@@ -332,56 +427,48 @@ class SqlOutbox(_SqlStore):
             }
             for item in items
         }
-        for _ in range(2):
-            try:
-                with self._errors("enqueue notifications"), self.engine.begin() as connection:
-                    present = set(
-                        connection.execute(
-                            sa.select(alert_outbox.c.key).where(alert_outbox.c.key.in_(list(rows)))
-                        ).scalars()
-                    )
-                    new_rows = [row for key, row in rows.items() if key not in present]
-                    if new_rows:
-                        connection.execute(alert_outbox.insert(), new_rows)
-                    return len(new_rows)
-            except StoreError as error:
-                # Another writer inserted one of the keys between our SELECT and INSERT: the
-                # second pass sees it and skips it.
-                if not isinstance(error.__cause__, IntegrityError):
-                    raise
-        raise StoreError("could not enqueue notifications after a retry", backend=self.backend)
+        insert = (
+            dialect_insert(self.engine, alert_outbox)
+            .on_conflict_do_nothing(index_elements=[alert_outbox.c.key])
+            .returning(alert_outbox.c.key)
+        )
+        with self._transaction("enqueue notifications") as connection:
+            # Key order, so concurrent enqueues of overlapping keys cannot deadlock.
+            added = connection.execute(insert, [rows[key] for key in sorted(rows)]).scalars()
+            return len(added.all())
 
     def claim(self, now: float, *, limit: int, lease: float) -> list[OutboxItem]:
         """Pending items due by ``now``, oldest first, hidden from other claims for ``lease``."""
-        claimed: list[OutboxItem] = []
+        due = (alert_outbox.c.status == OutboxStatus.PENDING.value) & (
+            alert_outbox.c.next_attempt_at <= now
+        )
         with self._transaction("claim notifications") as connection:
             rows = (
                 connection.execute(
                     sa.select(alert_outbox)
-                    .where(
-                        alert_outbox.c.status == OutboxStatus.PENDING.value,
-                        alert_outbox.c.next_attempt_at <= now,
-                    )
+                    .where(due)
                     .order_by(alert_outbox.c.created_at, alert_outbox.c.key)
                     .limit(limit)
+                    # PostgreSQL: lock the rows and skip those another claim holds; SQLite
+                    # renders nothing here, its transaction already holds the write lock.
+                    .with_for_update(skip_locked=True)
                 )
                 .mappings()
                 .all()
             )
-            for row in rows:
-                # Optimistic claim: only one worker's UPDATE matches the old due time.
-                result = connection.execute(
+            if not rows:
+                return []
+            # Re-checking ``due`` hands out only rows no other worker claimed in between (a
+            # connection without the write lock up front, e.g. a bare SQLite engine).
+            claimed = set(
+                connection.execute(
                     alert_outbox.update()
-                    .where(
-                        alert_outbox.c.key == row["key"],
-                        alert_outbox.c.status == OutboxStatus.PENDING.value,
-                        alert_outbox.c.next_attempt_at == row["next_attempt_at"],
-                    )
+                    .where(alert_outbox.c.key.in_([row["key"] for row in rows]), due)
                     .values(next_attempt_at=now + lease)
-                )
-                if result.rowcount == 1:
-                    claimed.append(_item(row))
-        return claimed
+                    .returning(alert_outbox.c.key)
+                ).scalars()
+            )
+        return [_item(row) for row in rows if row["key"] in claimed]
 
     def mark_delivered(self, key: str, *, now: float) -> None:
         """Record a successful delivery."""
@@ -433,6 +520,6 @@ class SqlOutbox(_SqlStore):
             query = query.where(alert_outbox.c.status == status.value)
         if receiver is not None:
             query = query.where(alert_outbox.c.receiver == receiver)
-        with self._transaction("list notifications") as connection:
+        with self._transaction("list notifications", write=False) as connection:
             rows = connection.execute(query.limit(limit)).mappings().all()
         return [_item(row) for row in rows]
