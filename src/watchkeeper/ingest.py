@@ -39,6 +39,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from uuid import uuid4
 
@@ -289,6 +290,9 @@ _FEATURE_CHECKERS: dict[ColumnKind, Checker] = {
     ColumnKind.BOOLEAN: _boolean,
     ColumnKind.DATETIME: _instant,
     ColumnKind.TEXT: _text,
+}
+_CHECKER_KINDS: dict[Checker, ColumnKind] = {
+    checker: kind for kind, checker in _FEATURE_CHECKERS.items()
 }
 
 
@@ -564,10 +568,11 @@ def _validate_each(events: list[Any], rules: _EventRules) -> ValidationResult[Va
 
 
 # Exact types (``type(v) in ...``): ``bool`` is a subclass of ``int`` and must not pass as one.
-_NUMBER_OR_NULL = frozenset({float, int, type(None)})
-_STRING_OR_NULL = frozenset({str, type(None)})
-_BOOL_OR_NULL = frozenset({bool, type(None)})
-_HASHABLE_INSTANTS = frozenset({str, float, int, type(None)})
+_NUMBER_OR_NULL: frozenset[type] = frozenset({float, int, type(None)})
+_STRING_OR_NULL: frozenset[type] = frozenset({str, type(None)})
+_BOOL_OR_NULL: frozenset[type] = frozenset({bool, type(None)})
+_HASHABLE_INSTANTS: frozenset[type] = frozenset({str, float, int, type(None)})
+_OBJECT: frozenset[type] = frozenset({dict})
 _EMPTY: dict[str, Any] = {}
 
 
@@ -590,17 +595,17 @@ class _FastEvents:
 
     Each field is read as one column and checked with cheap whole-column tests (the set of
     value types, NumPy range checks). A row that any test cannot vouch for is "suspect" and
-    goes through the per-event checks, which produce every rejection and its message, so
-    accept/reject decisions and messages are those of the reference path by construction;
+    goes through the per-event checks, which produce every rejection and its message; so the
+    accept/reject decisions and messages are those of the reference path by construction, and
     the fast path only builds the accepted events of rows that pass every test.
     """
 
     def __init__(self, rules: _EventRules, events: list[Any]) -> None:
         self.rules = rules
+        self.events = events
         self.size = len(events)
         self.suspect = np.zeros(self.size, dtype=bool)
-        self.events = events
-        odd = _other_types(events, frozenset({dict}))
+        odd = _other_types(events, _OBJECT)
         if odd is not None:
             self.mark(odd)
             events = [_EMPTY if bad else raw for raw, bad in zip(events, odd.tolist(), strict=True)]
@@ -615,42 +620,166 @@ class _FastEvents:
     def column(self, name: str) -> list[Any]:
         return [raw.get(name) for raw in self.view]
 
-    def numbers(self, column: list[Any]) -> np.ndarray:
-        """float64 values, NaN where null; rows with anything but a finite number or null are
-        suspect."""
+    def numbers(self, column: Sequence[Any]) -> np.ndarray:
+        """float64 values (NaN where null); any value but a finite number or null is suspect."""
         odd = _other_types(column, _NUMBER_OR_NULL)
         if odd is not None:
             self.mark(odd)
-            column = [None if bad else value for value, bad in zip(column, odd.tolist(), strict=True)]
+            column = [
+                None if bad else value for value, bad in zip(column, odd.tolist(), strict=True)
+            ]
         try:
             values = np.array(column, dtype=np.float64)
         except OverflowError:
             self.suspect[:] = True
             return np.full(self.size, np.nan)
-        finite = np.isfinite(values)
-        if not finite.all():
-            # NaN is either a null (fine) or a NaN / infinity that slipped through orjson's
-            # fallback parser (rejected by the per-event checks).
-            self.mark(
-                np.fromiter(
-                    (column[row] is not None for row in np.flatnonzero(~finite).tolist()),
-                    bool,
-                )
-                .nonzero()[0]
-                .choose(np.flatnonzero(~finite), mode="clip")
-                if False
-                else None
-            )
-            for row in np.flatnonzero(~finite).tolist():
-                if column[row] is not None:
-                    self.suspect[row] = True
+        not_finite = np.flatnonzero(~np.isfinite(values)).tolist()
+        # A null reads as NaN and is fine; a real NaN or infinity (orjson's fallback parser
+        # reads the bare tokens) is rejected by the per-event checks.
+        self.suspect[[row for row in not_finite if column[row] is not None]] = True
         return values
 
-    def checked(self, column: list[Any], checker: Checker) -> list[Any]:
+    def checked(self, column: Sequence[Any], checker: Checker) -> list[Any]:
         """Values through a per-value checker; rows where it fails are suspect."""
         values = list(map(checker, column))
         self.mark(_failed(values))
         return values
+
+    def strings(self, column: Sequence[Any], *, nullable: bool, limit: int) -> None:
+        """Mark rows that are not strings of 1 to ``limit`` characters (or null if allowed)."""
+        allowed = _STRING_OR_NULL if nullable else frozenset({str})
+        self.mark(_other_types(column, allowed))
+        lengths = np.fromiter(
+            (len(value) if type(value) is str else 1 for value in column), np.int64, self.size
+        )
+        self.mark((lengths < 1) | (lengths > limit))
+
+    def feature_values(self, kind: ColumnKind, column: Sequence[Any]) -> list[Any]:
+        """Canonical values of one feature column (only the non-suspect rows are used)."""
+        if kind is ColumnKind.NUMERIC:
+            values = self.numbers(column)
+            return (
+                _as_objects(values, np.isnan(values)) if np.isnan(values).any() else values.tolist()
+            )
+        if kind in (ColumnKind.CATEGORICAL, ColumnKind.TEXT) and set(map(type, column)) <= (
+            _STRING_OR_NULL
+        ):
+            return list(column)
+        if kind is ColumnKind.BOOLEAN and set(map(type, column)) <= _BOOL_OR_NULL:
+            return list(column)
+        return self.checked(column, _FEATURE_CHECKERS[kind])
+
+    def features(self) -> tuple[list[str], list[list[Any]]]:
+        """Feature names and one column of canonical values per feature."""
+        checkers = self.rules.feature_checkers
+        names = list(checkers)
+        declared = set(names)
+        maps = self.column("features")
+        good = np.fromiter(
+            (type(raw) is dict and raw.keys() == declared for raw in maps), bool, self.size
+        )
+        if not good.all():
+            self.mark(~good)
+            filler = dict.fromkeys(names)
+            maps = [raw if ok else filler for raw, ok in zip(maps, good.tolist(), strict=True)]
+        if not names:
+            return names, []
+        getter = itemgetter(*names)
+        rows = list(map(getter, maps)) if len(names) > 1 else [(getter(raw),) for raw in maps]
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        kinds = [_CHECKER_KINDS[checkers[name]] for name in names]
+        return names, [
+            self.feature_values(kind, column) for kind, column in zip(kinds, columns, strict=True)
+        ]
+
+    def timestamps(self) -> list[float]:
+        window = self.rules.window
+        column = self.column("timestamp")
+        kinds = set(map(type, column))
+        if kinds <= _NUMBER_OR_NULL:
+            values = self.numbers(column)
+            values[np.isnan(values)] = window.now
+            self.mark((values < window.earliest) | (values > window.latest))
+            result: list[float] = values.tolist()
+            return result
+        if kinds <= _HASHABLE_INSTANTS and str in kinds:
+            # Clients send a few distinct date-time strings per batch: parse each once.
+            parsed = {value: window.timestamp(value) for value in dict.fromkeys(column)}
+            instants = [parsed[value] for value in column]
+        else:
+            instants = list(map(window.timestamp, column))
+        bad = _failed(instants)
+        self.mark(bad)
+        if bad is not None:
+            instants = [window.now if type(value) is _Bad else value for value in instants]
+        return cast("list[float]", instants)
+
+    def mappings(
+        self, name: str, check: Callable[[object, Callable[[str, str], None]], Any]
+    ) -> list[Any]:
+        """``proba`` / ``segment`` values through their per-event check (nulls skip it)."""
+        column = self.column(name)
+        failures: list[str] = []
+
+        def note(_field: str, reason: str) -> None:
+            failures.append(reason)
+
+        if set(map(type, column)) == {type(None)}:
+            return [check(None, note)] * self.size
+
+        failed = np.zeros(self.size, dtype=bool)
+        values = []
+        for row, raw in enumerate(column):
+            before = len(failures)
+            values.append(check(raw, note))
+            failed[row] = len(failures) > before
+        self.mark(failed)
+        return values
+
+    def validate(self) -> ValidationResult[ValidEvent]:
+        rules = self.rules
+        ids = self.column("id")
+        self.strings(ids, nullable=True, limit=MAX_ID_LENGTH)
+        versions = self.column("version")
+        self.strings(versions, nullable=False, limit=MAX_ID_LENGTH)
+        timestamps = self.timestamps()
+        names, features = self.features()
+        if rules.prediction is _number:
+            predictions = self.feature_values(ColumnKind.NUMERIC, self.column("prediction"))
+        else:
+            predictions = self.feature_values(ColumnKind.CATEGORICAL, self.column("prediction"))
+        probas = self.mappings("proba", rules._proba)
+        latency = self.numbers(self.column("latency_ms"))
+        with np.errstate(invalid="ignore"):
+            self.mark(latency < 0)
+        latencies = _as_objects(latency, np.isnan(latency))
+        errors = self.column("error")
+        self.mark(_other_types(errors, _BOOL_OR_NULL))
+        segments = self.mappings("segment", rules._segment)
+
+        good = np.flatnonzero(~self.suspect).tolist()
+        missing = iter(_new_ids(sum(1 for row in good if ids[row] is None)))
+        rows = list(zip(*features, strict=True)) if features else [()] * self.size
+        slots: list[ValidEvent | None] = [None] * self.size
+        for row in good:
+            slots[row] = ValidEvent(
+                index=row,
+                id=ids[row] if ids[row] is not None else next(missing),
+                ts=timestamps[row],
+                version=versions[row],
+                features=dict(zip(names, rows[row], strict=True)),
+                prediction=predictions[row],
+                proba=probas[row],
+                latency_ms=latencies[row],
+                error=errors[row] is True,
+                segment=segments[row],
+            )
+        rejected: list[Rejection] = []
+        for row in np.flatnonzero(self.suspect).tolist():
+            slots[row] = rules.check(row, self.events[row], rejected)
+        return ValidationResult(
+            accepted=[event for event in slots if event is not None], rejected=rejected
+        )
 
 
 def validate_labels(

@@ -1,4 +1,4 @@
-"""Fixtures shared by the alerting tests: real local HTTP and SMTP receivers."""
+"""Fixtures shared by the alerting tests: real local HTTP and SMTP receivers, SQL databases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.alerts._databases import sql_url
 from tests.alerts._servers import CaptureServer, self_signed_certificate
+
+__all__ = ["http_receiver", "sql_url", "tls_files"]
 
 
 @pytest.fixture

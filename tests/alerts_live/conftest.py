@@ -1,4 +1,5 @@
-"""Fixtures for the live alerting tests: a real HTTP receiver and a real uvicorn server."""
+"""Fixtures for the live alerting tests: a real HTTP receiver, a real uvicorn server and the
+SQL databases (a SQLite file, a real PostgreSQL) the engine runs on."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from tests.alerts._databases import sql_url
 from tests.alerts._servers import CaptureServer, free_port
+
+__all__ = ["http_receiver", "serve", "sql_url"]
 
 
 @pytest.fixture

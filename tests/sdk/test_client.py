@@ -138,6 +138,8 @@ def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
     assert receipt.rejected == (Rejection(1, "label", "missing: a label may not be null"),)
     with pytest.raises(NotFoundError):
         client.log_labels("nope", [(good, 1)])
+    rated = client.log_feedback("churn", good, user_id="u1", rating=2, comment="late")
+    assert rated.accepted == 1
     client.close()
     with Store.open(url) as store:
         events = store.events_by_ids(model.id, [good, missing])
@@ -148,3 +150,21 @@ def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
     assert stored.proba == {"1": 0.8}
     assert events[missing].features == {"age": None, "plan": None}
     assert labels[good].label == "1"
+
+
+def test_local_mode_folds_windows_like_the_server(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'watchkeeper.db'}"
+    with Store.open(url) as store:
+        model = store.create_model("churn", CONFIG)
+    client = Client.local(url)
+    logger = client.logger("churn", "v1")
+    ids = [logger.log({"age": 30 + i % 20, "plan": "gold"}, prediction=i % 2) for i in range(50)]
+    assert logger.flush(timeout=10)
+    client.log_labels("churn", [(event_id, 1) for event_id in ids])
+    client.close()
+    with Store.open(url) as store:
+        checkpointed = store.open_windows(model.id)
+    assert checkpointed, "closing local mode must checkpoint its open windows"
+    assert sum(window.event_count for window in checkpointed) == 50 * len(
+        {window.window_seconds for window in checkpointed}
+    )

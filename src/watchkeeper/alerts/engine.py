@@ -13,7 +13,9 @@
   ``alert_history`` table.
 
 Alert state, the notification log, silences and the outbox live in the tables of
-:mod:`watchkeeper.alerts.sql`, on the same database. Without a routing file every alert goes to
+:mod:`watchkeeper.alerts.sql`, on the same database. Every one of these tables is created by the
+store's Alembic migrations (revision ``0002``), which the engine runs on open when the database
+is not at the newest revision yet. Without a routing file every alert goes to
 one receiver named ``default`` that has no integrations: alerts are evaluated, recorded and
 listed, but nothing is sent.
 """
@@ -45,10 +47,13 @@ from watchkeeper.alerts.sql import (
     SqlAlertStateStore,
     SqlOutbox,
     SqlSilenceStore,
+    alerts_metadata,
     create_alerts_engine,
+    upgrade_schema,
 )
 from watchkeeper.alerts.state import AlertRecord
 from watchkeeper.errors import ConfigError, ConflictError, InputError, StoreError
+from watchkeeper.store.engine import WRITE_OPTION
 
 __all__ = [
     "DEFAULT_RECEIVER",
@@ -64,12 +69,13 @@ logger = logging.getLogger("watchkeeper.alerts")
 
 DEFAULT_RECEIVER = "default"
 
-engine_metadata = sa.MetaData()
+# The naming convention of the alert stores' (and so the store's) tables.
+engine_metadata = sa.MetaData(naming_convention=alerts_metadata.naming_convention)
 
 alert_rule = sa.Table(
     "alert_rule",
     engine_metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String, primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
@@ -79,11 +85,11 @@ alert_history = sa.Table(
     "alert_history",
     engine_metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("fingerprint", sa.String(32), nullable=False, index=True),
-    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("fingerprint", sa.String, nullable=False, index=True),
+    sa.Column("rule", sa.String, nullable=False),
     sa.Column("labels", sa.JSON, nullable=False),
-    sa.Column("previous", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("previous", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
     sa.Column("at", sa.Double, nullable=False, index=True),
     sa.Column("value", sa.Double),
 )
@@ -99,18 +105,6 @@ def default_alerting_config() -> AlertingConfig:
             )
         },
     )
-
-
-def _database_url(db: str) -> str:
-    """Read ``db`` the way the service's store does: a plain path is a SQLite file and
-    ``postgresql://`` means the psycopg 3 driver."""
-    text = db.strip()
-    if "://" not in text:
-        return "sqlite:///" + text
-    scheme, rest = text.split("://", 1)
-    if scheme in ("postgres", "postgresql"):
-        return "postgresql+psycopg://" + rest
-    return text
 
 
 def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:
@@ -220,9 +214,11 @@ def _transitions(
 class AlertingEngine:
     """Rules, alert state, routing and delivery of the watchkeeper service, on one database.
 
-    ``db`` is an SQLAlchemy engine or URL (the service's own database; the alerting tables are
-    created on open). ``config`` is the routing file (an :class:`AlertingConfig`, a path or
-    YAML text); without it alerts are recorded but not sent. ``clock`` gives the time for
+    ``db`` is an SQLAlchemy engine or URL (the service's own database, read as
+    :class:`~watchkeeper.store.Store` reads it); a database not yet at the newest store
+    revision is migrated on open, which creates the alerting tables. ``config`` is the routing
+    file (an :class:`AlertingConfig`, a path or YAML text); without it alerts are recorded but
+    not sent. ``clock`` gives the time for
     API calls and the background loops; ``evaluate`` and ``deliver`` take it explicitly.
 
     >>> engine = AlertingEngine(db="sqlite://", clock=lambda: 0.0)
@@ -250,19 +246,17 @@ class AlertingEngine:
             config = load_alerting_config(config)
         self.config = config if config is not None else default_alerting_config()
         self._owns_db = isinstance(db, str)
-        self.db = create_alerts_engine(_database_url(db)) if isinstance(db, str) else db
+        self.db = create_alerts_engine(db) if isinstance(db, str) else db
         self._clock = clock
         self._external_url = self.config.external_url or external_url
         self._resend_delay = resend_delay
         self._resolved_retention = resolved_retention
         try:
-            engine_metadata.create_all(self.db)
-        except sa.exc.SQLAlchemyError as error:
-            raise StoreError(
-                f"alerting engine could not create its tables: {error}; check that the "
-                "database is reachable and writable",
-                backend=self.db.dialect.name,
-            ) from error
+            upgrade_schema(self.db)
+        except BaseException:
+            if self._owns_db:
+                self.db.dispose()
+            raise
         self._state = SqlAlertStateStore(engine=self.db)
         self._outbox = SqlOutbox(engine=self.db)
         self._silences = SqlSilenceStore(engine=self.db)
@@ -300,17 +294,22 @@ class AlertingEngine:
         )
 
     def _load_rules(self) -> list[RuleSpec]:
-        with self._sql("load rules") as connection:
+        with self._sql("load rules", write=False) as connection:
             rows = connection.execute(
                 sa.select(alert_rule.c.name, alert_rule.c.spec).order_by(alert_rule.c.position)
             ).all()
         return [RuleSpec.from_dict(spec, path=f"stored rule {name!r}") for name, spec in rows]
 
     @contextmanager
-    def _sql(self, action: str) -> Iterator[sa.Connection]:
+    def _sql(self, action: str, *, write: bool) -> Iterator[sa.Connection]:
         try:
-            with self.db.begin() as connection:
-                yield connection
+            with self.db.connect() as connection:
+                if write:
+                    # SQLite: take the write lock up front (BEGIN IMMEDIATE) instead of failing
+                    # when upgrading a read snapshot that another writer has moved past.
+                    connection.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    yield connection
         except sa.exc.SQLAlchemyError as error:
             backend = self.db.dialect.name
             raise StoreError(
@@ -342,7 +341,11 @@ class AlertingEngine:
             # Build first: an invalid set (duplicate names, bad templates) is never stored.
             evaluator = self._build_evaluator(merged)
             now = self._clock()
-            with self._sql("store rules") as connection:
+            with self._sql("store rules", write=True) as connection:
+                if self.db.dialect.name == "postgresql":
+                    # Two processes replacing the rule set at once would both delete and then
+                    # collide on the names they insert; the lock makes the second wait instead.
+                    connection.execute(sa.text("LOCK TABLE alert_rule IN EXCLUSIVE MODE"))
                 connection.execute(alert_rule.delete())
                 if merged:
                     connection.execute(
@@ -403,7 +406,7 @@ class AlertingEngine:
             written = self._dispatcher.tick(now)
         transitions = _transitions(before, after, now)
         if transitions:
-            with self._sql("record alert history") as connection:
+            with self._sql("record alert history", write=True) as connection:
                 connection.execute(
                     alert_history.insert(),
                     [
@@ -524,7 +527,7 @@ class AlertingEngine:
             .order_by(alert_history.c.at.desc(), alert_history.c.id.desc())
             .limit(limit)
         )
-        with self._sql("read alert history") as connection:
+        with self._sql("read alert history", write=False) as connection:
             rows = connection.execute(query).mappings().all()
         return [
             AlertTransition(

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 # The store's naming convention, so constraint and index names follow one scheme in the database.
-alerts_metadata = sa.MetaData(naming_convention=dict(store_metadata.naming_convention))
+alerts_metadata = sa.MetaData(naming_convention=store_metadata.naming_convention)
 
 alert_state = sa.Table(
     "alert_state",
@@ -168,8 +168,8 @@ def upgrade_schema(engine: sa.Engine) -> None:
         ) from error
 
 
-def dialect_insert(engine: sa.Engine, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
-    """An ``INSERT`` of ``engine``'s dialect, which has ``on_conflict_do_*``."""
+def _insert(engine: sa.Engine, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+    """An ``INSERT`` of ``engine``'s dialect, which has ``on_conflict_do_*`` (upserts)."""
     if engine.dialect.name == "sqlite":
         return sqlite_dialect.insert(table)
     if engine.dialect.name == "postgresql":
@@ -262,7 +262,7 @@ class SqlAlertStateStore(_SqlStore):
             }
             for record in records
         }
-        insert = dialect_insert(self.engine, alert_state)
+        insert = _insert(self.engine, alert_state)
         upsert = insert.on_conflict_do_update(
             index_elements=[alert_state.c.fingerprint],
             set_={
@@ -303,7 +303,7 @@ class SqlAlertStateStore(_SqlStore):
 
     def save_notify_entry(self, entry: NotifyLogEntry) -> None:
         """Insert or replace the entry for (group_key, receiver)."""
-        insert = dialect_insert(self.engine, alert_notify_log).values(
+        insert = _insert(self.engine, alert_notify_log).values(
             id=_log_id(entry.group_key, entry.receiver),
             group_key=entry.group_key,
             receiver=entry.receiver,
@@ -428,7 +428,7 @@ class SqlOutbox(_SqlStore):
             for item in items
         }
         insert = (
-            dialect_insert(self.engine, alert_outbox)
+            _insert(self.engine, alert_outbox)
             .on_conflict_do_nothing(index_elements=[alert_outbox.c.key])
             .returning(alert_outbox.c.key)
         )

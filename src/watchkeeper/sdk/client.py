@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.errors import AuthError, DeliveryError, IngestError, NotFoundError
 from watchkeeper.ingest import Rejection
 from watchkeeper.sdk.logger import PredictionLogger
 from watchkeeper.sdk.sink import BatchKind, Delivery, HttpSink, Outcome, Sink
+
+if TYPE_CHECKING:
+    from watchkeeper.config import Settings
 
 __all__ = ["Client", "Receipt"]
 
@@ -67,15 +70,15 @@ class Client:
         self._loggers: list[PredictionLogger] = []
 
     @classmethod
-    def local(cls, db_url: str, **store_options: Any) -> Client:
-        """A client that writes into the store at ``db_url`` in-process, with no server.
+    def local(cls, db_url: str, *, settings: Settings | None = None) -> Client:
+        """A client that runs the monitoring service in-process on ``db_url``, with no server.
 
-        Events are validated exactly as the service validates them. ``store_options`` go to
-        the store. Example: ``Client.local("sqlite:///watchkeeper.db")``.
+        Events are validated, stored and folded into windows exactly as the server does.
+        Example: ``Client.local("sqlite:///watchkeeper.db")``.
         """
         from watchkeeper.sdk.local import LocalSink
 
-        root = LocalSink.open(db_url, **store_options)
+        root = LocalSink.open(db_url, settings=settings)
         client = cls(db_url, sink_factory=root.share)
         client._sink = root
         return client
