@@ -6,8 +6,8 @@ each) post pre-encoded batches of ``--batch`` events with 20 numeric features as
 server answers, for ``--seconds`` per body format. Server and load generator share this
 machine's cores, so the numbers are a floor for a dedicated server.
 
-Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 3] [--batch 1000]``;
-prints one JSON object.
+Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--batch 1000]
+[--synchronous FULL|NORMAL] [--http auto|h11|httptools]``; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -207,7 +207,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--formats", default="json,arrow")
+    parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
+    parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto")
     args = parser.parse_args()
+    env = {"WATCHKEEPER_SQLITE_SYNCHRONOUS": args.synchronous, "UVICORN_HTTP": args.http}
 
     rng = np.random.default_rng(7)
     now = time.time()
@@ -217,7 +220,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for name in args.formats.split(","):
             db = f"sqlite:///{Path(root) / f'{name}.db'}"
-            server = Server(db, log=Path(root) / f"{name}.log").start()
+            server = Server(db, log=Path(root) / f"{name}.log", env=env).start()
             try:
                 httpx.post(f"{server.url}/v1/models", json=MODEL).raise_for_status()
                 encode, content_type = (
@@ -248,7 +251,9 @@ def main() -> None:
             {
                 "benchmark": "http_ingest",
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "store": "sqlite (WAL, synchronous=FULL)",
+                "store": f"sqlite (WAL, synchronous={args.synchronous})",
+                "http": args.http,
+                "load_average": os.getloadavg(),
                 "features": len(FEATURES),
                 "clients": args.clients,
                 "targets": {"events_per_s": 50_000, "p99_batch_ms": 100},

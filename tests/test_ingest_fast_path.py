@@ -59,8 +59,8 @@ TIMESTAMPS = st.one_of(
 
 
 def _maybe(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """Mostly a valid value, sometimes anything at all."""
-    return st.one_of(value, value, value, ANYTHING)
+    """Mostly a valid value, sometimes anything at all (so most events are clean)."""
+    return st.integers(0, 24).flatmap(lambda dice: ANYTHING if dice == 0 else value)
 
 
 @st.composite
@@ -124,7 +124,7 @@ def _comparable(result: ValidationResult[ValidEvent], given_ids: list[bool]) -> 
 
 
 def _agree(batch: list[Any], spec: ModelSpec) -> None:
-    given_ids = [isinstance(raw, dict) and raw.get("id") is not None for batch_ in [batch] for raw in batch_]
+    given_ids = [isinstance(raw, dict) and raw.get("id") is not None for raw in batch]
     fast = validate_events(
         batch, spec, now=NOW, max_age_seconds=7 * 86_400.0, max_batch=len(batch) + 1
     )

@@ -44,8 +44,16 @@ class Settings:
     log_level: str = "info"
     alerts_config: str | None = None
     alerts_interval_seconds: float = 15.0
+    sqlite_synchronous: str = "FULL"
 
     def __post_init__(self) -> None:
+        if self.sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError(
+                f"sqlite_synchronous: expected FULL (every acknowledged batch survives power "
+                f"loss) or NORMAL (survives a crashed or killed process, not power loss), got "
+                f"{self.sqlite_synchronous!r}",
+                key="sqlite_synchronous",
+            )
         if not 0 < self.port < 65_536:
             raise ConfigError(f"port: expected 1–65535, got {self.port}", key="port")
         for key in ("max_body_bytes", "max_batch_events"):

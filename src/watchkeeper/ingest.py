@@ -34,6 +34,7 @@ Rules (the same in the JSON and the columnar path):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -571,6 +572,7 @@ def _validate_each(events: list[Any], rules: _EventRules) -> ValidationResult[Va
 _NUMBER_OR_NULL: frozenset[type] = frozenset({float, int, type(None)})
 _STRING_OR_NULL: frozenset[type] = frozenset({str, type(None)})
 _BOOL_OR_NULL: frozenset[type] = frozenset({bool, type(None)})
+_FLOAT_OR_NULL: frozenset[type] = frozenset({float, type(None)})
 _HASHABLE_INSTANTS: frozenset[type] = frozenset({str, float, int, type(None)})
 _OBJECT: frozenset[type] = frozenset({dict})
 _EMPTY: dict[str, Any] = {}
@@ -620,10 +622,11 @@ class _FastEvents:
     def column(self, name: str) -> list[Any]:
         return [raw.get(name) for raw in self.view]
 
-    def numbers(self, column: Sequence[Any]) -> np.ndarray:
+    def numbers(self, column: Sequence[Any], kinds: set[type] | None = None) -> np.ndarray:
         """float64 values (NaN where null); any value but a finite number or null is suspect."""
-        odd = _other_types(column, _NUMBER_OR_NULL)
-        if odd is not None:
+        kinds = set(map(type, column)) if kinds is None else kinds
+        if not kinds <= _NUMBER_OR_NULL:
+            odd = np.fromiter((type(value) not in _NUMBER_OR_NULL for value in column), bool)
             self.mark(odd)
             column = [
                 None if bad else value for value, bad in zip(column, odd.tolist(), strict=True)
@@ -654,43 +657,56 @@ class _FastEvents:
         )
         self.mark((lengths < 1) | (lengths > limit))
 
-    def feature_values(self, kind: ColumnKind, column: Sequence[Any]) -> list[Any]:
-        """Canonical values of one feature column (only the non-suspect rows are used)."""
+    def feature_values(self, kind: ColumnKind, column: Sequence[Any]) -> tuple[list[Any], bool]:
+        """Canonical values of one feature column (only the non-suspect rows are used), and
+        whether they are the sent values themselves."""
+        kinds = set(map(type, column))
         if kind is ColumnKind.NUMERIC:
-            values = self.numbers(column)
-            return (
-                _as_objects(values, np.isnan(values)) if np.isnan(values).any() else values.tolist()
-            )
-        if kind in (ColumnKind.CATEGORICAL, ColumnKind.TEXT) and set(map(type, column)) <= (
-            _STRING_OR_NULL
-        ):
-            return list(column)
-        if kind is ColumnKind.BOOLEAN and set(map(type, column)) <= _BOOL_OR_NULL:
-            return list(column)
-        return self.checked(column, _FEATURE_CHECKERS[kind])
+            values = self.numbers(column, kinds)
+            if kinds <= _FLOAT_OR_NULL:
+                return list(column), True
+            missing = np.isnan(values)
+            return (_as_objects(values, missing) if missing.any() else values.tolist()), False
+        if kind in (ColumnKind.CATEGORICAL, ColumnKind.TEXT) and kinds <= _STRING_OR_NULL:
+            return list(column), True
+        if kind is ColumnKind.BOOLEAN and kinds <= _BOOL_OR_NULL:
+            return list(column), True
+        return self.checked(column, _FEATURE_CHECKERS[kind]), False
 
-    def features(self) -> tuple[list[str], list[list[Any]]]:
-        """Feature names and one column of canonical values per feature."""
+    def features(self) -> tuple[list[str], list[list[Any]], list[dict[str, Any]] | None]:
+        """Feature names, one column of canonical values per feature, and the sent feature
+        objects when they already hold exactly the canonical values (None otherwise)."""
         checkers = self.rules.feature_checkers
         names = list(checkers)
-        declared = set(names)
         maps = self.column("features")
-        good = np.fromiter(
-            (type(raw) is dict and raw.keys() == declared for raw in maps), bool, self.size
-        )
-        if not good.all():
+        if not names:
+            self.mark(np.fromiter((type(raw) is not dict or bool(raw) for raw in maps), bool))
+            return names, [], maps
+        getter = itemgetter(*names)
+        rows: list[Any] | None = None
+        lengths = np.fromiter(map(len, maps), np.int64) if set(map(type, maps)) == _OBJECT else None
+        if lengths is not None and (lengths == len(names)).all():
+            # As many keys as declared and every declared key present: exactly the declared set.
+            with contextlib.suppress(KeyError):
+                rows = list(map(getter, maps))
+        if rows is None:
+            declared = set(names)
+            good = np.fromiter(
+                (type(raw) is dict and raw.keys() == declared for raw in maps), bool, self.size
+            )
             self.mark(~good)
             filler = dict.fromkeys(names)
             maps = [raw if ok else filler for raw, ok in zip(maps, good.tolist(), strict=True)]
-        if not names:
-            return names, []
-        getter = itemgetter(*names)
-        rows = list(map(getter, maps)) if len(names) > 1 else [(getter(raw),) for raw in maps]
+            rows = list(map(getter, maps))
+        if len(names) == 1:
+            rows = [(value,) for value in rows]
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         kinds = [_CHECKER_KINDS[checkers[name]] for name in names]
-        return names, [
+        results = [
             self.feature_values(kind, column) for kind, column in zip(kinds, columns, strict=True)
         ]
+        same = all(identical for _, identical in results)
+        return names, [values for values, _ in results], maps if same else None
 
     def timestamps(self) -> list[float]:
         window = self.rules.window
@@ -743,11 +759,11 @@ class _FastEvents:
         versions = self.column("version")
         self.strings(versions, nullable=False, limit=MAX_ID_LENGTH)
         timestamps = self.timestamps()
-        names, features = self.features()
+        names, features, sent = self.features()
         if rules.prediction is _number:
-            predictions = self.feature_values(ColumnKind.NUMERIC, self.column("prediction"))
+            predictions, _ = self.feature_values(ColumnKind.NUMERIC, self.column("prediction"))
         else:
-            predictions = self.feature_values(ColumnKind.CATEGORICAL, self.column("prediction"))
+            predictions, _ = self.feature_values(ColumnKind.CATEGORICAL, self.column("prediction"))
         probas = self.mappings("proba", rules._proba)
         latency = self.numbers(self.column("latency_ms"))
         with np.errstate(invalid="ignore"):
@@ -759,7 +775,9 @@ class _FastEvents:
 
         good = np.flatnonzero(~self.suspect).tolist()
         missing = iter(_new_ids(sum(1 for row in good if ids[row] is None)))
-        rows = list(zip(*features, strict=True)) if features else [()] * self.size
+        if sent is None:
+            rows = list(zip(*features, strict=True)) if features else [()] * self.size
+            sent = [dict(zip(names, row, strict=True)) for row in rows]
         slots: list[ValidEvent | None] = [None] * self.size
         for row in good:
             slots[row] = ValidEvent(
@@ -767,7 +785,7 @@ class _FastEvents:
                 id=ids[row] if ids[row] is not None else next(missing),
                 ts=timestamps[row],
                 version=versions[row],
-                features=dict(zip(names, rows[row], strict=True)),
+                features=sent[row],
                 prediction=predictions[row],
                 proba=probas[row],
                 latency_ms=latencies[row],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from tests.alerts._servers import CaptureServer
 from watchkeeper.alerts import (
@@ -39,7 +38,7 @@ RULE = RuleSpec(
 
 @dataclass
 class Service:
-    """What the service will wire: the four parts over one SQLite file."""
+    """What the service will wire: the four parts over one database."""
 
     evaluator: RuleEvaluator
     dispatcher: Dispatcher
@@ -53,8 +52,7 @@ class Service:
         self.worker.run_once(now)
 
 
-def start(database: Path, slack: CaptureServer) -> Service:
-    url = f"sqlite:///{database}"
+def start(url: str, slack: CaptureServer) -> Service:
     state = SqlAlertStateStore(engine=url)
     outbox = SqlOutbox(engine=url)
     receivers = {
@@ -83,9 +81,9 @@ def titles(slack: CaptureServer) -> list[str]:
 
 
 def test_worked_example_pages_once_resolves_and_silence_stops_repeats(
-    tmp_path: Path, http_receiver: CaptureServer
+    sql_url: str, http_receiver: CaptureServer
 ) -> None:
-    service = start(tmp_path / "alerts.db", http_receiver)
+    service = start(sql_url, http_receiver)
     now = 0.0
     for _ in range(12 * 60):  # 12 h of one-minute evaluations, drift throughout the first 9 h
         value = 0.35 if now < 9 * 3600 else 0.05
@@ -117,13 +115,12 @@ def test_worked_example_pages_once_resolves_and_silence_stops_repeats(
 
 
 def test_restart_while_pending_and_while_firing_neither_repages_nor_loses(
-    tmp_path: Path, http_receiver: CaptureServer
+    sql_url: str, http_receiver: CaptureServer
 ) -> None:
-    database = tmp_path / "alerts.db"
-    service = start(database, http_receiver)
+    service = start(sql_url, http_receiver)
     for minute in range(5):  # pending for 5 minutes
         service.step(minute * 60.0, 0.4)
-    service = start(database, http_receiver)  # restart while pending
+    service = start(sql_url, http_receiver)  # restart while pending
     for minute in range(5, 15):
         service.step(minute * 60.0, 0.4)
     # `for` counted from the first activation (t = 0): paged at 10 m + group_wait → 11 m.
@@ -131,7 +128,7 @@ def test_restart_while_pending_and_while_firing_neither_repages_nor_loses(
     (page,) = service.outbox.items()
     assert page.created_at == 11 * 60.0
     assert [alert["startsAt"] for alert in page.payload["alerts"]] == ["1970-01-01T00:10:00.000Z"]
-    service = start(database, http_receiver)  # restart while firing
+    service = start(sql_url, http_receiver)  # restart while firing
     for minute in range(15, 60):
         service.step(minute * 60.0, 0.4)
     assert len(http_receiver.requests) == 1  # no duplicate page
@@ -142,16 +139,15 @@ def test_restart_while_pending_and_while_firing_neither_repages_nor_loses(
 
 
 def test_restart_with_undelivered_page_delivers_it(
-    tmp_path: Path, http_receiver: CaptureServer
+    sql_url: str, http_receiver: CaptureServer
 ) -> None:
-    database = tmp_path / "alerts.db"
     http_receiver.statuses = [503] * 100  # the receiver fails while the first process runs
-    service = start(database, http_receiver)
+    service = start(sql_url, http_receiver)
     for minute in range(13):
         service.step(minute * 60.0, 0.4)
     assert http_receiver.requests == []
     http_receiver.statuses = []
-    service = start(database, http_receiver)
+    service = start(sql_url, http_receiver)
     for minute in range(13, 30):
         service.step(minute * 60.0, 0.4)
     assert len(http_receiver.requests) == 1

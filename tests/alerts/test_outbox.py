@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.alerts._databases import SQL_BACKENDS
 from tests.alerts._servers import CaptureServer
 from tests.contracts.test_notifier_contract import MESSAGE
+from tests.store.backends import backend_url
 from watchkeeper.alerts import (
     Backoff,
     DeliveryWorker,
@@ -23,13 +26,22 @@ from watchkeeper.alerts.sql import SqlOutbox
 OutboxFactory = Callable[[], Outbox]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> OutboxFactory:
+@pytest.fixture(params=["memory", *SQL_BACKENDS])
+def make_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OutboxFactory]:
     if request.param == "memory":
         shared = InMemoryOutbox()
-        return lambda: shared
-    url = f"sqlite:///{tmp_path / 'alerts.db'}"
-    return lambda: SqlOutbox(engine=url)
+        yield lambda: shared
+        return
+    opened: list[SqlOutbox] = []
+    with backend_url(request.param, tmp_path) as url:
+
+        def reopen() -> Outbox:
+            opened.append(SqlOutbox(engine=url))
+            return opened[-1]
+
+        yield reopen
+        for outbox in opened:
+            outbox.close()
 
 
 def item(key: str, at: float, receiver: str = "team") -> OutboxItem:
@@ -135,3 +147,38 @@ def test_items_are_given_up_after_give_up_after_and_kept(make_outbox: OutboxFact
     (dead,) = outbox.items(status=OutboxStatus.DEAD)
     assert dead.attempts == 2
     assert dead.last_error == "no receiver named 'ghost' is configured"
+
+
+def test_concurrent_workers_claim_every_item_exactly_once(sql_url: str) -> None:
+    # Each worker has its own outbox object (its own connections, as separate processes would).
+    outboxes = [SqlOutbox(engine=sql_url) for _ in range(4)]
+    outboxes[0].enqueue([item(f"n{index:03d}", float(index)) for index in range(120)])
+    claims: list[list[str]] = [[] for _ in outboxes]
+    barrier = threading.Barrier(len(outboxes))
+    errors: list[BaseException] = []
+
+    def work(outbox: Outbox, claimed: list[str]) -> None:
+        try:
+            barrier.wait()
+            while batch := outbox.claim(500.0, limit=7, lease=60.0):
+                claimed += [entry.key for entry in batch]
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=work, args=(outbox, claimed))
+        for outbox, claimed in zip(outboxes, claims, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    every = [key for claimed in claims for key in claimed]
+    assert sorted(every) == [f"n{index:03d}" for index in range(120)]  # no item twice, none lost
+    for claimed in claims:
+        assert claimed == sorted(claimed)  # each worker takes the oldest due items first
+    assert outboxes[0].claim(559.0, limit=10, lease=60.0) == []  # still leased
+    assert len(outboxes[1].claim(560.0, limit=200, lease=60.0)) == 120  # lease over
+    for outbox in outboxes:
+        outbox.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.alerts._databases import SQL_BACKENDS
+from tests.store.backends import backend_url
 from watchkeeper.alerts import (
     AlertRecord,
     AlertState,
@@ -21,22 +23,47 @@ from watchkeeper.alerts import (
 )
 from watchkeeper.alerts.sql import SqlAlertStateStore, SqlSilenceStore, alerts_metadata
 from watchkeeper.errors import NotFoundError, StoreError
+from watchkeeper.store import Store
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], AlertStateStore]:
+@pytest.fixture(params=["memory", *SQL_BACKENDS])
+def state_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], AlertStateStore]]:
     if request.param == "memory":
         shared = InMemoryAlertStateStore()
-        return lambda: shared
-    return lambda: SqlAlertStateStore(engine=f"sqlite:///{tmp_path / 'a.db'}")
+        yield lambda: shared
+        return
+    opened: list[SqlAlertStateStore] = []
+    with backend_url(request.param, tmp_path) as url:
+
+        def reopen() -> AlertStateStore:
+            opened.append(SqlAlertStateStore(engine=url))
+            return opened[-1]
+
+        yield reopen
+        for store in opened:
+            store.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def silence_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SilenceStore]:
+@pytest.fixture(params=["memory", *SQL_BACKENDS])
+def silence_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], SilenceStore]]:
     if request.param == "memory":
         shared = InMemorySilenceStore()
-        return lambda: shared
-    return lambda: SqlSilenceStore(engine=f"sqlite:///{tmp_path / 'a.db'}")
+        yield lambda: shared
+        return
+    opened: list[SqlSilenceStore] = []
+    with backend_url(request.param, tmp_path) as url:
+
+        def reopen() -> SilenceStore:
+            opened.append(SqlSilenceStore(engine=url))
+            return opened[-1]
+
+        yield reopen
+        for store in opened:
+            store.close()
 
 
 def record(fp: str, state: AlertState = AlertState.FIRING, **changes: object) -> AlertRecord:
@@ -111,17 +138,48 @@ def test_silence_crud(silence_store: Callable[[], SilenceStore]) -> None:
         store.delete(silence.id)
 
 
-def test_sql_tables_live_on_their_own_metadata(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    SqlAlertStateStore(engine=engine)
-    assert (
-        set(sa.inspect(engine).get_table_names())
-        == set(alerts_metadata.tables)
-        == {"alert_state", "alert_notify_log", "alert_silence", "alert_outbox"}
+def test_state_values_round_trip_exactly(sql_url: str) -> None:
+    store = SqlAlertStateStore(engine=sql_url)
+    awkward = record(
+        "c",
+        labels={"alertname": "Drift", "model": "m", "quote": 'it\'s "odd"', "empty": ""},
+        annotations={"summary": "ü ✓ \u2603", "long": "x" * 5000},
+        active_at=1_700_000_000.123456789,
+        last_value=-1e-300,
+        last_sent=None,
     )
+    store.save_alerts([awkward, awkward.evolve(state=AlertState.RESOLVED, resolved_at=3.25)])
+    (loaded,) = store.load_alerts()
+    assert loaded == awkward.evolve(state=AlertState.RESOLVED, resolved_at=3.25)
+    store.close()
+
+
+def test_a_bare_engine_is_migrated_to_the_store_schema(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    SqlAlertStateStore(engine=engine).save_alerts([record("a")])
+    assert set(alerts_metadata.tables) == {
+        "alert_state",
+        "alert_notify_log",
+        "alert_silence",
+        "alert_outbox",
+    }
+    assert set(alerts_metadata.tables) < set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    # The migration, not create_all, made the tables: the store sees a database at the head.
+    with Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        assert store.schema_revision() == "0002"
+    assert [loaded.fingerprint for loaded in SqlAlertStateStore(engine=engine).load_alerts()] == [
+        "a"
+    ]
+
+
+def test_an_in_memory_engine_is_migrated_in_place() -> None:
+    store = SqlSilenceStore(engine="sqlite://")
+    assert store.list() == []
+    store.close()
 
 
 def test_unwritable_database_raises_store_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="could not create tables") as caught:
-        SqlAlertStateStore(engine=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'a.db'}")
+    with pytest.raises(StoreError, match="could not migrate its database") as caught:
+        SqlAlertStateStore(engine=f"sqlite:///{tmp_path}")  # a directory, not a database file
     assert caught.value.backend == "sqlite"

@@ -1,4 +1,4 @@
-"""AlertingEngine over a real SQLite file and a real HTTP (Slack-shaped) receiver."""
+"""AlertingEngine over a real database (a SQLite file, PostgreSQL) and a real HTTP receiver."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.alerts._servers import CaptureServer
 from watchkeeper.alerts import AlertState, Op, RuleSpec, ThresholdCondition, load_rules
 from watchkeeper.alerts.engine import AlertingEngine, sample_from_dict
 from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError
+from watchkeeper.store import Store
 
 RULES = """
 rules:
@@ -63,10 +64,8 @@ def latest_samples(now: float, income_score: float) -> list[dict[str, Any]]:
     ]
 
 
-def open_engine(database: Path, slack: CaptureServer, **options: Any) -> AlertingEngine:
-    return AlertingEngine(
-        db=f"sqlite:///{database}", config=routing(slack), clock=lambda: 0.0, **options
-    )
+def open_engine(url: str, slack: CaptureServer, **options: Any) -> AlertingEngine:
+    return AlertingEngine(db=url, config=routing(slack), clock=lambda: 0.0, **options)
 
 
 def titles(slack: CaptureServer) -> list[str]:
@@ -74,9 +73,9 @@ def titles(slack: CaptureServer) -> list[str]:
 
 
 def test_worked_example_pages_once_resolves_once_and_a_silence_stops_repeats(
-    tmp_path: Path, http_receiver: CaptureServer
+    sql_url: str, http_receiver: CaptureServer
 ) -> None:
-    engine = open_engine(tmp_path / "wk.db", http_receiver, delivery_seed=0)
+    engine = open_engine(sql_url, http_receiver, delivery_seed=0)
     engine.apply_rules(load_rules(RULES))
     now = 0.0
     for _ in range(12 * 60):
@@ -114,10 +113,9 @@ def test_worked_example_pages_once_resolves_once_and_a_silence_stops_repeats(
 
 
 def test_restart_while_firing_neither_repages_nor_loses_the_alert(
-    tmp_path: Path, http_receiver: CaptureServer
+    sql_url: str, http_receiver: CaptureServer
 ) -> None:
-    database = tmp_path / "wk.db"
-    engine = open_engine(database, http_receiver)
+    engine = open_engine(sql_url, http_receiver)
     specs = engine.apply_rules(load_rules(RULES))
     for minute in range(15):
         engine.evaluate(minute * 60.0, latest_samples(minute * 60.0, 0.4))
@@ -125,7 +123,7 @@ def test_restart_while_firing_neither_repages_nor_loses_the_alert(
     assert len(http_receiver.requests) == 1
     engine.close()
 
-    engine = open_engine(database, http_receiver)  # a new process over the same database
+    engine = open_engine(sql_url, http_receiver)  # a new process over the same database
     assert engine.rules() == specs
     assert [alert.state for alert in engine.alerts()] == [AlertState.FIRING]
     for minute in range(15, 60):
@@ -140,9 +138,8 @@ def test_restart_while_firing_neither_repages_nor_loses_the_alert(
     engine.close()
 
 
-def test_rules_persist_merge_and_reject_invalid_sets(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'wk.db'}"
-    engine = AlertingEngine(db=url, clock=lambda: 0.0)
+def test_rules_persist_merge_and_reject_invalid_sets(sql_url: str) -> None:
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0)
     first = load_rules(RULES)
     extra = RuleSpec(
         name="ErrorsHigh",
@@ -162,17 +159,37 @@ def test_rules_persist_merge_and_reject_invalid_sets(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unique"):
         engine.apply_rules([extra, extra])
     engine.close()
-    plain_path = AlertingEngine(db=str(tmp_path / "wk.db"))  # a plain path, as Settings.db allows
-    assert plain_path.rules() == [tuned, extra]
-    assert plain_path.apply_rules([]) == []
-    plain_path.close()
-    reopened = AlertingEngine(db=url, clock=lambda: 0.0)
-    assert reopened.rules() == []
+    reopened = AlertingEngine(db=sql_url, clock=lambda: 0.0)
+    assert reopened.rules() == [tuned, extra]
+    assert reopened.apply_rules([]) == []
+    reopened.close()
+    assert AlertingEngine(db=sql_url, clock=lambda: 0.0).rules() == []
+
+
+def test_a_plain_path_is_a_migrated_sqlite_file(tmp_path: Path) -> None:
+    engine = AlertingEngine(db=str(tmp_path / "wk.db"))  # a plain path, as Settings.db allows
+    engine.add_default_rules("credit")
+    engine.close()
+    with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
+        assert store.schema_revision() == "0002"
+    reopened = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}")
+    assert len(reopened.rules()) == 6
     reopened.close()
 
 
-def test_default_pack_is_added_once_and_keeps_tuned_rules(tmp_path: Path) -> None:
-    engine = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}", clock=lambda: 0.0)
+def test_an_engine_over_an_opened_store_shares_its_database(sql_url: str) -> None:
+    with Store.open(sql_url) as store:
+        engine = AlertingEngine(db=store.engine, clock=lambda: 0.0)
+        engine.add_default_rules("credit")
+        engine.close()
+        store.ping()  # the engine left the store's engine open
+        reopened = AlertingEngine(db=store.engine, clock=lambda: 0.0)
+        assert [spec.name for spec in reopened.rules()][:1] == ["CreditDriftShareHigh"]
+        reopened.close()
+
+
+def test_default_pack_is_added_once_and_keeps_tuned_rules(sql_url: str) -> None:
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0)
     tuned = RuleSpec(
         name="CreditErrorRateHigh",
         model="credit",
@@ -195,8 +212,8 @@ def test_default_pack_is_added_once_and_keeps_tuned_rules(tmp_path: Path) -> Non
     engine.close()
 
 
-def test_without_receivers_alerts_are_recorded_but_nothing_is_sent(tmp_path: Path) -> None:
-    engine = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}", clock=lambda: 0.0)
+def test_without_receivers_alerts_are_recorded_but_nothing_is_sent(sql_url: str) -> None:
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0)
     engine.apply_rules(load_rules(RULES.replace("for: 10m", "for: 0")))
     for minute in range(3):
         report = engine.evaluate(minute * 60.0, latest_samples(minute * 60.0, 0.5))
@@ -209,9 +226,9 @@ def test_without_receivers_alerts_are_recorded_but_nothing_is_sent(tmp_path: Pat
     assert [group.receiver for group in engine.groups()] == ["default"]
 
 
-def test_silences_mute_list_and_expire(tmp_path: Path) -> None:
+def test_silences_mute_list_and_expire(sql_url: str) -> None:
     clock = [0.0]
-    engine = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}", clock=lambda: clock[0])
+    engine = AlertingEngine(db=sql_url, clock=lambda: clock[0])
     engine.apply_rules(load_rules(RULES.replace("for: 10m", "for: 0")))
     engine.evaluate(0.0, latest_samples(0.0, 0.5))
     silence = engine.add_silence(matchers=["feature=income"], duration=3600, created_by="ana")
@@ -231,8 +248,8 @@ def test_silences_mute_list_and_expire(tmp_path: Path) -> None:
         engine.add_silence(matchers=["not a matcher"], duration=60, created_by="ana")
 
 
-def test_pending_alert_that_clears_is_recorded_as_inactive(tmp_path: Path) -> None:
-    engine = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}", clock=lambda: 0.0)
+def test_pending_alert_that_clears_is_recorded_as_inactive(sql_url: str) -> None:
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0)
     engine.apply_rules(load_rules(RULES))
     engine.evaluate(0.0, latest_samples(0.0, 0.5))
     engine.evaluate(60.0, latest_samples(60.0, 0.1))
@@ -246,11 +263,11 @@ def test_pending_alert_that_clears_is_recorded_as_inactive(tmp_path: Path) -> No
 
 
 def test_background_loops_evaluate_deliver_and_stop(
-    tmp_path: Path, http_receiver: CaptureServer
+    sql_url: str, http_receiver: CaptureServer
 ) -> None:
     ticks = iter(range(1_000_000))
     engine = AlertingEngine(
-        db=f"sqlite:///{tmp_path / 'wk.db'}",
+        db=sql_url,
         config=routing(http_receiver, group_wait="0s"),
         clock=lambda: float(next(ticks)),
     )
@@ -278,9 +295,9 @@ def test_background_loops_evaluate_deliver_and_stop(
 
 
 def test_a_failing_round_is_logged_and_the_loop_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sql_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}", clock=lambda: 0.0)
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0)
     engine.apply_rules(load_rules(RULES.replace("for: 10m", "for: 0")))
     rounds: list[int] = []
     recovered = threading.Event()

@@ -1,4 +1,5 @@
-"""The Alembic migrations produce exactly the schema declared in ``watchkeeper.store.tables``."""
+"""The Alembic migrations produce exactly the schema declared in ``watchkeeper.store.tables`` and
+in the alerting modules (``watchkeeper.alerts.sql``, ``watchkeeper.alerts.engine``)."""
 
 from __future__ import annotations
 
@@ -6,29 +7,39 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tests.store.backends import backend_url
+from watchkeeper.alerts.engine import engine_metadata
+from watchkeeper.alerts.sql import alerts_metadata
 from watchkeeper.store import Store
 from watchkeeper.store.store import MIGRATIONS_DIR
 from watchkeeper.store.tables import metadata
 
+ALL_METADATA = [metadata, alerts_metadata, engine_metadata]
+HEAD = "0002"
+
 
 def test_single_head() -> None:
     script = ScriptDirectory(str(MIGRATIONS_DIR))
-    assert script.get_heads() == ["0001"]
+    assert script.get_heads() == [HEAD]
 
 
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
 def test_migrated_schema_matches_tables(backend: str, tmp_path: Path) -> None:
     with backend_url(backend, tmp_path) as url, Store.open(url) as store:
-        assert store.schema_revision() == "0001"
-        with store._engine.connect() as connection:
+        assert store.schema_revision() == HEAD
+        with store.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = compare_metadata(context, metadata)
+            differences = compare_metadata(context, ALL_METADATA)
+            tables = set(sa.inspect(connection).get_table_names())
     assert differences == []
+    assert {"alert_state", "alert_outbox", "alert_rule", "alert_history"} < tables
 
 
 def test_upgrade_before_and_after_open(tmp_path: Path) -> None:
@@ -37,7 +48,7 @@ def test_upgrade_before_and_after_open(tmp_path: Path) -> None:
         assert store.schema_revision() is None
         store.upgrade()
         store.upgrade()
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == HEAD
 
 
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
@@ -61,4 +72,34 @@ def test_concurrent_first_opens_migrate_once(backend: str, tmp_path: Path) -> No
             thread.join()
         assert errors == []
         with Store(url) as store:
-            assert store.schema_revision() == "0001"
+            assert store.schema_revision() == HEAD
+
+
+def _upgrade_to(store: Store, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+def test_alerting_tables_made_before_0002_are_adopted(backend: str, tmp_path: Path) -> None:
+    # Before 0002 the alerting code ran create_all on databases at 0001.
+    with backend_url(backend, tmp_path) as url:
+        with Store(url) as store:
+            _upgrade_to(store, "0001")
+            alerts_metadata.create_all(store.engine)
+            engine_metadata.create_all(store.engine)
+            with store.engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO alert_rule (name, position, spec, updated_at) "
+                        "VALUES ('Kept', 0, '{}', 1.0)"
+                    )
+                )
+        with Store.open(url) as store:
+            assert store.schema_revision() == HEAD
+            with store.engine.connect() as connection:
+                names = connection.execute(sa.text("SELECT name FROM alert_rule")).scalars()
+                assert list(names) == ["Kept"]

@@ -55,7 +55,10 @@ def create_app(
     """
     owns_store = store is None
     if store is None:
-        store = Store.open(settings.db)
+        store = Store.open(
+            settings.db,
+            sqlite_synchronous="NORMAL" if settings.sqlite_synchronous == "NORMAL" else "FULL",
+        )
     try:
         if service is None:
             from watchkeeper.monitor.service import MonitorService
