@@ -117,9 +117,7 @@ def _comparable(result: ValidationResult[ValidEvent], given_ids: list[bool]) -> 
         }
         fields = (event.index, event_id, event.ts, event.version, features, event.prediction)
         types = tuple(type(value).__name__ for value in event.features.values())
-        events.append(
-            (*fields, types, event.proba, event.latency_ms, event.error, event.segment)
-        )
+        events.append((*fields, types, event.proba, event.latency_ms, event.error, event.segment))
     return [events, result.rejected]
 
 

@@ -200,7 +200,11 @@ def models_register(
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Register a model from its config file, optionally with its reference data."""
+    """Register a model from its config file, optionally with its reference data.
+
+    Like registration over the API, the model gets the default alert rule pack.
+    """
+    from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.frame import read_table
     from watchkeeper.modelspec import ModelSpec
     from watchkeeper.monitor.service import MonitorService
@@ -212,8 +216,15 @@ def models_register(
         with _store(db, config) as store:
             service = MonitorService(store, settings=settings)
             registered = service.register_model(spec, reference=frame)
+            alerting = AlertingEngine(db=store.engine, config=settings.alerts_config)
+            try:
+                alerting.on_model_registered(registered.name)
+                rules = len(alerting.rules())
+            finally:
+                alerting.close()
     rows = "" if frame is None else f" with {len(frame)} reference rows"
     typer.echo(f"registered model {registered.name!r}{rows}")
+    typer.echo(f"{rules} alert rules in force (defaults included; `watchkeeper rules list`)")
 
 
 def register(app: typer.Typer) -> None:

@@ -241,6 +241,17 @@ class NumericProfile:
             return math.nan
         return float(self._sketch.get_rank(float(value), inclusive))
 
+    def ranks(self, values: npt.ArrayLike) -> FloatArray:
+        """KLL estimates of the share of finite values ``<=`` each of ``values`` (vectorised)."""
+        points = np.asarray(values, dtype=np.float64)
+        if self._sketch.is_empty():
+            return np.full(points.shape, math.nan)
+        split, inverse = np.unique(points, return_inverse=True)
+        # get_cdf wants strictly increasing split points and returns one more entry (the total).
+        cdf = np.asarray(self._sketch.get_cdf(split.tolist(), True), dtype=np.float64)[:-1]
+        result: FloatArray = cdf[inverse.reshape(points.shape)]
+        return result
+
     def rank_error(self) -> float:
         """Normalised rank error of the KLL sketch (99 % confidence, single quantile)."""
         return float(self._sketch.normalized_rank_error(False))
