@@ -213,13 +213,23 @@ def _numeric_kind(series: pd.Series, schema: Schema) -> ColumnKind:
     import pandas as pd
 
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    present = values[~np.isnan(values)]
-    if present.size == 0:
-        return ColumnKind.NUMERIC
-    if bool(np.all((present == 0.0) | (present == 1.0))):
-        return ColumnKind.BOOLEAN
-    if not pd.api.types.is_integer_dtype(series.dtype):
-        return ColumnKind.NUMERIC
+    is_integer = pd.api.types.is_integer_dtype(series.dtype)
+    # A value other than 0/1 among the first rows settles rule 5 without a full pass, and
+    # for floats the kind with it.
+    head = values[:1024]
+    head = head[~np.isnan(head)]
+    if head.size and not bool(np.all((head == 0.0) | (head == 1.0))):
+        if not is_integer:
+            return ColumnKind.NUMERIC
+        present = values[~np.isnan(values)]
+    else:
+        present = values[~np.isnan(values)]
+        if present.size == 0:
+            return ColumnKind.NUMERIC
+        if bool(np.all((present == 0.0) | (present == 1.0))):
+            return ColumnKind.BOOLEAN
+        if not is_integer:
+            return ColumnKind.NUMERIC
     limit = schema.max_integer_categories
     # A prefix with too many distinct values settles it without touching the whole column.
     if np.unique(present[:10_000]).size > limit:

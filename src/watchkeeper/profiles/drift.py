@@ -94,7 +94,8 @@ def _anchored_cdf(
     low, high = boundaries[index], boundaries[index + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(high > low, (grid - low) / (high - low), 1.0)
-    shaped = wide[index]
+    resolvable = counts / counts.sum() >= 4.0 * profile.rank_error()
+    shaped = (wide & resolvable)[index]
     if shaped.any():
         at = grid[shaped]
         rank_low, rank_high, rank = (

@@ -27,9 +27,14 @@ DEFAULT_FINE_BINS = 100
 SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
+_TAIL_LEVELS = np.array([1e-4, 1e-3, 1.0 - 1e-3, 1.0 - 1e-4])
+
+
 def fine_edges(values: npt.ArrayLike, *, bins: int = DEFAULT_FINE_BINS) -> FloatArray:
     """Fine bin edges: the distinct exact ``i / bins`` quantiles of the finite ``values``.
 
+    The 0.01 %, 0.1 %, 99.9 % and 99.99 % quantiles are edges too, so that a few outliers
+    sit in tiny tail bins of their own instead of stretching a whole 1 % bin across the gap.
     Quantiles follow the inverted empirical CDF (Hyndman & Fan 1996, definition 1), so every
     edge is an observed value and discrete data get one bin per distinct value. A last edge
     just above the maximum closes the top bin, so bins are ``[e_i, e_{i+1})`` and a value is
@@ -47,7 +52,9 @@ def fine_edges(values: npt.ArrayLike, *, bins: int = DEFAULT_FINE_BINS) -> Float
     size = finite.size
     levels = np.arange(bins + 1, dtype=np.int64)
     # ceil(i * n / bins) - 1 in integers: the inverted-CDF position of level i / bins.
-    positions = np.maximum((levels * size + bins - 1) // bins - 1, 0)
+    grid = np.maximum((levels * size + bins - 1) // bins - 1, 0)
+    tails = np.maximum(np.ceil(_TAIL_LEVELS * size).astype(np.int64) - 1, 0)
+    positions = np.concatenate((grid, tails))
     partitioned = np.partition(finite, np.unique(positions))
     distinct = np.unique(partitioned[positions])
     edges: FloatArray = np.append(distinct, np.nextafter(distinct[-1], np.inf))

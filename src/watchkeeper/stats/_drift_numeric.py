@@ -85,20 +85,28 @@ def ks_and_wasserstein(reference: FloatArray, current: FloatArray) -> tuple[floa
     merged = combined[order]
     del combined
     # (F_r - F_c) * n_r * n_c after each merged value: a reference value adds n_c, a current
-    # value subtracts n_r; integers keep D exact.
-    scaled_gap = np.where(order < n_ref, np.int64(n_cur), np.int64(-n_ref))
+    # value subtracts n_r; integers keep D exact. Built from the 0/1 origin mask by arithmetic,
+    # which is several times faster than np.where with two scalars.
+    scaled_gap = (order < n_ref).astype(np.int64)
     del order
+    scaled_gap *= n_ref + n_cur
+    scaled_gap -= n_ref
     np.cumsum(scaled_gap, out=scaled_gap)
     np.abs(scaled_gap, out=scaled_gap)
-    run_end = np.empty(merged.size, dtype=np.bool_)
-    np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
-    run_end[-1] = True
+    steps = np.diff(merged)
     scale = float(n_ref) * float(n_cur)
-    ks = float(np.max(scaled_gap, where=run_end, initial=0)) / scale
-    # Tied neighbours have zero width, so only run ends contribute to the integral.
-    area = scaled_gap[:-1].astype(np.float64)
-    area *= np.diff(merged)
-    wasserstein = float(area.sum()) / scale
+    if bool(steps.all()):
+        ks = float(scaled_gap.max()) / scale
+    else:
+        # With ties, F_r - F_c is read only after the last value of each run of equal values.
+        run_end = np.empty(merged.size, dtype=np.bool_)
+        np.not_equal(steps, 0.0, out=run_end[:-1])
+        run_end[-1] = True
+        ks = float(np.max(scaled_gap, where=run_end, initial=0)) / scale
+    # Tied neighbours have zero width, so only run ends contribute to the integral. (Not
+    # np.dot: BLAS threads would compete with the report's column threads.)
+    np.multiply(steps, scaled_gap[:-1], out=steps)
+    wasserstein = float(steps.sum()) / scale
     return min(ks, 1.0), wasserstein
 
 
