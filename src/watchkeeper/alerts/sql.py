@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
@@ -41,7 +39,7 @@ from watchkeeper.store.engine import WRITE_OPTION, make_engine, normalise_url
 # Alembic runs migrations through process-wide proxies (``alembic.context``, ``alembic.op``), so
 # a migration started here must hold the store's own lock; the advisory-lock key must match too,
 # or a store and an alerting engine opening one PostgreSQL database together would both migrate.
-from watchkeeper.store.store import _ALEMBIC_LOCK, _MIGRATION_LOCK_KEY, MIGRATIONS_DIR
+from watchkeeper.store.store import MIGRATIONS_DIR, migrate_connection
 from watchkeeper.store.tables import metadata as store_metadata
 
 __all__ = [
@@ -142,18 +140,10 @@ def upgrade_schema(engine: sa.Engine) -> None:
             current = MigrationContext.configure(connection).get_current_revision()
         if current == _head_revision():
             return
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
-                if backend == "postgresql":
-                    connection.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-                    )
-                config.attributes["connection"] = connection
-                with _ALEMBIC_LOCK:
-                    command.upgrade(config, "head")
+                migrate_connection(connection)
     except SQLAlchemyError as error:
         raise StoreError(
             f"alert store ({backend}) could not migrate its database: {error}; check that the "

@@ -63,7 +63,7 @@ from watchkeeper.store.records import (
     WindowRecord,
 )
 
-__all__ = ["MIGRATIONS_DIR", "Store"]
+__all__ = ["MIGRATIONS_DIR", "Store", "migrate_connection"]
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # Any constant works; it only has to be the same in every process that migrates the database.
@@ -173,6 +173,26 @@ def _token(row: Row[Any]) -> TokenRecord:
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
     )
+
+
+def migrate_connection(connection: Connection) -> None:
+    """Run the Alembic migrations to head on ``connection``, inside its transaction.
+
+    Every component that migrates a watchkeeper database goes through here, so they share the
+    locks: a PostgreSQL advisory lock serialises concurrent first starts across processes, and
+    a process-wide lock guards Alembic's global context across threads. Raises Alembic's
+    ``CommandError`` (e.g. a database created by a newer watchkeeper) for the caller to word.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection.dialect.name == "postgresql":
+        # Released when the transaction ends.
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+        )
+    config.attributes["connection"] = connection
+    with _ALEMBIC_LOCK:
+        command.upgrade(config, "head")
 
 
 class Store:
@@ -289,18 +309,9 @@ class Store:
 
     def upgrade(self) -> None:
         """Migrate the schema to the newest revision; does nothing when it is already there."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self._connection("migrate schema", write=True) as connection:
-            if self.backend == "postgresql":
-                # Serialises concurrent first starts; released when the transaction ends.
-                connection.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-                )
-            config.attributes["connection"] = connection
             try:
-                with _ALEMBIC_LOCK:
-                    command.upgrade(config, "head")
+                migrate_connection(connection)
             except CommandError as exc:
                 raise StoreError(
                     f"migrating the {self.backend} store at {self.url} failed: {exc}; the "
