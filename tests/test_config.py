@@ -58,3 +58,12 @@ def test_exposure_needs_auth() -> None:
 
 def test_secret_not_in_repr() -> None:
     assert "s3cret" not in repr(Settings(admin_token="s3cret"))
+
+
+def test_every_setting_is_documented() -> None:
+    import dataclasses
+    import re
+
+    docs = (Path(__file__).parents[1] / "docs" / "service.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| `WATCHKEEPER_[A-Z_]+` \|", docs, re.M))
+    assert documented == {field.name for field in dataclasses.fields(Settings)}
