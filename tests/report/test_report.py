@@ -193,3 +193,15 @@ def test_save_files(tmp_path: object) -> None:
     html_path = result.save_html(out / "r.html", plotly="cdn")
     assert orjson.loads(json_path.read_bytes())["schema"] == REPORT_SCHEMA
     assert "<html" in html_path.read_text().lower()
+
+
+def test_progress_is_reported_per_column_and_finishes() -> None:
+    reference, current = _frames(rows=500)
+    calls: list[tuple[int, int]] = []
+    Report().run(reference, current, progress=lambda done, total: calls.append((done, total)))
+    totals = {total for _, total in calls}
+    assert len(totals) == 1
+    total = totals.pop()
+    assert total == 4 + 1  # four columns, then the data-set checks and assembly
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (total, total)
