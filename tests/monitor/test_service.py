@@ -154,6 +154,20 @@ def test_drift_fires_for_the_shifted_feature_only(store: Store) -> None:
     assert drift_a[0]["labels"]["feature"] == "a"
 
 
+def test_events_for_an_already_closed_window_reach_latest_samples(store: Store) -> None:
+    # A replay, or a client's backlog flushed after an outage: the window ended before its
+    # events arrived, so it is closed at ingest, never by tick — alerts must still see it.
+    clock = Clock(T0 + 3 * HOUR)
+    service = make_service(store, clock)
+    service.register_model(spec(), reference=reference_frame())
+    service.ingest_events("churn", events(2000, T0, seed=1, shift=1.0))
+    assert service.tick() == []
+    samples = service.latest_samples()
+    drift_a = [s for s in samples if s["labels"]["signal"] == "drift.a.detected"]
+    assert [s["value"] for s in drift_a] == [1.0]
+    assert drift_a[0]["timestamp"] == T0 + HOUR
+
+
 def test_late_labels_update_the_closed_window_exactly(store: Store) -> None:
     clock = Clock(T0 + 10)
     service = make_service(store, clock)

@@ -19,6 +19,7 @@ from watchkeeper.errors import WatchkeeperError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from watchkeeper.demo import LiveOutcome
     from watchkeeper.report.report import ReportResult
 
 EXIT_OK = 0
@@ -468,19 +469,54 @@ def _evaluate_conditions(
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option(help="Directory for the demo's reports.")] = Path(
-        "watchkeeper-demo"
-    ),
+    output: Annotated[
+        Path, typer.Option(help="Directory for the demo's reports and store.")
+    ] = Path("watchkeeper-demo"),
+    live: Annotated[
+        bool, typer.Option(help="Also run the live monitoring loop on the embedded store.")
+    ] = True,
 ) -> None:
     """Run the end-to-end demo on real weather data with real drift."""
     from watchkeeper.demo import run_demo
 
     console = _console()
     with _usage_errors():
-        outcome = run_demo(output, console=console)
+        outcome = run_demo(output, console=console, live=live)
     _print_summary(outcome.result, console)
     console.print(f"JSON report: {outcome.json_path}")
     console.print(f"HTML report: {outcome.html_path}")
+    if outcome.live is not None:
+        _print_live(outcome.live, console)
+
+
+def _print_live(live: LiveOutcome, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console.print()
+    console.print(
+        "Live loop on the embedded store: rows 6,000–end replayed as prediction events "
+        "(30 s apart), labels joined later, 6-hour windows closed, default alert rules evaluated."
+    )
+    table = Table(title="Windows (documented drift from row 12,000)", title_justify="left")
+    for header in ("rows", "events", "drift share", "accuracy"):
+        table.add_column(header, justify="right")
+    for window in live.timeline:
+        first, last = window["rows"]
+        table.add_row(
+            f"{first:,}–{last:,}",
+            str(window["events"]),
+            _fmt(window["drift_share"], 2),
+            _fmt(window["accuracy"], 3),
+        )
+    console.print(table)
+    rules = sorted({alert["rule"] for alert in live.firing})
+    console.print(f"Alerts firing on the latest window: {', '.join(rules) or 'none'}")
+    for alert in live.firing:
+        console.print(f"  [{escape(alert['rule'])}] {escape(alert['summary'])}")
+    console.print(
+        f"Store: {live.db_path} — `watchkeeper serve --db sqlite:///{live.db_path}` serves it"
+    )
 
 
 @app.command()

@@ -649,6 +649,7 @@ class MonitorService:
                 fresh = self._new_window(state)
                 fresh.fold(part)
                 self._update_stored(state, key, fresh.merge, fresh)
+                self._note_closed(state, key)
 
     def _read_stored(self, state: _Model, key: WindowKey) -> WindowProfile | None:
         with self._timed("read_window"):
@@ -904,11 +905,22 @@ class MonitorService:
                     self._reopen(due[position:])
                     raise
                 closed.append({"model": name, **key.to_dict(), "count": window.events})
-                if key.window_seconds == state.spec.windows[0]:
-                    with self._lock:
-                        previous = self._last_closed.get(name, -math.inf)
-                        self._last_closed[name] = max(previous, key.window_start)
+                self._note_closed(state, key)
         return closed
+
+    def _note_closed(self, state: _Model, key: WindowKey) -> None:
+        """Make a closed window of the smallest size the latest one if it is newer.
+
+        Both closing paths come here — ``tick`` and events arriving for a window that had
+        already closed (a replay, or a client's backlog after an outage) — so that
+        ``latest_samples`` (alerts, /metrics) sees every closed window.
+        """
+        if key.window_seconds != state.spec.windows[0]:
+            return
+        name = state.spec.name
+        with self._lock:
+            previous = self._last_closed.get(name, -math.inf)
+            self._last_closed[name] = max(previous, key.window_start)
 
     def _reopen(self, due: Sequence[tuple[str, WindowKey, WindowProfile | None]]) -> None:
         with self._lock:
