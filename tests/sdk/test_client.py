@@ -168,3 +168,21 @@ def test_local_mode_folds_windows_like_the_server(tmp_path: Path) -> None:
     assert sum(window.event_count for window in checkpointed) == 50 * len(
         {window.window_seconds for window in checkpointed}
     )
+
+
+def test_local_mode_registers_models_with_reference_data(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame(
+        {"age": rng.normal(40, 5, 400), "plan": rng.choice(["gold", "basic"], 400)}
+    )
+    client = Client.local(f"sqlite:///{tmp_path / 'watchkeeper.db'}")
+    registered = client.register_model(
+        {"name": "local", "task": "classification", "features": {}, "prediction": None},
+        reference=reference,
+    )
+    assert registered["features"] == {"age": "numeric", "plan": "categorical"}
+    assert client.set_reference("local", reference.sample(200, random_state=0))
+    client.close()

@@ -7,13 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from watchkeeper.errors import AuthError, DeliveryError, IngestError, NotFoundError
+from watchkeeper.errors import (
+    AuthError,
+    ConflictError,
+    DeliveryError,
+    IngestError,
+    InputError,
+    NotFoundError,
+)
 from watchkeeper.ingest import Rejection
 from watchkeeper.sdk.logger import PredictionLogger
 from watchkeeper.sdk.sink import BatchKind, Delivery, HttpSink, Outcome, Sink
 
 if TYPE_CHECKING:
     from watchkeeper.config import Settings
+    from watchkeeper.monitor.service import MonitorService
 
 __all__ = ["Client", "Receipt"]
 
@@ -65,6 +73,8 @@ class Client:
                 return HttpSink(url=url, token=token, timeout=timeout)
 
         self._url = url
+        self._token = token
+        self._timeout = timeout
         self._new_sink = sink_factory
         self._sink: Sink | None = None
         self._loggers: list[PredictionLogger] = []
@@ -137,6 +147,83 @@ class Client:
             record["timestamp"] = timestamp
         return self._send(model, "feedback", [record])
 
+    def register_model(
+        self, config: Mapping[str, Any], *, reference: Any | None = None
+    ) -> dict[str, Any]:
+        """Register a model from its config and, optionally, its reference data.
+
+        ``config`` is the model config of docs/service.md (name, task, features, …);
+        ``reference`` is any input watchkeeper reads (pandas or polars DataFrame, pyarrow
+        Table, dict of arrays) and is sent as Parquet. Over HTTP this needs a token with the
+        ``admin`` scope when the service requires authentication. Returns the stored config;
+        raises ConflictError when the name is taken.
+        """
+        local = self._local_service()
+        if local is not None:
+            from watchkeeper.modelspec import ModelSpec
+
+            frame = None if reference is None else _frame(reference)
+            return local.register_model(
+                ModelSpec.from_dict(dict(config)), reference=frame
+            ).to_dict()
+        registered = self._request("POST", "/v1/models", json=dict(config))
+        if reference is not None:
+            self.set_reference(str(registered["name"]), reference)
+        return registered
+
+    def set_reference(self, model: str, reference: Any) -> dict[str, Any]:
+        """Replace ``model``'s reference data (drift is measured against it from then on)."""
+        frame = _frame(reference)
+        local = self._local_service()
+        if local is not None:
+            return local.set_reference(model, frame)
+        import io
+
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return self._request(
+            "PUT",
+            f"/v1/models/{model}/reference",
+            content=buffer.getvalue(),
+            headers={"content-type": "application/vnd.apache.parquet"},
+        )
+
+    def _local_service(self) -> MonitorService | None:
+        from watchkeeper.sdk.local import LocalSink
+
+        return self._sink.service if isinstance(self._sink, LocalSink) else None
+
+    def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """One synchronous admin request; errors become watchkeeper's exceptions."""
+        import httpx
+
+        headers = dict(options.pop("headers", {}))
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        url = self._url.rstrip("/") + path
+        try:
+            response = httpx.request(method, url, headers=headers, timeout=self._timeout, **options)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"{method} {path}: the service is unreachable ({error})") from None
+        if response.status_code < 400:
+            body: dict[str, Any] = response.json()
+            return body
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        status = response.status_code
+        where = f"{method} {path}: {status} {message}"
+        if status in (401, 403):
+            raise AuthError(where)
+        if status == 404:
+            raise NotFoundError(where)
+        if status == 409:
+            raise ConflictError(where)
+        if status < 500:
+            raise InputError(where)
+        raise DeliveryError(where)
+
     def _send(self, model: str, kind: BatchKind, records: Sequence[Mapping[str, Any]]) -> Receipt:
         if not records:
             return Receipt(accepted=0, duplicates=0, rejected=())
@@ -165,6 +252,12 @@ class Client:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _frame(reference: Any) -> Any:
+    from watchkeeper.frame import as_dataframe
+
+    return as_dataframe(reference, name="reference")
 
 
 def _error_of(delivery: Delivery, *, model: str, kind: str, url: str) -> Exception:
