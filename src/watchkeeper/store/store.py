@@ -175,6 +175,16 @@ def _token(row: Row[Any]) -> TokenRecord:
     )
 
 
+_MIGRATION_ATTEMPTS: Final = 6
+
+
+def _sqlite_locked(exc: StoreError) -> bool:
+    """Whether ``exc`` wraps SQLite's "database is locked" (SQLITE_BUSY)."""
+    cause = exc.__cause__
+    original = getattr(cause, "orig", cause)
+    return exc.backend == "sqlite" and "database is locked" in str(original)
+
+
 def migrate_connection(connection: Connection) -> None:
     """Run the Alembic migrations to head on ``connection``, inside its transaction.
 
@@ -309,6 +319,20 @@ class Store:
 
     def upgrade(self) -> None:
         """Migrate the schema to the newest revision; does nothing when it is already there."""
+        for attempt in range(_MIGRATION_ATTEMPTS):
+            try:
+                self._upgrade_once()
+                return
+            except StoreError as exc:
+                # Several processes or threads opening a brand-new SQLite file at once can get
+                # SQLITE_BUSY straight away while one of them switches it to WAL (that step
+                # does not always wait on the busy timeout). Migrating is idempotent, so a
+                # short back-off and a new attempt is the whole remedy.
+                if not _sqlite_locked(exc) or attempt == _MIGRATION_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+
+    def _upgrade_once(self) -> None:
         with self._connection("migrate schema", write=True) as connection:
             try:
                 migrate_connection(connection)
