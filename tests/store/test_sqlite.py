@@ -6,13 +6,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from watchkeeper.errors import ConfigError, StoreError
-from watchkeeper.store import NewEvent, Store
+from watchkeeper.errors import ConfigError, StoreError, WatchkeeperError
+from watchkeeper.store import InsertResult, NewEvent, Store
 
 
 def _pragma(store: Store, name: str) -> object:
@@ -126,3 +128,54 @@ def test_json_columns_keep_their_types_despite_numeric_affinity(tmp_path: Path) 
         with store._engine.connect() as connection:
             stored = connection.execute(sa.text("SELECT typeof(prediction) FROM events")).scalar()
         assert stored == "blob"
+
+
+def test_queued_batches_commit_together_and_fail_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write lock is held while three callers arrive: the first writes alone, the two that
+    # queued behind it share one transaction; that one fails (unknown model), so each of them
+    # is written alone and only the bad batch's caller sees the error.
+    with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
+        model_id = store.create_model("m", {}).id
+        groups: list[int] = []
+        write_batches = store._write_batches
+
+        def counted(operation: str, group: list[Any]) -> None:
+            groups.append(len(group))
+            write_batches(operation, group)
+
+        monkeypatch.setattr(store, "_write_batches", counted)
+        results: dict[str, object] = {}
+
+        def insert(name: str, target: int, ids: range) -> None:
+            events = [NewEvent(f"e{i}", "v1", float(i), {"x": i}) for i in ids]
+            try:
+                results[name] = store.insert_events(target, events)
+            except WatchkeeperError as error:
+                results[name] = error
+
+        lock = store._write_lock
+        assert lock is not None
+        threads = [
+            threading.Thread(target=insert, args=("first", model_id, range(10))),
+            threading.Thread(target=insert, args=("overlap", model_id, range(5, 15))),
+            threading.Thread(target=insert, args=("unknown", model_id + 99, range(20, 25))),
+        ]
+        with lock:
+            for count, thread in enumerate(threads, start=1):
+                thread.start()
+                while len(store._insert_queue) < count:
+                    time.sleep(0.001)
+        for thread in threads:
+            thread.join()
+        assert groups == [1, 2, 1, 1]
+        first, overlap = results["first"], results["overlap"]
+        assert isinstance(first, InsertResult)
+        assert isinstance(overlap, InsertResult)
+        assert first.inserted_ids == tuple(f"e{i}" for i in range(10))
+        assert overlap.inserted_ids == tuple(f"e{i}" for i in range(10, 15))
+        assert overlap.duplicate_ids == tuple(f"e{i}" for i in range(5, 10))
+        assert isinstance(results["unknown"], WatchkeeperError)
+        assert store.count_events(model_id) == 15
+        assert [v.version for v in store.list_versions(model_id)] == ["v1"]

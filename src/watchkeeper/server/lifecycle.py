@@ -9,6 +9,7 @@ monitor checkpoints its open windows, and a store the app opened itself is close
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -68,6 +69,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.store.close()
         raise
     state.started = True
+    # Everything loaded so far (modules, the app, recovered windows) lives as long as the process.
+    # Frozen, it is no longer rescanned by every full collection: ingest allocates tens of
+    # thousands of objects per batch, and each full collection of the start-up heap stalled a
+    # request by ~80 ms.
+    gc.freeze()
     state.alerting.start(
         state.service.latest_samples, interval=state.settings.alerts_interval_seconds
     )
@@ -76,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         state.started = False
+        gc.unfreeze()
         upkeep.cancel()
         with suppress(asyncio.CancelledError):
             await upkeep

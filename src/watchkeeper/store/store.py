@@ -1,15 +1,19 @@
 """The durable metadata and event store: one synchronous, thread-safe API over SQLite or PostgreSQL.
 
-The service calls it from a thread pool; every method runs in its own short transaction, and a
-method that writes has committed when it returns.
+The service calls it from a thread pool; every method runs in its own short transaction (on
+SQLite, event batches of concurrent callers share one: group commit), and a method that writes
+has committed when it returns.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -76,6 +80,8 @@ _ALEMBIC_LOCK: Final = threading.Lock()
 _EVENT_BATCH: Final = 5_000
 
 _EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
+_VERSION_COLUMNS: Final = ("model_id", "version", "created_at", "metadata")
+_EMPTY_METADATA: Final = "{}"
 _PG_STAGING: Final = "watchkeeper_incoming_events"
 _PG_STAGING_DDL: Final = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
@@ -113,6 +119,22 @@ def _split_in_order(
         else:
             duplicates.append(event_id)
     return tuple(accepted), tuple(duplicates)
+
+
+@dataclass(eq=False)
+class _QueuedInsert:
+    """One caller's event batch waiting for the next group commit (SQLite)."""
+
+    model_id: ModelId
+    count: int
+    rows: list[tuple[Any, ...]]
+    unique_ids: list[EventId]
+    versions: set[str]
+    now: float
+    taken: bool = False
+    done: bool = False
+    inserted: set[EventId] = dataclass_field(default_factory=set)
+    error: BaseException | None = None
 
 
 def _sqlite_event_rows(
@@ -239,7 +261,11 @@ class Store:
             threading.Lock() if self.backend == "sqlite" and not memory else None
         )
         self._closed = False
+        # Event batches of concurrent callers are committed together (see ``_group_commit``).
+        self._insert_queue: deque[_QueuedInsert] = deque()
+        self._insert_turn = threading.Condition()
         self._sqlite_event_sql = ""
+        self._sqlite_version_sql = ""
         if self.backend == "sqlite":
             compiled = (
                 sqlite_dialect.insert(t.events)
@@ -249,6 +275,16 @@ class Store:
             if tuple(compiled.positiontup or ()) != _EVENT_COLUMNS:
                 raise StoreError("internal: unexpected event insert layout", backend="sqlite")
             self._sqlite_event_sql = str(compiled)
+            # The versions INSERT is compiled once too: compiling it per batch cost about as much
+            # as encoding the batch's JSON.
+            versions = (
+                sqlite_dialect.insert(t.model_versions)
+                .on_conflict_do_nothing()
+                .compile(dialect=self._engine.dialect, column_keys=list(_VERSION_COLUMNS))
+            )
+            if tuple(versions.positiontup or ()) != _VERSION_COLUMNS:
+                raise StoreError("internal: unexpected version insert layout", backend="sqlite")
+            self._sqlite_version_sql = str(versions)
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: SqliteSynchronous = "FULL") -> Store:
@@ -517,25 +553,106 @@ class Store:
             )
         except orjson.JSONEncodeError:
             raise _json_error(events) from None
-        with self._connection(f"insert {len(events)} events", write=True) as connection:
-            if self.backend == "sqlite":
-                inserted = self._insert_events_sqlite(connection, model_id, sqlite_rows, unique_ids)
-            else:
+        if self.backend == "sqlite":
+            inserted = self._group_commit(
+                _QueuedInsert(model_id, len(events), sqlite_rows, unique_ids, versions, now)
+            )
+        else:
+            with self._connection(f"insert {len(events)} events", write=True) as connection:
                 inserted = self._insert_events_postgresql(
                     connection, model_id, events, unique_ids, now
                 )
-            connection.execute(
-                self._insert(t.model_versions)
-                .on_conflict_do_nothing()
-                .values(
-                    [
-                        {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
-                        for v in sorted(versions)
-                    ]
+                connection.execute(
+                    self._insert(t.model_versions)
+                    .on_conflict_do_nothing()
+                    .values(
+                        [
+                            {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
+                            for v in sorted(versions)
+                        ]
+                    )
                 )
-            )
         accepted, duplicates = _split_in_order(ids, inserted)
         return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
+
+    def _group_commit(self, request: _QueuedInsert) -> set[EventId]:
+        """Insert ``request`` in one transaction with every batch queued behind the one writing.
+
+        Group commit (as in LevelDB's writer queue): the caller at the head of the queue writes
+        the batches of all queued callers in one transaction, so one fsync covers them, and each
+        caller returns once the transaction holding its batch has committed. When a shared
+        transaction fails, each batch is retried alone, so one bad batch fails only its caller.
+        """
+        turn = self._insert_turn
+        with turn:
+            self._insert_queue.append(request)
+            try:
+                while not request.done and self._insert_queue[0] is not request:
+                    turn.wait()
+            except BaseException:
+                # Interrupted (Ctrl-C) before a writer took the batch: leave the queue, or the
+                # callers behind would wait for a head that never writes.
+                if not request.taken:
+                    self._insert_queue.remove(request)
+                    turn.notify_all()
+                raise
+            group = [] if request.done else list(self._insert_queue)
+            for queued in group:
+                queued.taken = True
+        if group:
+            try:
+                self._write_group(group)
+            finally:
+                with turn:
+                    for queued in group:
+                        self._insert_queue.popleft()
+                        if not queued.done:
+                            queued.error = StoreError(
+                                f"insert {queued.count} events: interrupted while another "
+                                "caller was writing the batch; send it again",
+                                backend=self.backend,
+                            )
+                            queued.done = True
+                    turn.notify_all()
+        if request.error is not None:
+            raise request.error
+        return request.inserted
+
+    def _write_group(self, group: list[_QueuedInsert]) -> None:
+        count = sum(queued.count for queued in group)
+        try:
+            self._write_batches(f"insert {count} events", group)
+        except Exception as error:
+            if len(group) == 1:
+                group[0].error = error
+            else:
+                for queued in group:
+                    try:
+                        self._write_batches(f"insert {queued.count} events", [queued])
+                    except Exception as alone:
+                        queued.error = alone
+        for queued in group:
+            queued.done = True
+
+    def _write_batches(self, operation: str, group: list[_QueuedInsert]) -> None:
+        inserted: list[set[EventId]] = []
+        with self._connection(operation, write=True) as connection:
+            for queued in group:
+                inserted.append(
+                    self._insert_events_sqlite(
+                        connection, queued.model_id, queued.rows, queued.unique_ids
+                    )
+                )
+            connection.exec_driver_sql(
+                self._sqlite_version_sql,
+                [
+                    (queued.model_id, version, queued.now, _EMPTY_METADATA)
+                    for queued in group
+                    for version in sorted(queued.versions)
+                ],
+            )
+        for queued, ids in zip(group, inserted, strict=True):
+            queued.inserted = ids
 
     def _insert_events_sqlite(
         self,
