@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from watchkeeper.stats.drift import DriftConfig
     from watchkeeper.stats.quality import QualityThresholds
 
-__all__ = ["REPORT_SCHEMA", "Report", "ReportResult"]
+__all__ = ["REPORT_SCHEMA", "Report", "ReportResult", "assemble_document"]
 
 REPORT_SCHEMA = "watchkeeper.report/v1"
 
@@ -302,41 +302,72 @@ class Report:
         reference_info: dict[str, Any],
         current_info: dict[str, Any],
     ) -> dict[str, Any]:
-        drift_columns = {o.name: o.drift for o in outcomes if o.drift is not None}
         skipped = {o.name: o.skipped for o in outcomes if o.skipped is not None}
         for name, kind in resolved.features.items():
             if not kind.is_monitored_for_drift:
                 skipped[name] = f"{kind.value} column: not tested for drift"
-        features = [o for o in outcomes if o.role == "feature" and o.drift is not None]
-        drifted = [o.name for o in features if o.drift is not None and o.drift["drift"]]
-        tested = len(features)
-        drift_share = len(drifted) / tested if tested else 0.0
-        outputs = [o for o in outcomes if o.role in ("prediction", "proba") and o.drift]
-        prediction_drift = (
-            any(bool(o.drift and o.drift["drift"]) for o in outputs) if outputs else None
+        return assemble_document(
+            drift_columns={o.name: o.drift for o in outcomes if o.drift is not None},
+            skipped=skipped,
+            column_quality={o.name: o.quality for o in outcomes if o.quality},
+            dataset_quality=dataset_quality,
+            performance=performance,
+            headline=_headline(performance),
+            data_schema=resolved.to_dict(),
+            drift_share_threshold=self.drift_share,
+            reference_info=reference_info,
+            current_info=current_info,
         )
-        ranking = sorted(
-            (
-                {
-                    "column": o.name,
-                    "effect_size": o.drift["effect_size"],
-                    "drift": o.drift["drift"],
-                }
-                for o in features
-                if o.drift is not None
-            ),
-            key=lambda row: (-(row["effect_size"] or 0.0), row["column"]),
-        )
-        dataset_drift = tested > 0 and drift_share >= self.drift_share
 
-        column_quality = {o.name: o.quality for o in outcomes if o.quality}
-        verdicts = [check["verdict"] for check in dataset_quality.values()] + [
-            check["verdict"] for checks in column_quality.values() for check in checks.values()
-        ]
-        failures = verdicts.count("fail")
-        warnings = verdicts.count("warning")
 
-        summary: dict[str, Any] = {
+def assemble_document(
+    *,
+    drift_columns: Mapping[str, Mapping[str, Any]],
+    skipped: Mapping[str, str],
+    column_quality: Mapping[str, Any],
+    dataset_quality: Mapping[str, Any],
+    performance: Mapping[str, Any] | None,
+    headline: Mapping[str, Any] | None,
+    data_schema: Mapping[str, Any],
+    drift_share_threshold: float,
+    reference_info: Mapping[str, Any],
+    current_info: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``watchkeeper.report/v1`` document from per-column drift entries and checks.
+
+    Shared by the batch :class:`Report` and the service's range reports, so the summary, the
+    ranking and the verdict counts mean the same everywhere. ``drift_columns`` entries carry
+    their ``role`` (feature, prediction, proba, target) next to the drift result's fields.
+    """
+    from watchkeeper import __version__
+
+    features = {name: e for name, e in drift_columns.items() if e["role"] == "feature"}
+    drifted = [name for name, entry in features.items() if entry["drift"]]
+    tested = len(features)
+    drift_share = len(drifted) / tested if tested else 0.0
+    outputs = [e for e in drift_columns.values() if e["role"] in ("prediction", "proba")]
+    prediction_drift = any(bool(e["drift"]) for e in outputs) if outputs else None
+    ranking = sorted(
+        (
+            {"column": name, "effect_size": entry["effect_size"], "drift": entry["drift"]}
+            for name, entry in features.items()
+        ),
+        key=lambda row: (-(row["effect_size"] or 0.0), row["column"]),
+    )
+    dataset_drift = tested > 0 and drift_share >= drift_share_threshold
+    verdicts = [check["verdict"] for check in dataset_quality.values()] + [
+        check["verdict"] for checks in column_quality.values() for check in checks.values()
+    ]
+    failures = verdicts.count("fail")
+    warnings = verdicts.count("warning")
+    return {
+        "schema": REPORT_SCHEMA,
+        "watchkeeper_version": __version__,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reference": dict(reference_info),
+        "current": dict(current_info),
+        "data_schema": dict(data_schema),
+        "summary": {
             "dataset_drift": dataset_drift,
             "drift_share": drift_share,
             "drifted_columns": len(drifted),
@@ -345,38 +376,28 @@ class Report:
             "quality_passed": failures == 0,
             "quality_failures": failures,
             "quality_warnings": warnings,
-            "performance": _headline(performance),
-        }
-        from watchkeeper import __version__
-
-        return {
-            "schema": REPORT_SCHEMA,
-            "watchkeeper_version": __version__,
-            "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "reference": reference_info,
-            "current": current_info,
-            "data_schema": resolved.to_dict(),
-            "summary": summary,
-            "drift": {
-                "dataset_drift": dataset_drift,
-                "drift_share": drift_share,
-                "drift_share_threshold": self.drift_share,
-                "drifted_columns": len(drifted),
-                "tested_columns": tested,
-                "prediction_drift": prediction_drift,
-                "ranking": ranking,
-                "columns": drift_columns,
-                "skipped": skipped,
-            },
-            "quality": {
-                "passed": failures == 0,
-                "failures": failures,
-                "warnings": warnings,
-                "dataset": dataset_quality,
-                "columns": column_quality,
-            },
-            "performance": performance,
-        }
+            "performance": None if headline is None else dict(headline),
+        },
+        "drift": {
+            "dataset_drift": dataset_drift,
+            "drift_share": drift_share,
+            "drift_share_threshold": drift_share_threshold,
+            "drifted_columns": len(drifted),
+            "tested_columns": tested,
+            "prediction_drift": prediction_drift,
+            "ranking": ranking,
+            "columns": {name: dict(entry) for name, entry in drift_columns.items()},
+            "skipped": dict(skipped),
+        },
+        "quality": {
+            "passed": failures == 0,
+            "failures": failures,
+            "warnings": warnings,
+            "dataset": dict(dataset_quality),
+            "columns": dict(column_quality),
+        },
+        "performance": None if performance is None else dict(performance),
+    }
 
 
 class ReportResult:
