@@ -23,8 +23,9 @@ from watchkeeper.config import Settings
 from watchkeeper.ingest import validate_events
 from watchkeeper.modelspec import ModelSpec
 from watchkeeper.monitor import EventBatch, MonitorService, WindowProfile
+from watchkeeper.monitor.service import store_rows
 from watchkeeper.monitor.signals import window_signals
-from watchkeeper.store import NewEvent, Store
+from watchkeeper.store import Store
 
 T0 = 1_700_006_400.0 - (1_700_006_400.0 % 86_400)
 RUNS = 20
@@ -126,20 +127,7 @@ def bench_ingest(directory: Path, synchronous: str) -> dict[str, Any]:
         validate.append(time.perf_counter() - started)
         started = time.perf_counter()
         batch = EventBatch.build([e.id for e in result.accepted], result.accepted, state.plan)
-        rows = [
-            NewEvent(
-                e.id,
-                e.version,
-                e.ts,
-                e.features,
-                e.prediction,
-                e.proba,
-                e.latency_ms,
-                e.error,
-                e.segment,
-            )
-            for e in result.accepted
-        ]
+        rows = store_rows(result.accepted)
         build.append(time.perf_counter() - started)
         started = time.perf_counter()
         service._store.insert_events(state.model_id, rows)

@@ -351,9 +351,17 @@ def test_feedback(store: Store, model_id: int) -> None:
         ],
     )
     assert (result.inserted_ids, result.duplicate_ids) == (("a", "a"), ("a",))
-    assert store.insert_feedback(model_id, [NewFeedback("a", "u2", 2, T0)]).duplicate_ids == ("a",)
+    assert result.stored_positions == (0, 1)
+    again = store.insert_feedback(
+        model_id, [NewFeedback("a", "u2", 2, T0), NewFeedback("a", "u3", 4, T0)]
+    )
+    assert (again.duplicate_ids, again.stored_positions) == (("a",), (1,))
     got = store.feedback_between(model_id, T0, T0 + 10)
-    assert [(f.user_id, f.rating, f.comment) for f in got] == [("u2", 1, None), ("u1", 5, "great")]
+    assert [(f.user_id, f.rating, f.comment) for f in got] == [
+        ("u3", 4, None),
+        ("u2", 1, None),
+        ("u1", 5, "great"),
+    ]
     with pytest.raises(IngestError) as bad:
         store.insert_feedback(
             model_id, [NewFeedback("b", "u1", 4, T0), NewFeedback("b", "u", 6, T0)]

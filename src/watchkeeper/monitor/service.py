@@ -56,6 +56,8 @@ from watchkeeper.profiles import DatasetProfile, profile_frame
 from watchkeeper.schema import ColumnKind, ResolvedSchema, Schema, infer_schema
 from watchkeeper.store import (
     EventRecord,
+    FeedbackInsertResult,
+    LabelInsertResult,
     NewEvent,
     NewFeedback,
     NewLabel,
@@ -203,6 +205,24 @@ def _raw_version(raw: object) -> str:
     if isinstance(version, str) and 0 < len(version) <= MAX_ID_LENGTH:
         return version
     return ""
+
+
+def store_rows(events: Sequence[ValidEvent]) -> list[NewEvent]:
+    """The store's rows for validated events (same fields, the store's own record type)."""
+    return [
+        NewEvent(
+            e.id,
+            e.version,
+            e.ts,
+            e.features,
+            e.prediction,
+            e.proba,
+            e.latency_ms,
+            e.error,
+            e.segment,
+        )
+        for e in events
+    ]
 
 
 class MonitorService:
@@ -545,20 +565,7 @@ class MonitorService:
         batch = EventBatch.build([event.id for event in accepted], accepted, state.plan)
         groups = batch.groups(state.spec.windows)
         self._ensure_markers(state, [key for key, _ in groups], now)
-        rows = [
-            NewEvent(
-                e.id,
-                e.version,
-                e.ts,
-                e.features,
-                e.prediction,
-                e.proba,
-                e.latency_ms,
-                e.error,
-                e.segment,
-            )
-            for e in accepted
-        ]
+        rows = store_rows(accepted)
         with self._timed("insert_events"):
             inserted = self._store.insert_events(state.model_id, rows)
         if len(inserted.inserted_ids) < len(accepted):
@@ -790,18 +797,29 @@ class MonitorService:
             self._fold_joined(
                 state, [_joined(events[i], values[i]) for i in matched if i in events]
             )
-        rejected = len({rejection.index for rejection in result.rejected})
+        return self._outcome(model, "labels", inserted, result.rejected)
+
+    def _outcome(
+        self,
+        model: str,
+        kind: str,
+        inserted: LabelInsertResult | FeedbackInsertResult,
+        rejected: Sequence[Rejection],
+    ) -> IngestOutcome:
+        """Count a labels or feedback batch and answer it in the wire form."""
         self._count(
             model,
-            labels_accepted=len(inserted.inserted_ids),
-            labels_duplicates=len(inserted.duplicate_ids),
-            labels_rejected=rejected,
+            **{
+                f"{kind}_accepted": len(inserted.inserted_ids),
+                f"{kind}_duplicates": len(inserted.duplicate_ids),
+                f"{kind}_rejected": len({rejection.index for rejection in rejected}),
+            },
         )
         return IngestOutcome(
             accepted=len(inserted.inserted_ids),
             duplicates=len(inserted.duplicate_ids),
             ids=list(inserted.inserted_ids),
-            rejected=list(result.rejected),
+            rejected=list(rejected),
         )
 
     def ingest_feedback(self, model: str, feedback: list[Any]) -> IngestOutcome:
@@ -819,16 +837,7 @@ class MonitorService:
         rows = [NewFeedback(f.id, f.user_id, f.rating, f.ts, f.comment) for f in result.accepted]
         with self._timed("insert_feedback"):
             inserted = self._store.insert_feedback(state.model_id, rows)
-        # The store reports event ids in input order; walk the batch to pick the stored items.
-        remaining = list(inserted.inserted_ids)
-        stored = []
-        seen: set[tuple[str, str]] = set()
-        for item in result.accepted:
-            if (item.id, item.user_id) in seen or not remaining or remaining[0] != item.id:
-                continue
-            seen.add((item.id, item.user_id))
-            remaining.pop(0)
-            stored.append(item)
+        stored = [result.accepted[position] for position in inserted.stored_positions]
         if stored:
             with self._timed("events_by_ids"):
                 events = self._store.events_by_ids(state.model_id, [item.id for item in stored])
@@ -841,19 +850,7 @@ class MonitorService:
                     key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
                     groups.setdefault(key, []).append(item.rating)
             self._fold_ratings(state, groups, now)
-        rejected = len({rejection.index for rejection in result.rejected})
-        self._count(
-            model,
-            feedback_accepted=len(inserted.inserted_ids),
-            feedback_duplicates=len(inserted.duplicate_ids),
-            feedback_rejected=rejected,
-        )
-        return IngestOutcome(
-            accepted=len(inserted.inserted_ids),
-            duplicates=len(inserted.duplicate_ids),
-            ids=list(inserted.inserted_ids),
-            rejected=list(result.rejected),
-        )
+        return self._outcome(model, "feedback", inserted, result.rejected)
 
     def _fold_ratings(
         self, state: _Model, groups: Mapping[WindowKey, list[int]], now: float

@@ -13,6 +13,7 @@ from watchkeeper.store.engine import normalise_url, redact_url
 from watchkeeper.store.records import (
     EventId,
     EventRecord,
+    FeedbackInsertResult,
     FeedbackRecord,
     InsertResult,
     LabelInsertResult,
@@ -34,6 +35,7 @@ from watchkeeper.store.store import Store
 __all__ = [
     "EventId",
     "EventRecord",
+    "FeedbackInsertResult",
     "FeedbackRecord",
     "InsertResult",
     "LabelInsertResult",

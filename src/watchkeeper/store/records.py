@@ -196,6 +196,19 @@ class InsertResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackInsertResult:
+    """Outcome of storing ratings: ids in input order, and which input items were stored.
+
+    One event can be rated by several users, so event ids alone cannot say which rating was
+    new; ``stored_positions`` are the indices (into the input) of the ratings stored now.
+    """
+
+    inserted_ids: tuple[EventId, ...]
+    duplicate_ids: tuple[EventId, ...]
+    stored_positions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LabelInsertResult:
     """Outcome of storing labels; ``unmatched_ids`` are stored labels with no event yet."""
 

@@ -7,6 +7,7 @@ has committed when it returns.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -51,6 +52,7 @@ from watchkeeper.store.engine import (
 from watchkeeper.store.records import (
     EventId,
     EventRecord,
+    FeedbackInsertResult,
     FeedbackRecord,
     InsertResult,
     LabelInsertResult,
@@ -201,10 +203,11 @@ _MIGRATION_ATTEMPTS: Final = 6
 
 
 def _sqlite_locked(exc: StoreError) -> bool:
-    """Whether ``exc`` wraps SQLite's "database is locked" (SQLITE_BUSY)."""
+    """Whether ``exc`` wraps SQLite's SQLITE_BUSY / SQLITE_LOCKED (any extended code)."""
     cause = exc.__cause__
     original = getattr(cause, "orig", cause)
-    return exc.backend == "sqlite" and "database is locked" in str(original)
+    code = getattr(original, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def migrate_connection(connection: Connection) -> None:
@@ -931,7 +934,9 @@ class Store:
             ).all()
         return [LabelRecord(*row) for row in rows]
 
-    def insert_feedback(self, model_id: ModelId, feedback: Sequence[NewFeedback]) -> InsertResult:
+    def insert_feedback(
+        self, model_id: ModelId, feedback: Sequence[NewFeedback]
+    ) -> FeedbackInsertResult:
         """Store ratings, idempotently per ``(event_id, user_id)``; result ids are event ids."""
         for index, item in enumerate(feedback):
             if not 1 <= item.rating <= 5:
@@ -941,7 +946,7 @@ class Store:
                     field="rating",
                 )
         if not feedback:
-            return InsertResult(inserted_ids=(), duplicate_ids=())
+            return FeedbackInsertResult(inserted_ids=(), duplicate_ids=(), stored_positions=())
         keys = [f"{item.event_id}\x00{item.user_id}" for item in feedback]
         first: dict[str, NewFeedback] = {}
         for key, item in zip(keys, feedback, strict=True):
@@ -966,9 +971,15 @@ class Store:
         with self._connection(f"insert {len(feedback)} feedback", write=True) as connection:
             inserted = {f"{e}\x00{u}" for e, u in connection.execute(statement, rows)}
         accepted, duplicates = _split_in_order(keys, inserted)
-        return InsertResult(
+        positions: list[int] = []
+        for position, key in enumerate(keys):
+            if key in inserted:
+                inserted.discard(key)  # only the first copy of a key was stored
+                positions.append(position)
+        return FeedbackInsertResult(
             inserted_ids=tuple(key.partition("\x00")[0] for key in accepted),
             duplicate_ids=tuple(key.partition("\x00")[0] for key in duplicates),
+            stored_positions=tuple(positions),
         )
 
     def feedback_between(self, model_id: ModelId, start: float, end: float) -> list[FeedbackRecord]:
