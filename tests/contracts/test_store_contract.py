@@ -220,6 +220,38 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
     assert empty.segment == ""
 
 
+def test_event_values_round_trip_exactly(store: Store, model_id: int) -> None:
+    """Doubles come back bit for bit, and text that looks like a number or null stays text."""
+    rng = np.random.default_rng(11)
+    instants = (T0 + rng.uniform(0, 86_400, 300)).tolist()
+    tiny_and_huge = (rng.normal(size=300) * 10.0 ** rng.integers(-300, 300, 300)).tolist()
+    latencies = rng.gamma(2.0, 3.0, 300).tolist()
+    sent = [
+        NewEvent(
+            f"{index:05d}",
+            "1.0",
+            instants[index],
+            {"x": tiny_and_huge[index], "code": "007", "word": "null"},
+            prediction=[1.0, 1, "1.0", "null", True][index % 5],
+            latency_ms=latencies[index],
+        )
+        for index in range(300)
+    ]
+    assert len(store.insert_events(model_id, sent).inserted_ids) == 300
+    stored = store.events_by_ids(model_id, [e.event_id for e in sent])
+    for original in sent:
+        got = stored[original.event_id]
+        assert (got.ts, got.latency_ms, got.version) == (
+            original.ts,
+            original.latency_ms,
+            original.version,
+        )
+        assert got.features == original.features
+        assert type(got.features["x"]) is float
+        assert got.prediction == original.prediction
+        assert type(got.prediction) is type(original.prediction)
+
+
 def test_insert_events_is_idempotent(store: Store, model_id: int) -> None:
     first = store.insert_events(model_id, [event("a"), event("b"), event("a", ts=T0 + 9)])
     assert first.inserted_ids == ("a", "b")

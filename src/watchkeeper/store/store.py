@@ -84,6 +84,19 @@ _EVENT_BATCH: Final = 5_000
 _EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
 _VERSION_COLUMNS: Final = ("model_id", "version", "created_at", "metadata")
 _EMPTY_METADATA: Final = "{}"
+# Every event of a batch from one JSON array parameter (``_sqlite_event_payload``): ``->>``
+# gives SQL values (numbers exactly: SQLite reads the shortest round-trip text back to the same
+# double), ``->`` the JSON text of the objects, stored as BLOBs like every JSON column (a
+# ``JSON`` column has NUMERIC affinity and would turn text such as ``1.0`` into a number).
+# ``WHERE true`` lets SQLite parse the upsert clause after a SELECT.
+_SQLITE_EVENT_SQL: Final = (
+    "INSERT INTO events (model_id, event_id, version, ts, segment, features, prediction, proba, "
+    "latency_ms, error, ingested_at) "
+    "SELECT ?1, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, "
+    "CAST(e.value -> 4 AS BLOB), CAST(nullif(e.value -> 5, 'null') AS BLOB), "
+    "CAST(nullif(e.value -> 6, 'null') AS BLOB), e.value ->> 7, e.value ->> 8, ?3 "
+    "FROM json_each(?2) AS e WHERE true ON CONFLICT DO NOTHING"
+)
 _PG_STAGING: Final = "watchkeeper_incoming_events"
 _PG_STAGING_DDL: Final = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
@@ -129,7 +142,7 @@ class _QueuedInsert:
 
     model_id: ModelId
     count: int
-    rows: list[tuple[Any, ...]]
+    payload: bytes
     unique_ids: list[EventId]
     versions: set[str]
     now: float
@@ -139,27 +152,26 @@ class _QueuedInsert:
     error: BaseException | None = None
 
 
-def _sqlite_event_rows(
-    model_id: ModelId, events: Sequence[NewEvent], now: float
-) -> list[tuple[Any, ...]]:
-    """Driver parameters for the SQLite event INSERT, in ``events`` column order."""
-    dumps, option = orjson.dumps, JSON_OPTIONS
-    return [
-        (
-            model_id,
-            event.event_id,
-            event.version,
-            event.ts,
-            event.segment,
-            dumps(event.features, option=option),
-            None if event.prediction is None else dumps(event.prediction, option=option),
-            None if event.proba is None else dumps(event.proba, option=option),
-            event.latency_ms,
-            bool(event.error),
-            now,
-        )
-        for event in events
-    ]
+def _sqlite_event_payload(events: Sequence[NewEvent]) -> bytes:
+    """One JSON array of ``[id, version, ts, segment, features, prediction, proba, latency_ms,
+    error]`` rows: the single parameter of the SQLite event INSERT (see ``_SQLITE_EVENT_SQL``)."""
+    return orjson.dumps(
+        [
+            (
+                event.event_id,
+                event.version,
+                event.ts,
+                event.segment,
+                event.features,
+                event.prediction,
+                event.proba,
+                event.latency_ms,
+                bool(event.error),
+            )
+            for event in events
+        ],
+        option=JSON_OPTIONS,
+    )
 
 
 def _json_error(events: Sequence[NewEvent]) -> IngestError:
@@ -267,19 +279,10 @@ class Store:
         # Event batches of concurrent callers are committed together (see ``_group_commit``).
         self._insert_queue: deque[_QueuedInsert] = deque()
         self._insert_turn = threading.Condition()
-        self._sqlite_event_sql = ""
         self._sqlite_version_sql = ""
         if self.backend == "sqlite":
-            compiled = (
-                sqlite_dialect.insert(t.events)
-                .on_conflict_do_nothing()
-                .compile(dialect=self._engine.dialect, column_keys=list(_EVENT_COLUMNS))
-            )
-            if tuple(compiled.positiontup or ()) != _EVENT_COLUMNS:
-                raise StoreError("internal: unexpected event insert layout", backend="sqlite")
-            self._sqlite_event_sql = str(compiled)
-            # The versions INSERT is compiled once too: compiling it per batch cost about as much
-            # as encoding the batch's JSON.
+            # The versions INSERT is compiled once: compiling it per batch cost about as much as
+            # encoding the batch's JSON.
             versions = (
                 sqlite_dialect.insert(t.model_versions)
                 .on_conflict_do_nothing()
@@ -551,14 +554,12 @@ class Store:
         # Rows are encoded before the write lock is taken, so concurrent batches encode while
         # another one is being written (SQLite releases the GIL while it works).
         try:
-            sqlite_rows = (
-                _sqlite_event_rows(model_id, events, now) if self.backend == "sqlite" else []
-            )
+            payload = _sqlite_event_payload(events) if self.backend == "sqlite" else b""
         except orjson.JSONEncodeError:
             raise _json_error(events) from None
         if self.backend == "sqlite":
             inserted = self._group_commit(
-                _QueuedInsert(model_id, len(events), sqlite_rows, unique_ids, versions, now)
+                _QueuedInsert(model_id, len(events), payload, unique_ids, versions, now)
             )
         else:
             with self._connection(f"insert {len(events)} events", write=True) as connection:
@@ -643,7 +644,7 @@ class Store:
             for queued in group:
                 inserted.append(
                     self._insert_events_sqlite(
-                        connection, queued.model_id, queued.rows, queued.unique_ids
+                        connection, queued.model_id, queued.payload, queued.unique_ids, queued.now
                     )
                 )
             connection.exec_driver_sql(
@@ -661,16 +662,20 @@ class Store:
         self,
         connection: Connection,
         model_id: ModelId,
-        rows: list[tuple[Any, ...]],
+        payload: bytes,
         unique_ids: list[EventId],
+        now: float,
     ) -> set[EventId]:
-        # Rows go through the driver's executemany: per-row SQLAlchemy bind processing would be
-        # most of the cost of a bulk insert. ON CONFLICT DO NOTHING skips stored ids; when any was
+        # The whole batch is one statement over one JSON parameter (``_SQLITE_EVENT_SQL``), so
+        # SQLite parses and inserts every row in a single step with the GIL released: the other
+        # requests' Python work goes on meanwhile. ``executemany`` took the GIL back after every
+        # row and, with another request running, waited for it each time (the GIL convoy).
+        # ON CONFLICT DO NOTHING skips stored ids; when any was
         # skipped, the new rows are found by rowid: SQLite numbers a new row above the largest
         # rowid in the table, and this transaction holds the write lock (BEGIN IMMEDIATE), so the
         # rows above the maximum seen before the INSERT are exactly this batch's.
         before = connection.exec_driver_sql("SELECT max(rowid) FROM events").scalar() or 0
-        inserted = connection.exec_driver_sql(self._sqlite_event_sql, rows).rowcount
+        inserted = connection.exec_driver_sql(_SQLITE_EVENT_SQL, (model_id, payload, now)).rowcount
         if inserted == len(unique_ids):
             return set(unique_ids)
         return set(
