@@ -23,7 +23,6 @@ from watchkeeper.config import Settings
 from watchkeeper.ingest import validate_events
 from watchkeeper.modelspec import ModelSpec
 from watchkeeper.monitor import EventBatch, MonitorService, WindowProfile
-from watchkeeper.monitor.service import store_rows
 from watchkeeper.monitor.signals import window_signals
 from watchkeeper.store import Store
 
@@ -127,7 +126,7 @@ def bench_ingest(directory: Path, synchronous: str) -> dict[str, Any]:
         validate.append(time.perf_counter() - started)
         started = time.perf_counter()
         batch = EventBatch.build([e.id for e in result.accepted], result.accepted, state.plan)
-        rows = store_rows(result.accepted)
+        rows = result.accepted
         build.append(time.perf_counter() - started)
         started = time.perf_counter()
         service._store.insert_events(state.model_id, rows)

@@ -152,6 +152,11 @@ class ValidEvent:
     error: bool = False
     segment: str = ""
 
+    @property
+    def event_id(self) -> str:
+        """``id`` under the store's name for it: a validated event is stored as it is."""
+        return self.id
+
 
 @dataclass(frozen=True, slots=True)
 class ValidLabel:

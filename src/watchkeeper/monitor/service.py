@@ -58,7 +58,6 @@ from watchkeeper.store import (
     EventRecord,
     FeedbackInsertResult,
     LabelInsertResult,
-    NewEvent,
     NewFeedback,
     NewLabel,
     Store,
@@ -85,6 +84,8 @@ class IngestOutcome:
     duplicates: int
     ids: list[str]
     rejected: list[Rejection]
+    # The stored events (accepted and new), for callers that count them (not on the wire).
+    stored: EventBatch | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The wire response ``{"accepted", "duplicates", "ids", "rejected"}``."""
@@ -205,24 +206,6 @@ def _raw_version(raw: object) -> str:
     if isinstance(version, str) and 0 < len(version) <= MAX_ID_LENGTH:
         return version
     return ""
-
-
-def store_rows(events: Sequence[ValidEvent]) -> list[NewEvent]:
-    """The store's rows for validated events (same fields, the store's own record type)."""
-    return [
-        NewEvent(
-            e.id,
-            e.version,
-            e.ts,
-            e.features,
-            e.prediction,
-            e.proba,
-            e.latency_ms,
-            e.error,
-            e.segment,
-        )
-        for e in events
-    ]
 
 
 class MonitorService:
@@ -565,9 +548,8 @@ class MonitorService:
         batch = EventBatch.build([event.id for event in accepted], accepted, state.plan)
         groups = batch.groups(state.spec.windows)
         self._ensure_markers(state, [key for key, _ in groups], now)
-        rows = store_rows(accepted)
         with self._timed("insert_events"):
-            inserted = self._store.insert_events(state.model_id, rows)
+            inserted = self._store.insert_events(state.model_id, accepted)
         if len(inserted.inserted_ids) < len(accepted):
             fresh = set(inserted.inserted_ids)
             keep: list[int] = []
@@ -607,6 +589,7 @@ class MonitorService:
             duplicates=duplicates,
             ids=list(inserted.inserted_ids),
             rejected=list(result.rejected),
+            stored=batch,
         )
 
     def _ensure_markers(self, state: _Model, keys: Sequence[WindowKey], now: float) -> None:

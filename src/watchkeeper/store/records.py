@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 __all__ = [
     "EventId",
@@ -28,6 +28,7 @@ __all__ = [
     "NewLabel",
     "ReferenceProfileRecord",
     "RetentionResult",
+    "StorableEvent",
     "TokenRecord",
     "VersionRecord",
     "WindowRecord",
@@ -49,6 +50,30 @@ def canonical_segment(tags: Mapping[str, str] | None) -> str:
     if not tags:
         return ""
     return ",".join(f"{key}={tags[key]}" for key in sorted(tags))
+
+
+class StorableEvent(Protocol):
+    """What :meth:`Store.insert_events` reads of an event: :class:`NewEvent` has it, and so has
+    the ingest path's validated event, which is stored as it is (no copy per event)."""
+
+    @property
+    def event_id(self) -> EventId: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def features(self) -> Mapping[str, Any]: ...
+    @property
+    def prediction(self) -> Any: ...
+    @property
+    def proba(self) -> Mapping[str, float] | None: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def error(self) -> bool: ...
+    @property
+    def segment(self) -> str: ...
 
 
 class NewEvent(NamedTuple):

@@ -59,11 +59,11 @@ from watchkeeper.store.records import (
     LabelRecord,
     ModelId,
     ModelRecord,
-    NewEvent,
     NewFeedback,
     NewLabel,
     ReferenceProfileRecord,
     RetentionResult,
+    StorableEvent,
     TokenRecord,
     VersionRecord,
     WindowRecord,
@@ -124,6 +124,8 @@ def _split_in_order(
     ids: Sequence[EventId], inserted: set[EventId]
 ) -> tuple[tuple[EventId, ...], tuple[EventId, ...]]:
     """Split ``ids`` (input order) into the first occurrence of each inserted id and the rest."""
+    if len(inserted) == len(ids):
+        return tuple(ids), ()
     accepted: list[EventId] = []
     duplicates: list[EventId] = []
     claimed: set[EventId] = set()
@@ -152,7 +154,7 @@ class _QueuedInsert:
     error: BaseException | None = None
 
 
-def _sqlite_event_payload(events: Sequence[NewEvent]) -> bytes:
+def _sqlite_event_payload(events: Sequence[StorableEvent]) -> bytes:
     """One JSON array of ``[id, version, ts, segment, features, prediction, proba, latency_ms,
     error]`` rows: the single parameter of the SQLite event INSERT (see ``_SQLITE_EVENT_SQL``)."""
     return orjson.dumps(
@@ -174,7 +176,7 @@ def _sqlite_event_payload(events: Sequence[NewEvent]) -> bytes:
     )
 
 
-def _json_error(events: Sequence[NewEvent]) -> IngestError:
+def _json_error(events: Sequence[StorableEvent]) -> IngestError:
     """Name the first event field that cannot be serialised as JSON."""
     for index, event in enumerate(events):
         for field in ("features", "prediction", "proba"):
@@ -539,7 +541,7 @@ class Store:
 
     # ------------------------------------------------------------------ events
 
-    def insert_events(self, model_id: ModelId, events: Sequence[NewEvent]) -> InsertResult:
+    def insert_events(self, model_id: ModelId, events: Sequence[StorableEvent]) -> InsertResult:
         """Store a batch in one transaction; ids already stored (or repeated) are duplicates.
 
         Idempotent on ``(model_id, event_id)``: the first copy of an id wins. The versions seen
@@ -688,7 +690,7 @@ class Store:
         self,
         connection: Connection,
         model_id: ModelId,
-        events: Sequence[NewEvent],
+        events: Sequence[StorableEvent],
         unique_ids: list[EventId],
         now: float,
     ) -> set[EventId]:

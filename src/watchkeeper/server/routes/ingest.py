@@ -7,7 +7,7 @@ durable. Per-item problems come back in ``rejected``; only an unusable envelope 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,8 +38,6 @@ from watchkeeper.server.wire import (
 )
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from watchkeeper.monitor.service import IngestOutcome
 
 __all__ = ["router"]
@@ -61,70 +59,29 @@ def _check_size(state: AppState, count: int, what: str) -> None:
         )
 
 
-def _accepted_rows(size: int, outcome: IngestOutcome, ids: Sequence[Any] | None) -> np.ndarray:
-    """Which rows of the batch were stored: neither rejected nor duplicates."""
-    mask = np.ones(size, dtype=bool)
-    mask[[rejection.index for rejection in outcome.rejected]] = False
-    if outcome.duplicates and ids is not None:
-        # Rare (client retries): the first occurrence of each accepted id was stored.
-        stored = set(outcome.ids)
-        for row in np.flatnonzero(mask).tolist():
-            event_id = ids[row]
-            if event_id is None:
-                continue
-            if event_id in stored:
-                stored.discard(event_id)
-            else:
-                mask[row] = False
-    return mask
+def _count_stored(state: AppState, model: str, outcome: IngestOutcome) -> IngestOutcome:
+    """Feed the stored events (neither rejected nor duplicates) to the Prometheus meter."""
+    stored = outcome.stored
+    if stored is not None and len(stored):
+        state.meter.record_events(
+            model,
+            versions=np.asarray(stored.versions, dtype=object),
+            errors=stored.errors,
+            latency_ms=stored.latency,
+        )
+    return outcome
 
 
 def _events_from_json(state: AppState, model: str, body: bytes) -> IngestOutcome:
     events = unwrap_batch(parse_json(body), "events")
     _check_size(state, len(events), "events")
-    outcome = state.service.ingest_events(model, events)
-    if outcome.accepted:
-        ids = [event.get("id") if isinstance(event, dict) else None for event in events]
-        rows = np.flatnonzero(_accepted_rows(len(events), outcome, ids)).tolist()
-        stored = [events[row] for row in rows]
-        state.meter.record_events(
-            model,
-            versions=np.array([event["version"] for event in stored], dtype=object),
-            errors=np.array([bool(event.get("error")) for event in stored], dtype=bool),
-            latency_ms=np.array([event.get("latency_ms") for event in stored], dtype=np.float64),
-        )
-    return outcome
-
-
-def _column(table: pa.Table, name: str, rows: np.ndarray, fill: Any) -> np.ndarray:
-    """Column ``name`` at ``rows`` with nulls (or an absent column) replaced by ``fill``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if name not in table.column_names or pa.types.is_null(table.column(name).type):
-        return np.full(int(rows.sum()), fill)
-    column = table.column(name).filter(pa.array(rows))
-    if isinstance(fill, float):
-        column = column.cast(pa.float64())
-    values: np.ndarray = pc.fill_null(column, fill).to_numpy(zero_copy_only=False)
-    return values
+    return _count_stored(state, model, state.service.ingest_events(model, events))
 
 
 def _events_from_table(state: AppState, model: str, body: bytes, kind: str) -> IngestOutcome:
     table = read_table(body, kind)
     _check_size(state, table.num_rows, "events")
-    outcome = state.service.ingest_table(model, table)
-    size = table.num_rows
-    if outcome.accepted:
-        ids = table.column("id").to_pylist() if "id" in table.column_names else None
-        rows = _accepted_rows(size, outcome, ids)
-        state.meter.record_events(
-            model,
-            versions=_column(table, "version", rows, "").astype(str),
-            errors=_column(table, "error", rows, False).astype(bool),
-            latency_ms=_column(table, "latency_ms", rows, np.nan).astype(np.float64),
-        )
-    return outcome
+    return _count_stored(state, model, state.service.ingest_table(model, table))
 
 
 @router.post(
