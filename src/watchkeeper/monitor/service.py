@@ -33,16 +33,12 @@ from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError, NotFoundError
 from watchkeeper.frame import as_dataframe
 from watchkeeper.ingest import (
-    MAX_ID_LENGTH,
     Rejection,
-    ValidationResult,
-    ValidEvent,
-    validate_columns,
-    validate_events,
     validate_feedback,
     validate_labels,
 )
 from watchkeeper.modelspec import ModelSpec
+from watchkeeper.monitor.decoding import DecodedEvents, DecodeJob, decode_events, decode_table
 from watchkeeper.monitor.rangereport import range_report_document
 from watchkeeper.monitor.signals import Signals, signal_names, window_signals
 from watchkeeper.monitor.windows import (
@@ -199,13 +195,6 @@ def _inferred_spec(spec: ModelSpec, frame: pd.DataFrame) -> ModelSpec:
     roles = {spec.prediction, *(spec.proba or {}).values()} & {str(c) for c in frame.columns}
     resolved = infer_schema(frame, Schema(exclude=frozenset(c for c in roles if c)))
     return dataclasses.replace(spec, features=dict(resolved.features))
-
-
-def _raw_version(raw: object) -> str:
-    version = raw.get("version") if isinstance(raw, Mapping) else None
-    if isinstance(version, str) and 0 < len(version) <= MAX_ID_LENGTH:
-        return version
-    return ""
 
 
 class MonitorService:
@@ -511,46 +500,48 @@ class MonitorService:
 
     # ------------------------------------------------------------------ ingest
 
+    def decode_job(self, model: str) -> DecodeJob:
+        """What decoding a batch for ``model`` needs now (NotFoundError for an unknown model)."""
+        state = self._model(model)
+        return DecodeJob(
+            spec=state.spec,
+            plan=state.plan,
+            now=self._clock(),
+            max_age_seconds=self._settings.max_event_age_seconds,
+            max_future_seconds=self._settings.max_event_future_seconds,
+            max_batch=self._settings.max_batch_events,
+        )
+
     def ingest_events(self, model: str, events: list[Any]) -> IngestOutcome:
         """Validate, store (one transaction) and fold a JSON batch; committed on return."""
-        state = self._model(model)
-        window = self._validation_window()
-        result = validate_events(
-            events, state.spec, max_batch=self._settings.max_batch_events, **window
-        )
-        indices = {rejection.index for rejection in result.rejected}
-        versions = [_raw_version(events[index]) for index in sorted(indices)]
-        return self._ingest(state, result, versions, window["now"])
+        return self._ingest(self._model(model), decode_events(events, self.decode_job(model)))
 
     def ingest_table(self, model: str, table: pa.Table) -> IngestOutcome:
         """The columnar path of :meth:`ingest_events` (Arrow or Parquet bodies)."""
-        state = self._model(model)
-        window = self._validation_window()
-        result = validate_columns(
-            table, state.spec, max_batch=self._settings.max_batch_events, **window
-        )
-        indices = sorted({rejection.index for rejection in result.rejected})
-        versions = [""] * len(indices)
-        if indices and "version" in table.column_names:
-            column = table.column("version").take(indices).to_pylist()
-            versions = [_raw_version({"version": value}) for value in column]
-        return self._ingest(state, result, versions, window["now"])
+        return self._ingest(self._model(model), decode_table(table, self.decode_job(model)))
 
-    def _ingest(
-        self,
-        state: _Model,
-        result: ValidationResult[ValidEvent],
-        rejected_versions: Sequence[str],
-        now: float,
-    ) -> IngestOutcome:
+    def ingest_decoded(self, model: str, decoded: DecodedEvents) -> IngestOutcome | None:
+        """Store and fold a batch decoded elsewhere (:func:`~watchkeeper.monitor.decoding.
+        decode_body` in an ingest worker); committed on return.
+
+        Returns None, storing nothing, when the model's plan changed since the job was taken
+        (a reference was set meanwhile): the caller decodes the batch again.
+        """
+        state = self._model(model)
+        if decoded.plan != state.plan:
+            return None
+        return self._ingest(state, decoded)
+
+    def _ingest(self, state: _Model, decoded: DecodedEvents) -> IngestOutcome:
         name = state.spec.name
-        accepted = result.accepted
-        batch = EventBatch.build([event.id for event in accepted], accepted, state.plan)
+        now = decoded.now
+        rejected_versions = decoded.rejected_versions
+        batch = decoded.batch
         groups = batch.groups(state.spec.windows)
         self._ensure_markers(state, [key for key, _ in groups], now)
         with self._timed("insert_events"):
-            inserted = self._store.insert_events(state.model_id, accepted)
-        if len(inserted.inserted_ids) < len(accepted):
+            inserted = self._store.insert_encoded(state.model_id, decoded.encoded)
+        if len(inserted.inserted_ids) < len(batch):
             fresh = set(inserted.inserted_ids)
             keep: list[int] = []
             for position, event_id in enumerate(batch.ids):
@@ -588,7 +579,7 @@ class MonitorService:
             accepted=len(inserted.inserted_ids),
             duplicates=duplicates,
             ids=list(inserted.inserted_ids),
-            rejected=list(result.rejected),
+            rejected=list(decoded.rejected),
             stored=batch,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from watchkeeper.store.engine import normalise_url, redact_url
 from watchkeeper.store.records import (
+    EncodedEvents,
     EventId,
     EventRecord,
     FeedbackInsertResult,
@@ -31,9 +32,10 @@ from watchkeeper.store.records import (
     WindowRecord,
     canonical_segment,
 )
-from watchkeeper.store.store import Store
+from watchkeeper.store.store import Store, encode_events
 
 __all__ = [
+    "EncodedEvents",
     "EventId",
     "EventRecord",
     "FeedbackInsertResult",
@@ -54,6 +56,7 @@ __all__ = [
     "VersionRecord",
     "WindowRecord",
     "canonical_segment",
+    "encode_events",
     "normalise_url",
     "redact_url",
 ]

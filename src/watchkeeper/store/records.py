@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 __all__ = [
+    "EncodedEvents",
     "EventId",
     "EventRecord",
     "FeedbackRecord",
@@ -210,6 +211,20 @@ class TokenRecord:
     def active(self) -> bool:
         """Whether the token has not been revoked."""
         return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvents:
+    """An event batch encoded for storing (see ``watchkeeper.store.encode_events``).
+
+    ``payload`` is one JSON array of ``[id, version, ts, segment, features, prediction, proba,
+    latency_ms, error]`` rows. Encoding needs no store, so it can happen in another process and
+    travel (it pickles cheaply): the ingest workers of the server encode, the server stores.
+    """
+
+    ids: list[EventId]
+    versions: frozenset[str]
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)

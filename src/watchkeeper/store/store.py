@@ -50,6 +50,7 @@ from watchkeeper.store.engine import (
     translate_error,
 )
 from watchkeeper.store.records import (
+    EncodedEvents,
     EventId,
     EventRecord,
     FeedbackInsertResult,
@@ -59,6 +60,7 @@ from watchkeeper.store.records import (
     LabelRecord,
     ModelId,
     ModelRecord,
+    NewEvent,
     NewFeedback,
     NewLabel,
     ReferenceProfileRecord,
@@ -69,7 +71,7 @@ from watchkeeper.store.records import (
     WindowRecord,
 )
 
-__all__ = ["MIGRATIONS_DIR", "Store", "migrate_connection"]
+__all__ = ["MIGRATIONS_DIR", "Store", "encode_events", "migrate_connection"]
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # Any constant works; it only has to be the same in every process that migrates the database.
@@ -146,7 +148,7 @@ class _QueuedInsert:
     count: int
     payload: bytes
     unique_ids: list[EventId]
-    versions: set[str]
+    versions: frozenset[str]
     now: float
     taken: bool = False
     done: bool = False
@@ -154,26 +156,54 @@ class _QueuedInsert:
     error: BaseException | None = None
 
 
-def _sqlite_event_payload(events: Sequence[StorableEvent]) -> bytes:
-    """One JSON array of ``[id, version, ts, segment, features, prediction, proba, latency_ms,
-    error]`` rows: the single parameter of the SQLite event INSERT (see ``_SQLITE_EVENT_SQL``)."""
-    return orjson.dumps(
-        [
-            (
-                event.event_id,
-                event.version,
-                event.ts,
-                event.segment,
-                event.features,
-                event.prediction,
-                event.proba,
-                event.latency_ms,
-                bool(event.error),
-            )
-            for event in events
-        ],
-        option=JSON_OPTIONS,
+def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
+    """Encode ``events`` for :meth:`Store.insert_encoded` (one ``orjson`` call for the batch).
+
+    Raises :class:`IngestError` naming the first event and field that is not JSON-serialisable.
+    """
+    try:
+        payload = orjson.dumps(
+            [
+                (
+                    event.event_id,
+                    event.version,
+                    event.ts,
+                    event.segment,
+                    event.features,
+                    event.prediction,
+                    event.proba,
+                    event.latency_ms,
+                    bool(event.error),
+                )
+                for event in events
+            ],
+            option=JSON_OPTIONS,
+        )
+    except orjson.JSONEncodeError:
+        raise _json_error(events) from None
+    return EncodedEvents(
+        ids=[event.event_id for event in events],
+        versions=frozenset(event.version for event in events),
+        payload=payload,
     )
+
+
+def _decoded_events(encoded: EncodedEvents) -> list[NewEvent]:
+    """The events of a payload again (the PostgreSQL path copies rows, not one JSON value)."""
+    return [
+        NewEvent(event_id, version, ts, features, prediction, proba, latency_ms, error, segment)
+        for (
+            event_id,
+            version,
+            ts,
+            segment,
+            features,
+            prediction,
+            proba,
+            latency_ms,
+            error,
+        ) in orjson.loads(encoded.payload)
+    ]
 
 
 def _json_error(events: Sequence[StorableEvent]) -> IngestError:
@@ -549,35 +579,48 @@ class Store:
         """
         if not events:
             return InsertResult(inserted_ids=(), duplicate_ids=())
-        ids = [event.event_id for event in events]
-        unique_ids = _first_occurrences(ids)
-        versions = {event.version for event in events}
-        now = time.time()
-        # Rows are encoded before the write lock is taken, so concurrent batches encode while
-        # another one is being written (SQLite releases the GIL while it works).
-        try:
-            payload = _sqlite_event_payload(events) if self.backend == "sqlite" else b""
-        except orjson.JSONEncodeError:
-            raise _json_error(events) from None
         if self.backend == "sqlite":
-            inserted = self._group_commit(
-                _QueuedInsert(model_id, len(events), payload, unique_ids, versions, now)
+            return self.insert_encoded(model_id, encode_events(events))
+        ids = [event.event_id for event in events]
+        return self._insert_postgresql(model_id, ids, events)
+
+    def insert_encoded(self, model_id: ModelId, encoded: EncodedEvents) -> InsertResult:
+        """:meth:`insert_events` for a batch already encoded by :func:`encode_events`."""
+        if not encoded.ids:
+            return InsertResult(inserted_ids=(), duplicate_ids=())
+        if self.backend != "sqlite":
+            return self._insert_postgresql(model_id, encoded.ids, _decoded_events(encoded))
+        ids = encoded.ids
+        inserted = self._group_commit(
+            _QueuedInsert(
+                model_id,
+                len(ids),
+                encoded.payload,
+                _first_occurrences(ids),
+                encoded.versions,
+                time.time(),
             )
-        else:
-            with self._connection(f"insert {len(events)} events", write=True) as connection:
-                inserted = self._insert_events_postgresql(
-                    connection, model_id, events, unique_ids, now
+        )
+        accepted, duplicates = _split_in_order(ids, inserted)
+        return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
+
+    def _insert_postgresql(
+        self, model_id: ModelId, ids: list[EventId], events: Sequence[StorableEvent]
+    ) -> InsertResult:
+        now = time.time()
+        unique_ids = _first_occurrences(ids)
+        with self._connection(f"insert {len(events)} events", write=True) as connection:
+            inserted = self._insert_events_postgresql(connection, model_id, events, unique_ids, now)
+            connection.execute(
+                self._insert(t.model_versions)
+                .on_conflict_do_nothing()
+                .values(
+                    [
+                        {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
+                        for v in sorted({event.version for event in events})
+                    ]
                 )
-                connection.execute(
-                    self._insert(t.model_versions)
-                    .on_conflict_do_nothing()
-                    .values(
-                        [
-                            {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
-                            for v in sorted(versions)
-                        ]
-                    )
-                )
+            )
         accepted, duplicates = _split_in_order(ids, inserted)
         return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
 

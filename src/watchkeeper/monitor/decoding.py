@@ -1,0 +1,153 @@
+"""Event batches from request bodies to the form the monitor stores and folds.
+
+Decoding (JSON or columnar), validation and encoding for the store are pure functions of the body
+and the model: they need neither the store nor the monitor's state. :class:`DecodedEvents` is
+their result, and it pickles cheaply, so the server can run :func:`decode_body` in its ingest
+worker processes (``watchkeeper.server.workers``) while the monitor process only stores and folds.
+The in-process paths (:meth:`MonitorService.ingest_events`, the SDK's local mode) use the same
+functions, so both give the same outcome for the same body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from watchkeeper.ingest import (
+    MAX_ID_LENGTH,
+    Rejection,
+    ValidationResult,
+    ValidEvent,
+    decode_arrow_stream,
+    decode_parquet,
+    unwrap_batch,
+    validate_columns,
+    validate_events,
+)
+from watchkeeper.monitor.windows import ColumnPlan, EventBatch
+from watchkeeper.store import EncodedEvents, encode_events
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from watchkeeper.modelspec import ModelSpec
+
+__all__ = [
+    "ARROW_STREAM",
+    "JSON",
+    "PARQUET",
+    "DecodeJob",
+    "DecodedEvents",
+    "decode_body",
+    "decode_events",
+    "decode_table",
+]
+
+JSON: Final = "application/json"
+ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
+PARQUET: Final = "application/vnd.apache.parquet"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeJob:
+    """What decoding a batch for one model needs: its spec and plan, the clock, the limits."""
+
+    spec: ModelSpec
+    plan: ColumnPlan
+    now: float
+    max_age_seconds: float
+    max_future_seconds: float
+    max_batch: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvents:
+    """A validated batch: accepted events as fold columns and as store rows, and rejections.
+
+    ``rejected_versions`` holds the version each rejected event claimed (``""`` when unusable),
+    so rejections are counted in that version's window.
+    """
+
+    plan: ColumnPlan
+    now: float
+    batch: EventBatch
+    encoded: EncodedEvents
+    rejected: list[Rejection]
+    rejected_versions: list[str]
+
+
+def _raw_version(raw: object) -> str:
+    version = raw.get("version") if isinstance(raw, Mapping) else None
+    if isinstance(version, str) and 0 < len(version) <= MAX_ID_LENGTH:
+        return version
+    return ""
+
+
+def _decoded(
+    job: DecodeJob, result: ValidationResult[ValidEvent], rejected_versions: list[str]
+) -> DecodedEvents:
+    accepted = result.accepted
+    return DecodedEvents(
+        plan=job.plan,
+        now=job.now,
+        batch=EventBatch.build([event.id for event in accepted], accepted, job.plan),
+        encoded=encode_events(accepted),
+        rejected=list(result.rejected),
+        rejected_versions=rejected_versions,
+    )
+
+
+def _limits(job: DecodeJob) -> dict[str, Any]:
+    return {
+        "now": job.now,
+        "max_age_seconds": job.max_age_seconds,
+        "max_future_seconds": job.max_future_seconds,
+        "max_batch": job.max_batch,
+    }
+
+
+def decode_events(events: list[Any], job: DecodeJob) -> DecodedEvents:
+    """Validate and encode a decoded JSON batch (the list under ``"events"``)."""
+    result = validate_events(events, job.spec, **_limits(job))
+    indices = sorted({rejection.index for rejection in result.rejected})
+    return _decoded(job, result, [_raw_version(events[index]) for index in indices])
+
+
+def decode_table(table: pa.Table, job: DecodeJob) -> DecodedEvents:
+    """Validate and encode a columnar batch (Arrow or Parquet, one row per event)."""
+    result = validate_columns(table, job.spec, **_limits(job))
+    indices = sorted({rejection.index for rejection in result.rejected})
+    versions = [""] * len(indices)
+    if indices and "version" in table.column_names:
+        column = table.column("version").take(indices).to_pylist()
+        versions = [_raw_version({"version": value}) for value in column]
+    return _decoded(job, result, versions)
+
+
+def decode_body(body: bytes, content_type: str, job: DecodeJob) -> DecodedEvents | None:
+    """:func:`decode_events` / :func:`decode_table` straight from a request body.
+
+    Returns None for any body it does not decode cleanly (not JSON, an unusable envelope, too
+    many events, an unknown content type, or an unexpected error): the caller then takes the
+    in-process path, which gives the client the precise error. Only well-formed batches, which
+    are nearly all of them, are worth sending to another process.
+    """
+    try:
+        if content_type == JSON:
+            events = unwrap_batch(orjson.loads(body), "events")
+            if len(events) > job.max_batch:
+                return None
+            return decode_events(events, job)
+        if content_type in (ARROW_STREAM, PARQUET):
+            table = (
+                decode_arrow_stream(body) if content_type == ARROW_STREAM else decode_parquet(body)
+            )
+            if table.num_rows > job.max_batch:
+                return None
+            return decode_table(table, job)
+    except Exception:
+        return None
+    return None
