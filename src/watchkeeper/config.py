@@ -45,6 +45,7 @@ class Settings:
     alerts_config: str | None = None
     alerts_interval_seconds: float = 15.0
     sqlite_synchronous: str = "FULL"
+    ingest_workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
@@ -53,6 +54,12 @@ class Settings:
                 f"loss) or NORMAL (survives a crashed or killed process, not power loss), got "
                 f"{self.sqlite_synchronous!r}",
                 key="sqlite_synchronous",
+            )
+        if self.ingest_workers is not None and self.ingest_workers < 0:
+            raise ConfigError(
+                f"ingest_workers: expected 0 (decode in the server process) or more worker "
+                f"processes, got {self.ingest_workers}",
+                key="ingest_workers",
             )
         if not 0 < self.port < 65_536:
             raise ConfigError(f"port: expected 1–65535, got {self.port}", key="port")

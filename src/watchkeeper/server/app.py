@@ -26,6 +26,7 @@ from watchkeeper.server.routes import ROUTERS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS
 from watchkeeper.server.state import AppState
 from watchkeeper.server.wire import JsonResponse
+from watchkeeper.server.workers import IngestWorkers, default_worker_count
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def create_app(
             clock=clock,
             external_url=settings.external_url,
         )
+        workers = _ingest_workers(settings)
         state = AppState(
             settings=settings,
             store=store,
@@ -81,6 +83,7 @@ def create_app(
             meter=meter,
             registry=build_registry(service, meter),
             alerting=alerting,
+            workers=workers,
             clock=clock,
         )
     except BaseException:
@@ -103,6 +106,14 @@ def create_app(
     app.include_router(alerts_router(state.alerting))
     _document_bodies(app)
     return app
+
+
+def _ingest_workers(settings: Settings) -> IngestWorkers | None:
+    """The worker processes ``settings`` ask for (None: decode in the server process)."""
+    count = settings.ingest_workers
+    if count is None:
+        count = default_worker_count()
+    return IngestWorkers(count) if count > 0 else None
 
 
 def _document_bodies(app: FastAPI) -> None:

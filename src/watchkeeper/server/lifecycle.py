@@ -64,7 +64,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     owns_store: bool = app.state.owns_store
     try:
         await run_in_threadpool(state.service.start)
+        if state.workers is not None:
+            await run_in_threadpool(state.workers.start)
     except BaseException:
+        if state.workers is not None:
+            state.workers.close()
         if owns_store:
             state.store.close()
         raise
@@ -87,6 +91,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with suppress(asyncio.CancelledError):
             await upkeep
         try:
+            if state.workers is not None:
+                await run_in_threadpool(state.workers.close)
             await run_in_threadpool(state.alerting.close)
             await run_in_threadpool(state.service.close)
         finally:

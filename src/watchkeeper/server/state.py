@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
+    from watchkeeper.server.workers import IngestWorkers
 
 __all__ = ["AppState", "app_state"]
 
@@ -34,6 +35,7 @@ class AppState:
     meter: IngestMeter
     registry: CollectorRegistry
     alerting: AlertingEngine
+    workers: IngestWorkers | None = None
     clock: Callable[[], float] = time.time
     started: bool = False
     start_error: str | None = None

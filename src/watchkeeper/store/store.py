@@ -86,17 +86,18 @@ _EVENT_BATCH: Final = 5_000
 _EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
 _VERSION_COLUMNS: Final = ("model_id", "version", "created_at", "metadata")
 _EMPTY_METADATA: Final = "{}"
-# Every event of a batch from one JSON array parameter (``_sqlite_event_payload``): ``->>``
-# gives SQL values (numbers exactly: SQLite reads the shortest round-trip text back to the same
-# double), ``->`` the JSON text of the objects, stored as BLOBs like every JSON column (a
-# ``JSON`` column has NUMERIC affinity and would turn text such as ``1.0`` into a number).
+# Every event of a batch from one JSON array parameter (``encode_events``): ``->>`` gives SQL
+# values (numbers exactly: SQLite reads the shortest round-trip text back to the same double).
+# The JSON fields travel as JSON strings holding their encoded text, stored as BLOBs like every
+# JSON column (a ``JSON`` column has NUMERIC affinity and would turn text such as ``1.0`` into a
+# number): SQLite copies a string out of a row far faster than it re-renders a nested object.
 # ``WHERE true`` lets SQLite parse the upsert clause after a SELECT.
 _SQLITE_EVENT_SQL: Final = (
     "INSERT INTO events (model_id, event_id, version, ts, segment, features, prediction, proba, "
     "latency_ms, error, ingested_at) "
     "SELECT ?1, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, "
-    "CAST(e.value -> 4 AS BLOB), CAST(nullif(e.value -> 5, 'null') AS BLOB), "
-    "CAST(nullif(e.value -> 6, 'null') AS BLOB), e.value ->> 7, e.value ->> 8, ?3 "
+    "CAST(e.value ->> 4 AS BLOB), CAST(e.value ->> 5 AS BLOB), CAST(e.value ->> 6 AS BLOB), "
+    "e.value ->> 7, e.value ->> 8, ?3 "
     "FROM json_each(?2) AS e WHERE true ON CONFLICT DO NOTHING"
 )
 _PG_STAGING: Final = "watchkeeper_incoming_events"
@@ -157,27 +158,30 @@ class _QueuedInsert:
 
 
 def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
-    """Encode ``events`` for :meth:`Store.insert_encoded` (one ``orjson`` call for the batch).
+    """Encode ``events`` for :meth:`Store.insert_encoded`.
 
     Raises :class:`IngestError` naming the first event and field that is not JSON-serialisable.
     """
+    dumps, option = orjson.dumps, JSON_OPTIONS
     try:
-        payload = orjson.dumps(
+        payload = dumps(
             [
                 (
                     event.event_id,
                     event.version,
                     event.ts,
                     event.segment,
-                    event.features,
-                    event.prediction,
-                    event.proba,
+                    dumps(event.features, option=option).decode(),
+                    None
+                    if event.prediction is None
+                    else dumps(event.prediction, option=option).decode(),
+                    None if event.proba is None else dumps(event.proba, option=option).decode(),
                     event.latency_ms,
                     bool(event.error),
                 )
                 for event in events
             ],
-            option=JSON_OPTIONS,
+            option=option,
         )
     except orjson.JSONEncodeError:
         raise _json_error(events) from None
@@ -190,8 +194,19 @@ def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
 
 def _decoded_events(encoded: EncodedEvents) -> list[NewEvent]:
     """The events of a payload again (the PostgreSQL path copies rows, not one JSON value)."""
+    loads = orjson.loads
     return [
-        NewEvent(event_id, version, ts, features, prediction, proba, latency_ms, error, segment)
+        NewEvent(
+            event_id,
+            version,
+            ts,
+            loads(features),
+            None if prediction is None else loads(prediction),
+            None if proba is None else loads(proba),
+            latency_ms,
+            error,
+            segment,
+        )
         for (
             event_id,
             version,
@@ -202,7 +217,7 @@ def _decoded_events(encoded: EncodedEvents) -> list[NewEvent]:
             proba,
             latency_ms,
             error,
-        ) in orjson.loads(encoded.payload)
+        ) in loads(encoded.payload)
     ]
 
 

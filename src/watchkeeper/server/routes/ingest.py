@@ -14,6 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from watchkeeper.errors import NotFoundError
 from watchkeeper.ingest import unwrap_batch
 from watchkeeper.server.auth import require
 from watchkeeper.server.errors import payload_too_large, unsupported_media_type
@@ -72,6 +73,31 @@ def _count_stored(state: AppState, model: str, outcome: IngestOutcome) -> Ingest
     return outcome
 
 
+def _events_in_worker(state: AppState, model: str, body: bytes, kind: str) -> IngestOutcome | None:
+    """The batch decoded by an ingest worker, then stored and folded here; None when it was not
+    (no workers, an unknown model, a body the worker could not decode, a plan that changed)."""
+    if state.workers is None:
+        return None
+    try:
+        job = state.service.decode_job(model)
+    except NotFoundError:
+        return None
+    decoded = state.workers.decode(body, kind, job)
+    if decoded is None:
+        return None
+    outcome = state.service.ingest_decoded(model, decoded)
+    return None if outcome is None else _count_stored(state, model, outcome)
+
+
+def _events(state: AppState, model: str, body: bytes, kind: str) -> IngestOutcome:
+    outcome = _events_in_worker(state, model, body, kind)
+    if outcome is not None:
+        return outcome
+    if kind == JSON:
+        return _events_from_json(state, model, body)
+    return _events_from_table(state, model, body, kind)
+
+
 def _events_from_json(state: AppState, model: str, body: bytes) -> IngestOutcome:
     events = unwrap_batch(parse_json(body), "events")
     _check_size(state, len(events), "events")
@@ -96,11 +122,7 @@ async def ingest_events(model: str, request: Request) -> JsonResponse:
     """Store a batch of events; valid ones are kept even when others are rejected."""
     state = app_state(request)
     body = await read_body(request, limit=state.settings.max_body_bytes)
-    kind = media_type(request)
-    if kind == JSON:
-        outcome = await run_in_threadpool(_events_from_json, state, model, body)
-    else:
-        outcome = await run_in_threadpool(_events_from_table, state, model, body, kind)
+    outcome = await run_in_threadpool(_events, state, model, body, media_type(request))
     return JsonResponse(outcome.to_dict())
 
 
