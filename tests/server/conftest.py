@@ -112,11 +112,18 @@ class ServerProcess:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **options)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A running server with authentication, a SQLite file, and the ``churn`` model."""
+@pytest.fixture(scope="module", params=["0", "1"], ids=["in-process", "ingest-worker"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A running server with authentication, a SQLite file, and the ``churn`` model; once
+    decoding batches in the server process and once in an ingest worker process."""
     root = tmp_path_factory.mktemp("server")
-    process = ServerProcess(db=f"sqlite:///{root / 'wk.db'}", log=root / "server.log").start()
+    process = ServerProcess(
+        db=f"sqlite:///{root / 'wk.db'}",
+        log=root / "server.log",
+        env={"WATCHKEEPER_INGEST_WORKERS": request.param},
+    ).start()
     try:
         with process.client() as client:
             response = client.post("/v1/models", json=MODEL)

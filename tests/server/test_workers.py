@@ -1,0 +1,170 @@
+"""Ingest worker processes: same answers as in-process decoding, and recovery when one dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from watchkeeper.config import Settings, load_settings
+from watchkeeper.errors import ConfigError
+from watchkeeper.modelspec import ModelSpec
+from watchkeeper.monitor import MonitorService
+from watchkeeper.monitor.decoding import JSON, DecodedEvents, DecodeJob, decode_events
+from watchkeeper.monitor.windows import ColumnPlan
+from watchkeeper.schema import ColumnKind
+from watchkeeper.server.workers import IngestWorkers, default_worker_count
+from watchkeeper.store import Store
+
+SPEC = ModelSpec.from_dict(
+    {"name": "m", "task": "regression", "features": {"x": "numeric", "c": "categorical"}}
+)
+PLAN = ColumnPlan.build(
+    task=SPEC.task,
+    features={"x": ColumnKind.NUMERIC, "c": ColumnKind.CATEGORICAL},
+    prediction=None,
+    proba=None,
+    reference=None,
+)
+NOW = 1_700_000_000.0
+
+
+def job(max_batch: int = 100) -> DecodeJob:
+    return DecodeJob(
+        spec=SPEC,
+        plan=PLAN,
+        now=NOW,
+        max_age_seconds=86_400.0,
+        max_future_seconds=300.0,
+        max_batch=max_batch,
+    )
+
+
+def events() -> list[dict[str, Any]]:
+    return [
+        {"id": "a", "version": "v1", "timestamp": NOW, "features": {"x": 1.5, "c": "p"}},
+        {"id": "b", "version": "v1", "features": {"x": "bad", "c": "p"}},
+        {"version": "v2", "features": {"x": None, "c": None}, "latency_ms": 3.0},
+        {
+            "id": "d",
+            "version": "v1",
+            "timestamp": NOW - 10 * 86_400,
+            "features": {"x": 1, "c": "q"},
+        },
+    ]
+
+
+def same(left: DecodedEvents, right: DecodedEvents) -> None:
+    assert left.plan == right.plan
+    assert left.now == right.now
+    assert left.rejected == right.rejected
+    assert left.rejected_versions == right.rejected_versions
+    # Server-assigned ids are random: compare everything else.
+    assert left.batch.ids[:1] == right.batch.ids[:1] == ["a"]
+    assert left.batch.versions == right.batch.versions
+    for name, column in left.batch.columns.items():
+        np.testing.assert_array_equal(column, right.batch.columns[name])
+    np.testing.assert_array_equal(left.batch.ts, right.batch.ts)
+    np.testing.assert_array_equal(left.batch.latency, right.batch.latency)
+    rows = orjson.loads(left.encoded.payload)
+    other = orjson.loads(right.encoded.payload)
+    assert [row[1:] for row in rows] == [row[1:] for row in other]
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[IngestWorkers]:
+    pool = IngestWorkers(1)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def test_a_worker_decodes_as_the_server_process_does(workers: IngestWorkers) -> None:
+    body = orjson.dumps({"events": events()})
+    decoded = workers.decode(body, JSON, job())
+    assert decoded is not None
+    same(decoded, decode_events(events(), job()))
+    assert [r.index for r in decoded.rejected] == [1, 3]
+    assert decoded.rejected_versions == ["v1", "v1"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"items": []}', b"[1, 2]", b'{"events": [{"x": NaN}]}'],
+    ids=["malformed", "wrong-key", "not-an-object", "nan-token"],
+)
+def test_bodies_a_worker_cannot_decode_cleanly_go_back(workers: IngestWorkers, body: bytes) -> None:
+    assert workers.decode(body, JSON, job()) is None
+
+
+def test_too_many_events_and_unknown_types_go_back(workers: IngestWorkers) -> None:
+    body = orjson.dumps({"events": events()})
+    assert workers.decode(body, JSON, job(max_batch=3)) is None
+    assert workers.decode(body, "text/csv", job()) is None
+
+
+def test_a_dead_worker_is_replaced(workers: IngestWorkers) -> None:
+    body = orjson.dumps({"events": events()})
+    pool = workers._pool
+    assert pool is not None
+    for pid in list(pool._processes):  # the pool's own bookkeeping: the worker processes
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    # The batch in flight is decoded in-process by the caller; the next ones go to a new pool.
+    assert workers.decode(body, JSON, job()) is None
+    assert workers._pool is not pool
+    decoded = workers.decode(body, JSON, job())
+    assert decoded is not None
+    assert decoded.batch.ids[0] == "a"
+
+
+def test_closed_workers_decline() -> None:
+    pool = IngestWorkers(1)
+    pool.start()
+    pool.close()
+    assert pool.decode(orjson.dumps({"events": events()}), JSON, job()) is None
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.start()
+    with pytest.raises(ValueError, match="processes"):
+        IngestWorkers(0)
+
+
+def test_a_batch_decoded_before_a_reference_was_set_is_not_stored(tmp_path: Path) -> None:
+    import pandas as pd
+
+    with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
+        service = MonitorService(store, settings=Settings(), clock=lambda: NOW)
+        service.start()
+        service.register_model(SPEC)
+        stale = service.decode_job("m")
+        decoded = decode_events(events(), stale)
+        frame = pd.DataFrame({"x": np.linspace(0, 1, 200), "c": ["p", "q"] * 100})
+        service.set_reference("m", frame)
+        assert service.ingest_decoded("m", decoded) is None
+        assert store.count_events(service._model("m").model_id) == 0
+        fresh = decode_events(events(), service.decode_job("m"))
+        outcome = service.ingest_decoded("m", fresh)
+        assert outcome is not None
+        assert outcome.accepted == 2
+        service.close()
+
+
+def test_worker_setting() -> None:
+    assert Settings().ingest_workers is None
+    assert load_settings(environ={"WATCHKEEPER_INGEST_WORKERS": "3"}).ingest_workers == 3
+    assert load_settings(environ={"WATCHKEEPER_INGEST_WORKERS": "0"}).ingest_workers == 0
+    with pytest.raises(ConfigError, match="ingest_workers"):
+        Settings(ingest_workers=-1)
+    with pytest.raises(ConfigError, match="WATCHKEEPER_INGEST_WORKERS: expected an integer"):
+        load_settings(environ={"WATCHKEEPER_INGEST_WORKERS": "many"})
+    assert 0 <= default_worker_count() <= 4
+    assert default_worker_count() == min(4, max(0, (os.cpu_count() or 1) - 1))
