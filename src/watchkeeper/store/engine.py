@@ -32,6 +32,7 @@ from watchkeeper.errors import (
 
 __all__ = [
     "JSON_OPTIONS",
+    "SQLITE_CHECKPOINT_PAGES",
     "Backend",
     "SqliteSynchronous",
     "encode_json",
@@ -56,6 +57,10 @@ _BUSY_TIMEOUT_MS = 30_000
 # larger pages plus rarer checkpoints more than double bulk insert throughput over the defaults.
 _SQLITE_PAGE_SIZE = 16_384
 _SQLITE_AUTOCHECKPOINT_PAGES = 4_096
+# Checkpoints run in a thread of the store (``checkpoint.py``) at the threshold above; the commits'
+# own automatic checkpoint stays only as a safety net, at eight times that.
+SQLITE_CHECKPOINT_PAGES: Final = _SQLITE_AUTOCHECKPOINT_PAGES
+_SQLITE_SAFETY_CHECKPOINT_PAGES = 8 * _SQLITE_AUTOCHECKPOINT_PAGES
 _SQLITE_CACHE_KIB = 32_768
 
 
@@ -178,7 +183,7 @@ def _sqlite_engine(url: URL, synchronous: SqliteSynchronous) -> Engine:
             pragmas += [
                 "journal_mode=WAL",
                 f"synchronous={synchronous}",
-                f"wal_autocheckpoint={_SQLITE_AUTOCHECKPOINT_PAGES}",
+                f"wal_autocheckpoint={_SQLITE_SAFETY_CHECKPOINT_PAGES}",
                 f"journal_size_limit={_SQLITE_PAGE_SIZE * _SQLITE_AUTOCHECKPOINT_PAGES}",
             ]
         cursor = dbapi_connection.cursor()

@@ -38,8 +38,10 @@ from watchkeeper.errors import (
     StoreError,
 )
 from watchkeeper.store import tables as t
+from watchkeeper.store.checkpoint import Checkpointer
 from watchkeeper.store.engine import (
     JSON_OPTIONS,
+    SQLITE_CHECKPOINT_PAGES,
     WRITE_OPTION,
     Backend,
     SqliteSynchronous,
@@ -323,6 +325,7 @@ class Store:
             threading.Lock() if self.backend == "sqlite" and not memory else None
         )
         self._closed = False
+        self._checkpointer: Checkpointer | None = None
         # Event batches of concurrent callers are committed together (see ``_group_commit``).
         self._insert_queue: deque[_QueuedInsert] = deque()
         self._insert_turn = threading.Condition()
@@ -348,6 +351,10 @@ class Store:
         except BaseException:
             store.close()
             raise
+        if store.backend == "sqlite" and not is_sqlite_memory(store._url):
+            store._checkpointer = Checkpointer(
+                str(store._url.database), restart_pages=SQLITE_CHECKPOINT_PAGES
+            ).start()
         return store
 
     @property
@@ -377,6 +384,8 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection; an in-memory database is gone afterwards."""
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._engine.dispose()
 
     # ------------------------------------------------------------------ plumbing
