@@ -1,13 +1,18 @@
 """HTTP ingest throughput and batch latency of a real server, JSON and Arrow IPC bodies.
 
 A uvicorn subprocess serves watchkeeper on 127.0.0.1 with a fresh SQLite file (the embedded
-default: WAL, synchronous=FULL, so every 2xx is on disk). Client threads (httpx, one connection
+default: WAL, synchronous=FULL, so every 2xx is on disk) and its default ingest worker processes
+(``--workers`` overrides). The model has a reference profile, so every batch is folded into drift
+profiles as in production (``--no-reference`` skips that). Client threads (httpx, one connection
 each) post pre-encoded batches of ``--batch`` events with 20 numeric features as fast as the
-server answers, for ``--seconds`` per body format. Server and load generator share this
-machine's cores, so the numbers are a floor for a dedicated server.
+server answers, for ``--seconds`` per body format. Events carry no timestamp, so the server
+stamps them on arrival (a run that crosses an hour starts a new window, as in production).
+Server and load generator share this machine's cores, so the numbers are a floor for a
+dedicated server.
 
 Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--batch 1000]
-[--synchronous FULL|NORMAL] [--http auto|h11|httptools]``; prints one JSON object.
+[--workers N] [--no-reference] [--synchronous FULL|NORMAL] [--http auto|h11|httptools]``;
+prints one JSON object.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 import orjson
 import psutil
 import pyarrow as pa
+import pyarrow.parquet
 
 FEATURES = [f"f{index}" for index in range(20)]
 MODEL = {
@@ -100,16 +106,13 @@ class Server:
                 self.process.wait()
 
 
-def make_events(
-    start: int, count: int, rng: np.random.Generator, now: float
-) -> list[dict[str, Any]]:
+def make_events(start: int, count: int, rng: np.random.Generator) -> list[dict[str, Any]]:
     values = rng.normal(size=(count, len(FEATURES))).round(6).tolist()
     predictions = rng.normal(size=count).round(6).tolist()
     latencies = rng.gamma(2.0, 3.0, size=count).round(3).tolist()
     return [
         {
             "id": f"e{start + row}",
-            "timestamp": now,
             "version": "v1",
             "features": dict(zip(FEATURES, values[row], strict=True)),
             "prediction": predictions[row],
@@ -119,6 +122,20 @@ def make_events(
     ]
 
 
+def set_reference(url: str, rng: np.random.Generator) -> None:
+    """A 5,000-row reference, so windows fold drift profiles of every feature."""
+    columns = {name: rng.normal(size=5_000).round(6) for name in FEATURES}
+    columns["prediction"] = rng.normal(size=5_000).round(6)
+    sink = io.BytesIO()
+    pa.parquet.write_table(pa.table(columns), sink)
+    httpx.put(
+        f"{url}/v1/models/bench/reference",
+        content=sink.getvalue(),
+        headers={"content-type": "application/vnd.apache.parquet"},
+        timeout=60.0,
+    ).raise_for_status()
+
+
 def json_body(events: list[dict[str, Any]]) -> bytes:
     return orjson.dumps({"events": events})
 
@@ -126,7 +143,6 @@ def json_body(events: list[dict[str, Any]]) -> bytes:
 def arrow_body(events: list[dict[str, Any]]) -> bytes:
     columns: dict[str, Any] = {
         "id": [event["id"] for event in events],
-        "timestamp": [event["timestamp"] for event in events],
         "version": [event["version"] for event in events],
         "prediction": [event["prediction"] for event in events],
         "latency_ms": [event["latency_ms"] for event in events],
@@ -209,11 +225,14 @@ def main() -> None:
     parser.add_argument("--formats", default="json,arrow")
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto")
+    parser.add_argument("--workers", type=int, default=None, help="ingest worker processes")
+    parser.add_argument("--no-reference", dest="reference", action="store_false")
     args = parser.parse_args()
     env = {"WATCHKEEPER_SQLITE_SYNCHRONOUS": args.synchronous, "UVICORN_HTTP": args.http}
+    if args.workers is not None:
+        env["WATCHKEEPER_INGEST_WORKERS"] = str(args.workers)
 
     rng = np.random.default_rng(7)
-    now = time.time()
     # Enough distinct batches that no event is a duplicate even at 200,000 events/s.
     batches = max(8, int(args.seconds * 200_000 / args.batch))
     results: dict[str, Any] = {}
@@ -223,16 +242,24 @@ def main() -> None:
             server = Server(db, log=Path(root) / f"{name}.log", env=env).start()
             try:
                 httpx.post(f"{server.url}/v1/models", json=MODEL).raise_for_status()
+                if args.reference:
+                    set_reference(server.url, rng)
                 encode, content_type = (
                     (json_body, "application/json") if name == "json" else (arrow_body, ARROW)
                 )
                 offset = 0 if name == "json" else 10**9
                 bodies = [
-                    encode(make_events(offset + n * args.batch, args.batch, rng, now))
+                    encode(make_events(offset + n * args.batch, args.batch, rng))
                     for n in range(batches)
                 ]
                 process = psutil.Process(server.pid)
+                workers = [
+                    child
+                    for child in process.children()
+                    if "multiprocessing.resource_tracker" not in " ".join(child.cmdline())
+                ]
                 process.cpu_percent(None)
+                cpu_before = [child.cpu_times() for child in workers]
                 result = drive(
                     server.url,
                     bodies,
@@ -242,6 +269,14 @@ def main() -> None:
                     batch=args.batch,
                 )
                 result["server_cpu_percent"] = round(process.cpu_percent(None), 1)
+                result["ingest_workers"] = len(workers)
+                result["worker_cpu_ms_per_batch"] = [
+                    round((after.user + after.system - before.user - before.system)
+                          / max(1, result["batches"]) * 1000, 1)
+                    for before, after in zip(
+                        cpu_before, [child.cpu_times() for child in workers], strict=True
+                    )
+                ]  # fmt: skip
                 result["server_rss_mb"] = round(process.memory_info().rss / 2**20, 1)
                 results[name] = result
             finally:
@@ -255,6 +290,7 @@ def main() -> None:
                 "http": args.http,
                 "load_average": os.getloadavg(),
                 "features": len(FEATURES),
+                "reference_profile": args.reference,
                 "clients": args.clients,
                 "targets": {"events_per_s": 50_000, "p99_batch_ms": 100},
                 "results": results,
