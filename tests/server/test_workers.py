@@ -168,3 +168,23 @@ def test_worker_setting() -> None:
         load_settings(environ={"WATCHKEEPER_INGEST_WORKERS": "many"})
     assert 0 <= default_worker_count() <= 4
     assert default_worker_count() == min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def test_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the server leaves no worker process behind."""
+    import psutil
+
+    from tests.server.conftest import ServerProcess
+
+    server = ServerProcess(
+        db=f"sqlite:///{tmp_path / 'wk.db'}",
+        log=tmp_path / "server.log",
+        env={"WATCHKEEPER_INGEST_WORKERS": "1"},
+    ).start()
+    assert server.process is not None
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 1
+    server.kill()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []

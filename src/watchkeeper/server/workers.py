@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -28,6 +29,7 @@ logger = logging.getLogger("watchkeeper.server")
 # More processes than this stop paying on ingest: the server process (HTTP, store, fold) becomes
 # the limit first.
 _MAX_DEFAULT_WORKERS = 4
+_PARENT_CHECK_SECONDS = 0.5
 
 
 def default_worker_count() -> int:
@@ -35,8 +37,17 @@ def default_worker_count() -> int:
     return max(0, min(_MAX_DEFAULT_WORKERS, (os.cpu_count() or 1) - 1))
 
 
-def _prepare() -> None:
+def _exit_with(parent: int) -> None:
+    # A pool's worker holds both ends of its task pipe, so it never sees EOF when the server is
+    # killed (kill -9, OOM): without this it would outlive the server, holding its memory.
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _prepare(parent: int) -> None:
     """Run once in every worker process as it starts."""
+    threading.Thread(target=_exit_with, args=(parent,), name="watch-parent", daemon=True).start()
     # Importing the decoding stack (NumPy, orjson, the validators) is the slow part of a start.
     import pyarrow  # noqa: F401
 
@@ -69,6 +80,7 @@ class IngestWorkers:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_prepare,
+            initargs=(os.getpid(),),
         )
 
     def start(self) -> None:
