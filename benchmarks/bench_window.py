@@ -125,7 +125,7 @@ def bench_ingest(directory: Path, synchronous: str) -> dict[str, Any]:
         )
         validate.append(time.perf_counter() - started)
         started = time.perf_counter()
-        batch = EventBatch.build([e.id for e in result.accepted], result.accepted, state.plan)
+        batch = EventBatch.build(result.accepted, state.plan)
         rows = result.accepted
         build.append(time.perf_counter() - started)
         started = time.perf_counter()

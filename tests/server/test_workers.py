@@ -166,8 +166,14 @@ def test_worker_setting() -> None:
         Settings(ingest_workers=-1)
     with pytest.raises(ConfigError, match="WATCHKEEPER_INGEST_WORKERS: expected an integer"):
         load_settings(environ={"WATCHKEEPER_INGEST_WORKERS": "many"})
-    assert 0 <= default_worker_count() <= 4
-    assert default_worker_count() == min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(None, 0), (1, 0), (2, 1), (3, 2), (16, 4)])
+def test_default_worker_count(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, workers: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert default_worker_count() == workers
 
 
 def test_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def _decoded(
     return DecodedEvents(
         plan=job.plan,
         now=job.now,
-        batch=EventBatch.build([event.id for event in accepted], accepted, job.plan),
+        batch=EventBatch.build(accepted, job.plan),
         encoded=encode_events(accepted),
         rejected=list(result.rejected),
         rejected_versions=rejected_versions,

@@ -93,13 +93,31 @@ class IngestOutcome:
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Model:
     spec: ModelSpec
     model_id: int
     reference: DatasetProfile | None
     reference_id: str | None
     plan: ColumnPlan
+
+    @classmethod
+    def of(
+        cls,
+        spec: ModelSpec,
+        model_id: int,
+        reference: DatasetProfile | None,
+        reference_id: str | None,
+    ) -> _Model:
+        """A model's state; its plan follows from the spec and the reference."""
+        plan = ColumnPlan.build(
+            task=spec.task,
+            features=spec.features,
+            prediction=spec.prediction,
+            proba=spec.proba,
+            reference=reference,
+        )
+        return cls(spec, model_id, reference, reference_id, plan)
 
 
 @dataclass(slots=True)
@@ -251,14 +269,7 @@ class MonitorService:
         with self._timed("get_model"):
             record = self._store.get_model(name)
         spec = ModelSpec.from_dict(record.config)
-        reference, reference_id = self._load_reference(record.id)
-        state = _Model(
-            spec=spec,
-            model_id=record.id,
-            reference=reference,
-            reference_id=reference_id,
-            plan=self._plan(spec, reference),
-        )
+        state = _Model.of(spec, record.id, *self._load_reference(record.id))
         with self._lock:
             return self._models.setdefault(name, state)
 
@@ -269,16 +280,6 @@ class MonitorService:
         except NotFoundError:
             return None, None
         return DatasetProfile.from_bytes(record.profile), _profile_id(record.profile)
-
-    @staticmethod
-    def _plan(spec: ModelSpec, reference: DatasetProfile | None) -> ColumnPlan:
-        return ColumnPlan.build(
-            task=spec.task,
-            features=spec.features,
-            prediction=spec.prediction,
-            proba=spec.proba,
-            reference=reference,
-        )
 
     def _new_window(self, state: _Model) -> WindowProfile:
         return WindowProfile(
@@ -354,7 +355,7 @@ class MonitorService:
         for records in self._store.iter_event_batches(
             state.model_id, key.window_start, key.end, version=key.version, segment=key.segment
         ):
-            batch = EventBatch.build([r.event_id for r in records], records, state.plan)
+            batch = EventBatch.build(records, state.plan)
             window.fold(batch)
             labels = self._store.labels_for(state.model_id, batch.ids)
             joined = [
@@ -430,13 +431,7 @@ class MonitorService:
             with self._timed("put_reference_profile"):
                 self._store.put_reference_profile(record.id, data, rows=profile.rows)
             reference_id = _profile_id(data)
-        state = _Model(
-            spec=spec,
-            model_id=record.id,
-            reference=profile,
-            reference_id=reference_id,
-            plan=self._plan(spec, profile),
-        )
+        state = _Model.of(spec, record.id, profile, reference_id)
         with self._lock:
             self._models[spec.name] = state
         return spec
@@ -453,12 +448,7 @@ class MonitorService:
         data = profile.to_bytes()
         with self._timed("put_reference_profile"):
             self._store.put_reference_profile(state.model_id, data, rows=profile.rows)
-        updated = dataclasses.replace(
-            state,
-            reference=profile,
-            reference_id=_profile_id(data),
-            plan=self._plan(state.spec, profile),
-        )
+        updated = _Model.of(state.spec, state.model_id, profile, _profile_id(data))
         with self._lock:
             self._models[model] = updated
             for window in self._open.get(model, {}).values():
@@ -506,10 +496,8 @@ class MonitorService:
         return DecodeJob(
             spec=state.spec,
             plan=state.plan,
-            now=self._clock(),
-            max_age_seconds=self._settings.max_event_age_seconds,
-            max_future_seconds=self._settings.max_event_future_seconds,
             max_batch=self._settings.max_batch_events,
+            **self._validation_window(),
         )
 
     def ingest_events(self, model: str, events: list[Any]) -> IngestOutcome:

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import datasketches
 import numpy as np
@@ -31,12 +31,12 @@ from watchkeeper.monitor.performance import (
 )
 from watchkeeper.profiles import DatasetProfile, ProfileAccumulator
 from watchkeeper.schema import ColumnKind, TaskType
+from watchkeeper.store import StorableEvent
 
 __all__ = [
     "LATENCY_KLL_K",
     "ColumnPlan",
     "EventBatch",
-    "EventLike",
     "WindowKey",
     "WindowProfile",
     "window_start",
@@ -76,27 +76,6 @@ class WindowKey(NamedTuple):
             "start": self.window_start,
             "end": self.end,
         }
-
-
-class EventLike(Protocol):
-    """What a batch reads from an event: a validated event or a stored one."""
-
-    @property
-    def ts(self) -> float: ...
-    @property
-    def version(self) -> str: ...
-    @property
-    def segment(self) -> str: ...
-    @property
-    def features(self) -> Mapping[str, Any]: ...
-    @property
-    def prediction(self) -> Any: ...
-    @property
-    def proba(self) -> Mapping[str, float] | None: ...
-    @property
-    def latency_ms(self) -> float | None: ...
-    @property
-    def error(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +169,9 @@ class EventBatch:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: Sequence[str], events: Sequence[EventLike], plan: ColumnPlan) -> EventBatch:
-        """Columns of ``events``; one list comprehension per field, no per-value work."""
+    def build(cls, events: Sequence[StorableEvent], plan: ColumnPlan) -> EventBatch:
+        """Columns of ``events`` (validated or stored ones); one list comprehension per field,
+        no per-value work."""
         feature_kinds = {name: plan.kinds[name] for name in plan.features}
         numeric = [n for n, k in feature_kinds.items() if k is ColumnKind.NUMERIC]
         columns: dict[str, npt.NDArray[Any]] = {}
@@ -218,7 +198,7 @@ class EventBatch:
         for label, column in plan.proba.items():
             columns[column] = _float_column([p.get(label) if p else None for p in probas])
         return cls(
-            ids=list(ids),
+            ids=[event.event_id for event in events],
             ts=np.array([event.ts for event in events], dtype=np.float64),
             versions=[event.version for event in events],
             segments=[event.segment for event in events],

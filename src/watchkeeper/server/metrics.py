@@ -41,6 +41,8 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from watchkeeper.monitor.signals import CLASSIFICATION_SIGNALS, REGRESSION_SIGNALS
+
 if TYPE_CHECKING:
     from watchkeeper.monitor.service import MonitorService
 
@@ -56,21 +58,10 @@ __all__ = [
 LATENCY_BUCKETS_SECONDS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-PERFORMANCE_SIGNALS: Final = frozenset(
-    {
-        "accuracy",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "roc_auc",
-        "log_loss",
-        "mae",
-        "rmse",
-        "mape",
-        "r2",
-        "mean_error",
-    }
-)
+# The metrics computed from joined labels (their count is not a performance metric).
+PERFORMANCE_SIGNALS: Final = frozenset(CLASSIFICATION_SIGNALS + REGRESSION_SIGNALS) - {
+    "labeled_count"
+}
 _DRIFT_SCORE: Final = re.compile(r"^drift\.(?P<feature>.+)\.score$")
 _METRIC_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
 _SYSTEM_PREFIXES: Final = ("process_", "system_", "gpu_")

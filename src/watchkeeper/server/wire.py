@@ -15,6 +15,7 @@ from fastapi import Request
 
 from watchkeeper.errors import InputError
 from watchkeeper.ingest import decode_arrow_stream, decode_parquet
+from watchkeeper.monitor.decoding import ARROW_STREAM, JSON, PARQUET
 from watchkeeper.server.errors import (
     malformed_body,
     malformed_json,
@@ -40,9 +41,6 @@ __all__ = [
     "read_table",
 ]
 
-JSON: Final = "application/json"
-ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
-PARQUET: Final = "application/vnd.apache.parquet"
 CSV: Final = "text/csv"
 
 

@@ -62,7 +62,6 @@ from watchkeeper.store.records import (
     LabelRecord,
     ModelId,
     ModelRecord,
-    NewEvent,
     NewFeedback,
     NewLabel,
     ReferenceProfileRecord,
@@ -160,7 +159,8 @@ class _QueuedInsert:
 
 
 def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
-    """Encode ``events`` for :meth:`Store.insert_encoded`.
+    """Encode ``events`` for :meth:`Store.insert_encoded`: rows in the ``events`` table's column
+    order (after ``model_id``, before ``ingested_at``), JSON fields as JSON text.
 
     Raises :class:`IngestError` naming the first event and field that is not JSON-serialisable.
     """
@@ -192,35 +192,6 @@ def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
         versions=frozenset(event.version for event in events),
         payload=payload,
     )
-
-
-def _decoded_events(encoded: EncodedEvents) -> list[NewEvent]:
-    """The events of a payload again (the PostgreSQL path copies rows, not one JSON value)."""
-    loads = orjson.loads
-    return [
-        NewEvent(
-            event_id,
-            version,
-            ts,
-            loads(features),
-            None if prediction is None else loads(prediction),
-            None if proba is None else loads(proba),
-            latency_ms,
-            error,
-            segment,
-        )
-        for (
-            event_id,
-            version,
-            ts,
-            segment,
-            features,
-            prediction,
-            proba,
-            latency_ms,
-            error,
-        ) in loads(encoded.payload)
-    ]
 
 
 def _json_error(events: Sequence[StorableEvent]) -> IngestError:
@@ -299,6 +270,7 @@ class Store:
     ``postgresql://`` and ``postgres://`` URLs). ``Store(url)`` connects lazily and does not
     migrate; :meth:`open` also brings the schema to the newest revision.
 
+    >>> from watchkeeper.store import NewEvent
     >>> with Store.open("sqlite:///:memory:") as store:
     ...     model = store.create_model("churn", {"name": "churn", "task": "classification"})
     ...     event = NewEvent("e1", "v1", 1_700_000_000.0, {"age": 41})
@@ -601,50 +573,38 @@ class Store:
         Idempotent on ``(model_id, event_id)``: the first copy of an id wins. The versions seen
         are recorded too. Everything is committed when this returns.
         """
-        if not events:
-            return InsertResult(inserted_ids=(), duplicate_ids=())
-        if self.backend == "sqlite":
-            return self.insert_encoded(model_id, encode_events(events))
-        ids = [event.event_id for event in events]
-        return self._insert_postgresql(model_id, ids, events)
+        return self.insert_encoded(model_id, encode_events(events))
 
     def insert_encoded(self, model_id: ModelId, encoded: EncodedEvents) -> InsertResult:
         """:meth:`insert_events` for a batch already encoded by :func:`encode_events`."""
-        if not encoded.ids:
-            return InsertResult(inserted_ids=(), duplicate_ids=())
-        if self.backend != "sqlite":
-            return self._insert_postgresql(model_id, encoded.ids, _decoded_events(encoded))
         ids = encoded.ids
-        inserted = self._group_commit(
-            _QueuedInsert(
-                model_id,
-                len(ids),
-                encoded.payload,
-                _first_occurrences(ids),
-                encoded.versions,
-                time.time(),
-            )
-        )
-        accepted, duplicates = _split_in_order(ids, inserted)
-        return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
-
-    def _insert_postgresql(
-        self, model_id: ModelId, ids: list[EventId], events: Sequence[StorableEvent]
-    ) -> InsertResult:
+        if not ids:
+            return InsertResult(inserted_ids=(), duplicate_ids=())
         now = time.time()
-        unique_ids = _first_occurrences(ids)
-        with self._connection(f"insert {len(events)} events", write=True) as connection:
-            inserted = self._insert_events_postgresql(connection, model_id, events, unique_ids, now)
-            connection.execute(
-                self._insert(t.model_versions)
-                .on_conflict_do_nothing()
-                .values(
-                    [
-                        {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
-                        for v in sorted({event.version for event in events})
-                    ]
+        if self.backend == "sqlite":
+            inserted = self._group_commit(
+                _QueuedInsert(
+                    model_id,
+                    len(ids),
+                    encoded.payload,
+                    _first_occurrences(ids),
+                    encoded.versions,
+                    now,
                 )
             )
+        else:
+            with self._connection(f"insert {len(ids)} events", write=True) as connection:
+                inserted = self._insert_events_postgresql(connection, model_id, encoded, now)
+                connection.execute(
+                    self._insert(t.model_versions)
+                    .on_conflict_do_nothing()
+                    .values(
+                        [
+                            {"model_id": model_id, "version": v, "created_at": now, "metadata": {}}
+                            for v in sorted(encoded.versions)
+                        ]
+                    )
+                )
         accepted, duplicates = _split_in_order(ids, inserted)
         return InsertResult(inserted_ids=accepted, duplicate_ids=duplicates)
 
@@ -754,20 +714,17 @@ class Store:
         )
 
     def _insert_events_postgresql(
-        self,
-        connection: Connection,
-        model_id: ModelId,
-        events: Sequence[StorableEvent],
-        unique_ids: list[EventId],
-        now: float,
+        self, connection: Connection, model_id: ModelId, encoded: EncodedEvents, now: float
     ) -> set[EventId]:
         # COPY into a per-session staging table, then one INSERT ... SELECT: a multi-row VALUES
-        # statement is re-parsed by the driver on every batch and is several times slower.
+        # statement is re-parsed by the driver on every batch and is several times slower. The
+        # payload's rows are already in the table's column order, JSON fields as JSON text.
         import psycopg
 
         connection.exec_driver_sql(_PG_STAGING_DDL)
-        first = {event.event_id: event for event in reversed(events)}
-        dumps, option = orjson.dumps, JSON_OPTIONS
+        first: dict[EventId, list[Any]] = {}
+        for row in orjson.loads(encoded.payload):
+            first.setdefault(row[0], row)
         driver_connection = connection.connection.driver_connection
         if not isinstance(driver_connection, psycopg.Connection):
             raise StoreError(
@@ -780,31 +737,10 @@ class Store:
                 driver_connection.cursor() as cursor,
                 cursor.copy(f"COPY {_PG_STAGING} ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy,
             ):
-                for event_id in unique_ids:
-                    event = first[event_id]
-                    copy.write_row(
-                        (
-                            model_id,
-                            event_id,
-                            event.version,
-                            event.ts,
-                            event.segment,
-                            dumps(event.features, option=option).decode(),
-                            None
-                            if event.prediction is None
-                            else dumps(event.prediction, option=option).decode(),
-                            None
-                            if event.proba is None
-                            else dumps(event.proba, option=option).decode(),
-                            event.latency_ms,
-                            bool(event.error),
-                            now,
-                        )
-                    )
+                for row in first.values():
+                    copy.write_row((model_id, *row, now))
         except psycopg.Error as exc:
             raise sa_exc.DBAPIError(f"COPY {_PG_STAGING}", None, exc) from exc
-        except orjson.JSONEncodeError:
-            raise _json_error(events) from None
         return set(connection.exec_driver_sql(_PG_MERGE).scalars())
 
     def _existing_event_ids(
