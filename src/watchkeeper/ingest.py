@@ -57,6 +57,8 @@ __all__ = [
     "MAX_ID_LENGTH",
     "EventModel",
     "Rejection",
+    "ValidBatch",
+    "ValidColumns",
     "ValidEvent",
     "ValidFeedback",
     "ValidLabel",
@@ -65,9 +67,11 @@ __all__ = [
     "decode_parquet",
     "unwrap_batch",
     "validate_columns",
+    "validate_event_batch",
     "validate_events",
     "validate_feedback",
     "validate_labels",
+    "validate_table",
 ]
 
 MAX_ID_LENGTH = 128
@@ -156,6 +160,126 @@ class ValidEvent:
     def event_id(self) -> str:
         """``id`` under the store's name for it: a validated event is stored as it is."""
         return self.id
+
+
+@dataclass(frozen=True, slots=True)
+class ValidColumns:
+    """Accepted prediction events as columns, in batch order: what :class:`ValidEvent` holds
+    per event, one list per field (``index`` is each event's position in the batch).
+
+    ``features`` has one column of canonical values per declared feature. ``rows`` holds the
+    events' feature objects when the validator already has them (a JSON batch whose objects
+    hold exactly the canonical values); :meth:`feature_rows` builds them otherwise. The
+    monitor folds and stores these columns without building an object per event.
+    """
+
+    index: list[int]
+    ids: list[str]
+    ts: list[float]
+    versions: list[str]
+    features: dict[str, list[FeatureValue]]
+    predictions: list[Prediction]
+    probas: list[dict[str, float] | None]
+    latency_ms: list[float | None]
+    errors: list[bool]
+    segments: list[str]
+    rows: list[dict[str, FeatureValue]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def feature_rows(self) -> list[dict[str, FeatureValue]]:
+        """One ``{feature: value}`` object per event."""
+        if self.rows is not None:
+            return self.rows
+        names = list(self.features)
+        if not names:
+            return [{} for _ in self.ids]
+        return [
+            dict(zip(names, row, strict=True)) for row in zip(*self.features.values(), strict=True)
+        ]
+
+    def events(self) -> list[ValidEvent]:
+        """The same events as :class:`ValidEvent` objects."""
+        return [
+            ValidEvent(
+                index=index,
+                id=event_id,
+                ts=ts,
+                version=version,
+                features=features,
+                prediction=prediction,
+                proba=proba,
+                latency_ms=latency,
+                error=error,
+                segment=segment,
+            )
+            for index, event_id, ts, version, features, prediction, proba, latency, error, segment
+            in zip(
+                self.index,
+                self.ids,
+                self.ts,
+                self.versions,
+                self.feature_rows(),
+                self.predictions,
+                self.probas,
+                self.latency_ms,
+                self.errors,
+                self.segments,
+                strict=True,
+            )
+        ]  # fmt: skip
+
+    @classmethod
+    def of(cls, events: Sequence[ValidEvent], names: Sequence[str]) -> ValidColumns:
+        """Columns of ``events`` (``names``: the declared features, in order)."""
+        rows = [event.features for event in events]
+        return cls(
+            index=[event.index for event in events],
+            ids=[event.id for event in events],
+            ts=[event.ts for event in events],
+            versions=[event.version for event in events],
+            features={name: [row.get(name) for row in rows] for name in names},
+            predictions=[event.prediction for event in events],
+            probas=[event.proba for event in events],
+            latency_ms=[event.latency_ms for event in events],
+            errors=[event.error for event in events],
+            segments=[event.segment for event in events],
+            rows=rows,
+        )
+
+    def take(self, positions: Sequence[int]) -> ValidColumns:
+        """The events at ``positions`` (ascending positions in these columns)."""
+
+        def pick(column: Sequence[Any]) -> list[Any]:
+            return [column[position] for position in positions]
+
+        return ValidColumns(
+            index=pick(self.index),
+            ids=pick(self.ids),
+            ts=pick(self.ts),
+            versions=pick(self.versions),
+            features={name: pick(column) for name, column in self.features.items()},
+            predictions=pick(self.predictions),
+            probas=pick(self.probas),
+            latency_ms=pick(self.latency_ms),
+            errors=pick(self.errors),
+            segments=pick(self.segments),
+            rows=None if self.rows is None else pick(self.rows),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ValidBatch:
+    """The outcome of validating a batch of events: accepted ones as columns, and every
+    problem of the rejected ones."""
+
+    accepted: ValidColumns
+    rejected: list[Rejection]
+
+    def result(self) -> ValidationResult[ValidEvent]:
+        """The same outcome with one :class:`ValidEvent` per accepted event."""
+        return ValidationResult(accepted=self.accepted.events(), rejected=self.rejected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,6 +681,26 @@ def validate_events(
     >>> len(result.accepted), result.rejected[0]
     (1, Rejection(index=1, field='features.x', reason='expected a number, got a string'))
     """
+    return validate_event_batch(
+        payload,
+        model,
+        now=now,
+        max_age_seconds=max_age_seconds,
+        max_future_seconds=max_future_seconds,
+        max_batch=max_batch,
+    ).result()
+
+
+def validate_event_batch(
+    payload: list[Any],
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidBatch:
+    """:func:`validate_events` with the accepted events as columns (no object per event)."""
     events = _check_batch(payload, max_batch, "events")
     rules = _EventRules.build(model, _Window.build(now, max_age_seconds, max_future_seconds))
     return _FastEvents(rules, events).validate()
@@ -757,7 +901,7 @@ class _FastEvents:
         self.mark(failed)
         return values
 
-    def validate(self) -> ValidationResult[ValidEvent]:
+    def validate(self) -> ValidBatch:
         rules = self.rules
         ids = self.column("id")
         self.strings(ids, nullable=True, limit=MAX_ID_LENGTH)
@@ -778,30 +922,71 @@ class _FastEvents:
         self.mark(_other_types(errors, _BOOL_OR_NULL))
         segments = self.mappings("segment", rules._segment)
 
-        good = np.flatnonzero(~self.suspect).tolist()
-        missing = iter(_new_ids(sum(1 for row in good if ids[row] is None)))
-        if sent is None:
-            rows = list(zip(*features, strict=True)) if features else [()] * self.size
-            sent = [dict(zip(names, row, strict=True)) for row in rows]
-        slots: list[ValidEvent | None] = [None] * self.size
-        for row in good:
-            slots[row] = ValidEvent(
-                index=row,
-                id=ids[row] if ids[row] is not None else next(missing),
-                ts=timestamps[row],
-                version=versions[row],
-                features=sent[row],
-                prediction=predictions[row],
-                proba=probas[row],
-                latency_ms=latencies[row],
-                error=errors[row] is True,
-                segment=segments[row],
-            )
         rejected: list[Rejection] = []
-        for row in np.flatnonzero(self.suspect).tolist():
-            slots[row] = rules.check(row, self.events[row], rejected)
-        return ValidationResult(
-            accepted=[event for event in slots if event is not None], rejected=rejected
+        checked = [
+            (row, rules.check(row, self.events[row], rejected))
+            for row in np.flatnonzero(self.suspect).tolist()
+        ]
+        if any(event is not None for _, event in checked):
+            # A row the column tests could not vouch for passed the per-event checks: merge.
+            slots: list[ValidEvent | None] = [None] * self.size
+            for row, event in checked:
+                slots[row] = event
+            fast = self._columns(
+                ids, timestamps, versions, names, features, sent, predictions, probas,
+                latencies, errors, segments,
+            )  # fmt: skip
+            for event in fast.events():
+                slots[event.index] = event
+            accepted = [event for event in slots if event is not None]
+            return ValidBatch(accepted=ValidColumns.of(accepted, names), rejected=rejected)
+        columns = self._columns(
+            ids, timestamps, versions, names, features, sent, predictions, probas, latencies,
+            errors, segments,
+        )  # fmt: skip
+        return ValidBatch(accepted=columns, rejected=rejected)
+
+    def _columns(
+        self,
+        ids: list[Any],
+        timestamps: list[float],
+        versions: list[Any],
+        names: list[str],
+        features: list[list[Any]],
+        sent: list[dict[str, Any]] | None,
+        predictions: list[Any],
+        probas: list[Any],
+        latencies: list[Any],
+        errors: list[Any],
+        segments: list[str],
+    ) -> ValidColumns:
+        """The rows no column test marked suspect, as columns."""
+        good = np.flatnonzero(~self.suspect).tolist()
+        if len(good) < self.size:
+
+            def pick(column: list[Any]) -> list[Any]:
+                return [column[row] for row in good]
+
+            ids, timestamps, versions = pick(ids), pick(timestamps), pick(versions)
+            features = [pick(column) for column in features]
+            sent = None if sent is None else pick(sent)
+            predictions, probas, latencies = pick(predictions), pick(probas), pick(latencies)
+            errors, segments = pick(errors), pick(segments)
+        if None in ids:
+            missing = iter(_new_ids(ids.count(None)))
+            ids = [event_id if event_id is not None else next(missing) for event_id in ids]
+        return ValidColumns(
+            index=good,
+            ids=ids,
+            ts=timestamps,
+            versions=versions,
+            features=dict(zip(names, features, strict=True)),
+            predictions=predictions,
+            probas=probas,
+            latency_ms=latencies,
+            errors=[error is True for error in errors],
+            segments=segments,
+            rows=sent,
         )
 
 
@@ -1229,6 +1414,29 @@ def validate_columns(
 ) -> ValidationResult[ValidEvent]:
     """Validate a columnar batch (one row per event) with the rules of :func:`validate_events`.
 
+    See :func:`validate_table` for the columns and their rules.
+    """
+    return validate_table(
+        table,
+        model,
+        now=now,
+        max_age_seconds=max_age_seconds,
+        max_future_seconds=max_future_seconds,
+        max_batch=max_batch,
+    ).result()
+
+
+def validate_table(
+    table: pa.Table,
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidBatch:
+    """Validate a columnar batch (one row per event); accepted events come back as columns.
+
     Columns: ``id``, ``timestamp``, ``version``, one per feature (named as the feature),
     ``prediction``, ``proba.<class>``, ``latency_ms``, ``error``, ``segment.<key>``. A null cell
     is the JSON ``null``: a missing feature value, an absent optional field. An absent feature
@@ -1277,7 +1485,7 @@ def validate_columns(
         else:
             problems.everywhere(f"features.{name}", "unknown feature")
 
-    ids, id_nulls = reader.identifiers(column("id"), "id")
+    ids, _ = reader.identifiers(column("id"), "id")
     version, _ = reader.identifiers(column("version"), "version", missing=_MISSING_VERSION)
     timestamps, ts_nulls = reader.instants(column("timestamp"), "timestamp")
     timestamps = np.where(ts_nulls, now, timestamps)
@@ -1351,34 +1559,39 @@ def validate_columns(
 
     rejections = problems.rejections()
     good = np.flatnonzero(~problems.bad_rows())
-    missing_ids = iter(_new_ids(int(id_nulls[good].sum())))
     segments = _canonical_segments(tags, size)
-    ts_values = timestamps.tolist()
-    feature_names = list(features)
-    feature_rows = list(zip(*features.values(), strict=True)) if features else [()] * size
-    proba_rows = list(zip(*probabilities.values(), strict=True)) if classes else [()] * size
-    accepted = []
-    for row in good.tolist():
-        proba = {
-            label: value
-            for label, value in zip(classes, proba_rows[row], strict=True)
-            if value is not None
-        }
-        accepted.append(
-            ValidEvent(
-                index=row,
-                id=ids[row] if ids[row] is not None else next(missing_ids),
-                ts=ts_values[row],
-                version=version[row],
-                features=dict(zip(feature_names, feature_rows[row], strict=True)),
-                prediction=predictions[row],
-                proba=proba or None,
-                latency_ms=latencies[row],
-                error=errors[row],
-                segment=segments[row],
-            )
-        )
-    return ValidationResult(accepted=accepted, rejected=rejections)
+    proba_columns = [probabilities[label] for label in classes]
+    if classes:
+        probas: list[dict[str, float] | None] = [
+            {label: value for label, value in zip(classes, row, strict=True) if value is not None}
+            or None
+            for row in zip(*proba_columns, strict=True)
+        ]
+    else:
+        probas = [None] * size
+    positions = good.tolist()
+    everything = len(positions) == size
+
+    def pick(column: Sequence[Any]) -> list[Any]:
+        return list(column) if everything else [column[row] for row in positions]
+
+    picked_ids = pick(ids)
+    if None in picked_ids:
+        missing_ids = iter(_new_ids(picked_ids.count(None)))
+        picked_ids = [value if value is not None else next(missing_ids) for value in picked_ids]
+    accepted = ValidColumns(
+        index=positions,
+        ids=picked_ids,
+        ts=timestamps.tolist() if everything else timestamps[good].tolist(),
+        versions=pick(version),
+        features={name: pick(values) for name, values in features.items()},
+        predictions=pick(predictions),
+        probas=pick(probas),
+        latency_ms=pick(latencies),
+        errors=pick(errors),
+        segments=pick(segments),
+    )
+    return ValidBatch(accepted=accepted, rejected=rejections)
 
 
 def _canonical_segments(tags: Mapping[str, pa.Array], size: int) -> list[str]:

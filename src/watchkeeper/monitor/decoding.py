@@ -19,16 +19,15 @@ import orjson
 from watchkeeper.ingest import (
     MAX_ID_LENGTH,
     Rejection,
-    ValidationResult,
-    ValidEvent,
+    ValidBatch,
     decode_arrow_stream,
     decode_parquet,
     unwrap_batch,
-    validate_columns,
-    validate_events,
+    validate_event_batch,
+    validate_table,
 )
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
-from watchkeeper.store import EncodedEvents, encode_events
+from watchkeeper.store import EncodedEvents, encode_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,15 +85,23 @@ def _raw_version(raw: object) -> str:
     return ""
 
 
-def _decoded(
-    job: DecodeJob, result: ValidationResult[ValidEvent], rejected_versions: list[str]
-) -> DecodedEvents:
+def _decoded(job: DecodeJob, result: ValidBatch, rejected_versions: list[str]) -> DecodedEvents:
     accepted = result.accepted
     return DecodedEvents(
         plan=job.plan,
         now=job.now,
-        batch=EventBatch.build(accepted, job.plan),
-        encoded=encode_events(accepted),
+        batch=EventBatch.of_columns(accepted, job.plan),
+        encoded=encode_columns(
+            ids=accepted.ids,
+            versions=accepted.versions,
+            ts=accepted.ts,
+            segments=accepted.segments,
+            features=accepted.feature_rows(),
+            predictions=accepted.predictions,
+            probas=accepted.probas,
+            latency_ms=accepted.latency_ms,
+            errors=accepted.errors,
+        ),
         rejected=list(result.rejected),
         rejected_versions=rejected_versions,
     )
@@ -111,14 +118,14 @@ def _limits(job: DecodeJob) -> dict[str, Any]:
 
 def decode_events(events: list[Any], job: DecodeJob) -> DecodedEvents:
     """Validate and encode a decoded JSON batch (the list under ``"events"``)."""
-    result = validate_events(events, job.spec, **_limits(job))
+    result = validate_event_batch(events, job.spec, **_limits(job))
     indices = sorted({rejection.index for rejection in result.rejected})
     return _decoded(job, result, [_raw_version(events[index]) for index in indices])
 
 
 def decode_table(table: pa.Table, job: DecodeJob) -> DecodedEvents:
     """Validate and encode a columnar batch (Arrow or Parquet, one row per event)."""
-    result = validate_columns(table, job.spec, **_limits(job))
+    result = validate_table(table, job.spec, **_limits(job))
     indices = sorted({rejection.index for rejection in result.rejected})
     versions = [""] * len(indices)
     if indices and "version" in table.column_names:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import orjson
 
 from watchkeeper.errors import InputError
+from watchkeeper.ingest import ValidColumns
 from watchkeeper.monitor.performance import (
     ClassificationAccumulator,
     PerformanceAccumulator,
@@ -207,6 +208,36 @@ class EventBatch:
             probas=probas,
             latency=_float_column([event.latency_ms for event in events]),
             errors=np.array([bool(event.error) for event in events], dtype=np.bool_),
+        )
+
+    @classmethod
+    def of_columns(cls, valid: ValidColumns, plan: ColumnPlan) -> EventBatch:
+        """The batch of validated columns (:class:`~watchkeeper.ingest.ValidColumns`): one
+        array per profiled column, no per-event work."""
+        columns: dict[str, npt.NDArray[Any]] = {}
+        for name in plan.features:
+            values = valid.features[name]
+            if plan.kinds[name] is ColumnKind.NUMERIC:
+                columns[name] = _float_column(values)
+            else:
+                columns[name] = _object_column(values)
+        if plan.prediction is not None:
+            if plan.kinds[plan.prediction] is ColumnKind.NUMERIC:
+                columns[plan.prediction] = _float_column(valid.predictions)
+            else:
+                columns[plan.prediction] = _object_column(valid.predictions)
+        for label, column in plan.proba.items():
+            columns[column] = _float_column([p.get(label) if p else None for p in valid.probas])
+        return cls(
+            ids=valid.ids,
+            ts=np.array(valid.ts, dtype=np.float64),
+            versions=valid.versions,
+            segments=valid.segments,
+            columns=columns,
+            predictions=valid.predictions,
+            probas=list(valid.probas),
+            latency=_float_column(valid.latency_ms),
+            errors=np.array(valid.errors, dtype=np.bool_),
         )
 
     def take(self, indices: npt.NDArray[np.intp]) -> EventBatch:

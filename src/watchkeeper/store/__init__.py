@@ -32,7 +32,7 @@ from watchkeeper.store.records import (
     WindowRecord,
     canonical_segment,
 )
-from watchkeeper.store.store import Store, encode_events
+from watchkeeper.store.store import Store, encode_columns, encode_events
 
 __all__ = [
     "EncodedEvents",
@@ -56,6 +56,7 @@ __all__ = [
     "VersionRecord",
     "WindowRecord",
     "canonical_segment",
+    "encode_columns",
     "encode_events",
     "normalise_url",
     "redact_url",

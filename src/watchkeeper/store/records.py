@@ -215,16 +215,17 @@ class TokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class EncodedEvents:
-    """An event batch encoded for storing (see ``watchkeeper.store.encode_events``).
+    """An event batch encoded for storing (see ``watchkeeper.store.encode_columns``).
 
-    ``payload`` is one JSON array of ``[id, version, ts, segment, features, prediction, proba,
-    latency_ms, error]`` rows. Encoding needs no store, so it can happen in another process and
-    travel (it pickles cheaply): the ingest workers of the server encode, the server stores.
+    ``values`` holds nine values per event, flat: id, version, ts, segment, features,
+    prediction, proba (JSON fields as encoded bytes, None for null), latency_ms, error.
+    Encoding needs no store, so it can happen in another process and travel (it pickles
+    cheaply): the ingest workers of the server encode, the server stores.
     """
 
     ids: list[EventId]
     versions: frozenset[str]
-    payload: bytes
+    values: list[Any]
 
 
 @dataclass(frozen=True, slots=True)
