@@ -5,13 +5,14 @@ default: WAL, synchronous=FULL, so every 2xx is on disk) and its default ingest 
 (``--workers`` overrides). The model has a reference profile, so every batch is folded into drift
 profiles as in production (``--no-reference`` skips that). Client threads (httpx, one connection
 each) post pre-encoded batches of ``--batch`` events with 20 numeric features as fast as the
-server answers, for ``--seconds`` per body format. Events carry no timestamp, so the server
+server answers, for ``--seconds`` per body format, after ``--warmup`` batches that are not
+measured (first-use imports and prepared statements). Events carry no timestamp, so the server
 stamps them on arrival (a run that crosses an hour starts a new window, as in production).
 Server and load generator share this machine's cores, so the numbers are a floor for a
 dedicated server.
 
 Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--batch 1000]
-[--workers N] [--no-reference] [--synchronous FULL|NORMAL] [--http auto|h11|httptools]``;
+[--warmup 20] [--workers N] [--no-reference] [--synchronous FULL|NORMAL] [--http auto|h11|httptools]``;
 prints one JSON object.
 """
 
@@ -222,6 +223,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per body format")
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="batches sent before measuring, per format"
+    )
     parser.add_argument("--formats", default="json,arrow")
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto")
@@ -252,6 +256,15 @@ def main() -> None:
                     encode(make_events(offset + n * args.batch, args.batch, rng))
                     for n in range(batches)
                 ]
+                # Warm up (first-use imports and prepared statements in the server and its
+                # workers), then measure the steady state.
+                warmup = [
+                    encode(make_events(offset + (batches + n) * args.batch, args.batch, rng))
+                    for n in range(args.warmup)
+                ]
+                if warmup:
+                    drive(server.url, warmup, content_type, clients=args.clients,
+                          seconds=60.0, batch=args.batch)  # fmt: skip
                 process = psutil.Process(server.pid)
                 workers = [
                     child
@@ -292,6 +305,7 @@ def main() -> None:
                 "features": len(FEATURES),
                 "reference_profile": args.reference,
                 "clients": args.clients,
+                "warmup_batches": args.warmup,
                 "targets": {"events_per_s": 50_000, "p99_batch_ms": 100},
                 "results": results,
             },
