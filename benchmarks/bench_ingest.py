@@ -12,8 +12,8 @@ Server and load generator share this machine's cores, so the numbers are a floor
 dedicated server.
 
 Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--batch 1000]
-[--warmup 20] [--workers N] [--no-reference] [--synchronous FULL|NORMAL] [--http auto|h11|httptools]``;
-prints one JSON object.
+[--warmup 20] [--workers N] [--no-reference] [--synchronous FULL|NORMAL]
+[--http auto|h11|httptools]``; prints one JSON object.
 """
 
 from __future__ import annotations
