@@ -1,12 +1,14 @@
 """Validation of ingested prediction events, labels and feedback (pure: no I/O, no HTTP).
 
-The service hands every decoded batch to :func:`validate_events` (JSON bodies) or
-:func:`validate_columns` (Arrow IPC / Parquet bodies, decoded by :func:`decode_arrow_stream` /
-:func:`decode_parquet`). Each event is checked on its own: the valid events of a mixed batch are
-accepted and every problem of an invalid one is reported as a :class:`Rejection` with its index
-in the batch, a dotted field path (``features.age``, ``proba.1``, ``segment.region``,
-``timestamp``) and a reason. Only a batch that is not a list, or is longer than ``max_batch``,
-raises :class:`~watchkeeper.errors.IngestError` as a whole.
+The service hands every decoded batch to :func:`validate_event_batch` (JSON bodies) or
+:func:`validate_table` (Arrow IPC / Parquet bodies, decoded by :func:`decode_arrow_stream` /
+:func:`decode_parquet`), which return the accepted events as columns (:class:`ValidColumns`);
+:func:`validate_events` and :func:`validate_columns` give the same outcome with one
+:class:`ValidEvent` per accepted event. Each event is checked on its own: the valid events of
+a mixed batch are accepted and every problem of an invalid one is reported as a
+:class:`Rejection` with its index in the batch, a dotted field path (``features.age``,
+``proba.1``, ``segment.region``, ``timestamp``) and a reason. Only a batch that is not a list,
+or is longer than ``max_batch``, raises :class:`~watchkeeper.errors.IngestError` as a whole.
 
 Rules (the same in the JSON and the columnar path):
 
