@@ -40,7 +40,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
@@ -924,61 +924,8 @@ class _FastEvents:
         self.mark(_other_types(errors, _BOOL_OR_NULL))
         segments = self.mappings("segment", rules._segment)
 
-        rejected: list[Rejection] = []
-        checked = [
-            (row, rules.check(row, self.events[row], rejected))
-            for row in np.flatnonzero(self.suspect).tolist()
-        ]
-        if any(event is not None for _, event in checked):
-            # A row the column tests could not vouch for passed the per-event checks: merge.
-            slots: list[ValidEvent | None] = [None] * self.size
-            for row, event in checked:
-                slots[row] = event
-            fast = self._columns(
-                ids, timestamps, versions, names, features, sent, predictions, probas,
-                latencies, errors, segments,
-            )  # fmt: skip
-            for event in fast.events():
-                slots[event.index] = event
-            accepted = [event for event in slots if event is not None]
-            return ValidBatch(accepted=ValidColumns.of(accepted, names), rejected=rejected)
-        columns = self._columns(
-            ids, timestamps, versions, names, features, sent, predictions, probas, latencies,
-            errors, segments,
-        )  # fmt: skip
-        return ValidBatch(accepted=columns, rejected=rejected)
-
-    def _columns(
-        self,
-        ids: list[Any],
-        timestamps: list[float],
-        versions: list[Any],
-        names: list[str],
-        features: list[list[Any]],
-        sent: list[dict[str, Any]] | None,
-        predictions: list[Any],
-        probas: list[Any],
-        latencies: list[Any],
-        errors: list[Any],
-        segments: list[str],
-    ) -> ValidColumns:
-        """The rows no column test marked suspect, as columns."""
-        good = np.flatnonzero(~self.suspect).tolist()
-        if len(good) < self.size:
-
-            def pick(column: list[Any]) -> list[Any]:
-                return [column[row] for row in good]
-
-            ids, timestamps, versions = pick(ids), pick(timestamps), pick(versions)
-            features = [pick(column) for column in features]
-            sent = None if sent is None else pick(sent)
-            predictions, probas, latencies = pick(predictions), pick(probas), pick(latencies)
-            errors, segments = pick(errors), pick(segments)
-        if None in ids:
-            missing = iter(_new_ids(ids.count(None)))
-            ids = [event_id if event_id is not None else next(missing) for event_id in ids]
-        return ValidColumns(
-            index=good,
+        everything = ValidColumns(
+            index=list(range(self.size)),
             ids=ids,
             ts=timestamps,
             versions=versions,
@@ -990,6 +937,34 @@ class _FastEvents:
             segments=segments,
             rows=sent,
         )
+        accepted = _accepted(everything, np.flatnonzero(~self.suspect).tolist())
+        rejected: list[Rejection] = []
+        checked = [
+            (row, rules.check(row, self.events[row], rejected))
+            for row in np.flatnonzero(self.suspect).tolist()
+        ]
+        if any(event is not None for _, event in checked):
+            # A row the column tests could not vouch for passed the per-event checks: merge.
+            slots: list[ValidEvent | None] = [None] * self.size
+            for row, event in checked:
+                slots[row] = event
+            for event in accepted.events():
+                slots[event.index] = event
+            merged = [event for event in slots if event is not None]
+            accepted = ValidColumns.of(merged, names)
+        return ValidBatch(accepted=accepted, rejected=rejected)
+
+
+def _accepted(columns: ValidColumns, rows: list[int]) -> ValidColumns:
+    """The events at ``rows`` (ascending), with a new id for each one sent without an id."""
+    if len(rows) < len(columns):
+        columns = columns.take(rows)
+    sent = cast("list[str | None]", columns.ids)  # None where the event had no id
+    if None in sent:
+        missing = iter(_new_ids(sent.count(None)))
+        ids = [event_id if event_id is not None else next(missing) for event_id in sent]
+        columns = replace(columns, ids=ids)
+    return columns
 
 
 def validate_labels(
@@ -1571,28 +1546,19 @@ def validate_table(
         ]
     else:
         probas = [None] * size
-    positions = good.tolist()
-    everything = len(positions) == size
-
-    def pick(column: Sequence[Any]) -> list[Any]:
-        return list(column) if everything else [column[row] for row in positions]
-
-    picked_ids = pick(ids)
-    if None in picked_ids:
-        missing_ids = iter(_new_ids(picked_ids.count(None)))
-        picked_ids = [value if value is not None else next(missing_ids) for value in picked_ids]
-    accepted = ValidColumns(
-        index=positions,
-        ids=picked_ids,
-        ts=timestamps.tolist() if everything else timestamps[good].tolist(),
-        versions=pick(version),
-        features={name: pick(values) for name, values in features.items()},
-        predictions=pick(predictions),
-        probas=pick(probas),
-        latency_ms=pick(latencies),
-        errors=pick(errors),
-        segments=pick(segments),
+    everything = ValidColumns(
+        index=list(range(size)),
+        ids=ids,
+        ts=timestamps.tolist(),
+        versions=version,
+        features=features,
+        predictions=predictions,
+        probas=probas,
+        latency_ms=latencies,
+        errors=errors,
+        segments=segments,
     )
+    accepted = _accepted(everything, good.tolist())
     return ValidBatch(accepted=accepted, rejected=rejections)
 
 

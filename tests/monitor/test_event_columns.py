@@ -152,3 +152,22 @@ def test_values_the_fast_encoder_does_not_take_are_encoded_by_the_store_rules() 
     )
     assert encoded.values[4] == b'{"x":0.5,"3":7}'
     assert encoded.values[5] == b"1.25"
+
+
+def test_events_the_column_tests_flag_but_the_event_checks_accept_are_merged_in_order() -> None:
+    # A number beyond float range makes the whole numeric column unusable for the column tests,
+    # so every event goes through the per-event checks, which accept the good ones.
+    batch = events()
+    batch.insert(1, {"id": "huge", "version": "1", "features": {"age": 2**1100, "plan": "a",
+                     "vip": True, "note": None}})  # fmt: skip
+    checked = validate_event_batch(batch, SPEC, **LIMITS)
+    accepted = checked.accepted
+    assert accepted.index == [0, 2, 4]
+    assert [rejection.index for rejection in checked.rejected] == [1, 3]
+    assert accepted.ids[0] == "a"
+    assert accepted.features["age"] == [31.0, None, 2.5]
+    assert accepted.rows == [event.features for event in accepted.events()]
+    reference = validate_event_batch(events(), SPEC, **LIMITS).accepted
+    assert accepted.features == reference.features
+    assert accepted.predictions == reference.predictions
+    assert accepted.segments == reference.segments

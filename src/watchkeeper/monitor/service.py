@@ -391,18 +391,7 @@ class MonitorService:
                     for key, window in windows.items()
                 ]
             for name, key, profile, events in snapshot:
-                state = self._models[name]
-                with self._timed("upsert_window"):
-                    self._store.upsert_window(
-                        state.model_id,
-                        version=key.version,
-                        segment=key.segment,
-                        window_seconds=key.window_seconds,
-                        window_start=key.window_start,
-                        profile=profile,
-                        event_count=events,
-                        closed=False,
-                    )
+                self._put_window(self._models[name], key, profile, events, closed=False)
 
     # ------------------------------------------------------------------ models
 
@@ -583,17 +572,7 @@ class MonitorService:
             with self._lock:
                 missing = [key for key in missing if key not in marked]
             for key in missing:
-                with self._timed("upsert_window"):
-                    self._store.upsert_window(
-                        state.model_id,
-                        version=key.version,
-                        segment=key.segment,
-                        window_seconds=key.window_seconds,
-                        window_start=key.window_start,
-                        profile=b"",
-                        event_count=0,
-                        closed=False,
-                    )
+                self._put_window(state, key, b"", 0, closed=False)
                 with self._lock:
                     marked.add(key)
 
@@ -661,6 +640,12 @@ class MonitorService:
         self, state: _Model, key: WindowKey, window: WindowProfile, *, closed: bool
     ) -> None:
         signals = self._signals_of(state, window, key.window_seconds)
+        self._put_window(state, key, window.to_bytes(signals=signals), window.events, closed=closed)
+
+    def _put_window(
+        self, state: _Model, key: WindowKey, profile: bytes, events: int, *, closed: bool
+    ) -> None:
+        """Store one window's row (insert or replace)."""
         with self._timed("upsert_window"):
             self._store.upsert_window(
                 state.model_id,
@@ -668,8 +653,8 @@ class MonitorService:
                 segment=key.segment,
                 window_seconds=key.window_seconds,
                 window_start=key.window_start,
-                profile=window.to_bytes(signals=signals),
-                event_count=window.events,
+                profile=profile,
+                event_count=events,
                 closed=closed,
             )
 

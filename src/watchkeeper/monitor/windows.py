@@ -189,55 +189,76 @@ class EventBatch:
         for name, kind in feature_kinds.items():
             if kind is not ColumnKind.NUMERIC:
                 columns[name] = _object_column([f.get(name) for f in feature_maps])
-        predictions = [event.prediction for event in events]
-        if plan.prediction is not None:
-            if plan.kinds[plan.prediction] is ColumnKind.NUMERIC:
-                columns[plan.prediction] = _float_column(predictions)
-            else:
-                columns[plan.prediction] = _object_column(predictions)
-        probas = [event.proba for event in events]
-        for label, column in plan.proba.items():
-            columns[column] = _float_column([p.get(label) if p else None for p in probas])
-        return cls(
+        return cls._assemble(
+            plan,
+            columns,
             ids=[event.event_id for event in events],
-            ts=np.array([event.ts for event in events], dtype=np.float64),
+            ts=[event.ts for event in events],
             versions=[event.version for event in events],
             segments=[event.segment for event in events],
-            columns=columns,
-            predictions=predictions,
-            probas=probas,
-            latency=_float_column([event.latency_ms for event in events]),
-            errors=np.array([bool(event.error) for event in events], dtype=np.bool_),
+            predictions=[event.prediction for event in events],
+            probas=[event.proba for event in events],
+            latency=[event.latency_ms for event in events],
+            errors=[bool(event.error) for event in events],
         )
 
     @classmethod
     def of_columns(cls, valid: ValidColumns, plan: ColumnPlan) -> EventBatch:
         """The batch of validated columns (:class:`~watchkeeper.ingest.ValidColumns`): one
         array per profiled column, no per-event work."""
-        columns: dict[str, npt.NDArray[Any]] = {}
-        for name in plan.features:
-            values = valid.features[name]
-            if plan.kinds[name] is ColumnKind.NUMERIC:
-                columns[name] = _float_column(values)
-            else:
-                columns[name] = _object_column(values)
-        if plan.prediction is not None:
-            if plan.kinds[plan.prediction] is ColumnKind.NUMERIC:
-                columns[plan.prediction] = _float_column(valid.predictions)
-            else:
-                columns[plan.prediction] = _object_column(valid.predictions)
-        for label, column in plan.proba.items():
-            columns[column] = _float_column([p.get(label) if p else None for p in valid.probas])
-        return cls(
+        columns = {
+            name: (_float_column if plan.kinds[name] is ColumnKind.NUMERIC else _object_column)(
+                valid.features[name]
+            )
+            for name in plan.features
+        }
+        return cls._assemble(
+            plan,
+            columns,
             ids=valid.ids,
-            ts=np.array(valid.ts, dtype=np.float64),
+            ts=valid.ts,
             versions=valid.versions,
             segments=valid.segments,
-            columns=columns,
             predictions=valid.predictions,
             probas=list(valid.probas),
-            latency=_float_column(valid.latency_ms),
-            errors=np.array(valid.errors, dtype=np.bool_),
+            latency=valid.latency_ms,
+            errors=valid.errors,
+        )
+
+    @classmethod
+    def _assemble(
+        cls,
+        plan: ColumnPlan,
+        columns: dict[str, npt.NDArray[Any]],
+        *,
+        ids: list[str],
+        ts: list[float],
+        versions: list[str],
+        segments: list[str],
+        predictions: list[Any],
+        probas: list[Mapping[str, float] | None],
+        latency: list[float | None],
+        errors: list[bool],
+    ) -> EventBatch:
+        """The batch from per-field lists and the profiled feature columns; adds the profiled
+        prediction and probability columns."""
+        if plan.prediction is not None:
+            if plan.kinds[plan.prediction] is ColumnKind.NUMERIC:
+                columns[plan.prediction] = _float_column(predictions)
+            else:
+                columns[plan.prediction] = _object_column(predictions)
+        for label, column in plan.proba.items():
+            columns[column] = _float_column([p.get(label) if p else None for p in probas])
+        return cls(
+            ids=ids,
+            ts=np.array(ts, dtype=np.float64),
+            versions=versions,
+            segments=segments,
+            columns=columns,
+            predictions=predictions,
+            probas=probas,
+            latency=_float_column(latency),
+            errors=np.array(errors, dtype=np.bool_),
         )
 
     def take(self, indices: npt.NDArray[np.intp]) -> EventBatch:
