@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +119,33 @@ def test_too_many_events_and_unknown_types_go_back(workers: IngestWorkers) -> No
 
 def test_a_dead_worker_is_replaced(workers: IngestWorkers) -> None:
     body = orjson.dumps({"events": events()})
-    pool = workers._pool
-    assert pool is not None
-    for pid in list(pool._processes):  # the pool's own bookkeeping: the worker processes
-        os.kill(pid, signal.SIGKILL)
+    dead = workers.pids()
+    assert len(dead) == 1
+    os.kill(dead[0], signal.SIGKILL)
     time.sleep(0.5)
-    # The batch in flight is decoded in-process by the caller; the next ones go to a new pool.
+    # The batch in flight is decoded in-process by the caller; the next ones go to a new worker
+    # (the call waits for it to start).
     assert workers.decode(body, JSON, job()) is None
-    assert workers._pool is not pool
+    replaced = workers.pids()
+    assert len(replaced) == 1
+    assert replaced != dead
     decoded = workers.decode(body, JSON, job())
     assert decoded is not None
     assert decoded.batch.ids[0] == "a"
+
+
+def test_busy_workers_are_waited_for() -> None:
+    """More batches than processes at once: each is decoded by a worker, none in-process."""
+    pool = IngestWorkers(2)
+    pool.start()
+    body = orjson.dumps({"events": events()})
+    try:
+        with ThreadPoolExecutor(max_workers=6) as threads:
+            results = list(threads.map(lambda _: pool.decode(body, JSON, job()), range(24)))
+    finally:
+        pool.close()
+    assert all(result is not None for result in results)
+    assert pool.pids() == []
 
 
 def test_closed_workers_decline() -> None:
