@@ -3,17 +3,24 @@
 A uvicorn subprocess serves watchkeeper on 127.0.0.1 with a fresh SQLite file (the embedded
 default: WAL, synchronous=FULL, so every 2xx is on disk) and its default ingest worker processes
 (``--workers`` overrides). The model has a reference profile, so every batch is folded into drift
-profiles as in production (``--no-reference`` skips that). Client threads (httpx, one connection
-each) post pre-encoded batches of ``--batch`` events with 20 numeric features as fast as the
-server answers, for ``--seconds`` per body format, after ``--warmup`` batches that are not
-measured (first-use imports and prepared statements). Events carry no timestamp, so the server
-stamps them on arrival (a run that crosses an hour starts a new window, as in production).
+profiles as in production (``--no-reference`` skips that). Batches of ``--batch`` events with 20
+numeric features are pre-encoded; events carry no timestamp, so the server stamps them on
+arrival (a run that crosses an hour starts a new window, as in production). After ``--warmup``
+unmeasured batches (first-use imports and prepared statements), each body format is measured
+twice, ``--seconds`` each:
+
+* capacity (closed loop): ``--clients`` threads (httpx, one connection each) post as fast as
+  the server answers; events/s is what the server sustains at that concurrency.
+* sustained (open loop, ``--rate`` events/s, default 50,000): a batch is due every
+  ``batch / rate`` seconds whatever the answers, sent over up to 8 connections, and its latency
+  runs from when it was due, so a server that falls behind shows the whole delay.
+
 Server and load generator share this machine's cores, so the numbers are a floor for a
 dedicated server.
 
-Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--batch 1000]
-[--warmup 20] [--workers N] [--no-reference] [--synchronous FULL|NORMAL]
-[--http auto|h11|httptools]``; prints one JSON object.
+Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--rate 50000]
+[--batch 1000] [--warmup 20] [--workers N] [--no-reference] [--synchronous FULL|NORMAL]
+[--http auto|h11|httptools] [--formats json,arrow]``; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -207,22 +214,94 @@ def drive(
         "events_accepted": int(sum(accepted)),
         "seconds": round(elapsed, 3),
         "events_per_s": round(sum(accepted) / elapsed),
-        "batch_latency_ms": {
-            "p50": round(float(np.percentile(all_latencies, 50)), 2),
-            "p90": round(float(np.percentile(all_latencies, 90)), 2),
-            "p99": round(float(np.percentile(all_latencies, 99)), 2),
-            "max": round(float(all_latencies.max()), 2),
-        },
+        "batch_latency_ms": latency_summary(all_latencies),
         "failures": failures[:3],
         "batch_bytes": len(bodies[0]),
         "batch_events": batch,
     }
 
 
+def latency_summary(milliseconds: np.ndarray) -> dict[str, float]:
+    return {
+        "p50": round(float(np.percentile(milliseconds, 50)), 2),
+        "p90": round(float(np.percentile(milliseconds, 90)), 2),
+        "p99": round(float(np.percentile(milliseconds, 99)), 2),
+        "max": round(float(milliseconds.max()), 2),
+    }
+
+
+def drive_at_rate(
+    url: str,
+    bodies: list[bytes],
+    content_type: str,
+    *,
+    rate: float,
+    seconds: float,
+    batch: int,
+    connections: int = 8,
+) -> dict[str, Any]:
+    """Open loop: batch ``k`` is due at ``k * batch / rate`` seconds, whatever the answers.
+
+    A batch's latency runs from when it was due, not from when a connection was free to send
+    it, so a server that falls behind shows the whole delay (no coordinated omission).
+    """
+    interval = batch / rate
+    count = min(len(bodies), max(1, int(seconds / interval)))
+    latencies: list[float] = []
+    accepted: list[int] = []
+    failures: list[str] = []
+    next_batch = iter(range(count))
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.1
+
+    def sender() -> None:
+        with httpx.Client(base_url=url, timeout=60.0) as client:
+            while True:
+                with lock:
+                    position = next(next_batch, None)
+                if position is None:
+                    return
+                due = start + position * interval
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                response = client.post(
+                    "/v1/models/bench/events",
+                    content=bodies[position],
+                    headers={"content-type": content_type},
+                )
+                latencies.append(time.perf_counter() - due)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+                    return
+                accepted.append(response.json()["accepted"])
+
+    threads = [threading.Thread(target=sender) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return {
+        "offered_events_per_s": round(rate),
+        "events_per_s": round(sum(accepted) / elapsed),
+        "batches": len(latencies),
+        "seconds": round(elapsed, 3),
+        "batch_latency_ms": latency_summary(np.array(latencies) * 1000.0),
+        "failures": failures[:3],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per body format")
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=2, help="closed-loop clients")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=50_000.0,
+        help="events/s offered in the open-loop (sustained) phase; 0 skips it",
+    )
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument(
         "--warmup", type=int, default=20, help="batches sent before measuring, per format"
@@ -297,6 +376,21 @@ def main() -> None:
                     )
                 ]  # fmt: skip
                 result["server_rss_mb"] = round(process.memory_info().rss / 2**20, 1)
+                if args.rate > 0:
+                    sustained = [
+                        encode(make_events(offset + 5 * 10**8 + n * args.batch, args.batch, rng))
+                        for n in range(int(args.seconds * args.rate / args.batch) + 1)
+                    ]
+                    gc.collect()
+                    gc.freeze()
+                    result["sustained"] = drive_at_rate(
+                        server.url,
+                        sustained,
+                        content_type,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                        batch=args.batch,
+                    )
                 results[name] = result
             finally:
                 server.stop()
@@ -311,6 +405,7 @@ def main() -> None:
                 "features": len(FEATURES),
                 "reference_profile": args.reference,
                 "clients": args.clients,
+                "sustained_rate": args.rate,
                 "warmup_batches": args.warmup,
                 "targets": {"events_per_s": 50_000, "p99_batch_ms": 100},
                 "results": results,
