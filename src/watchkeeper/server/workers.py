@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -55,6 +56,8 @@ def _serve(connection: Connection) -> None:
     The server's end of the pipe closes when the server stops or dies (even by kill -9), so the
     worker never outlives it.
     """
+    # Ctrl-C reaches the whole process group; the server stops its workers by closing the pipes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Importing the decoding stack (NumPy, orjson, the validators) is the slow part of a start.
     import pyarrow  # noqa: F401
 
