@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import signal
 import time
 from collections.abc import Iterator
@@ -132,6 +134,19 @@ def test_a_dead_worker_is_replaced(workers: IngestWorkers) -> None:
     decoded = workers.decode(body, JSON, job())
     assert decoded is not None
     assert decoded.batch.ids[0] == "a"
+
+
+def test_a_worker_left_mid_batch_is_replaced(workers: IngestWorkers) -> None:
+    """An error on the caller's side (here a job that cannot be pickled) loses no worker."""
+    body = orjson.dumps({"events": events()})
+    before = workers.pids()
+    unpicklable = dataclasses.replace(job(), max_batch=lambda: 0)  # type: ignore[arg-type]
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        workers.decode(body, JSON, unpicklable)
+    assert workers.pids() != before
+    decoded = workers.decode(body, JSON, job())
+    assert decoded is not None
+    assert len(decoded.batch) == 2
 
 
 def test_busy_workers_are_waited_for() -> None:

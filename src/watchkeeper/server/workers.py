@@ -178,8 +178,12 @@ class IngestWorkers:
         try:
             decoded = worker.decode(body, content_type, job)
         except (EOFError, OSError, pickle.UnpicklingError):
-            self._replace(worker)
+            self._replace(worker, "died")
             return None
+        except BaseException:
+            # The pipe may hold half a request or an unread answer: only a new process is safe.
+            self._replace(worker, "was left mid-batch")
+            raise
         self._release(worker)
         return decoded
 
@@ -201,8 +205,8 @@ class IngestWorkers:
             self._changed.notify_all()
         worker.stop()
 
-    def _replace(self, dead: _Worker) -> None:
-        logger.error("ingest worker process %s died; starting a new one", dead.pid)
+    def _replace(self, dead: _Worker, why: str) -> None:
+        logger.error("ingest worker process %s %s; starting a new one", dead.pid, why)
         dead.stop(timeout=1.0)
         with self._changed:
             self._workers.discard(dead)
