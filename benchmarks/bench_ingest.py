@@ -383,6 +383,7 @@ def main() -> None:
                     ]
                     gc.collect()
                     gc.freeze()
+                    process.cpu_percent(None)
                     result["sustained"] = drive_at_rate(
                         server.url,
                         sustained,
@@ -391,6 +392,7 @@ def main() -> None:
                         seconds=args.seconds,
                         batch=args.batch,
                     )
+                    result["sustained"]["server_cpu_percent"] = round(process.cpu_percent(None), 1)
                 results[name] = result
             finally:
                 server.stop()
