@@ -82,3 +82,72 @@ class FineBins:
         """Bin counts of finite ``values``."""
         counts: CountArray = np.bincount(self.index(values), minlength=self.size).astype(np.int64)
         return counts
+
+
+class FineBinsBlock:
+    """Bin counts of several columns in one pass, each column with its own :class:`FineBins`.
+
+    The columns' grids and edges are laid end to end, so a batch of ``c`` columns costs a
+    handful of NumPy calls instead of ``c`` times as many; the arithmetic per value is that of
+    :meth:`FineBins.index`, so the counts are the same. Every :class:`FineBins` must use a grid
+    (:meth:`usable`).
+    """
+
+    __slots__ = (
+        "_bin_offsets",
+        "_cell_offsets",
+        "_cell_start",
+        "_comparisons",
+        "_highs",
+        "_lows",
+        "_pad_offsets",
+        "_padded",
+        "_scales",
+        "_splits",
+        "_total",
+    )
+
+    def __init__(self, bins: list[FineBins]) -> None:
+        if not self.usable(bins):
+            raise ValueError("every column needs grid bins (FineBinsBlock.usable)")
+
+        def offsets(sizes: list[int]) -> npt.NDArray[np.intp]:
+            return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)[:, None]
+
+        self._lows = np.array([column._low for column in bins])[:, None]
+        self._scales = np.array([column._scale for column in bins])[:, None]
+        self._highs = np.array([float(column._cells - 1) for column in bins])[:, None]
+        self._cell_offsets = offsets([column._cells for column in bins])
+        self._cell_start = np.concatenate([column._cell_start for column in bins])
+        self._padded = np.concatenate([column._padded for column in bins])
+        self._pad_offsets = offsets([column._padded.size for column in bins])
+        # Comparisons past a column's own count are no-ops: the edge after its bin is above it.
+        self._comparisons = max(column._comparisons for column in bins)
+        sizes = [column.size for column in bins]
+        self._bin_offsets = offsets(sizes)
+        self._splits = np.cumsum(sizes)[:-1]
+        self._total = int(sum(sizes))
+
+    @staticmethod
+    def usable(bins: list[FineBins]) -> bool:
+        """Whether every column's bins use a grid (uneven edges fall back to a search)."""
+        return bool(bins) and all(column._cells > 0 for column in bins)
+
+    def counts(self, values: FloatArray) -> list[CountArray]:
+        """Bin counts of each row of ``values`` (one row per column, finite values only)."""
+        with np.errstate(over="ignore"):
+            position = values - self._lows
+            position *= self._scales
+        np.clip(position, 0.0, self._highs, out=position)
+        cell = position.astype(np.intp)
+        cell += self._cell_offsets
+        bin_index = self._cell_start[cell]
+        if self._comparisons:
+            pad_index = bin_index + self._pad_offsets
+            for _ in range(self._comparisons):
+                above = values >= self._padded[pad_index]
+                bin_index += above
+                pad_index += above
+        bin_index += self._bin_offsets
+        counts = np.bincount(bin_index.ravel(), minlength=self._total).astype(np.int64)
+        return np.split(counts, self._splits)

@@ -16,14 +16,19 @@ import orjson
 
 from watchkeeper.errors import InputError, SchemaError
 from watchkeeper.frame import numeric_values
-from watchkeeper.profiles._binning import FloatArray
+from watchkeeper.profiles._binning import FineBinsBlock, FloatArray
 from watchkeeper.profiles.categorical import (
     DEFAULT_HLL_LG_K,
     DEFAULT_MAX_LABELS,
     BooleanProfile,
     CategoricalProfile,
 )
-from watchkeeper.profiles.numeric import DEFAULT_FINE_BINS, DEFAULT_KLL_K, NumericProfile
+from watchkeeper.profiles.numeric import (
+    DEFAULT_FINE_BINS,
+    DEFAULT_KLL_K,
+    NumericProfile,
+    fold_finite_block,
+)
 from watchkeeper.schema import ColumnKind, ResolvedSchema
 
 if TYPE_CHECKING:
@@ -334,7 +339,7 @@ class ProfileAccumulator:
     (4, 1, 2.0)
     """
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ("_block", "_numeric", "_profiles", "_rows")
 
     def __init__(
         self,
@@ -353,6 +358,9 @@ class ProfileAccumulator:
             _profiled_kinds(kinds), reference, options or ProfileOptions()
         )
         self._rows = 0
+        # The numeric columns and their bins as one block, once every one has bins.
+        self._numeric: list[tuple[str, NumericProfile]] = []
+        self._block: FineBinsBlock | None = None
 
     @property
     def rows(self) -> int:
@@ -371,15 +379,42 @@ class ProfileAccumulator:
         lengths = {name: array.shape for name, array in arrays.items()}
         if len(set(lengths.values())) > 1 or any(len(shape) != 1 for shape in lengths.values()):
             raise InputError(f"batch columns must be 1-D arrays of one length, got {lengths}")
-        numeric_batch: list[tuple[NumericProfile, npt.ArrayLike, int]] = []
         for name, profile in self._profiles.items():
-            if isinstance(profile, NumericProfile):
-                numeric_batch.append((profile, arrays[name].astype(np.float64, copy=False), 0))
-            else:
+            if not isinstance(profile, NumericProfile):
                 profile.update(arrays[name])
-        _fold_numeric(numeric_batch)
+        if not self._fold_block(arrays):
+            _fold_numeric(
+                [
+                    (profile, arrays[name].astype(np.float64, copy=False), 0)
+                    for name, profile in self._profiles.items()
+                    if isinstance(profile, NumericProfile)
+                ]
+            )
         if lengths:
             self._rows += next(iter(lengths.values()))[0]
+
+    def _fold_block(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Fold the numeric columns as one block when every one has bins and only finite
+        values (the common case of a monitored batch); False when they must go one by one."""
+        if self._block is None:
+            numeric = [
+                (name, profile)
+                for name, profile in self._profiles.items()
+                if isinstance(profile, NumericProfile)
+            ]
+            bins = [profile._bins for _, profile in numeric]
+            if len(numeric) < 2 or not all(bins):
+                return False
+            present = [column for column in bins if column is not None]
+            if not FineBinsBlock.usable(present):
+                return False
+            self._numeric = numeric
+            self._block = FineBinsBlock(present)
+        values = np.array([arrays[name] for name, _ in self._numeric], dtype=np.float64)
+        if values.ndim != 2 or not np.isfinite(values).all():
+            return False
+        fold_finite_block([profile for _, profile in self._numeric], self._block, values)
+        return True
 
     def profile(self) -> DatasetProfile:
         """A snapshot of everything folded in so far."""
