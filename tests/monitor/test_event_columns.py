@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from watchkeeper.ingest import validate_event_batch, validate_table
 from watchkeeper.modelspec import ModelSpec
+from watchkeeper.monitor.decoding import encode_valid
 from watchkeeper.monitor.service import _reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 from watchkeeper.store import encode_columns, encode_events
@@ -119,17 +120,7 @@ def test_columns_of_a_table_match_the_json_columns() -> None:
 
 def test_columns_encode_as_the_events_do() -> None:
     accepted = validate_event_batch(events(), SPEC, **LIMITS).accepted
-    encoded = encode_columns(
-        ids=accepted.ids,
-        versions=accepted.versions,
-        ts=accepted.ts,
-        segments=accepted.segments,
-        features=accepted.feature_rows(),
-        predictions=accepted.predictions,
-        probas=accepted.probas,
-        latency_ms=accepted.latency_ms,
-        errors=accepted.errors,
-    )
+    encoded = encode_valid(accepted)
     assert encoded == encode_events(accepted.events())
     assert encoded.values[:9] == [
         "a", "1", NOW, "region=eu", b'{"age":31.0,"plan":"pro","vip":true,"note":"hi"}', b'"1"',

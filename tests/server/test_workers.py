@@ -194,6 +194,34 @@ def test_a_batch_decoded_before_a_reference_was_set_is_not_stored(tmp_path: Path
         service.close()
 
 
+def test_an_in_process_batch_is_decoded_again_when_the_plan_changed(tmp_path: Path) -> None:
+    """ingest_events takes the same plan check as a worker's batch: a reference set while
+    the batch was decoded sends it round again, and it is stored once."""
+    import pandas as pd
+
+    with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
+        service = MonitorService(store, settings=Settings(), clock=lambda: NOW)
+        service.start()
+        service.register_model(SPEC)
+        frame = pd.DataFrame({"x": np.linspace(0, 1, 200), "c": ["p", "q"] * 100})
+        plans: list[ColumnPlan] = []
+        decode = service._decode_and_ingest
+
+        def decode_during_a_reference_change(job: DecodeJob) -> DecodedEvents:
+            plans.append(job.plan)
+            decoded = decode_events(events(), job)
+            if len(plans) == 1:
+                service.set_reference("m", frame)
+            return decoded
+
+        outcome = decode("m", decode_during_a_reference_change)
+        assert len(plans) == 2
+        assert plans[0] != plans[1]
+        assert outcome.accepted == 2
+        assert store.count_events(service._model("m").model_id) == 2
+        service.close()
+
+
 def test_worker_setting() -> None:
     assert Settings().ingest_workers is None
     assert load_settings(environ={"WATCHKEEPER_INGEST_WORKERS": "3"}).ingest_workers == 3

@@ -25,12 +25,17 @@ def _writer(path: Path, stop: threading.Event, written: list[int]) -> None:
     connection.close()
 
 
-def test_the_log_stays_short_under_steady_writes(tmp_path: Path) -> None:
-    path = tmp_path / "wal.db"
+def _wal_database(root: Path) -> Path:
+    path = root / "wal.db"
     setup = sqlite3.connect(path, isolation_level=None)
     setup.execute("PRAGMA journal_mode=WAL")
     setup.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
     setup.close()
+    return path
+
+
+def test_the_log_stays_short_under_steady_writes(tmp_path: Path) -> None:
+    path = _wal_database(tmp_path)
     checkpointer = Checkpointer(str(path), restart_pages=64, interval=0.05).start()
     stop, written = threading.Event(), [0]
     writer = threading.Thread(target=_writer, args=(path, stop, written))
@@ -67,11 +72,7 @@ def test_file_stores_run_one_and_memory_stores_none(tmp_path: Path) -> None:
 
 def test_without_it_the_log_keeps_everything(tmp_path: Path) -> None:
     """The control: the same load with no checkpointer leaves every row in the log."""
-    path = tmp_path / "wal.db"
-    setup = sqlite3.connect(path, isolation_level=None)
-    setup.execute("PRAGMA journal_mode=WAL")
-    setup.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
-    setup.close()
+    path = _wal_database(tmp_path)
     stop, written = threading.Event(), [0]
     writer = threading.Thread(target=_writer, args=(path, stop, written))
     writer.start()

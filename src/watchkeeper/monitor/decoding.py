@@ -20,6 +20,7 @@ from watchkeeper.ingest import (
     MAX_ID_LENGTH,
     Rejection,
     ValidBatch,
+    ValidColumns,
     decode_arrow_stream,
     decode_parquet,
     unwrap_batch,
@@ -43,6 +44,7 @@ __all__ = [
     "decode_body",
     "decode_events",
     "decode_table",
+    "encode_valid",
 ]
 
 JSON: Final = "application/json"
@@ -85,23 +87,27 @@ def _raw_version(raw: object) -> str:
     return ""
 
 
+def encode_valid(accepted: ValidColumns) -> EncodedEvents:
+    """Validated events encoded for the store, straight from their columns."""
+    return encode_columns(
+        ids=accepted.ids,
+        versions=accepted.versions,
+        ts=accepted.ts,
+        segments=accepted.segments,
+        features=accepted.feature_rows(),
+        predictions=accepted.predictions,
+        probas=accepted.probas,
+        latency_ms=accepted.latency_ms,
+        errors=accepted.errors,
+    )
+
+
 def _decoded(job: DecodeJob, result: ValidBatch, rejected_versions: list[str]) -> DecodedEvents:
-    accepted = result.accepted
     return DecodedEvents(
         plan=job.plan,
         now=job.now,
-        batch=EventBatch.of_columns(accepted, job.plan),
-        encoded=encode_columns(
-            ids=accepted.ids,
-            versions=accepted.versions,
-            ts=accepted.ts,
-            segments=accepted.segments,
-            features=accepted.feature_rows(),
-            predictions=accepted.predictions,
-            probas=accepted.probas,
-            latency_ms=accepted.latency_ms,
-            errors=accepted.errors,
-        ),
+        batch=EventBatch.of_columns(result.accepted, job.plan),
+        encoded=encode_valid(result.accepted),
         rejected=list(result.rejected),
         rejected_versions=rejected_versions,
     )

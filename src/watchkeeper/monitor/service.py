@@ -491,11 +491,21 @@ class MonitorService:
 
     def ingest_events(self, model: str, events: list[Any]) -> IngestOutcome:
         """Validate, store (one transaction) and fold a JSON batch; committed on return."""
-        return self._ingest(self._model(model), decode_events(events, self.decode_job(model)))
+        return self._decode_and_ingest(model, lambda job: decode_events(events, job))
 
     def ingest_table(self, model: str, table: pa.Table) -> IngestOutcome:
         """The columnar path of :meth:`ingest_events` (Arrow or Parquet bodies)."""
-        return self._ingest(self._model(model), decode_table(table, self.decode_job(model)))
+        return self._decode_and_ingest(model, lambda job: decode_table(table, job))
+
+    def _decode_and_ingest(
+        self, model: str, decode: Callable[[DecodeJob], DecodedEvents]
+    ) -> IngestOutcome:
+        # Through ingest_decoded like a worker's batch: a reference set while the batch was
+        # decoded changes the plan, and the batch is decoded again with the new one.
+        while True:
+            outcome = self.ingest_decoded(model, decode(self.decode_job(model)))
+            if outcome is not None:
+                return outcome
 
     def ingest_decoded(self, model: str, decoded: DecodedEvents) -> IngestOutcome | None:
         """Store and fold a batch decoded elsewhere (:func:`~watchkeeper.monitor.decoding.

@@ -402,16 +402,14 @@ class ProfileAccumulator:
                 for name, profile in self._profiles.items()
                 if isinstance(profile, NumericProfile)
             ]
-            bins = [profile._bins for _, profile in numeric]
-            if len(numeric) < 2 or not all(bins):
-                return False
-            present = [column for column in bins if column is not None]
-            if not FineBinsBlock.usable(present):
+            bins = [profile._bins for _, profile in numeric if profile._bins is not None]
+            if len(numeric) < 2 or len(bins) < len(numeric) or not FineBinsBlock.usable(bins):
                 return False
             self._numeric = numeric
-            self._block = FineBinsBlock(present)
+            self._block = FineBinsBlock(bins)
+        # update() has checked that the columns are 1-D and of one length.
         values = np.array([arrays[name] for name, _ in self._numeric], dtype=np.float64)
-        if values.ndim != 2 or not np.isfinite(values).all():
+        if not np.isfinite(values).all():
             return False
         fold_finite_block([profile for _, profile in self._numeric], self._block, values)
         return True

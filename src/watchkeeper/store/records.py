@@ -53,6 +53,11 @@ def canonical_segment(tags: Mapping[str, str] | None) -> str:
     return ",".join(f"{key}={tags[key]}" for key in sorted(tags))
 
 
+# Values per event in ``EncodedEvents.values`` (the ``events`` columns between ``model_id`` and
+# ``ingested_at``).
+ENCODED_EVENT_VALUES = 9
+
+
 class StorableEvent(Protocol):
     """What :meth:`Store.insert_events` reads of an event: :class:`NewEvent` has it, and so has
     the ingest path's validated event, which is stored as it is (no copy per event)."""
@@ -223,9 +228,18 @@ class EncodedEvents:
     cheaply): the ingest workers of the server encode, the server stores.
     """
 
-    ids: list[EventId]
-    versions: frozenset[str]
     values: list[Any]
+
+    @property
+    def ids(self) -> list[EventId]:
+        """The events' ids, in batch order."""
+        ids: list[EventId] = self.values[0::ENCODED_EVENT_VALUES]
+        return ids
+
+    @property
+    def versions(self) -> frozenset[str]:
+        """The model versions in the batch."""
+        return frozenset(self.values[1::ENCODED_EVENT_VALUES])
 
 
 @dataclass(frozen=True, slots=True)

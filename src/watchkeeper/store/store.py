@@ -55,6 +55,7 @@ from watchkeeper.store.engine import (
     translate_error,
 )
 from watchkeeper.store.records import (
+    ENCODED_EVENT_VALUES,
     EncodedEvents,
     EventId,
     EventRecord,
@@ -96,8 +97,14 @@ _EMPTY_METADATA: Final = "{}"
 # for it each time (the GIL convoy), and one JSON parameter unpacked by ``json_each`` cost
 # SQLite twice the CPU (it re-parses each row's text for every field). Parameter 1 is the
 # model, 2 the ingest time, then ``_EVENT_VALUES`` per event (``EncodedEvents.values``).
-_EVENT_VALUES: Final = 9
+_EVENT_VALUES: Final = ENCODED_EVENT_VALUES
 _SQLITE_CHUNKS: Final = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+if (
+    len(_EVENT_COLUMNS) != _EVENT_VALUES + 2
+    or _EVENT_COLUMNS[0] != "model_id"
+    or _EVENT_COLUMNS[-1] != "ingested_at"
+):
+    raise AssertionError(f"events columns changed; update EncodedEvents: {_EVENT_COLUMNS}")
 
 
 @functools.cache
@@ -108,8 +115,7 @@ def _sqlite_event_sql(rows: int) -> str:
         values = ", ".join(f"?{first + offset}" for offset in range(_EVENT_VALUES))
         cells.append(f"(?1, {values}, ?2)")
     return (
-        "INSERT INTO events (model_id, event_id, version, ts, segment, features, prediction, "
-        f"proba, latency_ms, error, ingested_at) VALUES {', '.join(cells)} "
+        f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join(cells)} "
         "ON CONFLICT DO NOTHING"
     )
 
@@ -160,7 +166,6 @@ class _QueuedInsert:
     """One caller's event batch waiting for the next group commit (SQLite)."""
 
     model_id: ModelId
-    count: int
     values: list[Any]
     unique_ids: list[EventId]
     versions: frozenset[str]
@@ -169,6 +174,10 @@ class _QueuedInsert:
     done: bool = False
     inserted: set[EventId] = dataclass_field(default_factory=set)
     error: BaseException | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.values) // _EVENT_VALUES
 
 
 def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
@@ -216,9 +225,7 @@ def encode_columns(
         ids, versions, ts, segments, feature_texts, prediction_texts, proba_texts, latency_ms,
         errors, strict=True,
     )  # fmt: skip
-    return EncodedEvents(
-        ids=list(ids), versions=frozenset(versions), values=list(chain.from_iterable(rows))
-    )
+    return EncodedEvents(values=list(chain.from_iterable(rows)))
 
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -641,7 +648,6 @@ class Store:
             inserted = self._group_commit(
                 _QueuedInsert(
                     model_id,
-                    len(ids),
                     encoded.values,
                     _first_occurrences(ids),
                     encoded.versions,
