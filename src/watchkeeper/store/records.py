@@ -223,7 +223,8 @@ class EncodedEvents:
     """An event batch encoded for storing (see ``watchkeeper.store.encode_columns``).
 
     ``values`` holds nine values per event, flat: id, version, ts, segment, features,
-    prediction, proba (JSON fields as encoded bytes, None for null), latency_ms, error.
+    prediction, proba (JSON fields as encoded text in a bytearray, the empty one for null),
+    latency_ms, error (0 or 1); the types Python's sqlite3 binds fastest.
     Encoding needs no store, so it can happen in another process and travel (it pickles
     cheaply): the ingest workers of the server encode, the server stores.
     """

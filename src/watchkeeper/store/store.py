@@ -97,12 +97,24 @@ _EMPTY_METADATA: Final = "{}"
 # for it each time (the GIL convoy), and one JSON parameter unpacked by ``json_each`` cost
 # SQLite twice the CPU (it re-parses each row's text for every field). Parameter 1 is the
 # model, 2 the ingest time, then ``_EVENT_VALUES`` per event (``EncodedEvents.values``).
+# Binding the ~10,000 parameters of a batch holds the GIL, and Python's sqlite3 binds only
+# exact str, int, float and bytearray directly: bytes, None and bool go through its adapter
+# registry first, five times slower per value. So the encoded JSON fields are bytearrays, a
+# null JSON field is the empty one (``NULLIF`` turns it back into NULL; JSON text is never
+# empty) and the error flag is 0 or 1.
 _EVENT_VALUES: Final = ENCODED_EVENT_VALUES
 _SQLITE_CHUNKS: Final = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+# Positions in an event's values: its JSON fields, and which of them may be null.
+_JSON_VALUES: Final = (4, 5, 6)
+_NULLABLE_JSON_VALUES: Final = (5, 6)
+_ERROR_VALUE: Final = 8
+_NO_JSON: Final = bytearray()
 if (
     len(_EVENT_COLUMNS) != _EVENT_VALUES + 2
     or _EVENT_COLUMNS[0] != "model_id"
     or _EVENT_COLUMNS[-1] != "ingested_at"
+    or [_EVENT_COLUMNS[1 + value] for value in (*_JSON_VALUES, _ERROR_VALUE)]
+    != ["features", "prediction", "proba", "error"]
 ):
     raise AssertionError(f"events columns changed; update EncodedEvents: {_EVENT_COLUMNS}")
 
@@ -112,7 +124,12 @@ def _sqlite_event_sql(rows: int) -> str:
     cells = []
     for row in range(rows):
         first = 3 + row * _EVENT_VALUES
-        values = ", ".join(f"?{first + offset}" for offset in range(_EVENT_VALUES))
+        values = ", ".join(
+            f"NULLIF(?{first + offset}, X'')"
+            if offset in _NULLABLE_JSON_VALUES
+            else f"?{first + offset}"
+            for offset in range(_EVENT_VALUES)
+        )
         cells.append(f"(?1, {values}, ?2)")
     return (
         f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join(cells)} "
@@ -209,9 +226,10 @@ def encode_columns(
 ) -> EncodedEvents:
     """Encode a batch given as columns (one value per event in each) for
     :meth:`Store.insert_encoded`: ``_EVENT_VALUES`` values per event in the ``events`` table's
-    column order (after ``model_id``, before ``ingested_at``), JSON fields as encoded bytes.
-    JSON text is stored as a BLOB, as in every JSON column: a ``JSON`` column has NUMERIC
-    affinity and would turn text such as ``1.0`` into a number.
+    column order (after ``model_id``, before ``ingested_at``), JSON fields as encoded text in a
+    bytearray (the empty one for null), the error flag as 0 or 1. JSON text is stored as a
+    BLOB, as in every JSON column: a ``JSON`` column has NUMERIC affinity and would turn text
+    such as ``1.0`` into a number.
 
     Raises :class:`IngestError` naming the first event and field that is not JSON-serialisable.
     """
@@ -221,9 +239,10 @@ def encode_columns(
         proba_texts = _json_texts(probas)
     except orjson.JSONEncodeError:
         raise _json_error(ids, features, predictions, probas) from None
+    flags = [1 if error else 0 for error in errors]
     rows = zip(
         ids, versions, ts, segments, feature_texts, prediction_texts, proba_texts, latency_ms,
-        errors, strict=True,
+        flags, strict=True,
     )  # fmt: skip
     return EncodedEvents(values=list(chain.from_iterable(rows)))
 
@@ -231,24 +250,30 @@ def encode_columns(
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def _json_texts(values: Sequence[Any], *, nullable: bool = True) -> list[Any]:
-    """Each value as JSON text; with ``nullable`` None stays None (SQL NULL).
+def _json_texts(values: Sequence[Any], *, nullable: bool = True) -> list[bytearray]:
+    """Each value as JSON text in a bytearray; with ``nullable`` None is the empty bytearray
+    (SQL NULL once stored).
 
     msgspec encodes one small object several times faster than orjson, whose per-call cost
     dominates here; the values it does not take (NumPy scalars, non-string keys) go through
     orjson with the store's options, which also names what cannot be stored at all.
     """
     if not nullable:
-        encode = _ENCODER.encode
+        encode_into = _ENCODER.encode_into
+        texts: list[bytearray] = []
         try:
-            return [encode(value) for value in values]
+            for value in values:
+                text = bytearray()
+                encode_into(value, text)
+                texts.append(text)
         except (TypeError, ValueError, msgspec.EncodeError):
-            return [orjson.dumps(value, option=JSON_OPTIONS) for value in values]
+            return [bytearray(orjson.dumps(value, option=JSON_OPTIONS)) for value in values]
+        return texts
     present = _json_texts([value for value in values if value is not None], nullable=False)
     if len(present) == len(values):
         return present
-    texts = iter(present)
-    return [None if value is None else next(texts) for value in values]
+    found = iter(present)
+    return [_NO_JSON if value is None else next(found) for value in values]
 
 
 def _json_error(
@@ -791,10 +816,10 @@ class Store:
         values = encoded.values
         for start in range(0, len(values), _EVENT_VALUES):
             cells = values[start : start + _EVENT_VALUES]
-            # JSON fields as text: COPY would send bytes as bytea.
-            for field in (4, 5, 6):
-                if cells[field] is not None:
-                    cells[field] = cells[field].decode()
+            # JSON fields as text (COPY would send bytes as bytea), empty ones as NULL.
+            for field in _JSON_VALUES:
+                cells[field] = cells[field].decode() or None
+            cells[_ERROR_VALUE] = bool(cells[_ERROR_VALUE])
             first.setdefault(cells[0], tuple(cells))
         driver_connection = connection.connection.driver_connection
         if not isinstance(driver_connection, psycopg.Connection):
