@@ -15,6 +15,11 @@ twice, ``--seconds`` each:
   ``batch / rate`` seconds whatever the answers, sent over up to 8 connections, and its latency
   runs from when it was due, so a server that falls behind shows the whole delay.
 
+During both, a probe times a 4 KiB write + fsync every 20 ms on the database's filesystem: a
+slow probe fsync is a stall of the machine's disk, which every commit waits for too (FULL). Each
+phase reports the probe's fsync times and how many batches over the 100 ms target overlapped a
+stall, so a tail the disk caused can be told from one the server caused.
+
 Server and load generator share this machine's cores, so the numbers are a floor for a
 dedicated server.
 
@@ -56,6 +61,8 @@ MODEL = {
     "windows": [3600],
 }
 ARROW = "application/vnd.apache.arrow.stream"
+TARGET_EVENTS_PER_S = 50_000
+TARGET_P99_MS = 100.0
 
 
 def free_port() -> int:
@@ -113,6 +120,64 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class DiskProbe:
+    """Times a 4 KiB write + fsync every 20 ms on a side file of the database's filesystem.
+
+    The server's commits wait for the same disk (synchronous=FULL fsyncs the log on every
+    commit), so a probe fsync that takes far longer than usual marks a stall of the machine's
+    disk, which no server can hide; the report counts the slow batches that overlapped one.
+    """
+
+    def __init__(self, directory: Path, *, interval: float = 0.02) -> None:
+        self.path = directory / "disk-probe.bin"
+        self.interval = interval
+        self.fsyncs: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="disk-probe", daemon=True)
+
+    def __enter__(self) -> DiskProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        page = os.urandom(4096)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            offset = 0
+            while not self._stop.wait(self.interval):
+                os.pwrite(descriptor, page, offset)
+                offset = (offset + len(page)) % 2**24
+                began = time.perf_counter()
+                os.fsync(descriptor)
+                self.fsyncs.append((began, time.perf_counter()))
+        finally:
+            os.close(descriptor)
+
+    def report(self, spans: list[tuple[float, float]], *, stall_ms: float = 50.0) -> dict[str, Any]:
+        """The probe's fsync times, and how many batches slower than the target overlapped a
+        disk stall (a probe fsync slower than ``stall_ms``)."""
+        durations = np.array([end - start for start, end in self.fsyncs]) * 1000.0
+        stalls = [(start, end) for start, end in self.fsyncs if (end - start) * 1000 > stall_ms]
+        slow = [(start, end) for start, end in spans if (end - start) * 1000 > TARGET_P99_MS]
+        overlapping = sum(
+            any(start < stall_end and stall_start < end for stall_start, stall_end in stalls)
+            for start, end in slow
+        )
+        return {
+            "disk_probe": {
+                "fsyncs": int(durations.size),
+                "fsync_ms": latency_summary(durations) if durations.size else None,
+                f"stalls_over_{stall_ms:g}_ms": len(stalls),
+            },
+            f"batches_over_{TARGET_P99_MS:g}_ms": len(slow),
+            "of_which_during_disk_stall": overlapping,
+        }
 
 
 def make_events(start: int, count: int, rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -175,7 +240,7 @@ def drive(
     batch: int,
 ) -> dict[str, Any]:
     """Post ``bodies`` round-robin from ``clients`` threads for ``seconds``; latency per batch."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
+    spans: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
     accepted = [0] * clients
     failures: list[str] = []
     next_body = iter(range(len(bodies)))
@@ -195,7 +260,7 @@ def drive(
                     content=bodies[position],
                     headers={"content-type": content_type},
                 )
-                latencies[slot].append(time.perf_counter() - began)
+                spans[slot].append((began, time.perf_counter()))
                 if response.status_code != 200:
                     failures.append(f"{response.status_code}: {response.text[:200]}")
                     return
@@ -208,7 +273,8 @@ def drive(
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
-    all_latencies = np.array([value for chunk in latencies for value in chunk]) * 1000.0
+    all_spans = [span for chunk in spans for span in chunk]
+    all_latencies = np.array([end - start for start, end in all_spans]) * 1000.0
     return {
         "batches": int(all_latencies.size),
         "events_accepted": int(sum(accepted)),
@@ -218,6 +284,7 @@ def drive(
         "failures": failures[:3],
         "batch_bytes": len(bodies[0]),
         "batch_events": batch,
+        "spans": all_spans,
     }
 
 
@@ -247,7 +314,7 @@ def drive_at_rate(
     """
     interval = batch / rate
     count = min(len(bodies), max(1, int(seconds / interval)))
-    latencies: list[float] = []
+    spans: list[tuple[float, float]] = []
     accepted: list[int] = []
     failures: list[str] = []
     next_batch = iter(range(count))
@@ -270,7 +337,7 @@ def drive_at_rate(
                     content=bodies[position],
                     headers={"content-type": content_type},
                 )
-                latencies.append(time.perf_counter() - due)
+                spans.append((due, time.perf_counter()))
                 if response.status_code != 200:
                     failures.append(f"{response.status_code}: {response.text[:200]}")
                     return
@@ -285,10 +352,13 @@ def drive_at_rate(
     return {
         "offered_events_per_s": round(rate),
         "events_per_s": round(sum(accepted) / elapsed),
-        "batches": len(latencies),
+        "batches": len(spans),
         "seconds": round(elapsed, 3),
-        "batch_latency_ms": latency_summary(np.array(latencies) * 1000.0),
+        "batch_latency_ms": latency_summary(
+            np.array([end - start for start, end in spans]) * 1000.0
+        ),
         "failures": failures[:3],
+        "spans": spans,
     }
 
 
@@ -299,7 +369,7 @@ def main() -> None:
     parser.add_argument(
         "--rate",
         type=float,
-        default=50_000.0,
+        default=float(TARGET_EVENTS_PER_S),
         help="events/s offered in the open-loop (sustained) phase; 0 skips it",
     )
     parser.add_argument("--batch", type=int, default=1000)
@@ -358,14 +428,16 @@ def main() -> None:
                 ]
                 process.cpu_percent(None)
                 cpu_before = [child.cpu_times() for child in workers]
-                result = drive(
-                    server.url,
-                    bodies,
-                    content_type,
-                    clients=args.clients,
-                    seconds=args.seconds,
-                    batch=args.batch,
-                )
+                with DiskProbe(Path(root)) as probe:
+                    result = drive(
+                        server.url,
+                        bodies,
+                        content_type,
+                        clients=args.clients,
+                        seconds=args.seconds,
+                        batch=args.batch,
+                    )
+                result |= probe.report(result.pop("spans"))
                 result["server_cpu_percent"] = round(process.cpu_percent(None), 1)
                 result["ingest_workers"] = len(workers)
                 result["worker_cpu_ms_per_batch"] = [
@@ -384,14 +456,16 @@ def main() -> None:
                     gc.collect()
                     gc.freeze()
                     process.cpu_percent(None)
-                    result["sustained"] = drive_at_rate(
-                        server.url,
-                        sustained,
-                        content_type,
-                        rate=args.rate,
-                        seconds=args.seconds,
-                        batch=args.batch,
-                    )
+                    with DiskProbe(Path(root)) as probe:
+                        result["sustained"] = drive_at_rate(
+                            server.url,
+                            sustained,
+                            content_type,
+                            rate=args.rate,
+                            seconds=args.seconds,
+                            batch=args.batch,
+                        )
+                    result["sustained"] |= probe.report(result["sustained"].pop("spans"))
                     result["sustained"]["server_cpu_percent"] = round(process.cpu_percent(None), 1)
                 results[name] = result
             finally:
@@ -409,7 +483,7 @@ def main() -> None:
                 "clients": args.clients,
                 "sustained_rate": args.rate,
                 "warmup_batches": args.warmup,
-                "targets": {"events_per_s": 50_000, "p99_batch_ms": 100},
+                "targets": {"events_per_s": TARGET_EVENTS_PER_S, "p99_batch_ms": TARGET_P99_MS},
                 "results": results,
             },
             indent=2,

@@ -28,6 +28,7 @@ def test_sources_in_order(tmp_path: Path) -> None:
         ({"WATCHKEEPER_PORT": "70000"}, "port: expected 1–65535"),
         ({"WATCHKEEPER_LOG_LEVEL": "loud"}, "log_level"),
         ({"WATCHKEEPER_MAX_BATCH_EVENTS": "0"}, "max_batch_events: must be > 0"),
+        ({"WATCHKEEPER_INGEST_CONCURRENCY": "0"}, "ingest_concurrency: expected at least 1"),
     ],
 )
 def test_bad_values_name_the_key(environ: dict[str, str], message: str) -> None:

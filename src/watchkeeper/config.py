@@ -46,6 +46,7 @@ class Settings:
     alerts_interval_seconds: float = 15.0
     sqlite_synchronous: str = "FULL"
     ingest_workers: int | None = None
+    ingest_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
@@ -60,6 +61,12 @@ class Settings:
                 f"ingest_workers: expected 0 (decode in the server process) or more worker "
                 f"processes, got {self.ingest_workers}",
                 key="ingest_workers",
+            )
+        if self.ingest_concurrency is not None and self.ingest_concurrency < 1:
+            raise ConfigError(
+                f"ingest_concurrency: expected at least 1 event batch in progress at a time, "
+                f"got {self.ingest_concurrency}",
+                key="ingest_concurrency",
             )
         if not 0 < self.port < 65_536:
             raise ConfigError(f"port: expected 1–65535, got {self.port}", key="port")

@@ -15,6 +15,7 @@ from watchkeeper.server.metrics import IngestMeter
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
+    from anyio import CapacityLimiter
     from prometheus_client import CollectorRegistry
 
     from watchkeeper.alerts.engine import AlertingEngine
@@ -36,6 +37,7 @@ class AppState:
     registry: CollectorRegistry
     alerting: AlertingEngine
     workers: IngestWorkers | None = None
+    ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time
     started: bool = False
     start_error: str | None = None

