@@ -31,6 +31,7 @@ Run: ``python benchmarks/bench_ingest.py [--seconds 20] [--clients 2] [--rate 50
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import io
 import json
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,14 @@ class DiskProbe:
             f"batches_over_{TARGET_P99_MS:g}_ms": len(slow),
             "of_which_during_disk_stall": overlapping,
         }
+
+
+def probed(directory: Path, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What ``run()`` reports, with its batches' ``spans`` replaced by the disk probe's report
+    of the same time."""
+    with DiskProbe(directory) as probe:
+        result = run()
+    return result | probe.report(result.pop("spans"))
 
 
 def make_events(start: int, count: int, rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -428,16 +438,18 @@ def main() -> None:
                 ]
                 process.cpu_percent(None)
                 cpu_before = [child.cpu_times() for child in workers]
-                with DiskProbe(Path(root)) as probe:
-                    result = drive(
+                result = probed(
+                    Path(root),
+                    functools.partial(
+                        drive,
                         server.url,
                         bodies,
                         content_type,
                         clients=args.clients,
                         seconds=args.seconds,
                         batch=args.batch,
-                    )
-                result |= probe.report(result.pop("spans"))
+                    ),
+                )
                 result["server_cpu_percent"] = round(process.cpu_percent(None), 1)
                 result["ingest_workers"] = len(workers)
                 result["worker_cpu_ms_per_batch"] = [
@@ -456,16 +468,18 @@ def main() -> None:
                     gc.collect()
                     gc.freeze()
                     process.cpu_percent(None)
-                    with DiskProbe(Path(root)) as probe:
-                        result["sustained"] = drive_at_rate(
+                    result["sustained"] = probed(
+                        Path(root),
+                        functools.partial(
+                            drive_at_rate,
                             server.url,
                             sustained,
                             content_type,
                             rate=args.rate,
                             seconds=args.seconds,
                             batch=args.batch,
-                        )
-                    result["sustained"] |= probe.report(result["sustained"].pop("spans"))
+                        ),
+                    )
                     result["sustained"]["server_cpu_percent"] = round(process.cpu_percent(None), 1)
                 results[name] = result
             finally:

@@ -12,6 +12,7 @@ from watchkeeper.monitor.decoding import encode_valid
 from watchkeeper.monitor.service import _reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 from watchkeeper.store import encode_columns, encode_events
+from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
 NOW = 1_750_000_000.0
 LIMITS = {"now": NOW, "max_age_seconds": 86_400.0, "max_batch": 100}
@@ -130,7 +131,12 @@ def test_columns_encode_as_the_events_do() -> None:
     assert encoded.values[9 + 5 : 9 + 7] == [b"", b""]
     # Only the types Python's sqlite3 binds without its adapter lookup: no bytes, bool or None
     # (but for a missing latency, a plain SQL NULL).
-    others = [value for index, value in enumerate(encoded.values) if index % 9 != 7]
+    latency = 7  # position of latency_ms among an event's values
+    others = [
+        value
+        for index, value in enumerate(encoded.values)
+        if index % ENCODED_EVENT_VALUES != latency
+    ]
     assert {type(value) for value in others} == {str, int, float, bytearray}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class SlowService(MonitorService):
                 self.running -= 1
 
 
+@contextmanager
 def running(tmp_path: Path, **settings: Any) -> Iterator[tuple[str, SlowService, Store]]:
     chosen = Settings(db=f"sqlite:///{tmp_path / 'wk.db'}", ingest_workers=0, **settings)
     store = Store.open(chosen.db)
@@ -78,7 +80,7 @@ def test_batches_beyond_the_limit_wait_their_turn_and_are_all_stored(
     tmp_path: Path, limit: int | None, expected: int
 ) -> None:
     # No ingest workers: the default is two at a time (storing overlaps the next decode).
-    for url, service, store in running(tmp_path, ingest_concurrency=limit):
+    with running(tmp_path, ingest_concurrency=limit) as (url, service, store):
         assert post_at_once(url, 6) == [200] * 6
         assert service.most == expected
         assert store.count_events(store.get_model("m").id) == 30

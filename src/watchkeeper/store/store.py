@@ -208,7 +208,7 @@ def encode_events(events: Sequence[StorableEvent]) -> EncodedEvents:
         predictions=[event.prediction for event in events],
         probas=[event.proba for event in events],
         latency_ms=[event.latency_ms for event in events],
-        errors=[bool(event.error) for event in events],
+        errors=[event.error for event in events],
     )
 
 
