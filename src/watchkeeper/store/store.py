@@ -108,6 +108,7 @@ _SQLITE_CHUNKS: Final = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 _JSON_VALUES: Final = (4, 5, 6)
 _NULLABLE_JSON_VALUES: Final = (5, 6)
 _ERROR_VALUE: Final = 8
+# Every null JSON field of every batch is this one object: never mutate encoded values.
 _NO_JSON: Final = bytearray()
 if (
     len(_EVENT_COLUMNS) != _EVENT_VALUES + 2
