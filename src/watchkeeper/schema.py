@@ -240,8 +240,9 @@ def _numeric_kind(series: pd.Series, schema: Schema) -> ColumnKind:
 def infer_schema(reference: pd.DataFrame, schema: Schema | None = None) -> ResolvedSchema:
     """Resolve ``schema`` against the reference data: the kind of every column.
 
-    Raises :class:`SchemaError` when a named role column (target, prediction, probability)
-    or a forced kind names a column that the reference data does not have.
+    Raises :class:`SchemaError` when a named role column (target, prediction, probability),
+    a forced kind or an excluded column names a column that the reference data does not have:
+    a typo must not pass silently.
     """
     schema = schema or Schema()
     columns = [str(c) for c in reference.columns]
@@ -258,12 +259,14 @@ def infer_schema(reference: pd.DataFrame, schema: Schema | None = None) -> Resol
             raise SchemaError(
                 f"probability column {column!r} is not in the reference data", column=column
             )
-    unknown_kinds = sorted(set(schema.kinds) - present)
-    if unknown_kinds:
-        raise SchemaError(
-            f"column(s) given a kind are not in the reference data: {', '.join(unknown_kinds)}",
-            column=unknown_kinds[0],
-        )
+    for what, named in (("given a kind", schema.kinds), ("excluded", schema.exclude)):
+        unknown = sorted(set(named) - present)
+        if unknown:
+            raise SchemaError(
+                f"column(s) {what} are not in the reference data: {', '.join(unknown)} "
+                f"(columns: {', '.join(columns[:20])}{', …' if len(columns) > 20 else ''})",
+                column=unknown[0],
+            )
 
     roles = set(schema.role_columns)
     features = {

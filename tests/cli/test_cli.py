@@ -56,6 +56,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pd.DataFrame({"q": [1.0, 2.0]}).to_csv(paths["other"], index=False)
     paths["nan"] = root / "nan.csv"
     reference.assign(a=np.nan).to_csv(paths["nan"], index=False)
+    paths["renamed"] = root / "renamed.csv"
+    reference.rename(columns={"b": "b_renamed"}).to_csv(paths["renamed"], index=False)
     return paths
 
 
@@ -145,6 +147,8 @@ def test_check_passes_on_same_distribution(files: dict[str, Path]) -> None:
         ("nan", "column 'a' has no numeric values"),
         ("no-condition", "no condition given"),
         ("bad-share", "--max-drift-share must be between 0 and 1"),
+        ("exclude-typo", "column(s) excluded are not in the reference data: rowid"),
+        ("kind-typo", "column(s) given a kind are not in the reference data: cc"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(files: dict[str, Path], case: str, message: str) -> None:
@@ -158,6 +162,8 @@ def test_bad_input_exits_2_with_one_line(files: dict[str, Path], case: str, mess
         "nan": ["report", str(files["nan"]), current],
         "no-condition": ["check", reference, current],
         "bad-share": ["check", reference, current, "--max-drift-share", "3"],
+        "exclude-typo": ["report", reference, current, "--exclude", "a,rowid"],
+        "kind-typo": ["check", reference, current, "--categorical", "cc", "--fail-on-quality"],
     }[case]
     line = _ok_single_line_error(runner.invoke(app, args))
     assert message in line
@@ -182,3 +188,26 @@ def test_console_script_runs_as_a_process(files: dict[str, Path]) -> None:
 def test_usage_error_exit_code(files: dict[str, Path]) -> None:
     result = runner.invoke(app, ["report", str(files["reference"])])
     assert result.exit_code == 2
+
+
+def test_missing_columns_are_listed_and_fail_the_check(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    reference, renamed = str(files["reference"]), str(files["renamed"])
+    json_path = tmp_path / "report.json"
+    report = runner.invoke(app, ["report", reference, renamed, "--json", str(json_path)])
+    assert report.exit_code == 0, report.output
+    assert "missing from the renamed.csv data" in " ".join(report.output.split())
+    document = orjson.loads(json_path.read_bytes())
+    assert document["drift"]["missing_columns"] == ["b"]
+    assert document["summary"]["missing_columns"] == ["b"]
+    assert "not tested" in document["drift"]["skipped"]["b"]
+    assert "b" not in document["drift"]["columns"]
+
+    strict = runner.invoke(app, ["check", reference, renamed, "--max-drift-share", "0.3"])
+    assert strict.exit_code == 1, strict.output
+    assert "FAIL columns present" in strict.output
+    lenient = runner.invoke(
+        app, ["check", reference, renamed, "--max-drift-share", "0.3", "--allow-missing-columns"]
+    )
+    assert lenient.exit_code == 0, lenient.output

@@ -161,6 +161,11 @@ def test_bad_inputs_are_named() -> None:
         Report().run(broken, current)
     with pytest.raises(ConfigError, match="drift_share"):
         Report(drift_share=0.0)
+    with pytest.raises(SchemaError, match="excluded are not in the reference data: rowid"):
+        Report(schema=Schema(exclude=frozenset({"rowid"}))).run(reference, current)
+    typo = Report(drift_by_column={"age": DriftConfig(test=DriftTest.KS)})
+    with pytest.raises(ConfigError, match=r"drift_by_column names .*: age \(features: \[a, b"):
+        typo.run(reference, current)
 
 
 def test_all_missing_current_column_is_a_quality_failure_not_a_crash() -> None:
@@ -179,6 +184,12 @@ def test_schema_changes_and_new_categories_are_reported() -> None:
     document = Report().run(reference, current).to_dict()
     details = document["quality"]["dataset"]["schema"]["details"]
     assert "b" in details["missing"]
+    assert document["drift"]["missing_columns"] == ["b"]
+    assert document["summary"]["missing_columns"] == ["b"]
+    assert document["drift"]["skipped"]["b"] == "missing from the current data: not tested"
+    assert "missing from the current data and were not tested" in Report().run(
+        reference, current
+    ).to_html(plotly="cdn")
     assert "extra" in details["unexpected"]
     assert document["quality"]["columns"]["color"]["new_categories"]["verdict"] == "fail"
 

@@ -235,6 +235,15 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
     console.print(table)
     if len(ordered) > limit:
         console.print(f"… {len(ordered) - limit} more columns in the JSON/HTML report")
+    missing = drift["missing_columns"]
+    if missing:
+        console.print(
+            f"[bold red]Not tested: {len(missing)} column(s) of the reference are missing from "
+            f"the {escape(document['current']['name'])} data:[/] {escape(', '.join(missing))}"
+        )
+    for name, reason in drift["skipped"].items():
+        if name not in missing:
+            console.print(f"Not tested: {escape(name)} ({escape(reason)})")
     quality = document["quality"]
     state = "[green]passed[/]" if quality["passed"] else "[red]failed[/]"
     console.print(
@@ -341,11 +350,21 @@ def check(
     max_rmse: Annotated[
         float | None, typer.Option(help="Fail when current RMSE is above this.")
     ] = None,
+    allow_missing_columns: Annotated[
+        bool,
+        typer.Option(
+            help="Pass although columns of REFERENCE are missing from CURRENT (they are not "
+            "tested); by default a missing column fails the check."
+        ),
+    ] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the JSON report here.")
     ] = None,
 ) -> None:
-    """Exit 0 when every condition passes, 1 when any fails, 2 on bad usage or input."""
+    """Exit 0 when every condition passes, 1 when any fails, 2 on bad usage or input.
+
+    Columns of REFERENCE missing from CURRENT fail the check unless --allow-missing-columns.
+    """
     conditions = [
         max_drift_share,
         max_missing,
@@ -388,6 +407,7 @@ def check(
         max_missing=max_missing,
         min_accuracy=min_accuracy,
         max_rmse=max_rmse,
+        allow_missing_columns=allow_missing_columns,
     )
     failed = 0
     for name, passed, detail in outcomes:
@@ -407,9 +427,20 @@ def _evaluate_conditions(
     max_missing: float | None,
     min_accuracy: float | None,
     max_rmse: float | None,
+    allow_missing_columns: bool,
 ) -> list[tuple[str, bool, str]]:
     drift = document["drift"]
     outcomes: list[tuple[str, bool, str]] = []
+    missing = drift["missing_columns"]
+    if missing:
+        outcomes.append(
+            (
+                "columns present",
+                allow_missing_columns,
+                f"{len(missing)} missing from CURRENT, not tested: {', '.join(missing)}"
+                + ("" if allow_missing_columns else " (pass --allow-missing-columns to accept)"),
+            )
+        )
     if max_drift_share is not None:
         share = drift["drift_share"]
         outcomes.append(

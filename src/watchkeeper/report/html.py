@@ -96,6 +96,7 @@ def render_html(
         "drift": drift,
         "drift_rows": drift_rows,
         "skipped": sorted(_mapping(drift.get("skipped")).items()),
+        "missing_columns": list(drift.get("missing_columns") or []),
         "quality": _quality(_mapping(report.get("quality"))),
         "performance": _performance(report.get("performance")),
         "plot_data": _json_for_script({"plots": plots}),

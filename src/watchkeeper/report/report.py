@@ -18,7 +18,7 @@ columns run in a thread pool (NumPy's sort releases the GIL, so both cores are u
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,6 +131,7 @@ class Report:
         current_frame = as_dataframe(current, name=current_name)
         resolved = infer_schema(reference_frame, self.schema)
         _check_roles_present(resolved, current_frame, current_name)
+        self._check_drift_columns(resolved)
 
         columns = _monitored_columns(resolved, current_frame)
         if not any(role == "feature" for _, role in columns):
@@ -190,8 +191,18 @@ class Report:
                 "rows": len(current_frame),
                 "columns": len(current_frame.columns),
             },
+            missing_columns=[name for name in resolved.features if name not in current_frame],
         )
         return ReportResult(document)
+
+    def _check_drift_columns(self, resolved: ResolvedSchema) -> None:
+        unknown = sorted(set(self.drift_by_column) - set(resolved.features))
+        if unknown:
+            raise ConfigError(
+                f"drift_by_column names column(s) that are not features of the reference data: "
+                f"{', '.join(unknown)} (features: {_preview(resolved.features)})",
+                key="drift_by_column",
+            )
 
     def _drift_config(self, name: str, kind: ColumnKind) -> DriftConfig | None:
         config = self.drift_by_column.get(name) or self.drift_by_kind.get(kind.value) or self.drift
@@ -301,11 +312,14 @@ class Report:
         *,
         reference_info: dict[str, Any],
         current_info: dict[str, Any],
+        missing_columns: list[str],
     ) -> dict[str, Any]:
         skipped = {o.name: o.skipped for o in outcomes if o.skipped is not None}
         for name, kind in resolved.features.items():
             if not kind.is_monitored_for_drift:
                 skipped[name] = f"{kind.value} column: not tested for drift"
+            elif name in missing_columns:
+                skipped[name] = f"missing from the {current_info['name']} data: not tested"
         return assemble_document(
             drift_columns={o.name: o.drift for o in outcomes if o.drift is not None},
             skipped=skipped,
@@ -317,6 +331,7 @@ class Report:
             drift_share_threshold=self.drift_share,
             reference_info=reference_info,
             current_info=current_info,
+            missing_columns=missing_columns,
         )
 
 
@@ -332,12 +347,15 @@ def assemble_document(
     drift_share_threshold: float,
     reference_info: Mapping[str, Any],
     current_info: Mapping[str, Any],
+    missing_columns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``watchkeeper.report/v1`` document from per-column drift entries and checks.
 
     Shared by the batch :class:`Report` and the service's range reports, so the summary, the
     ranking and the verdict counts mean the same everywhere. ``drift_columns`` entries carry
     their ``role`` (feature, prediction, proba, target) next to the drift result's fields.
+    ``missing_columns`` are features of the reference that the current data lacks: listed in
+    the summary and under ``drift``, never silently dropped.
     """
     from watchkeeper import __version__
 
@@ -376,6 +394,7 @@ def assemble_document(
             "quality_passed": failures == 0,
             "quality_failures": failures,
             "quality_warnings": warnings,
+            "missing_columns": sorted(missing_columns),
             "performance": None if headline is None else dict(headline),
         },
         "drift": {
@@ -388,6 +407,7 @@ def assemble_document(
             "ranking": ranking,
             "columns": {name: dict(entry) for name, entry in drift_columns.items()},
             "skipped": dict(skipped),
+            "missing_columns": sorted(missing_columns),
         },
         "quality": {
             "passed": failures == 0,
