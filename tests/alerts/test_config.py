@@ -175,7 +175,7 @@ def test_default_pack_covers_the_six_concerns() -> None:
     ]
     assert {spec.signal for spec in pack} == {
         "drift_share",
-        "drift.*.score",
+        "drift.*.detected",
         "accuracy",
         "error_rate",
         "latency_p99",
@@ -223,8 +223,14 @@ def test_prometheus_export_passes_promtool(tmp_path: Path) -> None:
     assert "CreditDriftShareHigh" in skipped_rules  # no drift-share metric
     assert "Acc" in skipped_rules  # exported, but its {% if %} annotation was replaced
     assert "FeatureDrift" in export.exported
+    assert "CreditFeatureDrift" in export.exported
     assert "CreditNoData" in export.exported
     assert 'watchkeeper_feature_drift_score{model="credit"} > 0.2' in export.yaml
+    # The default FeatureDrift rule reads the calibrated verdict, feature kept as a label.
+    assert (
+        'label_replace(watchkeeper_signal{model="credit",signal=~"drift[.](.+)[.]detected"}, '
+        '"feature", "$1", "signal", "drift[.](.+)[.]detected") >= 1'
+    ) in export.yaml
     assert 'watchkeeper_model_accuracy{model="credit",version="3"} < 0.8' in export.yaml
     assert "watchkeeper_prediction_latency_seconds_bucket" in export.yaml
     assert "> 0.5" in export.yaml  # 500 ms → 0.5 s

@@ -33,7 +33,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     started = threading.Event()
-    for _ in range(500):
+    for _ in range(3000):  # 30 s: a busy 2-core machine can take seconds to start a server
         if server.started:
             started.set()
             break

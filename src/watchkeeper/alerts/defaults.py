@@ -18,7 +18,6 @@ def default_rules(
     model: str,
     *,
     drift_share: float = 0.5,
-    feature_drift_score: float = 0.2,
     accuracy_floor: float = 0.8,
     error_rate: float = 0.05,
     latency_p99_ms: float = 500.0,
@@ -27,9 +26,11 @@ def default_rules(
     """Six rules for ``model``: drift share, feature drift, accuracy drop, error rate, p99 latency
     and absent data. Names are prefixed with the model so packs of several models can coexist.
 
-    The drift thresholds follow the usual conventions: dataset drift when half of the features
-    drift (Evidently's default share) and PSI ≥ 0.2 for a significant feature shift
-    (Siddiqi, *Credit Risk Scorecards*, 2006). Latency 500 ms p99 and 5 % errors are Flagger's
+    Feature drift is the calibrated verdict of each window (``drift.<feature>.detected``: the
+    column's test is significant *and* its effect size passes the floor, exactly as in the batch
+    report, see docs/drift.md), so its false-alarm rate is the test's nominal level at any
+    window size. Dataset drift fires when half of the features drift (Evidently's default
+    share). Latency 500 ms p99 and 5 % errors are Flagger's
     builtin canary checks' orders of magnitude; tune all of them per model.
     """
     prefix = "".join(part.capitalize() for part in model.replace("-", "_").split("_") if part)
@@ -68,13 +69,13 @@ def default_rules(
         ),
         rule(
             "FeatureDrift",
-            "drift.*.score",
-            ThresholdCondition(op=Op.GE, threshold=feature_drift_score),
+            "drift.*.detected",
+            ThresholdCondition(op=Op.GE, threshold=1.0),
             for_=1800.0,
             keep_firing_for=900.0,
             severity=Severity.WARNING,
-            summary="{{ labels.model }} drift on {{ labels.feature }} = "
-            '{{ value | printf("%.3f") }}',
+            summary="{{ labels.model }}: {{ labels.feature }} drifted (significant test and "
+            "effect above its floor)",
         ),
         rule(
             "AccuracyDrop",

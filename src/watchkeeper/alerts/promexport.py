@@ -7,6 +7,8 @@ to the metrics watchkeeper publishes:
 signal                     PromQL
 =========================  ==============================================================
 ``drift.<f>.score``        ``watchkeeper_feature_drift_score{model, version, feature}``
+``drift.<f>.detected``     ``watchkeeper_signal{signal="drift.<f>.detected"}`` (the calibrated
+                           verdict, 0 or 1; ``*`` patterns keep the feature as a label)
 ``accuracy``               ``watchkeeper_model_accuracy{model, version}``
 ``latency_p99`` (ms)       ``histogram_quantile(0.99, …prediction_latency_seconds_bucket…)``
                            (the threshold is converted from milliseconds to seconds)
@@ -39,6 +41,7 @@ _LABELS_REF = re.compile(r"\{\{\s*labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _VALUE_REF = re.compile(r"\{\{\s*value\s*\}\}")
 _PRINTF_REF = re.compile(r"\{\{\s*value\s*\|\s*printf\(\s*(\"[^\"]*\"|'[^']*')\s*\)\s*\}\}")
 _FEATURE_SIGNAL = re.compile(r"^drift\.([^.]+)\.score$")
+_VERDICT_SIGNAL = re.compile(r"^drift\.([^.]+)\.detected$")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
     if feature is not None or re.fullmatch(r"drift\.\*\.score", spec.signal):
         name = feature.group(1) if feature is not None else "*"
         metric = f"watchkeeper_feature_drift_score{_selector(spec, feature=name)}"
+    elif (verdict := _VERDICT_SIGNAL.match(spec.signal)) is not None:
+        metric = _verdict_metric(spec, verdict.group(1))
     elif spec.signal == "accuracy":
         metric = f"watchkeeper_model_accuracy{_selector(spec)}"
     elif spec.signal == "feedback_mean_rating":
@@ -110,6 +115,19 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
     else:
         return None
     return f"{metric} {op} {threshold:.10g}"
+
+
+def _verdict_metric(spec: RuleSpec, feature: str) -> str:
+    """The drift verdict from the generic signal gauge, with the feature as a label."""
+    base = _selector(spec)[1:-1]
+    if "*" not in feature:
+        signal = _quote(f"drift.{feature}.detected")
+        series = f"watchkeeper_signal{{{base}{',' if base else ''}signal={signal}}}"
+        return f'label_replace({series}, "feature", {_quote(feature)}, "", "")'
+    pattern = ".+".join(re.escape(part) for part in feature.split("*"))
+    signal = _quote(f"drift[.]({pattern})[.]detected")
+    series = f"watchkeeper_signal{{{base}{',' if base else ''}signal=~{signal}}}"
+    return f'label_replace({series}, "feature", "$1", "signal", {signal})'
 
 
 def _go_template(source: str, threshold: str) -> str | None:
