@@ -15,6 +15,7 @@ from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
 from watchkeeper.errors import ConfigError, DriftError
+from watchkeeper.stats._drift_discrete import contingency_table
 from watchkeeper.stats._drift_numeric import ks_p_value, smirnov_sf
 from watchkeeper.stats.drift import (
     DEFAULT_DRIFT_SHARE,
@@ -187,20 +188,40 @@ def test_chi2_is_not_goodness_of_fit_against_scaled_reference() -> None:
     assert result.p_value > goodness_of_fit.pvalue
 
 
-def test_unseen_categories_are_left_out_of_the_test_and_reported() -> None:
-    result = categorical_drift(["a", "b", "new"], np.array([60, 40, 0]), np.array([50, 30, 20]))
-    expected = stats.chi2_contingency(np.array([[60, 40], [50, 30]]))
+def test_unseen_categories_are_part_of_the_test() -> None:
+    result = categorical_drift(
+        ["a", "b", "new", "newer"], np.array([60, 40, 0, 0]), np.array([50, 30, 12, 8])
+    )
+    expected = stats.chi2_contingency(np.array([[60, 40, 0, 0], [50, 30, 12, 8]]))
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    assert result.drift
     assert result.metrics["unseen_share"] == pytest.approx(0.2)
     assert result.metrics["jensenshannon"] == pytest.approx(
-        jensenshannon([60, 40, 0], [50, 30, 20], base=2), rel=1e-12
+        jensenshannon([60, 40, 0, 0], [50, 30, 12, 8], base=2), rel=1e-12
     )
 
 
-def test_single_seen_category_gives_no_evidence() -> None:
+def test_sparse_cells_are_pooled_before_the_test() -> None:
+    reference = np.array([400, 300, 2, 1, 3, 0])
+    current = np.array([380, 320, 1, 3, 0, 2])
+    table = contingency_table(reference.astype(float), current.astype(float))
+    # The four rare levels ("f" unseen by the reference among them) become one cell.
+    assert table.tolist() == [[400.0, 300.0, 6.0], [380.0, 320.0, 6.0]]
+    result = categorical_drift(list("abcdef"), reference, current)
+    assert result.p_value == pytest.approx(stats.chi2_contingency(table).pvalue, rel=1e-12)
+
+
+def test_a_new_category_next_to_a_single_seen_one_is_evidence() -> None:
     result = categorical_drift(["a", "b"], np.array([100, 0]), np.array([90, 10]))
-    assert (result.statistic, result.p_value, result.drift) == (0.0, 1.0, False)
+    expected = stats.chi2_contingency(np.array([[100, 0], [90, 10]]))
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    assert result.p_value < 0.01
     assert result.metrics["unseen_share"] == pytest.approx(0.1)
+
+
+def test_one_category_in_both_samples_gives_no_evidence() -> None:
+    result = categorical_drift(["a", "b"], np.array([100, 0]), np.array([90, 0]))
+    assert (result.statistic, result.p_value, result.drift) == (0.0, 1.0, False)
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,38 @@ def test_categorical_false_alarm_rate_at_1000_rows_five_levels() -> None:
     assert skewed_rate <= MAX_FALSE_ALARM_RATE
 
 
+@pytest.mark.parametrize(("size", "seed"), [(100, 111), (300, 112), (1000, 113)])
+def test_categorical_false_alarm_rate_with_rare_categories(size: int, seed: int) -> None:
+    """40 levels with geometric shares: many levels are absent from one sample or the other,
+    so unseen categories and tiny expected counts are the rule, not the exception."""
+    shares = 0.8 ** np.arange(40)
+    shares /= shares.sum()
+    labels = [f"c{i}" for i in range(shares.size)]
+    rng = np.random.default_rng(seed)
+    reps, drifted, significant, with_unseen = 2000, 0, 0, 0
+    for _ in range(reps):
+        reference, current = rng.multinomial(size, shares), rng.multinomial(size, shares)
+        with_unseen += bool(np.any((reference == 0) & (current > 0)))
+        result = categorical_drift(labels, reference, current)
+        drifted += result.drift
+        significant += result.p_value is not None and result.p_value < ALPHA
+    assert with_unseen / reps > 0.5  # the case under test really happens
+    assert drifted / reps <= MAX_FALSE_ALARM_RATE
+    assert significant / reps <= MAX_FALSE_ALARM_RATE
+
+
+def test_a_new_category_is_drift() -> None:
+    """A category the reference never had, covering a fifth of the current rows."""
+    rng = np.random.default_rng(114)
+    reference = rng.multinomial(1000, np.full(5, 0.2))
+    current = np.append(rng.multinomial(790, np.full(5, 0.2)), 210)
+    result = categorical_drift([*FIVE_LEVELS, "new"], np.append(reference, 0), current)
+    assert result.drift
+    assert result.p_value is not None
+    assert result.p_value < 1e-20
+    assert result.metrics["unseen_share"] == pytest.approx(0.21)
+
+
 def test_goodness_of_fit_against_scaled_reference_would_cry_wolf() -> None:
     """The flaw the contingency test avoids: reference counts taken as known frequencies."""
     rng = np.random.default_rng(106)

@@ -13,6 +13,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # Share given to an empty bin or category before taking PSI's logarithm (Siddiqi 2006 practice).
 PSI_FLOOR = 1e-4
+# Cochran's rule of thumb for the chi-square approximation: expected counts of at least 5.
+MIN_EXPECTED = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +69,44 @@ def hellinger_distance(reference: FloatArray, current: FloatArray) -> float:
     return min(math.sqrt(float(np.dot(gap, gap)) / 2.0), 1.0)
 
 
-def chi2_two_sample(reference: FloatArray, current: FloatArray) -> TestResult:
+def chi2_two_sample(
+    reference: FloatArray, current: FloatArray, *, min_expected: float = MIN_EXPECTED
+) -> TestResult:
     """Pearson chi-square test of homogeneity on the 2 × k table of counts (Pearson 1900).
 
-    Categories empty in both samples are dropped (they carry no information); fewer than two
-    remaining categories leave nothing to test (statistic 0, p-value 1). Matches
-    ``scipy.stats.chi2_contingency`` including Yates' correction when the table is 2 × 2.
+    The table covers every category of either sample: a category the reference never saw is
+    evidence of drift, not something to leave out. Categories empty in both samples are dropped
+    (they carry no information), and categories whose expected count is below ``min_expected``
+    in either sample are pooled into one cell (Cochran 1954, "Some methods for strengthening
+    the common χ² tests"). The pooling looks only at the pooled margins, never at which sample
+    a count came from, so rare categories — present in one sample by chance — keep the
+    false-alarm rate at the nominal level (simulated in the tests), while a new category with
+    many rows stays a cell of its own. Fewer than two cells leave nothing to test (statistic
+    0, p-value 1). On the table it tests (:func:`contingency_table`), this is
+    ``scipy.stats.chi2_contingency``, including Yates' correction when the table is 2 × 2.
     """
-    table = np.vstack((reference, current))
-    table = table[:, table.sum(axis=0) > 0]
+    table = contingency_table(reference, current, min_expected=min_expected)
     if table.shape[1] < 2:
         return TestResult(0.0, 1.0, 0)
     result = stats.chi2_contingency(table)
     return TestResult(float(result.statistic), float(result.pvalue), int(result.dof))
+
+
+def contingency_table(
+    reference: FloatArray, current: FloatArray, *, min_expected: float = MIN_EXPECTED
+) -> FloatArray:
+    """The 2 × k table :func:`chi2_two_sample` tests: empty categories dropped, sparse ones
+    pooled into one cell (last)."""
+    table = np.vstack((reference, current)).astype(np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    total = table.sum()
+    if total <= 0:
+        return table
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
+    sparse = expected.min(axis=0) < min_expected
+    if sparse.sum() > 1:
+        table = np.column_stack((table[:, ~sparse], table[:, sparse].sum(axis=1)))
+    return table
 
 
 def two_proportion_z(

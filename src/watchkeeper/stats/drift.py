@@ -594,11 +594,12 @@ def categorical_drift(
     """Test category counts of a categorical (or boolean) column for drift.
 
     ``reference_counts`` and ``current_counts`` hold one non-negative count per label, in the
-    order of ``labels``. Categories absent from the reference ("unseen") are left out of the
-    chi-square test and their share of the current sample is reported as
-    ``metrics["unseen_share"]``; the distances (PSI, Jensen–Shannon, Hellinger) cover every
-    category. With ``kind="boolean"`` the labels are '0'/'1' and the default test is the pooled
-    two-proportion z-test, whose effect size is Cohen's h.
+    order of ``labels``. Every category enters the chi-square test, those absent from the
+    reference ("unseen") included, and categories with expected counts below 5 are pooled (see
+    :func:`~watchkeeper.stats._drift_discrete.chi2_two_sample`); the unseen share of the current
+    sample is reported as ``metrics["unseen_share"]``; the distances (PSI, Jensen–Shannon,
+    Hellinger) cover every category too. With ``kind="boolean"`` the labels are '0'/'1' and
+    the default test is the pooled two-proportion z-test, whose effect size is Cohen's h.
 
     >>> result = categorical_drift(["a", "b", "c"], [500, 300, 200], [200, 300, 500])
     >>> result.test, result.drift, round(result.effect_size, 3)
@@ -630,7 +631,7 @@ def categorical_drift(
         metrics["cohen_h"] = cohen_h(ref_positive / ref_total, cur_positive / cur_total)
         ztest = two_proportion_z(ref_positive, ref_total, cur_positive, cur_total)
         metrics["z"], metrics["z_p_value"] = ztest.statistic, ztest.p_value
-    chi2 = chi2_two_sample(ref[seen], cur[seen])
+    chi2 = chi2_two_sample(ref, cur)
     metrics["chi2"], metrics["chi2_p_value"] = chi2.statistic, chi2.p_value
     if test is DriftTest.Z:
         statistic, p_value = metrics["z"], metrics["z_p_value"]
