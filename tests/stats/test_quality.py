@@ -25,6 +25,7 @@ from watchkeeper.stats.quality import (
     dataset_quality,
     duplicate_rows,
     numeric_column_quality,
+    out_of_range_p_value,
     schema_changes,
     worst_verdict,
 )
@@ -45,6 +46,7 @@ def test_thresholds_defaults_are_documented_values() -> None:
         "max_out_of_range_share": 0.01,
         "max_new_category_share": 0.01,
         "max_duplicate_increase": 0.05,
+        "alpha": 0.05,
     }
 
 
@@ -140,9 +142,55 @@ def test_out_of_range_counts_only_finite_current_values() -> None:
     check = numeric_column_quality(reference, current)["out_of_range_share"]
     # finite current values: -0.5, 0, 2, 2.5, 3, 1, 1.5 → 1 below, 2 above, out of 7
     assert check.current == pytest.approx(3 / 7)
-    assert check.details == {"below": 1, "above": 2, "reference_min": 0.0, "reference_max": 2.0}
+    # 3 of 7 beyond the extremes of 3 reference values happens by chance 2 times in 3.
+    assert check.details == {
+        "below": 1,
+        "above": 2,
+        "reference_min": 0.0,
+        "reference_max": 2.0,
+        "p_value": pytest.approx(out_of_range_p_value(3, 3, 7)),
+    }
     assert check.reference is None
-    assert check.verdict is Verdict.FAIL
+    assert check.verdict is Verdict.OK
+    many = numeric_values(pd.Series(np.linspace(0.0, 2.0, 200)))
+    shifted = numeric_values(pd.Series(np.linspace(1.0, 3.0, 50)))
+    failed = numeric_column_quality(many, shifted)["out_of_range_share"]
+    assert failed.details["p_value"] < 1e-10
+    assert failed.verdict is Verdict.FAIL
+
+
+@pytest.mark.parametrize(("n", "m"), [(2, 1), (3, 4), (5, 5), (20, 7)])
+def test_out_of_range_p_value_is_exact(n: int, m: int) -> None:
+    """Against every arrangement of n reference and m current values in sorted order."""
+    from itertools import combinations
+
+    arrangements = list(combinations(range(n + m), n))
+    outside = []
+    for reference_positions in arrangements:
+        low, high = min(reference_positions), max(reference_positions)
+        outside.append(low + (n + m - 1 - high))
+    for k in range(m + 2):
+        exact = sum(count >= k for count in outside) / len(arrangements)
+        assert out_of_range_p_value(k, n, m) == pytest.approx(exact, abs=1e-12)
+
+
+@pytest.mark.parametrize("size", [100, 300, 1000])
+def test_rate_checks_false_alarm_rate_on_identical_data(size: int) -> None:
+    """Out-of-range and missing rate on two samples of one population fail at most at alpha."""
+    rng = np.random.default_rng(size)
+    reps, out_of_range, missing = 1000, 0, 0
+    for _ in range(reps):
+        values = rng.lognormal(size=(2, size))
+        values[rng.random((2, size)) < 0.3] = np.nan
+        reference, current = (
+            numeric_values(pd.Series(values[0])),
+            numeric_values(pd.Series(values[1])),
+        )
+        checks = numeric_column_quality(reference, current)
+        out_of_range += checks["out_of_range_share"].verdict is Verdict.FAIL
+        missing += checks["missing_rate"].verdict is Verdict.FAIL
+    assert out_of_range / reps <= 0.06
+    assert missing / reps <= 0.06
 
 
 def test_out_of_range_within_threshold_is_ok() -> None:

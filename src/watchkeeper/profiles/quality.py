@@ -54,6 +54,7 @@ def _out_of_range(
         below=below,
         above=above,
         finite_count=finite,
+        reference_finite_count=reference.finite_count,
         reference_min=reference.minimum if has_range else None,
         reference_max=reference.maximum if has_range else None,
         thresholds=thresholds,
@@ -77,7 +78,9 @@ def numeric_profile_quality(
     ref_rows, cur_rows = reference.count, current.count
     return {
         "missing_rate": missing_rate_check(
-            reference.missing / ref_rows, current.missing / cur_rows, thresholds
+            missing=(reference.missing, current.missing),
+            rows=(ref_rows, cur_rows),
+            thresholds=thresholds,
         ),
         "non_numeric_share": non_numeric_check(
             reference.non_numeric / ref_rows,

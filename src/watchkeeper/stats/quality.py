@@ -47,6 +47,8 @@ __all__ = [
     "non_numeric_check",
     "numeric_column_quality",
     "out_of_range_check",
+    "out_of_range_p_value",
+    "rate_increase_p_value",
     "schema_changes",
     "worst_verdict",
 ]
@@ -139,6 +141,10 @@ class QualityThresholds:
         ``new_categories`` fails when the share of current rows with new labels > this.
     max_duplicate_increase:
         ``duplicate_rows`` fails when the current share > reference share + this.
+    alpha:
+        Significance level of the rate checks (``missing_rate``, ``out_of_range_share``): they
+        fail only when the current rate passes its threshold *and* a test says the difference
+        from the reference is not chance at this level, so small windows do not cry wolf.
     """
 
     max_missing_increase: float = 0.05
@@ -146,6 +152,7 @@ class QualityThresholds:
     max_out_of_range_share: float = 0.01
     max_new_category_share: float = 0.01
     max_duplicate_increase: float = 0.05
+    alpha: float = 0.05
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -252,7 +259,9 @@ def numeric_column_quality(
 
     return {
         "missing_rate": missing_rate_check(
-            summary.missing / summary.rows, current.missing / rows, thresholds
+            missing=(summary.missing, current.missing),
+            rows=(summary.rows, rows),
+            thresholds=thresholds,
         ),
         "non_numeric_share": non_numeric_check(
             summary.non_numeric / summary.rows,
@@ -341,7 +350,9 @@ def categorical_column_quality(
     current_distinct = len(current_present)
     return {
         "missing_rate": missing_rate_check(
-            reference_missing / reference_rows, current_missing / current_rows, thresholds
+            missing=(reference_missing, current_missing),
+            rows=(reference_rows, current_rows),
+            thresholds=thresholds,
         ),
         "new_categories": new_categories,
         "constant": QualityCheck(
@@ -392,9 +403,9 @@ def column_quality(
     _require_rows(len(current), "current", name)
     return {
         "missing_rate": missing_rate_check(
-            reference_missing / len(reference),
-            current_missing / len(current),
-            thresholds or QualityThresholds(),
+            missing=(reference_missing, current_missing),
+            rows=(len(reference), len(current)),
+            thresholds=thresholds or QualityThresholds(),
         )
     }
 
@@ -553,10 +564,20 @@ def _finite_range(
 
 
 def missing_rate_check(
-    reference_rate: float, current_rate: float, thresholds: QualityThresholds
+    *, missing: tuple[int, int], rows: tuple[int, int], thresholds: QualityThresholds
 ) -> QualityCheck:
-    """Fail when the missing rate grew by more than the threshold; warn when gaps appear."""
-    if current_rate - reference_rate > thresholds.max_missing_increase:
+    """Fail when the missing rate grew by more than the threshold and by more than chance.
+
+    ``missing`` and ``rows`` are (reference, current) counts. The growth must pass
+    ``max_missing_increase`` and a one-sided pooled two-proportion z-test at ``alpha``
+    (``details.p_value``): a 60-row window of a column that is 30 % missing shows 40 % by chance
+    often enough. A column that was always complete and now has gaps is a warning.
+    """
+    reference_rate, current_rate = missing[0] / rows[0], missing[1] / rows[1]
+    p_value = rate_increase_p_value(missing, rows)
+    if current_rate - reference_rate > thresholds.max_missing_increase and (
+        p_value < thresholds.alpha
+    ):
         verdict = Verdict.FAIL
     elif current_rate > 0.0 and reference_rate == 0.0:
         # A column that was always complete now has gaps: usually a pipeline change.
@@ -569,7 +590,75 @@ def missing_rate_check(
         current=current_rate,
         threshold=thresholds.max_missing_increase,
         verdict=verdict,
+        details={"p_value": p_value},
     )
+
+
+def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> float:
+    """One-sided p-value that the current rate is above the reference rate.
+
+    The pooled two-proportion z-test (Fleiss, Levin & Paik 2003, §2.5.2) on ``events`` out of
+    ``rows``, (reference, current); 1.0 when either side has no rows or nothing varies.
+
+    >>> round(rate_increase_p_value((300, 24), (1000, 60)), 3)
+    0.051
+    """
+    from scipy import special
+
+    (reference_events, current_events), (reference_rows, current_rows) = events, rows
+    if reference_rows <= 0 or current_rows <= 0:
+        return 1.0
+    pooled = (reference_events + current_events) / (reference_rows + current_rows)
+    variance = pooled * (1.0 - pooled) * (1.0 / reference_rows + 1.0 / current_rows)
+    if variance <= 0.0:
+        return 1.0
+    difference = current_events / current_rows - reference_events / reference_rows
+    return float(special.ndtr(-difference / math.sqrt(variance)))
+
+
+def out_of_range_p_value(outside: int, reference_count: int, current_count: int) -> float:
+    """P-value of at least ``outside`` current values beyond the reference's extremes by chance.
+
+    When reference and current values are exchangeable (one continuous distribution), the
+    labels of the pooled sorted sample are a uniformly random arrangement, and the number K of
+    current values below the reference minimum or above its maximum has the exact survival
+    function (N = n + m values, n of them reference)::
+
+        P(K >= k) = [C(N - k, n) + k C(N - k - 1, n - 1)] / C(N, n)
+
+    (count the arrangements whose first a and last b labels are current, a + b = j, and sum
+    over j >= k). Ties only make values equal to an extreme, which are not outside, so with
+    discrete data the test is conservative. Each current value is outside with probability
+    2 / (n + 1): 2 % with 100 reference values, which a fixed share threshold alone calls a
+    failure.
+
+    >>> round(out_of_range_p_value(2, 100, 100), 3), round(out_of_range_p_value(10, 100, 100), 6)
+    (0.5, 0.004829)
+    """
+    from scipy import special
+
+    n, m, k = reference_count, current_count, outside
+    if k <= 0 or m <= 0:
+        return 1.0
+    if n <= 0 or k > m:
+        return 1.0 if n <= 0 else 0.0
+    total = n + m
+
+    def log_binomial(top: int, bottom: int) -> float:
+        return float(
+            special.gammaln(top + 1)
+            - special.gammaln(bottom + 1)
+            - special.gammaln(top - bottom + 1)
+        )
+
+    log_all = log_binomial(total, n)
+    first = math.exp(log_binomial(total - k, n) - log_all) if total - k >= n else 0.0
+    second = (
+        k * math.exp(log_binomial(total - k - 1, n - 1) - log_all)
+        if total - k - 1 >= n - 1
+        else 0.0
+    )
+    return min(1.0, first + second)
 
 
 def non_numeric_check(
@@ -619,6 +708,9 @@ def _out_of_range_check(
         below=below,
         above=above,
         finite_count=finite_count,
+        reference_finite_count=(
+            reference.rows - reference.missing - reference.non_numeric - reference.infinite
+        ),
         reference_min=reference.minimum,
         reference_max=reference.maximum,
         thresholds=thresholds,
@@ -630,12 +722,15 @@ def out_of_range_check(
     below: int,
     above: int,
     finite_count: int,
+    reference_finite_count: int,
     reference_min: float | None,
     reference_max: float | None,
     thresholds: QualityThresholds,
     details: Mapping[str, object] | None = None,
 ) -> QualityCheck:
-    """Fail when more current finite values than allowed lie outside the reference range."""
+    """Fail when more current finite values than allowed *and than chance* lie outside the
+    reference range: the share must pass ``max_out_of_range_share`` and the exact test of
+    :func:`out_of_range_p_value` must be significant at ``alpha``."""
     limit = thresholds.max_out_of_range_share
     if reference_min is None or reference_max is None:
         return QualityCheck(
@@ -647,17 +742,20 @@ def out_of_range_check(
             details={"reason": "the reference has no finite values, so it defines no range"},
         )
     share = (below + above) / finite_count if finite_count else 0.0
+    p_value = out_of_range_p_value(below + above, reference_finite_count, finite_count)
+    failed = share > limit and p_value < thresholds.alpha
     return QualityCheck(
         name="out_of_range_share",
         reference=None,
         current=share,
         threshold=limit,
-        verdict=Verdict.FAIL if share > limit else Verdict.OK,
+        verdict=Verdict.FAIL if failed else Verdict.OK,
         details={
             "below": below,
             "above": above,
             "reference_min": reference_min,
             "reference_max": reference_max,
+            "p_value": p_value,
             **(details or {}),
         },
     )
