@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -11,6 +12,7 @@ from watchkeeper.demo import run_demo
 
 def test_demo_runs_the_batch_report_and_the_live_loop(tmp_path: Path) -> None:
     outcome = run_demo(tmp_path)
+    finished = time.time()
     document = orjson.loads(outcome.json_path.read_bytes())
     assert document["drift"]["dataset_drift"] is True
     assert document["performance"]["change"]["accuracy"]["change"] < -0.1
@@ -25,6 +27,8 @@ def test_demo_runs_the_batch_report_and_the_live_loop(tmp_path: Path) -> None:
     assert min(before) > max(after), "accuracy must fall once the documented drift starts"
     firing = {alert["rule"] for alert in live.firing}
     assert {"RainfallAccuracyDrop", "RainfallDriftShareHigh", "RainfallFeatureDrift"} <= firing
+    # Alerts are stamped within the run, never in its future.
+    assert all(alert["fired_at"] <= finished for alert in live.firing)
 
 
 def test_demo_command_without_the_live_loop(tmp_path: Path) -> None:

@@ -134,6 +134,8 @@ def run_live_demo(
     features = [c for c in reference.columns if c not in (TARGET, "prediction", "proba")]
     now = time.time() if now is None else now
     # Event time: the replay ends an hour ago, one row every 30 s, aligned to window starts.
+    # Alerts are evaluated half an hour ago and now (rules with a `for` duration fire when the
+    # condition still holds that much later), so nothing is stamped in the future.
     first = now - 3600.0 - len(later) * SECONDS_PER_ROW
     first -= first % WINDOW_SECONDS
     stamps = first + SECONDS_PER_ROW * np.arange(len(later))
@@ -184,11 +186,15 @@ def run_live_demo(
         service.tick(now)
         timeline = _timeline(service, first, now)
         samples = service.latest_samples()
-        # Rules with a `for` duration fire when the condition still holds that much later.
+        alerting.evaluate(now - 1800.0, samples)
         alerting.evaluate(now, samples)
-        alerting.evaluate(now + 3600.0, samples)
         firing = [
-            {"rule": a.rule, "labels": dict(a.labels), "summary": a.annotations.get("summary", "")}
+            {
+                "rule": a.rule,
+                "labels": dict(a.labels),
+                "summary": a.annotations.get("summary", ""),
+                "fired_at": a.fired_at,
+            }
             for a in alerting.alerts("firing")
         ]
     finally:

@@ -103,12 +103,16 @@ def test_worked_example_pages_once_resolves_once_and_a_silence_stops_repeats(
     assert "credit drift on income = 0.350" in text
     assert "<http://watchkeeper.test/alerts/rules/KeyFeatureDrift|" in text
     assert len({request.headers["idempotency-key"] for request in http_receiver.requests}) == 3
-    changes = [(change.previous, change.state, change.at) for change in engine.history(10)]
-    assert changes[::-1] == [
-        (AlertState.INACTIVE, AlertState.PENDING, 0.0),
-        (AlertState.PENDING, AlertState.FIRING, 600.0),
-        (AlertState.FIRING, AlertState.RESOLVED, 9 * 3600 + 300.0),
+    changes = [
+        (change.previous, change.state, change.at, change.value) for change in engine.history(10)
     ]
+    # Each change carries the value that caused it: 0.05 ended the firing state.
+    assert changes[::-1] == [
+        (AlertState.INACTIVE, AlertState.PENDING, 0.0, 0.35),
+        (AlertState.PENDING, AlertState.FIRING, 600.0, 0.35),
+        (AlertState.FIRING, AlertState.RESOLVED, 9 * 3600 + 300.0, 0.05),
+    ]
+    assert all(change.labels["feature"] == "income" for change in engine.history(10))
     engine.close()
 
 
@@ -254,9 +258,9 @@ def test_pending_alert_that_clears_is_recorded_as_inactive(sql_url: str) -> None
     engine.evaluate(0.0, latest_samples(0.0, 0.5))
     engine.evaluate(60.0, latest_samples(60.0, 0.1))
     assert engine.alerts() == []
-    assert [(c.previous, c.state) for c in engine.history(5)] == [
-        (AlertState.PENDING, AlertState.INACTIVE),
-        (AlertState.INACTIVE, AlertState.PENDING),
+    assert [(c.previous, c.state, c.value) for c in engine.history(5)] == [
+        (AlertState.PENDING, AlertState.INACTIVE, 0.1),
+        (AlertState.INACTIVE, AlertState.PENDING, 0.5),
     ]
     with pytest.raises(ConfigError):
         engine.history(0)

@@ -176,8 +176,13 @@ class EvaluationReport:
 
 
 def _transitions(
-    before: Mapping[Fingerprint, AlertRecord], after: Mapping[Fingerprint, AlertRecord], now: float
+    before: Mapping[Fingerprint, AlertRecord],
+    after: Mapping[Fingerprint, AlertRecord],
+    now: float,
+    observed: Callable[[Fingerprint], float | None],
 ) -> list[AlertTransition]:
+    """State changes between two evaluations; a dropped pending alert carries the value that
+    ended it (``observed``), not the one that started it."""
     changes: list[AlertTransition] = []
     for fp, record in after.items():
         old = before.get(fp)
@@ -205,7 +210,7 @@ def _transitions(
                     previous=AlertState.PENDING,
                     state=AlertState.INACTIVE,
                     at=now,
-                    value=old.last_value,
+                    value=observed(fp),
                 )
             )
     return changes
@@ -404,7 +409,7 @@ class AlertingEngine:
             after = {record.fingerprint: record for record in self._evaluator.alerts()}
             self._dispatcher.put(alerts, now)
             written = self._dispatcher.tick(now)
-        transitions = _transitions(before, after, now)
+        transitions = _transitions(before, after, now, self._evaluator.observed_value)
         if transitions:
             with self._sql("record alert history", write=True) as connection:
                 connection.execute(

@@ -499,6 +499,9 @@ class RuleEvaluator:
         self._orphans: dict[Fingerprint, AlertRecord] = {}
         self._detectors: dict[tuple[str, Fingerprint], tuple[Detector, float]] = {}
         self._seen_models: set[str] = set()
+        # Value of every series in the latest evaluation, condition met or not: the value
+        # that ends a pending or firing state is recorded with that change.
+        self._observed: dict[Fingerprint, float] = {}
         self._generator_urls = {rule.spec.name: rule.generator_url for rule in self._rules}
         for record in self._store.load_alerts():
             # Report everything once more after a restart: the dispatcher starts empty.
@@ -519,10 +522,16 @@ class RuleEvaluator:
         """Every pending, firing and retained resolved alert."""
         return [record for bucket in self._records.values() for record in bucket.values()]
 
+    def observed_value(self, fp: Fingerprint) -> float | None:
+        """The series' value in the latest evaluation (None when it had no usable sample)."""
+        value = self._observed.get(fp)
+        return None if value is None or math.isnan(value) else value
+
     def evaluate(self, now: float, samples: Iterable[Sample]) -> list[Alert]:
         """Advance every rule to ``now`` and return the alerts to send to the dispatcher."""
         index = _index(samples)
         self._seen_models.update(index.by_model)
+        self._observed = {}
         changed: list[AlertRecord] = []
         deleted: list[Fingerprint] = []
         outgoing: list[Alert] = []
@@ -579,10 +588,12 @@ class RuleEvaluator:
             threshold = condition.threshold
             for sample in self._candidates(rule, index):
                 value = sample.value
+                labels = rule.alert_labels(sample.labels)
+                fp = fingerprint(labels)
+                self._observed[fp] = value
                 # NaN means "no usable data": it never satisfies a threshold, even !=.
                 if value == value and compare(value, threshold):
-                    labels = rule.alert_labels(sample.labels)
-                    active[fingerprint(labels)] = (labels, value)
+                    active[fp] = (labels, value)
             return active
         for sample in self._candidates(rule, index):
             labels = rule.alert_labels(sample.labels)
@@ -598,6 +609,7 @@ class RuleEvaluator:
                     continue
                 seen_until = sample.timestamp
             self._detectors[key] = (detector, seen_until)
+            self._observed[key[1]] = sample.value
             if detector.drift_detected:
                 active[key[1]] = (labels, sample.value)
         return active
@@ -673,7 +685,11 @@ class RuleEvaluator:
                         bucket[fp] = record
                         changed.append(record)
                     continue
-                record = record.evolve(state=AlertState.RESOLVED, resolved_at=now)
+                record = record.evolve(
+                    state=AlertState.RESOLVED,
+                    resolved_at=now,
+                    last_value=self.observed_value(fp),
+                )
                 bucket[fp] = record
                 changed.append(record)
             elif record.resolved_at is not None and now - record.resolved_at >= self._retention:

@@ -278,12 +278,13 @@ def alerts_history(
         return
     _table(
         f"{len(body['history'])} state change(s)",
-        ["at", "alertname", "model", "change", "value"],
+        ["at", "alertname", "model", "feature", "change", "value"],
         [
             [
                 _when(change["at"]),
                 change["labels"].get("alertname", change["rule"]),
                 change["labels"].get("model", ""),
+                change["labels"].get("feature", ""),
                 f"{change['previous']} → {change['state']}",
                 "-" if change["value"] is None else f"{change['value']:.4g}",
             ]
