@@ -9,7 +9,9 @@ and a server, never share counts. Series (names in ``docs/service.md``):
   counted from the events the server accepted;
 - ``watchkeeper_ingest_events_total{model,outcome}`` with outcome ``accepted``, ``rejected`` or
   ``duplicate`` (likewise ``watchkeeper_ingest_labels_total`` and
-  ``watchkeeper_ingest_feedback_total``), from the monitor's counters;
+  ``watchkeeper_ingest_feedback_total``), from the monitor's counters, and of the rejected
+  events, ``watchkeeper_ingest_rejected_cardinality_total{model,field}``: those refused by a
+  cardinality cap (field ``version`` or ``segment``);
 - ``watchkeeper_store_operation_seconds{operation}``: the monitor's store call durations;
 - gauges from the monitor's latest closed windows (merged over segments, so each series has one
   value): ``watchkeeper_feature_drift_score{model,version,feature}``,
@@ -216,6 +218,7 @@ class ServiceCollector(Collector):
         )
         counters = self._service.counters()
         yield from _ingest_families(counters.get("models", {}))
+        yield _over_cap_family(counters.get("models", {}))
         yield _store_family(counters.get("store_operations", {}))
         yield from self._signal_families()
         yield from self._system_families()
@@ -299,6 +302,21 @@ def _ingest_families(per_model: Mapping[str, Mapping[str, float]]) -> Iterator[M
             ("model", "outcome"),
             values,
         )
+
+
+def _over_cap_family(per_model: Mapping[str, Mapping[str, float]]) -> Metric:
+    values = {
+        (model, field): float(counts.get(f"over_cap_{field}", 0))
+        for model, counts in per_model.items()
+        for field in ("version", "segment")
+    }
+    return _counter(
+        "watchkeeper_ingest_rejected_cardinality",
+        "Prediction events rejected because their version or segment would exceed the "
+        "model's cardinality cap (max_versions_per_model, max_segments_per_model), by field.",
+        ("model", "field"),
+        values,
+    )
 
 
 def _store_family(operations: Mapping[str, Mapping[str, Any]]) -> Metric:

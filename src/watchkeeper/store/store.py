@@ -1171,6 +1171,15 @@ class Store:
             ).all()
         return [WindowRecord(*row) for row in rows]
 
+    def window_segments(self, model_id: ModelId) -> set[str]:
+        """The distinct segments of a model's stored windows, open or closed (``""`` included)."""
+        c = t.window_profiles.c
+        with self._connection("read window segments", write=False) as connection:
+            rows = connection.execute(
+                sa.select(c.segment).where(c.model_id == model_id).distinct()
+            ).scalars()
+            return set(rows)
+
     def open_windows(self, model_id: ModelId | None = None) -> list[WindowRecord]:
         """Windows not yet closed (of one model, or of all), e.g. to resume after a restart."""
         c = t.window_profiles.c
