@@ -1,4 +1,5 @@
-"""Cardinality caps through the HTTP API of a real server, and what the SDK makes of them."""
+"""What a client cannot make the service hold, through the HTTP API of a real server:
+versions and segments past the cardinality caps, and a second, different label for an id."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import MODEL, ServerProcess, event
+from tests.server.conftest import ADMIN_TOKEN, MODEL, ServerProcess, event
 from watchkeeper.sdk import Client
 
 
@@ -86,7 +87,7 @@ def test_the_sdk_counts_and_logs_events_refused_by_a_cap(
     try:
         with server.client() as admin:
             assert admin.post("/v1/models", json=MODEL).status_code == 201
-        client = Client(server.url, token="test-admin-token-6f1d0c8e5b")
+        client = Client(server.url, token=ADMIN_TOKEN)
         first, second = client.logger("churn", "v1"), client.logger("churn", "v2")
         with caplog.at_level(logging.WARNING, logger="watchkeeper.sdk"):
             for index in range(5):
@@ -102,5 +103,36 @@ def test_the_sdk_counts_and_logs_events_refused_by_a_cap(
         assert "rejected 5 events of model 'churn'" in warning
         assert "version: version 'v2' would exceed the cap" in warning
         client.close()
+    finally:
+        server.stop()
+
+
+def test_a_different_label_comes_back_as_a_conflict_over_http(tmp_path: Path) -> None:
+    server = ServerProcess(
+        db=f"sqlite:///{tmp_path / 'wk.db'}",
+        log=tmp_path / "server.log",
+        env={"WATCHKEEPER_INGEST_WORKERS": "0"},
+    ).start()
+    try:
+        with server.client() as client:
+            assert client.post("/v1/models", json=MODEL).status_code == 201
+            batch = [event(i) for i in range(3)]
+            assert client.post("/v1/models/churn/events", json={"events": batch}).status_code == 200
+            labels = [{"id": "e-0", "label": "1"}, {"id": "e-1", "label": "0"}]
+            first = client.post("/v1/models/churn/labels", json={"labels": labels}).json()
+            corrected = [{"id": "e-0", "label": "1"}, {"id": "e-1", "label": "1"}]
+            answer = client.post("/v1/models/churn/labels", json={"labels": corrected}).json()
+            metrics = client.get("/metrics").text
+        assert (first["accepted"], first["conflicts"]) == (2, [])
+        assert (answer["accepted"], answer["duplicates"]) == (0, 1)
+        (conflict,) = answer["conflicts"]
+        assert (conflict["index"], conflict["field"]) == (1, "label")
+        assert conflict["reason"].startswith("event 'e-1' is already labelled '0'")
+        assert 'watchkeeper_ingest_labels_total{model="churn",outcome="conflict"} 1.0' in metrics
+        assert 'watchkeeper_ingest_labels_total{model="churn",outcome="duplicate"} 1.0' in metrics
+
+        receipt = Client(server.url, token=ADMIN_TOKEN).log_labels("churn", [("e-1", 1)])
+        assert (receipt.accepted, receipt.duplicates) == (0, 0)
+        assert [(c.index, c.field) for c in receipt.conflicts] == [(0, "label")]
     finally:
         server.stop()

@@ -76,7 +76,12 @@ _PROFILED = frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL, ColumnKind.BO
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What happened to a batch: accepted (new) items, duplicates, ids and rejections."""
+    """What happened to a batch: accepted (new) items, duplicates, ids and rejections.
+
+    ``duplicates`` repeat what is stored (retries, harmless); ``conflicts`` (labels and
+    feedback only) differ from the label or rating already stored for their key, which is
+    kept: they are refused, with the index and a reason like ``rejected``.
+    """
 
     accepted: int
     duplicates: int
@@ -84,15 +89,20 @@ class IngestOutcome:
     rejected: list[Rejection]
     # The stored events (accepted and new), for callers that count them (not on the wire).
     stored: EventBatch | None = None
+    conflicts: list[Rejection] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire response ``{"accepted", "duplicates", "ids", "rejected"}``."""
-        return {
+        """The wire response ``{"accepted", "duplicates", "ids", "rejected"}``, plus
+        ``"conflicts"`` for labels and feedback."""
+        answer: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "ids": list(self.ids),
             "rejected": [rejection.to_dict() for rejection in self.rejected],
         }
+        if self.conflicts is not None:
+            answer["conflicts"] = [conflict.to_dict() for conflict in self.conflicts]
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -863,7 +873,16 @@ class MonitorService:
             self._fold_joined(
                 state, [_joined(events[i], values[i]) for i in matched if i in events]
             )
-        return self._outcome(model, "labels", inserted, result.rejected)
+        conflicts = [
+            Rejection(
+                result.accepted[conflict.position].index,
+                "label",
+                f"event {conflict.event_id!r} is already labelled {conflict.kept!r}; the first "
+                "label of an event is kept and a different later one is refused",
+            )
+            for conflict in inserted.conflicts
+        ]
+        return self._outcome(model, "labels", inserted, result.rejected, conflicts)
 
     def _outcome(
         self,
@@ -871,6 +890,7 @@ class MonitorService:
         kind: str,
         inserted: LabelInsertResult | FeedbackInsertResult,
         rejected: Sequence[Rejection],
+        conflicts: list[Rejection],
     ) -> IngestOutcome:
         """Count a labels or feedback batch and answer it in the wire form."""
         self._count(
@@ -879,6 +899,7 @@ class MonitorService:
                 f"{kind}_accepted": len(inserted.inserted_ids),
                 f"{kind}_duplicates": len(inserted.duplicate_ids),
                 f"{kind}_rejected": len({rejection.index for rejection in rejected}),
+                f"{kind}_conflicts": len(conflicts),
             },
         )
         return IngestOutcome(
@@ -886,6 +907,7 @@ class MonitorService:
             duplicates=len(inserted.duplicate_ids),
             ids=list(inserted.inserted_ids),
             rejected=list(rejected),
+            conflicts=conflicts,
         )
 
     def ingest_feedback(self, model: str, feedback: list[Any]) -> IngestOutcome:
@@ -916,7 +938,17 @@ class MonitorService:
                     key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
                     groups.setdefault(key, []).append(item.rating)
             self._fold_ratings(state, groups, now)
-        return self._outcome(model, "feedback", inserted, result.rejected)
+        conflicts = [
+            Rejection(
+                result.accepted[conflict.position].index,
+                "rating",
+                f"user {result.accepted[conflict.position].user_id!r} already rated event "
+                f"{conflict.event_id!r} {conflict.kept}; a user's first rating of an event is "
+                "kept and a different later one is refused",
+            )
+            for conflict in inserted.conflicts
+        ]
+        return self._outcome(model, "feedback", inserted, result.rejected, conflicts)
 
     def _fold_ratings(
         self, state: _Model, groups: Mapping[WindowKey, list[int]], now: float
