@@ -76,9 +76,16 @@ def test_warnings_repeat_after_the_interval_with_the_count_since_the_last(
         flush_interval=60.0,
         warning_interval=0.3,
     )
+    for age in range(5):
+        logger.log({"age": age})
+    deadline = time.monotonic() + 10
+    while logger.stats.retries < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for age in range(5):  # the sender retries the first five: these fill the queue
+        logger.log({"age": age})
     with caplog.at_level(logging.WARNING, logger="watchkeeper.sdk"):
         for _ in range(3):
-            for age in range(105):  # 100 drops per round, within one interval
+            for age in range(100):  # 100 drops per round, within one interval
                 logger.log({"age": age})
             time.sleep(0.35)
         dropped = warnings_about(caplog, "dropped")

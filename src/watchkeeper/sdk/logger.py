@@ -421,9 +421,9 @@ class PredictionLogger:
                 self._last_send = "delivered (the traffic outpaces sending)"
                 self._record_delivery(delivery, len(batch))
                 return
-            failure = f"HTTP {delivery.status}: {delivery.detail}"
-            if delivery.status is None:
-                failure = delivery.detail
+            failure = delivery.detail
+            if delivery.status is not None:
+                failure = f"HTTP {delivery.status}: {failure}"
             self._last_send = failure
             if delivery.outcome is Outcome.REFUSED:
                 self._count_failed(
