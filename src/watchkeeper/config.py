@@ -47,6 +47,8 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     ingest_workers: int | None = None
     ingest_concurrency: int | None = None
+    max_versions_per_model: int = 100
+    max_segments_per_model: int = 1_000
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
@@ -70,7 +72,12 @@ class Settings:
             )
         if not 0 < self.port < 65_536:
             raise ConfigError(f"port: expected 1–65535, got {self.port}", key="port")
-        for key in ("max_body_bytes", "max_batch_events"):
+        for key in (
+            "max_body_bytes",
+            "max_batch_events",
+            "max_versions_per_model",
+            "max_segments_per_model",
+        ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {getattr(self, key)}", key=key)
         for key in (

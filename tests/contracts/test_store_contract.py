@@ -12,6 +12,7 @@ import pytest
 from tests.store.backends import BACKENDS, backend_url, open_store
 from watchkeeper.errors import ConfigError, ConflictError, IngestError, NotFoundError, StoreError
 from watchkeeper.store import (
+    Conflict,
     EventRecord,
     NewEvent,
     NewFeedback,
@@ -359,10 +360,11 @@ def test_labels_may_arrive_before_events(store: Store, model_id: int) -> None:
     assert result.unmatched_ids == ("later",)
     store.insert_events(model_id, [event("later")])
     again = store.insert_labels(
-        model_id, [NewLabel("later", "yes", T0 + 3), NewLabel("new", 1, T0), NewLabel("new", 0, T0)]
+        model_id, [NewLabel("later", "no", T0 + 3), NewLabel("new", 1, T0), NewLabel("new", 1, T0)]
     )
     assert (again.inserted_ids, again.duplicate_ids) == (("new",), ("later", "new"))
     assert again.unmatched_ids == ("new",)
+    assert again.conflicts == ()
     labels = store.labels_for(model_id, ["a", "later", "new", "missing"])
     # The first label of an id wins.
     assert {k: v.label for k, v in labels.items()} == {"a": "yes", "later": "no", "new": 1}
@@ -371,6 +373,28 @@ def test_labels_may_arrive_before_events(store: Store, model_id: int) -> None:
     assert sorted(label.event_id for label in received) == ["a", "later", "new"]
     assert store.labels_received_between(model_id, 0, T0) == []
     assert store.insert_labels(model_id, []).inserted_ids == ()
+
+
+def test_a_different_label_for_a_labelled_id_is_a_conflict_and_the_first_is_kept(
+    store: Store, model_id: int
+) -> None:
+    store.insert_events(model_id, [event("a"), event("b")])
+    store.insert_labels(model_id, [NewLabel("a", "yes", T0)])
+    result = store.insert_labels(
+        model_id,
+        [
+            NewLabel("a", "yes", T0 + 5),  # a retry: the same label, another timestamp
+            NewLabel("a", "no", T0 + 6),
+            NewLabel("b", 1.0, T0),
+            NewLabel("b", 1.0, T0),
+            NewLabel("b", 0.0, T0),
+        ],
+    )
+    assert result.inserted_ids == ("b",)
+    assert result.duplicate_ids == ("a", "b")
+    assert result.conflicts == (Conflict(1, "a", "yes"), Conflict(4, "b", 1.0))
+    labels = store.labels_for(model_id, ["a", "b"])
+    assert {k: (v.label, v.ts) for k, v in labels.items()} == {"a": ("yes", T0), "b": (1.0, T0)}
 
 
 def test_feedback(store: Store, model_id: int) -> None:
@@ -382,12 +406,20 @@ def test_feedback(store: Store, model_id: int) -> None:
             NewFeedback("a", "u1", 3, T0 + 3),
         ],
     )
-    assert (result.inserted_ids, result.duplicate_ids) == (("a", "a"), ("a",))
+    assert (result.inserted_ids, result.duplicate_ids) == (("a", "a"), ())
+    assert result.conflicts == (Conflict(2, "a", 5),)
     assert result.stored_positions == (0, 1)
     again = store.insert_feedback(
-        model_id, [NewFeedback("a", "u2", 2, T0), NewFeedback("a", "u3", 4, T0)]
+        model_id,
+        [
+            NewFeedback("a", "u2", 2, T0),
+            NewFeedback("a", "u3", 4, T0),
+            NewFeedback("a", "u1", 5, T0 + 9, "great"),  # a retry
+            NewFeedback("a", "u1", 5, T0 + 9, "changed my mind"),
+        ],
     )
     assert (again.duplicate_ids, again.stored_positions) == (("a",), (1,))
+    assert again.conflicts == (Conflict(0, "a", 1), Conflict(3, "a", 5))
     got = store.feedback_between(model_id, T0, T0 + 10)
     assert [(f.user_id, f.rating, f.comment) for f in got] == [
         ("u3", 4, None),

@@ -186,3 +186,22 @@ def test_local_mode_registers_models_with_reference_data(tmp_path: Path) -> None
     assert registered["features"] == {"age": "numeric", "plan": "categorical"}
     assert client.set_reference("local", reference.sample(200, random_state=0))
     client.close()
+
+
+def test_local_mode_tells_a_label_retry_from_a_different_label(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'watchkeeper.db'}"
+    with Store.open(url) as store:
+        store.create_model("churn", CONFIG)
+    with Client.local(url) as client:
+        logger = client.logger("churn", "v1")
+        first, second = logger.log({"age": 1, "plan": "a"}), logger.log({"age": 2, "plan": "b"})
+        assert logger.flush(timeout=10)
+        assert client.log_labels("churn", [(first, 1), (second, 0)]).accepted == 2
+        receipt = client.log_labels("churn", [(first, 1), ("bad", None), (second, 1)])
+        assert (receipt.accepted, receipt.duplicates) == (0, 1)
+        assert [r.index for r in receipt.rejected] == [1]
+        assert [(c.index, c.field) for c in receipt.conflicts] == [(2, "label")]
+        assert "is already labelled '0'" in receipt.conflicts[0].reason
+        client.log_feedback("churn", first, user_id="u", rating=4)
+        rerated = client.log_feedback("churn", first, user_id="u", rating=2)
+        assert (rerated.accepted, rerated.duplicates, len(rerated.conflicts)) == (0, 0, 1)

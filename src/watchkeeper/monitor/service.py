@@ -21,7 +21,7 @@ import hashlib
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +51,7 @@ from watchkeeper.monitor.windows import (
 from watchkeeper.profiles import DatasetProfile, profile_frame
 from watchkeeper.schema import ColumnKind, ResolvedSchema, Schema, infer_schema
 from watchkeeper.store import (
+    EncodedEvents,
     EventRecord,
     FeedbackInsertResult,
     LabelInsertResult,
@@ -58,6 +59,7 @@ from watchkeeper.store import (
     NewLabel,
     Store,
 )
+from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +76,12 @@ _PROFILED = frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL, ColumnKind.BO
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What happened to a batch: accepted (new) items, duplicates, ids and rejections."""
+    """What happened to a batch: accepted (new) items, duplicates, ids and rejections.
+
+    ``duplicates`` repeat what is stored (retries, harmless); ``conflicts`` (labels and
+    feedback only) differ from the label or rating already stored for their key, which is
+    kept: they are refused, with the index and a reason like ``rejected``.
+    """
 
     accepted: int
     duplicates: int
@@ -82,15 +89,20 @@ class IngestOutcome:
     rejected: list[Rejection]
     # The stored events (accepted and new), for callers that count them (not on the wire).
     stored: EventBatch | None = None
+    conflicts: list[Rejection] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire response ``{"accepted", "duplicates", "ids", "rejected"}``."""
-        return {
+        """The wire response ``{"accepted", "duplicates", "ids", "rejected"}``, plus
+        ``"conflicts"`` for labels and feedback."""
+        answer: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "ids": list(self.ids),
             "rejected": [rejection.to_dict() for rejection in self.rejected],
         }
+        if self.conflicts is not None:
+            answer["conflicts"] = [conflict.to_dict() for conflict in self.conflicts]
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +152,23 @@ class _OperationTimes:
             "sum": self.total,
             "buckets": dict(zip(_LATENCY_BUCKETS, cumulative, strict=True)),
         }
+
+
+@dataclass(slots=True)
+class _KnownValues:
+    """The versions and segments a model's events have (``""`` not counted): the caps' count."""
+
+    versions: set[str]
+    segments: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _OverCap:
+    """Events of a batch refused by the cardinality caps: their rejections, and per event the
+    version whose window counts it (``""`` when the version itself was refused)."""
+
+    rejected: list[Rejection]
+    versions: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +264,7 @@ class MonitorService:
         self._open: dict[str, dict[WindowKey, WindowProfile]] = {}
         self._marked: dict[str, set[WindowKey]] = {}
         self._pending: dict[str, dict[str, float]] = {}
+        self._known: dict[str, _KnownValues] = {}
         self._last_closed: dict[str, float] = {}
         self._counts: dict[str, dict[str, int]] = {}
         self._operations: dict[str, _OperationTimes] = {}
@@ -466,6 +496,7 @@ class MonitorService:
         with self._lock:
             for table in (self._models, self._open, self._marked, self._pending, self._last_closed):
                 table.pop(model, None)
+            self._known.pop(model, None)
 
     def list_versions(self, model: str) -> list[dict[str, Any]]:
         """Versions of ``model`` seen in events (or recorded), oldest first."""
@@ -522,6 +553,7 @@ class MonitorService:
     def _ingest(self, state: _Model, decoded: DecodedEvents) -> IngestOutcome:
         name = state.spec.name
         now = decoded.now
+        decoded, over_cap = self._within_caps(state, decoded)
         rejected_versions = decoded.rejected_versions
         batch = decoded.batch
         groups = batch.groups(state.spec.windows)
@@ -554,13 +586,21 @@ class MonitorService:
                     window = windows[key] = self._new_window(state)
                 window.fold(part)
             self._fold_rejected(state, rejected_versions, now)
+            self._fold_rejected(state, over_cap.versions, now, over_cap=True)
         if late:
             self._fold_late(state, late)
         self._join_pending(state, batch)
-        rejected = len(rejected_versions)
+        rejected = len(rejected_versions) + len(over_cap.versions)
         duplicates = len(inserted.duplicate_ids)
         self._count(
-            name, accepted=len(inserted.inserted_ids), duplicates=duplicates, rejected=rejected
+            name,
+            accepted=len(inserted.inserted_ids),
+            duplicates=duplicates,
+            rejected=rejected,
+            **{
+                f"over_cap_{field}": count
+                for field, count in Counter(r.field for r in over_cap.rejected).items()
+            },
         )
         return IngestOutcome(
             accepted=len(inserted.inserted_ids),
@@ -569,6 +609,76 @@ class MonitorService:
             rejected=list(decoded.rejected),
             stored=batch,
         )
+
+    def _known_values(self, state: _Model) -> _KnownValues:
+        """The model's versions and segments, read from the store once per process."""
+        name = state.spec.name
+        with self._lock:
+            known = self._known.get(name)
+        if known is not None:
+            return known
+        with self._timed("list_versions"):
+            versions = {record.version for record in self._store.list_versions(state.model_id)}
+        with self._timed("window_segments"):
+            segments = self._store.window_segments(state.model_id) - {""}
+        with self._lock:
+            return self._known.setdefault(name, _KnownValues(versions, segments))
+
+    def _within_caps(self, state: _Model, decoded: DecodedEvents) -> tuple[DecodedEvents, _OverCap]:
+        """The batch without events that would take the model past ``max_versions_per_model``
+        or ``max_segments_per_model``; those are rejected one by one with the reason.
+
+        Decided under ``_lock``, where admitted values become known at once, so concurrent
+        batches never pass a cap together. A value admitted for a batch whose insert then fails
+        stays counted (the client's retry of that batch needs it) until the next restart.
+        """
+        batch = decoded.batch
+        known = self._known_values(state)
+        settings = self._settings
+        refused: dict[tuple[str, str], str] = {}
+        with self._lock:
+            if known.versions.issuperset(batch.versions) and known.segments.issuperset(
+                segment for segment in set(batch.segments) if segment
+            ):
+                return decoded, _OverCap([], [])
+            for version, segment in dict.fromkeys(zip(batch.versions, batch.segments, strict=True)):
+                new_version = version not in known.versions
+                new_segment = bool(segment) and segment not in known.segments
+                if new_version and len(known.versions) >= settings.max_versions_per_model:
+                    refused[version, segment] = "version"
+                elif new_segment and len(known.segments) >= settings.max_segments_per_model:
+                    refused[version, segment] = "segment"
+                else:
+                    known.versions.add(version)
+                    if new_segment:
+                        known.segments.add(segment)
+        if not refused:
+            return decoded, _OverCap([], [])
+        positions = _batch_positions(len(batch), decoded.rejected)
+        keep: list[int] = []
+        over_cap = _OverCap([], [])
+        for row, pair in enumerate(zip(batch.versions, batch.segments, strict=True)):
+            field = refused.get(pair)
+            if field is None:
+                keep.append(row)
+                continue
+            over_cap.rejected.append(
+                Rejection(positions[row], field, _over_cap_reason(state.spec.name, field, pair))
+            )
+            over_cap.versions.append("" if field == "version" else pair[0])
+        values = decoded.encoded.values
+        width = ENCODED_EVENT_VALUES
+        encoded = EncodedEvents(
+            [v for row in keep for v in values[row * width : (row + 1) * width]]
+        )
+        rejected = sorted([*decoded.rejected, *over_cap.rejected], key=lambda r: r.index)
+        trimmed = dataclasses.replace(
+            decoded,
+            batch=batch.take(np.array(keep, dtype=np.intp)),
+            encoded=encoded,
+            rejected=rejected,
+        )
+        return trimmed, over_cap
 
     def _ensure_markers(self, state: _Model, keys: Sequence[WindowKey], now: float) -> None:
         """Record in the store that these windows are open, before their first event is stored."""
@@ -586,19 +696,28 @@ class MonitorService:
                 with self._lock:
                     marked.add(key)
 
-    def _fold_rejected(self, state: _Model, versions: Sequence[str], now: float) -> None:
-        """Count rejected events in the windows of ``now`` (caller holds ``_lock``)."""
+    def _fold_rejected(
+        self, state: _Model, versions: Sequence[str], now: float, *, over_cap: bool = False
+    ) -> None:
+        """Count rejected events in the windows of ``now`` (caller holds ``_lock``).
+
+        A version no stored event has (nor the caps admitted) is counted under ``""``: invalid
+        events must not make windows for versions of their own either.
+        """
         if not versions:
             return
         windows = self._open.setdefault(state.spec.name, {})
-        for version in set(versions):
-            count = versions.count(version)
+        known = self._known.get(state.spec.name)
+        counts = Counter(
+            version if known is None or version in known.versions else "" for version in versions
+        )
+        for version, count in counts.items():
             for size in state.spec.windows:
                 key = WindowKey(version, "", size, window_start(now, size))
                 window = windows.get(key)
                 if window is None:
                     window = windows[key] = self._new_window(state)
-                window.fold_rejected(count)
+                window.fold_rejected(count, over_cap=count if over_cap else 0)
 
     def _fold_late(self, state: _Model, late: Sequence[tuple[WindowKey, EventBatch]]) -> None:
         """Fold events of windows already closed into their stored profiles."""
@@ -754,7 +873,16 @@ class MonitorService:
             self._fold_joined(
                 state, [_joined(events[i], values[i]) for i in matched if i in events]
             )
-        return self._outcome(model, "labels", inserted, result.rejected)
+        conflicts = [
+            Rejection(
+                result.accepted[conflict.position].index,
+                "label",
+                f"event {conflict.event_id!r} is already labelled {conflict.kept!r}; the first "
+                "label of an event is kept and a different later one is refused",
+            )
+            for conflict in inserted.conflicts
+        ]
+        return self._outcome(model, "labels", inserted, result.rejected, conflicts)
 
     def _outcome(
         self,
@@ -762,6 +890,7 @@ class MonitorService:
         kind: str,
         inserted: LabelInsertResult | FeedbackInsertResult,
         rejected: Sequence[Rejection],
+        conflicts: list[Rejection],
     ) -> IngestOutcome:
         """Count a labels or feedback batch and answer it in the wire form."""
         self._count(
@@ -770,6 +899,7 @@ class MonitorService:
                 f"{kind}_accepted": len(inserted.inserted_ids),
                 f"{kind}_duplicates": len(inserted.duplicate_ids),
                 f"{kind}_rejected": len({rejection.index for rejection in rejected}),
+                f"{kind}_conflicts": len(conflicts),
             },
         )
         return IngestOutcome(
@@ -777,6 +907,7 @@ class MonitorService:
             duplicates=len(inserted.duplicate_ids),
             ids=list(inserted.inserted_ids),
             rejected=list(rejected),
+            conflicts=conflicts,
         )
 
     def ingest_feedback(self, model: str, feedback: list[Any]) -> IngestOutcome:
@@ -807,7 +938,17 @@ class MonitorService:
                     key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
                     groups.setdefault(key, []).append(item.rating)
             self._fold_ratings(state, groups, now)
-        return self._outcome(model, "feedback", inserted, result.rejected)
+        conflicts = [
+            Rejection(
+                result.accepted[conflict.position].index,
+                "rating",
+                f"user {result.accepted[conflict.position].user_id!r} already rated event "
+                f"{conflict.event_id!r} {conflict.kept}; a user's first rating of an event is "
+                "kept and a different later one is refused",
+            )
+            for conflict in inserted.conflicts
+        ]
+        return self._outcome(model, "feedback", inserted, result.rejected, conflicts)
 
     def _fold_ratings(
         self, state: _Model, groups: Mapping[WindowKey, list[int]], now: float
@@ -1156,6 +1297,28 @@ def _gpu_signals() -> dict[str, float]:
     finally:
         pynvml.nvmlShutdown()
     return signals
+
+
+def _batch_positions(accepted: int, rejected: Sequence[Rejection]) -> list[int]:
+    """Each accepted event's position in the batch as sent: decoding keeps the batch order and
+    every event is either accepted or named by a rejection."""
+    refused = {rejection.index for rejection in rejected}
+    positions = [p for p in range(accepted + len(refused)) if p not in refused]
+    return positions[:accepted]
+
+
+def _over_cap_reason(model: str, field: str, pair: tuple[str, str]) -> str:
+    """Why an event was refused by a cardinality cap, and what to do about it."""
+    version, segment = pair
+    if field == "version":
+        setting, kind, value = "max_versions_per_model", "versions", version
+    else:
+        setting, kind, value = "max_segments_per_model", "segment value combinations", segment
+    return (
+        f"{field} {value!r} would exceed the cap of model "
+        f"{model!r} on distinct {kind} ({setting}, env WATCHKEEPER_{setting.upper()}); raise "
+        f"the cap if it is real, or keep per-request values out of the {field}"
+    )
 
 
 def _profile_id(data: bytes) -> str:

@@ -35,6 +35,7 @@ SERVICE_SIGNALS = (
     "latency_p95",
     "latency_p99",
     "quality.rejected_share",
+    "quality.rejected_cardinality",
 )
 CLASSIFICATION_SIGNALS = (
     "accuracy",
@@ -115,6 +116,7 @@ def window_signals(
     signals |= {"latency_p50": p50, "latency_p95": p95, "latency_p99": p99}
     seen = events + rejected
     signals["quality.rejected_share"] = rejected / seen if seen else None
+    signals["quality.rejected_cardinality"] = float(window.over_cap)
 
     current = window.dataset_profile() if window.reference_id is not None else None
     if reference is not None and current is not None and current.rows > 0:

@@ -325,6 +325,7 @@ class WindowProfile:
         "_profile",
         "errors",
         "events",
+        "over_cap",
         "performance",
         "ratings",
         "reference_id",
@@ -351,6 +352,7 @@ class WindowProfile:
         self.events = 0
         self.errors = 0
         self.rejected = 0
+        self.over_cap = 0
         self.performance: PerformanceAccumulator = plan.new_performance()
         self.ratings = np.zeros(5, dtype=np.int64)
         self.revision = 0
@@ -368,9 +370,11 @@ class WindowProfile:
         self.errors += int(np.count_nonzero(batch.errors))
         self.revision += 1
 
-    def fold_rejected(self, count: int) -> None:
-        """Count events of this window that validation rejected."""
+    def fold_rejected(self, count: int, *, over_cap: int = 0) -> None:
+        """Count events of this window that were rejected: ``count`` in all, ``over_cap`` of
+        them for a version or segment beyond the model's cardinality cap."""
         self.rejected += count
+        self.over_cap += over_cap
         self.revision += 1
 
     def fold_labels(
@@ -433,7 +437,7 @@ class WindowProfile:
         twin._encoded = None
         twin.reference_id = None
         twin._latency = _new_latency_sketch()
-        twin.events = twin.errors = twin.rejected = twin.revision = 0
+        twin.events = twin.errors = twin.rejected = twin.over_cap = twin.revision = 0
         twin.ratings = np.zeros(5, dtype=np.int64)
         twin.performance = RegressionAccumulator()
         return twin
@@ -441,6 +445,7 @@ class WindowProfile:
     def _copy_counts_from(self, other: WindowProfile) -> None:
         self._latency = _copy_sketch(other._latency)
         self.events, self.errors, self.rejected = other.events, other.errors, other.rejected
+        self.over_cap = other.over_cap
         self.ratings = other.ratings.copy()
         self.performance = performance_from_state(other.performance.to_state())
 
@@ -463,6 +468,7 @@ class WindowProfile:
         merged.events = self.events + other.events
         merged.errors = self.errors + other.errors
         merged.rejected = self.rejected + other.rejected
+        merged.over_cap = self.over_cap + other.over_cap
         merged.ratings = self.ratings + other.ratings
         merged.performance = self.performance.merge(other.performance)  # type: ignore[arg-type]
         return merged
@@ -475,6 +481,7 @@ class WindowProfile:
             "events": self.events,
             "errors": self.errors,
             "rejected": self.rejected,
+            "over_cap": self.over_cap,
             "ratings": self.ratings.tolist(),
             "reference_id": self.reference_id,
             "profile": None if encoded is None else base64.b64encode(encoded).decode("ascii"),
@@ -507,6 +514,7 @@ class WindowProfile:
             window.events = int(document["events"])
             window.errors = int(document["errors"])
             window.rejected = int(document["rejected"])
+            window.over_cap = int(document.get("over_cap", 0))  # absent before the caps
             window.ratings = np.array(document["ratings"], dtype=np.int64)
             window.performance = performance_from_state(document["performance"])
             window.revision = 0

@@ -28,11 +28,19 @@ __all__ = ["Client", "Receipt"]
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What the service did with a synchronous batch (labels or feedback)."""
+    """What the service did with a synchronous batch (labels or feedback).
+
+    ``accepted``: stored now; ``duplicates``: the same label (or rating) was already stored,
+    e.g. by a retry, harmless; ``rejected``: invalid items; ``conflicts``: a different label
+    for an id already labelled (or a user's different rating of an event already rated),
+    refused because the first one is kept. Items of ``rejected`` and ``conflicts`` carry their
+    index in the batch, the field and the reason.
+    """
 
     accepted: int
     duplicates: int
     rejected: tuple[Rejection, ...]
+    conflicts: tuple[Rejection, ...] = ()
 
 
 class Client:
@@ -235,6 +243,7 @@ class Client:
                 accepted=delivery.accepted,
                 duplicates=delivery.duplicates,
                 rejected=delivery.rejected,
+                conflicts=delivery.conflicts,
             )
         raise _error_of(delivery, model=model, kind=kind, url=self._url)
 

@@ -124,11 +124,16 @@ class LocalSink:
             type(rejection)(kept[rejection.index], rejection.field, rejection.reason)
             for rejection in outcome.rejected
         ]
+        conflicts = tuple(
+            type(conflict)(kept[conflict.index], conflict.field, conflict.reason)
+            for conflict in outcome.conflicts or ()
+        )
         return Delivery(
             Outcome.DELIVERED,
             accepted=outcome.accepted,
             duplicates=outcome.duplicates,
             rejected=tuple(sorted(unencodable + mapped, key=lambda item: item.index)),
+            conflicts=conflicts,
             status=200,
         )
 

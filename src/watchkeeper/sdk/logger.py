@@ -9,19 +9,20 @@ overflow policy drops an event and counts it.
 
 Failure handling, by outcome of a batch:
 
-- delivered: counted as ``sent``; events the server refused one by one count as ``rejected``
-  and the first reason of each batch is logged.
+- delivered: counted as ``sent``; events the server refused one by one count as ``rejected``.
 - unreachable (connection refused): retried until the logger closes; nothing is lost while the
   queue has room, because retrying is safe (every event carries its id, the store deduplicates).
 - retry (408, 429, 5xx, timeouts): retried up to ``max_retries`` times, then ``failed``.
-- refused (any other 4xx): not retried, ``failed``, logged.
+- refused (any other 4xx): not retried, ``failed``.
+
+Every loss (dropped, failed, rejected) and an unreachable service are also logged as warnings
+of the ``watchkeeper.sdk`` logger, rate-limited by :class:`~watchkeeper.sdk.losses.LossWarnings`.
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
-import logging
 import os
 import random
 import secrets
@@ -35,6 +36,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from watchkeeper.errors import ConfigError
+from watchkeeper.sdk.losses import Loss, LossWarnings
 from watchkeeper.sdk.sink import Delivery, Outcome, Sink
 
 if TYPE_CHECKING:
@@ -45,7 +47,6 @@ __all__ = ["LoggerStats", "OverflowPolicy", "PredictionLogger"]
 OverflowPolicy = Literal["drop_oldest", "drop_newest"]
 F = TypeVar("F", bound=Callable[..., Any])
 
-_log = logging.getLogger("watchkeeper.sdk")
 _OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
 _live_loggers: weakref.WeakSet[PredictionLogger] = weakref.WeakSet()
 
@@ -55,10 +56,11 @@ class LoggerStats:
     """Event counts of one logger since it was created.
 
     ``sent``: stored by the server (including duplicates of earlier attempts); ``rejected``:
-    refused one by one as invalid; ``dropped``: discarded by the overflow policy or logged after
-    close; ``failed``: given up after retries, refused as a batch, or unsent at close;
-    ``queued``: waiting or in flight; ``retries``: repeated send attempts; ``batches``: batches
-    delivered.
+    refused by the server one by one (invalid, or over a cardinality cap); ``dropped``:
+    discarded by the overflow policy or logged after close; ``failed``: given up after retries,
+    refused as a batch, or unsent at close; ``queued``: waiting or in flight; ``retries``:
+    repeated send attempts; ``batches``: batches delivered. ``rejected``, ``dropped`` and
+    ``failed`` events are lost, and each kind is also logged as a rate-limited warning.
     """
 
     sent: int
@@ -99,6 +101,9 @@ class PredictionLogger:
         First and largest retry delay in seconds; delays double per attempt, with jitter.
     close_timeout:
         Seconds ``close()`` (and interpreter exit) spends delivering what is still queued.
+    warning_interval:
+        Seconds between two warnings about the same kind of loss (dropped, failed, rejected
+        events, an unreachable service); each says how many since the previous one.
 
     Example
     -------
@@ -121,6 +126,7 @@ class PredictionLogger:
         backoff_initial: float = 0.1,
         backoff_max: float = 30.0,
         close_timeout: float = 5.0,
+        warning_interval: float = 30.0,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError(f"model: must be a non-empty string, got {model!r}", key="model")
@@ -149,6 +155,7 @@ class PredictionLogger:
         _positive(backoff_initial, "backoff_initial")
         _positive(backoff_max, "backoff_max")
         _positive(close_timeout, "close_timeout")
+        _positive(warning_interval, "warning_interval")
         self._sink = sink
         self._model = model
         self._version = version
@@ -160,7 +167,10 @@ class PredictionLogger:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._close_timeout = close_timeout
+        self._warning_interval = warning_interval
         self._random = random.Random()
+        # How the last send went, so that drop warnings say what keeps the queue full.
+        self._last_send = "none yet"
         self._reset_state()
         self._sent = self._rejected = self._dropped = self._failed = 0
         self._retries = self._batches = 0
@@ -172,8 +182,9 @@ class PredictionLogger:
         _live_loggers.add(self)
 
     def _reset_state(self) -> None:
-        """Fresh queue, lock, thread and id prefix (at start, and in a forked child)."""
+        """Fresh queue, locks, thread and id prefix (at start, and in a forked child)."""
         self._lock = threading.Lock()
+        self._warnings = LossWarnings(model=self._model, interval=self._warning_interval)
         self._wakeup = threading.Condition(self._lock)
         self._close_requested = threading.Event()
         self._queue: deque[dict[str, Any]] = deque()
@@ -242,10 +253,12 @@ class PredictionLogger:
             event["error"] = True
         if segment is not None:
             event["segment"] = segment
+        dropped = ""
         with self._lock:
             queue = self._queue
             if self._closing:
                 self._dropped += 1
+                dropped = "logged after close()"
             elif len(queue) < self._capacity:
                 queue.append(event)
                 # The sender sleeps without a deadline on an empty queue and until the flush
@@ -254,11 +267,14 @@ class PredictionLogger:
                     self._wakeup.notify()
             else:
                 self._dropped += 1
+                dropped = f"queue full at {self._capacity} events; last send: {self._last_send}"
                 if self._drop_oldest:
                     queue.popleft()
                     queue.append(event)
             if self._thread is None and not self._closing:
                 self._start()
+        if dropped:
+            self._warnings.note(Loss.DROPPED, 1, dropped)
         return event_id
 
     @overload
@@ -330,10 +346,19 @@ class PredictionLogger:
         if thread is not None:
             thread.join(timeout + 1.0)
         with self._lock:
-            self._failed += len(self._queue)
+            unsent = len(self._queue)
+            self._failed += unsent
             self._queue.clear()
             finished = thread is None or not thread.is_alive()
             self._closed = True
+        if unsent:
+            self._warnings.note(
+                Loss.FAILED,
+                unsent,
+                f"still queued when close() gave up after {timeout:g} s "
+                f"(last send: {self._last_send})",
+            )
+        self._warnings.close()
         if finished:
             self._sink.close()
 
@@ -393,39 +418,37 @@ class PredictionLogger:
         while True:
             delivery = self._sink.send(self._model, "events", batch)
             if delivery.outcome is Outcome.DELIVERED:
+                self._last_send = "delivered (the traffic outpaces sending)"
                 self._record_delivery(delivery, len(batch))
                 return
+            failure = delivery.detail
+            if delivery.status is not None:
+                failure = f"HTTP {delivery.status}: {failure}"
+            self._last_send = failure
             if delivery.outcome is Outcome.REFUSED:
-                _log.warning(
-                    "watchkeeper refused a batch of %d events for model %r (HTTP %s): %s",
-                    len(batch),
-                    self._model,
-                    delivery.status,
-                    delivery.detail,
+                self._count_failed(
+                    len(batch), f"the service refused the batch, not retried ({failure})"
                 )
-                self._count_failed(len(batch))
                 return
             if delivery.outcome is Outcome.RETRY:
                 transient_attempts += 1
                 if transient_attempts > self._max_retries:
-                    _log.warning(
-                        "giving up on %d events for model %r after %d retries: %s",
-                        len(batch),
-                        self._model,
-                        self._max_retries,
-                        delivery.detail,
+                    self._count_failed(
+                        len(batch), f"gave up after {self._max_retries} retries ({failure})"
                     )
-                    self._count_failed(len(batch))
                     return
                 attempt = transient_attempts
             else:
                 unreachable_attempts += 1
                 attempt = unreachable_attempts
+                self._warnings.note(Loss.UNREACHABLE, 1, failure)
             delay = delivery.retry_after
             if delay is None:
                 delay = self._backoff(attempt)
             if not self._pause(delay):
-                self._count_failed(len(batch))
+                self._count_failed(
+                    len(batch), f"the logger closed while retrying the batch ({failure})"
+                )
                 return
             with self._lock:
                 self._retries += 1
@@ -448,25 +471,23 @@ class PredictionLogger:
         return True
 
     def _record_delivery(self, delivery: Delivery, size: int) -> None:
-        if delivery.rejected:
-            first = delivery.rejected[0]
-            _log.warning(
-                "watchkeeper rejected %d of %d events for model %r; first: %s: %s",
-                len(delivery.rejected),
-                size,
-                self._model,
-                first.field,
-                first.reason,
-            )
         rejected_events = len({rejection.index for rejection in delivery.rejected})
         with self._lock:
             self._sent += delivery.accepted + delivery.duplicates
             self._rejected += rejected_events
             self._batches += 1
+        if rejected_events:
+            first = delivery.rejected[0]
+            self._warnings.note(
+                Loss.REJECTED,
+                rejected_events,
+                f"{first.field}: {first.reason} ({rejected_events} of a batch of {size})",
+            )
 
-    def _count_failed(self, count: int) -> None:
+    def _count_failed(self, count: int, why: str) -> None:
         with self._lock:
             self._failed += count
+        self._warnings.note(Loss.FAILED, count, why)
 
     def _after_fork_in_child(self) -> None:
         # The parent keeps sending what it queued; the child starts empty with its own ids.

@@ -49,13 +49,16 @@ class Delivery:
 
     ``accepted`` and ``duplicates`` count items the store now holds (duplicates were already
     there: an earlier attempt succeeded); ``rejected`` are the items refused one by one, with
-    indices into the batch as sent. ``retry_after`` is the server's Retry-After in seconds.
+    indices into the batch as sent; ``conflicts`` are labels or ratings refused because their
+    id already holds a different one (which is kept). ``retry_after`` is the server's
+    Retry-After in seconds.
     """
 
     outcome: Outcome
     accepted: int = 0
     duplicates: int = 0
     rejected: tuple[Rejection, ...] = ()
+    conflicts: tuple[Rejection, ...] = ()
     status: int | None = None
     retry_after: float | None = None
     detail: str = ""
@@ -213,6 +216,7 @@ class HttpSink:
                 accepted=accepted if isinstance(accepted, int) else len(kept) - len(rejected),
                 duplicates=duplicates if isinstance(duplicates, int) else 0,
                 rejected=tuple(sorted(rejected, key=lambda rejection: rejection.index)),
+                conflicts=tuple(_rejections(answer.get("conflicts"), kept)),
                 status=status,
             )
         detail = response.text[:500]

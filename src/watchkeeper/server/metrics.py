@@ -9,7 +9,9 @@ and a server, never share counts. Series (names in ``docs/service.md``):
   counted from the events the server accepted;
 - ``watchkeeper_ingest_events_total{model,outcome}`` with outcome ``accepted``, ``rejected`` or
   ``duplicate`` (likewise ``watchkeeper_ingest_labels_total`` and
-  ``watchkeeper_ingest_feedback_total``), from the monitor's counters;
+  ``watchkeeper_ingest_feedback_total``, which also count ``conflict``), from the monitor's
+  counters, and of the rejected events, ``watchkeeper_ingest_rejected_cardinality_total{model,
+  field}``: those refused by a cardinality cap (field ``version`` or ``segment``);
 - ``watchkeeper_store_operation_seconds{operation}``: the monitor's store call durations;
 - gauges from the monitor's latest closed windows (merged over segments, so each series has one
   value): ``watchkeeper_feature_drift_score{model,version,feature}``,
@@ -67,12 +69,14 @@ _METRIC_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
 _SYSTEM_PREFIXES: Final = ("process_", "system_", "gpu_")
 # The monitor labels samples merged over every segment "*"; "" is the events without segment.
 _OVERALL: Final = frozenset({"*", ""})
-_INGEST_KINDS: Final = (
-    ("watchkeeper_ingest_events", "Prediction events", ""),
-    ("watchkeeper_ingest_labels", "Labels", "labels_"),
-    ("watchkeeper_ingest_feedback", "Feedback ratings", "feedback_"),
-)
 _OUTCOMES: Final = (("accepted", "accepted"), ("rejected", "rejected"), ("duplicate", "duplicates"))
+# Labels and ratings that differ from the one already stored for their key (refused).
+_WITH_CONFLICTS: Final = (*_OUTCOMES, ("conflict", "conflicts"))
+_INGEST_KINDS: Final = (
+    ("watchkeeper_ingest_events", "Prediction events", "", _OUTCOMES),
+    ("watchkeeper_ingest_labels", "Labels", "labels_", _WITH_CONFLICTS),
+    ("watchkeeper_ingest_feedback", "Feedback ratings", "feedback_", _WITH_CONFLICTS),
+)
 
 
 _Counts = dict[tuple[str, str], float]
@@ -216,6 +220,7 @@ class ServiceCollector(Collector):
         )
         counters = self._service.counters()
         yield from _ingest_families(counters.get("models", {}))
+        yield _over_cap_family(counters.get("models", {}))
         yield _store_family(counters.get("store_operations", {}))
         yield from self._signal_families()
         yield from self._system_families()
@@ -287,18 +292,33 @@ def _counter(
 
 
 def _ingest_families(per_model: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:
-    for name, what, prefix in _INGEST_KINDS:
+    for name, what, prefix, outcomes in _INGEST_KINDS:
         values = {
             (model, outcome): float(counts.get(prefix + key, 0))
             for model, counts in per_model.items()
-            for outcome, key in _OUTCOMES
+            for outcome, key in outcomes
         }
         yield _counter(
             name,
-            f"{what} received at ingest, by outcome (accepted, rejected, duplicate).",
+            f"{what} received at ingest, by outcome ({', '.join(o for o, _ in outcomes)}).",
             ("model", "outcome"),
             values,
         )
+
+
+def _over_cap_family(per_model: Mapping[str, Mapping[str, float]]) -> Metric:
+    values = {
+        (model, field): float(counts.get(f"over_cap_{field}", 0))
+        for model, counts in per_model.items()
+        for field in ("version", "segment")
+    }
+    return _counter(
+        "watchkeeper_ingest_rejected_cardinality",
+        "Prediction events rejected because their version or segment would exceed the "
+        "model's cardinality cap (max_versions_per_model, max_segments_per_model), by field.",
+        ("model", "field"),
+        values,
+    )
 
 
 def _store_family(operations: Mapping[str, Mapping[str, Any]]) -> Metric:

@@ -110,12 +110,14 @@ class Rejected(BaseModel):
 
 
 class IngestResponse(BaseModel):
-    """What a batch did: accepted ids in order, duplicates, and every rejection."""
+    """What a batch did: accepted ids in order, duplicates, and every rejection; for labels and
+    feedback also the conflicts (a different label or rating than the one kept for the id)."""
 
     accepted: int
     duplicates: int
     ids: list[str]
     rejected: list[Rejected]
+    conflicts: list[Rejected] | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from watchkeeper.store.engine import normalise_url, redact_url
 from watchkeeper.store.records import (
+    Conflict,
     EncodedEvents,
     EventId,
     EventRecord,
@@ -35,6 +36,7 @@ from watchkeeper.store.records import (
 from watchkeeper.store.store import Store, encode_columns, encode_events
 
 __all__ = [
+    "Conflict",
     "EncodedEvents",
     "EventId",
     "EventRecord",

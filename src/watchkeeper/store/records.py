@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 __all__ = [
+    "Conflict",
     "EncodedEvents",
     "EventId",
     "EventRecord",
@@ -112,6 +113,17 @@ class NewFeedback(NamedTuple):
     rating: int
     ts: float
     comment: str | None = None
+
+
+class Conflict(NamedTuple):
+    """An item of a batch refused because its key already holds another value, which is kept.
+
+    ``position`` indexes the input; ``kept`` is the stored value (a label, or a rating).
+    """
+
+    position: int
+    event_id: EventId
+    kept: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,20 +269,28 @@ class FeedbackInsertResult:
 
     One event can be rated by several users, so event ids alone cannot say which rating was
     new; ``stored_positions`` are the indices (into the input) of the ratings stored now.
+    ``duplicate_ids`` repeat a stored rating exactly (retries); ``conflicts`` are a user's
+    later, different ratings of the same event, refused (the first one is kept).
     """
 
     inserted_ids: tuple[EventId, ...]
     duplicate_ids: tuple[EventId, ...]
     stored_positions: tuple[int, ...]
+    conflicts: tuple[Conflict, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class LabelInsertResult:
-    """Outcome of storing labels; ``unmatched_ids`` are stored labels with no event yet."""
+    """Outcome of storing labels; ``unmatched_ids`` are stored labels with no event yet.
+
+    ``duplicate_ids`` repeat the stored label exactly (retries); ``conflicts`` are labels that
+    differ from the one stored for their id, refused (the first label of an id is kept).
+    """
 
     inserted_ids: tuple[EventId, ...]
     duplicate_ids: tuple[EventId, ...]
     unmatched_ids: tuple[EventId, ...]
+    conflicts: tuple[Conflict, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from watchkeeper.store.engine import (
 )
 from watchkeeper.store.records import (
     ENCODED_EVENT_VALUES,
+    Conflict,
     EncodedEvents,
     EventId,
     EventRecord,
@@ -177,6 +178,27 @@ def _split_in_order(
         else:
             duplicates.append(event_id)
     return tuple(accepted), tuple(duplicates)
+
+
+def _split_repeats(
+    keys: Sequence[str], values: Sequence[Any], inserted: set[str], stored: Mapping[str, Any]
+) -> tuple[list[str], list[str], list[int]]:
+    """Split items (``keys`` in input order) into the first copy of each key stored now, the
+    repeats of the stored value (retries: duplicates) and the positions of repeats with another
+    value than the stored one (conflicts: the first value of a key is kept)."""
+    accepted: list[str] = []
+    duplicates: list[str] = []
+    conflicts: list[int] = []
+    claimed: set[str] = set()
+    for position, (key, value) in enumerate(zip(keys, values, strict=True)):
+        if key in inserted and key not in claimed:
+            claimed.add(key)
+            accepted.append(key)
+        elif key in stored and stored[key] != value:
+            conflicts.append(position)
+        else:
+            duplicates.append(key)
+    return accepted, duplicates, conflicts
 
 
 @dataclass(eq=False)
@@ -971,8 +993,10 @@ class Store:
     # ------------------------------------------------------------------ labels and feedback
 
     def insert_labels(self, model_id: ModelId, labels: Sequence[NewLabel]) -> LabelInsertResult:
-        """Store labels, idempotently (the first label of an id wins).
+        """Store labels, idempotently: the first label of an id is kept.
 
+        A repeat of the stored label is a duplicate (a retry); a different label for an id
+        already labelled is not stored and comes back in ``conflicts`` with the kept label.
         Labels may arrive before their events; they are kept, and listed in ``unmatched_ids``.
         """
         if not labels:
@@ -988,6 +1012,7 @@ class Store:
                 ) from None
         now = time.time()
         ids = [label.event_id for label in labels]
+        first = {label.event_id: label for label in reversed(labels)}
         rows = [
             {
                 "model_id": model_id,
@@ -996,23 +1021,36 @@ class Store:
                 "ts": label.ts,
                 "received_at": now,
             }
-            for label in sorted(
-                {label.event_id: label for label in reversed(labels)}.values(),
-                key=lambda label: label.event_id,
-            )
+            for label in sorted(first.values(), key=lambda label: label.event_id)
         ]
         statement = (
             self._insert(t.labels)
             .on_conflict_do_nothing(index_elements=[t.labels.c.model_id, t.labels.c.event_id])
             .returning(t.labels.c.event_id)
         )
+        c = t.labels.c
         with self._connection(f"insert {len(labels)} labels", write=True) as connection:
             inserted = set(connection.execute(statement, rows).scalars())
             matched = self._existing_event_ids(connection, model_id, sorted(inserted))
-        accepted, duplicates = _split_in_order(ids, inserted)
+            stored = {event_id: first[event_id].label for event_id in inserted}
+            for chunk in _chunks(sorted(first.keys() - inserted)):
+                stored.update(
+                    (event_id, label)
+                    for event_id, label in connection.execute(
+                        sa.select(c.event_id, c.label).where(
+                            c.model_id == model_id, c.event_id.in_(chunk)
+                        )
+                    )
+                )
+        accepted, duplicates, conflicting = _split_repeats(
+            ids, [label.label for label in labels], inserted, stored
+        )
         unmatched = tuple(event_id for event_id in accepted if event_id not in matched)
         return LabelInsertResult(
-            inserted_ids=accepted, duplicate_ids=duplicates, unmatched_ids=unmatched
+            inserted_ids=tuple(accepted),
+            duplicate_ids=tuple(duplicates),
+            unmatched_ids=unmatched,
+            conflicts=tuple(Conflict(p, ids[p], stored[ids[p]]) for p in conflicting),
         )
 
     def labels_for(self, model_id: ModelId, ids: Sequence[EventId]) -> dict[EventId, LabelRecord]:
@@ -1044,7 +1082,11 @@ class Store:
     def insert_feedback(
         self, model_id: ModelId, feedback: Sequence[NewFeedback]
     ) -> FeedbackInsertResult:
-        """Store ratings, idempotently per ``(event_id, user_id)``; result ids are event ids."""
+        """Store ratings, idempotently per ``(event_id, user_id)``; result ids are event ids.
+
+        A user's first rating of an event is kept: a repeat of it (same rating and comment) is
+        a duplicate, a different one is not stored and comes back in ``conflicts``.
+        """
         for index, item in enumerate(feedback):
             if not 1 <= item.rating <= 5:
                 raise IngestError(
@@ -1077,7 +1119,20 @@ class Store:
         )
         with self._connection(f"insert {len(feedback)} feedback", write=True) as connection:
             inserted = {f"{e}\x00{u}" for e, u in connection.execute(statement, rows)}
-        accepted, duplicates = _split_in_order(keys, inserted)
+            stored = {key: (first[key].rating, first[key].comment) for key in inserted}
+            repeated = first.keys() - inserted
+            for chunk in _chunks(sorted({first[key].event_id for key in repeated})):
+                for event_id, user_id, rating, comment in connection.execute(
+                    sa.select(c.event_id, c.user_id, c.rating, c.comment).where(
+                        c.model_id == model_id, c.event_id.in_(chunk)
+                    )
+                ):
+                    key = f"{event_id}\x00{user_id}"
+                    if key in repeated:
+                        stored[key] = (rating, comment)
+        accepted, duplicates, conflicting = _split_repeats(
+            keys, [(int(item.rating), item.comment) for item in feedback], inserted, stored
+        )
         positions: list[int] = []
         for position, key in enumerate(keys):
             if key in inserted:
@@ -1087,6 +1142,9 @@ class Store:
             inserted_ids=tuple(key.partition("\x00")[0] for key in accepted),
             duplicate_ids=tuple(key.partition("\x00")[0] for key in duplicates),
             stored_positions=tuple(positions),
+            conflicts=tuple(
+                Conflict(p, feedback[p].event_id, stored[keys[p]][0]) for p in conflicting
+            ),
         )
 
     def feedback_between(self, model_id: ModelId, start: float, end: float) -> list[FeedbackRecord]:
@@ -1170,6 +1228,15 @@ class Store:
                 .order_by(c.window_start, c.version, c.segment)
             ).all()
         return [WindowRecord(*row) for row in rows]
+
+    def window_segments(self, model_id: ModelId) -> set[str]:
+        """The distinct segments of a model's stored windows, open or closed (``""`` included)."""
+        c = t.window_profiles.c
+        with self._connection("read window segments", write=False) as connection:
+            rows = connection.execute(
+                sa.select(c.segment).where(c.model_id == model_id).distinct()
+            ).scalars()
+            return set(rows)
 
     def open_windows(self, model_id: ModelId | None = None) -> list[WindowRecord]:
         """Windows not yet closed (of one model, or of all), e.g. to resume after a restart."""
