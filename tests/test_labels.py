@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from watchkeeper.frame import category_counts
 from watchkeeper.labels import (
     BOOLEAN_LABELS,
     MAX_EXACT_INTEGER,
@@ -17,6 +19,11 @@ from watchkeeper.labels import (
     canonical_labels,
     label_codes,
 )
+from watchkeeper.modelspec import ModelSpec
+from watchkeeper.monitor.performance import ClassificationAccumulator
+from watchkeeper.monitor.service import _reference_profile
+from watchkeeper.profiles import CategoricalProfile
+from watchkeeper.stats.performance import classification_metrics
 
 scalars = st.one_of(
     st.none(),
@@ -134,3 +141,83 @@ def test_label_codes_of_a_float_column_merge_equal_labels() -> None:
 
 def test_boolean_labels_are_those_of_false_and_true() -> None:
     assert (canonical_label(False), canonical_label(True)) == BOOLEAN_LABELS
+
+
+# --- every path names labels the same way ---------------------------------------------------
+
+label_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-3, max_value=3),
+    st.sampled_from([0.0, 1.0, 2.0, -1.0, 2.5, 1e20, float("nan")]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["true", "false", "1", "0", "1.0", "gold", ""]),
+)
+columns = st.one_of(
+    st.lists(label_values, min_size=1, max_size=40).map(lambda v: pd.Series(v, dtype=object)),
+    st.lists(st.booleans(), min_size=1, max_size=40).map(pd.Series),
+    st.lists(st.integers(-3, 3), min_size=1, max_size=40).map(pd.Series),
+    st.lists(st.sampled_from([0.0, 1.0, 2.5, np.nan]), min_size=1, max_size=40).map(pd.Series),
+    st.lists(st.one_of(st.none(), st.booleans()), min_size=1, max_size=40).map(
+        lambda v: pd.Series(v, dtype="boolean")
+    ),
+)
+
+
+def _label_counter(column: pd.Series) -> Counter[str]:
+    return Counter(label for label in canonical_labels(column).tolist() if label is not None)
+
+
+@given(columns)
+def test_batch_category_counts_and_the_monitor_reference_profile_use_canonical_labels(
+    column: pd.Series,
+) -> None:
+    expected = _label_counter(column)
+    assert category_counts(column).to_dict() == expected
+    assert CategoricalProfile.of(column).counts == expected
+    assert CategoricalProfile.of(column.tolist()).counts == expected
+    spec = ModelSpec.from_dict(
+        {"name": "m", "task": "classification", "features": {"c": "categorical"}}
+    )
+    reference = _reference_profile(spec, pd.DataFrame({"c": column}))
+    profile = reference.columns["c"]
+    assert isinstance(profile, CategoricalProfile)
+    assert profile.counts == expected
+    assert profile.missing == len(column) - sum(expected.values())
+
+
+@given(columns)
+def test_batch_and_live_performance_name_classes_by_canonical_labels(column: pd.Series) -> None:
+    expected = set(_label_counter(column))
+    assume(expected)
+    batch = classification_metrics(column, column)
+    assert set(batch["classes"]) == expected  # type: ignore[arg-type]
+    assert batch["accuracy"] == 1.0
+    live = ClassificationAccumulator()
+    live.update(column.tolist(), column.tolist(), [None] * len(column))
+    assert set(live.metrics()["classes"]) == expected
+    assert live.metrics()["accuracy"] == 1.0
+
+
+def test_a_reference_mixing_booleans_and_strings_keeps_booleans_as_one_and_zero() -> None:
+    column = pd.Series([True, "gold", False, True, None], dtype=object)
+    assert category_counts(column).to_dict() == {"1": 2, "gold": 1, "0": 1}
+    assert list(CategoricalProfile.of([True, "gold", False]).counts) == ["1", "gold", "0"]
+    spec = ModelSpec.from_dict(
+        {"name": "m", "task": "classification", "features": {"tier": "categorical"}}
+    )
+    reference = _reference_profile(spec, pd.DataFrame({"tier": column}))
+    profile = reference.columns["tier"]
+    assert isinstance(profile, CategoricalProfile)
+    assert list(profile.counts) == ["1", "gold", "0"]
+
+
+def test_a_live_label_true_matches_a_prediction_one() -> None:
+    live = ClassificationAccumulator(classes=("0", "1"))
+    live.update([True, False, True], [1, 0.0, "1"], [{"1": 0.9}, {"1": 0.2}, {"1": 0.7}])
+    metrics = live.metrics()
+    assert metrics["accuracy"] == 1.0
+    assert metrics["classes"] == ["0", "1"]
+    assert metrics["roc_auc"] == 1.0
+    batch = classification_metrics([True, False, True], [1, 0.0, "1"], [0.9, 0.2, 0.7])
+    assert (batch["accuracy"], batch["classes"], batch["roc_auc"]) == (1.0, ["0", "1"], 1.0)

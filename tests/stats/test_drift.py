@@ -222,16 +222,21 @@ def test_two_proportion_z_test_by_hand(
     assert result.effect_measure == "cohen_h"
 
 
-def test_boolean_accepts_true_false_labels_and_constant_columns() -> None:
-    result = categorical_drift(["False", "True"], [700, 300], [700, 300], kind="boolean")
-    assert result.p_value == pytest.approx(1.0)
+def test_boolean_takes_booleans_as_labels_and_constant_columns() -> None:
+    as_booleans = categorical_drift([True, False], [300, 700], [250, 750], kind="boolean")
+    as_labels = categorical_drift(["1", "0"], [300, 700], [250, 750], kind="boolean")
+    assert as_booleans == as_labels
+    assert as_booleans.histogram is not None
+    assert as_booleans.histogram.labels == ("1", "0")
     constant = categorical_drift(["0"], [100], [50], kind="boolean")
     assert (constant.statistic, constant.p_value, constant.drift) == (0.0, 1.0, False)
 
 
-def test_boolean_rejects_other_labels() -> None:
-    with pytest.raises(DriftError, match="boolean columns need"):
-        categorical_drift(["yes", "no"], [1, 2], [2, 1], kind="boolean", column="flag")
+@pytest.mark.parametrize("labels", [["yes", "no"], ["False", "True"], ["false", "true"]])
+def test_boolean_rejects_labels_that_are_not_canonical_booleans(labels: list[str]) -> None:
+    # The strings "true"/"false" are strings (watchkeeper.labels); booleans are "1"/"0".
+    with pytest.raises(DriftError, match="counted under the labels '0' \\(false\\) and '1'"):
+        categorical_drift(labels, [1, 2], [2, 1], kind="boolean", column="flag")
 
 
 # --- verdict policy -----------------------------------------------------------------------
