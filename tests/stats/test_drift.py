@@ -203,6 +203,15 @@ def test_single_seen_category_gives_no_evidence() -> None:
     assert result.metrics["unseen_share"] == pytest.approx(0.1)
 
 
+def test_a_current_sample_of_unseen_categories_only_is_reported_not_raised() -> None:
+    # Every live value renamed upstream ("true" where the reference has "1"): the chi-square
+    # test has no current count to compare, which SciPy refuses (zero expected frequencies).
+    result = categorical_drift(["0", "1", "false", "true"], [70, 30, 0, 0], [0, 0, 65, 35])
+    assert (result.statistic, result.p_value) == (0.0, 1.0)
+    assert result.metrics["unseen_share"] == 1.0
+    assert result.metrics["jensenshannon"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("reference", "current"), [((700, 300), (650, 350)), ((90, 10), (80, 20)), ((5, 995), (9, 991))]
 )

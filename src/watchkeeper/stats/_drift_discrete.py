@@ -71,12 +71,14 @@ def chi2_two_sample(reference: FloatArray, current: FloatArray) -> TestResult:
     """Pearson chi-square test of homogeneity on the 2 × k table of counts (Pearson 1900).
 
     Categories empty in both samples are dropped (they carry no information); fewer than two
-    remaining categories leave nothing to test (statistic 0, p-value 1). Matches
-    ``scipy.stats.chi2_contingency`` including Yates' correction when the table is 2 × 2.
+    remaining categories, or a sample with no counts (a current sample whose values are all
+    unseen categories, left out by the caller), leave nothing to test (statistic 0, p-value 1).
+    Matches ``scipy.stats.chi2_contingency`` including Yates' correction when the table is
+    2 × 2.
     """
     table = np.vstack((reference, current))
     table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
+    if table.shape[1] < 2 or not table.sum(axis=1).all():
         return TestResult(0.0, 1.0, 0)
     result = stats.chi2_contingency(table)
     return TestResult(float(result.statistic), float(result.pvalue), int(result.dof))
