@@ -18,6 +18,7 @@ from watchkeeper.labels import (
     canonical_label,
     canonical_labels,
     label_codes,
+    label_counts,
 )
 from watchkeeper.modelspec import ModelSpec
 from watchkeeper.monitor.performance import ClassificationAccumulator
@@ -131,6 +132,22 @@ def test_label_codes_index_distinct_labels(values: list[object]) -> None:
     names = [None if code < 0 else labels[code] for code in codes.tolist()]
     assert names == [canonical_label(value) for value in values]
     assert set(labels) == {name for name in names if name is not None}
+
+
+@given(st.lists(st.one_of(scalars, big_numbers), max_size=30))
+def test_label_counts_count_the_canonical_labels(values: list[object]) -> None:
+    expected = Counter(label for label in map(canonical_label, values) if label is not None)
+    for column in (values, pd.Series(values, dtype=object), np.array(values, dtype=object)):
+        labels, counts = label_counts(column)
+        assert dict(zip(labels, counts.tolist(), strict=True)) == expected
+        assert len(set(labels)) == len(labels)
+        assert counts.min(initial=1) > 0
+
+
+def test_label_counts_leave_out_unused_categories() -> None:
+    column = pd.Series(["b", None, "b"], dtype=pd.CategoricalDtype(["a", "b"]))
+    labels, counts = label_counts(column)
+    assert (labels, counts.tolist()) == (["b"], [2])
 
 
 def test_label_codes_of_a_float_column_merge_equal_labels() -> None:

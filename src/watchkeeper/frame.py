@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from watchkeeper.errors import EmptyDataError, InputError
-from watchkeeper.labels import label_codes
+from watchkeeper.labels import label_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,7 +155,6 @@ def category_counts(series: pd.Series) -> pd.Series:
     """
     import pandas as pd
 
-    codes, labels = label_codes(series)
-    counts = np.bincount(codes[codes >= 0], minlength=len(labels))
+    labels, counts = label_counts(series)
     by_label = pd.Series(counts, index=pd.Index(labels, dtype=object), dtype=np.int64)
     return by_label.sort_values(ascending=False, kind="stable")

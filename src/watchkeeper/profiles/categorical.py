@@ -11,7 +11,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from watchkeeper.errors import InputError
-from watchkeeper.labels import BOOLEAN_LABELS, canonical_label, label_codes
+from watchkeeper.frame import category_counts
+from watchkeeper.labels import BOOLEAN_LABELS, canonical_label
 from watchkeeper.schema import ColumnKind
 
 __all__ = [
@@ -100,13 +101,14 @@ class CategoricalProfile:
     def update(self, values: Sequence[object] | npt.NDArray[Any] | pd.Series) -> None:
         """Fold in a batch of values; ``None``/NaN are missing, the others count by their
         canonical label (:mod:`watchkeeper.labels`)."""
-        try:
-            codes, labels = label_codes(values)
-        except ValueError as error:
-            raise InputError(f"categorical values must be one-dimensional: {error}") from None
-        counts = np.bincount(codes[codes >= 0], minlength=len(labels))
-        missing = int(np.count_nonzero(codes < 0))
-        self.update_counts(dict(zip(labels, counts.tolist(), strict=True)), missing=missing)
+        if not isinstance(values, pd.Series):
+            # As objects: NumPy would read [True, "gold"] as the strings ["True", "gold"].
+            array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+            if array.ndim != 1:
+                raise InputError("categorical values must be one-dimensional")
+            values = pd.Series(array)
+        counts = category_counts(values)
+        self.update_counts(counts, missing=len(values) - int(counts.sum()))
 
     def update_counts(self, counts: Mapping[object, int] | pd.Series, *, missing: int = 0) -> None:
         """Fold in counts by value or label (as from :func:`watchkeeper.frame.category_counts`).
