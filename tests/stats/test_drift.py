@@ -241,6 +241,16 @@ def test_boolean_takes_booleans_as_labels_and_constant_columns() -> None:
     assert (constant.statistic, constant.p_value, constant.drift) == (0.0, 1.0, False)
 
 
+def test_categorical_labels_are_canonical_and_never_missing() -> None:
+    as_numbers = categorical_drift([1.0, 2, "x"], [5, 3, 2], [4, 4, 2])
+    as_labels = categorical_drift(["1", "2", "x"], [5, 3, 2], [4, 4, 2])
+    assert as_numbers == as_labels
+    with pytest.raises(DriftError, match="labels must be distinct"):
+        categorical_drift([1, "1"], [1, 2], [2, 1])
+    with pytest.raises(DriftError, match="column 'c': a category label is missing"):
+        categorical_drift(["a", None], [1, 2], [2, 1], column="c")
+
+
 @pytest.mark.parametrize("labels", [["yes", "no"], ["False", "True"], ["false", "true"]])
 def test_boolean_rejects_labels_that_are_not_canonical_booleans(labels: list[str]) -> None:
     # The strings "true"/"false" are strings (watchkeeper.labels); booleans are "1"/"0".

@@ -41,8 +41,8 @@ def classification_metrics(
     y_pred: npt.ArrayLike | pd.Series | None,
     proba: npt.ArrayLike | pd.Series | pd.DataFrame | None = None,
     *,
-    classes: Sequence[str] | None = None,
-    positive_label: str | None = None,
+    classes: Sequence[object] | None = None,
+    positive_label: object = None,
 ) -> dict[str, object]:
     """Classification metrics of predictions (and probabilities) against true labels.
 
@@ -56,11 +56,13 @@ def classification_metrics(
         Binary task: the positive-class probability, one value per row. More classes: an
         ``n × k`` matrix whose columns are ``classes`` in order (required then).
     classes:
-        All class labels, in the order of the confusion matrix and of ``proba``'s columns.
-        Defaults to the labels seen in ``y_true`` and ``y_pred``, numerically sorted when all
-        are numbers. Macro and weighted averages run over these classes.
+        All classes (values or their labels: ``True`` is ``"1"``), in the order of the
+        confusion matrix and of ``proba``'s columns. Defaults to the labels seen in ``y_true``
+        and ``y_pred``, numerically sorted when all are numbers. Macro and weighted averages
+        run over these classes.
     positive_label:
-        The positive class of a binary task; defaults to the last class (``"1"`` for 0/1).
+        The positive class of a binary task (a value or its label); defaults to the last class
+        (``"1"`` for 0/1 and for booleans).
 
     Returns a JSON-ready dict: ``rows``, ``dropped_rows``, ``classes``, ``accuracy``,
     ``precision_macro`` / ``recall_macro`` / ``f1_macro``, the same ``_weighted``; for two
@@ -335,7 +337,7 @@ def _label_of(value: object, name: str) -> str:
 
 
 def _resolve_classes(
-    classes: Sequence[str] | None,
+    classes: Sequence[object] | None,
     true_labels: list[str],
     pred_labels: list[str],
     scores: npt.NDArray[np.float64] | None,
@@ -392,7 +394,7 @@ def _to_class_index(
     return lookup[codes]
 
 
-def _positive_label(positive_label: str | None, class_list: list[str]) -> str | None:
+def _positive_label(positive_label: object, class_list: list[str]) -> str | None:
     if positive_label is None:
         return class_list[-1] if len(class_list) == 2 else None
     label = _label_of(positive_label, "positive_label")
