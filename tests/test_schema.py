@@ -97,3 +97,14 @@ def test_multiclass_proba_mapping() -> None:
     schema = Schema(proba={"a": "p_a", "b": "p_b"})
     assert schema.proba_columns == {"a": "p_a", "b": "p_b"}
     assert schema.role_columns == ["p_a", "p_b"]
+
+
+def test_proba_class_labels_are_canonical() -> None:
+    # A boolean target's classes are "0" and "1" (watchkeeper.labels), so are their columns.
+    schema = Schema(proba={False: "p_no", True: "p_yes"})
+    assert schema.proba == schema.proba_columns == {"0": "p_no", "1": "p_yes"}
+    assert Schema(proba={0.0: "p0", 2.0: "p2"}).proba_columns == {"0": "p0", "2": "p2"}
+    with pytest.raises(SchemaError, match="proba: the class label None is missing"):
+        Schema(proba={None: "p"})
+    with pytest.raises(SchemaError, match="proba: class labels '1' and 1 are both '1'"):
+        Schema(proba={"1": "p_text", 1: "p_number"})

@@ -3,7 +3,8 @@
 Accepted inputs: pandas DataFrames, polars DataFrames, pyarrow Tables, NumPy 2-D arrays with
 column names, and dicts of equal-length arrays; files in CSV, gzip-compressed CSV and Parquet.
 Column values are then read through :func:`numeric_values` (float64 with NaN for missing and a
-count of values that were not numbers) and :func:`category_counts` (counts by string label).
+count of values that were not numbers) and :func:`category_counts` (counts by canonical label,
+:mod:`watchkeeper.labels`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from watchkeeper.errors import EmptyDataError, InputError
+from watchkeeper.labels import label_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,37 +146,15 @@ def numeric_values(series: pd.Series) -> NumericColumn:
     return NumericColumn(values=values, missing=missing, non_numeric=non_numeric, infinite=infinite)
 
 
-def _label(value: object) -> str:
-    """The string label of one category; booleans and integral floats as ``0``/``1``/``3``."""
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def category_counts(series: pd.Series) -> pd.Series:
-    """Counts of each non-missing value, keyed by its string label, largest first.
+    """Counts of each non-missing value, keyed by its canonical label, largest first.
 
-    Labels are strings so that ``1`` read from one file and ``"1"`` from another match.
-    Integral floats print without a trailing ``.0`` for the same reason.
+    Labels are those of :mod:`watchkeeper.labels`, so that ``1`` read from one file, ``1.0``
+    and ``True`` from another and ``"1"`` from a live event are one category. Only labels that
+    occur are counted (unused pandas categories are left out).
     """
     import pandas as pd
 
-    counts = series.value_counts(dropna=True, sort=False)
-    index = counts.index
-    if pd.api.types.is_float_dtype(index.dtype):
-        as_float = index.to_numpy(dtype=np.float64)
-        integral = np.isfinite(as_float) & (as_float == np.round(as_float))
-        labels = [
-            str(int(v)) if whole else str(v)
-            for v, whole in zip(as_float.tolist(), integral.tolist(), strict=True)
-        ]
-    elif pd.api.types.is_bool_dtype(index.dtype):
-        labels = ["1" if v else "0" for v in index.tolist()]
-    else:
-        labels = [_label(v) for v in index.tolist()]
-    relabelled = pd.Series(counts.to_numpy(dtype=np.int64), index=pd.Index(labels, dtype=object))
-    if relabelled.index.has_duplicates:
-        relabelled = relabelled.groupby(level=0, sort=False).sum()
-    return relabelled.sort_values(ascending=False, kind="stable")
+    labels, counts = label_counts(series)
+    by_label = pd.Series(counts, index=pd.Index(labels, dtype=object), dtype=np.int64)
+    return by_label.sort_values(ascending=False, kind="stable")

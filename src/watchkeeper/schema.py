@@ -25,9 +25,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.errors import SchemaError
+from watchkeeper.labels import canonical_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,7 +74,8 @@ class Schema:
         Names of the true label and the model output columns (not features).
     proba:
         Probability columns. For a binary task one column with the positive-class
-        probability; for more classes a mapping ``class label → column``.
+        probability; for more classes a mapping ``class label → column``, whose labels are
+        kept in their canonical form (:mod:`watchkeeper.labels`: ``True`` → ``"1"``).
     task:
         Classification or regression; inferred from the target when omitted.
     max_integer_categories, max_text_share:
@@ -84,13 +86,15 @@ class Schema:
     exclude: frozenset[str] = frozenset()
     target: str | None = None
     prediction: str | None = None
-    proba: str | Mapping[str, str] | None = None
+    proba: str | Mapping[Any, str] | None = None
     task: TaskType | None = None
     max_integer_categories: int = 10
     max_text_share: float = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exclude", frozenset(self.exclude))
+        if self.proba is not None and not isinstance(self.proba, str):
+            object.__setattr__(self, "proba", _canonical_proba(self.proba))
         object.__setattr__(
             self, "kinds", {name: ColumnKind(kind) for name, kind in dict(self.kinds).items()}
         )
@@ -132,13 +136,29 @@ class Schema:
             return {}
         if isinstance(self.proba, str):
             return {"1": self.proba}
-        return {str(label): column for label, column in self.proba.items()}
+        return dict(self.proba)
 
     @property
     def role_columns(self) -> list[str]:
         """Target, prediction and probability columns, in that order."""
         roles = [c for c in (self.target, self.prediction) if c is not None]
         return roles + [c for c in self.proba_columns.values() if c not in roles]
+
+
+def _canonical_proba(proba: Mapping[Any, str]) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    given: dict[str, object] = {}
+    for value, column in proba.items():
+        label = canonical_label(value)
+        if label is None:
+            raise SchemaError(f"proba: the class label {value!r} is missing; name every class")
+        if label in columns:
+            raise SchemaError(
+                f"proba: class labels {given[label]!r} and {value!r} are both {label!r} "
+                "(watchkeeper.labels); give each class one probability column"
+            )
+        columns[label], given[label] = column, value
+    return columns
 
 
 @dataclass(frozen=True, slots=True)

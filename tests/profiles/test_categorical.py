@@ -26,6 +26,21 @@ def test_counts_match_category_counts() -> None:
     assert profile.distinct_estimate() == pytest.approx(3.0, abs=0.01)
 
 
+def test_update_counts_names_keys_by_canonical_label() -> None:
+    profile = CategoricalProfile()
+    profile.update_counts({True: 2, "1": 3, 2.0: 1, None: 4}, missing=1)
+    assert profile.counts == {"1": 5, "2": 1}
+    assert (profile.missing, profile.count) == (5, 11)
+
+
+def test_mixed_lists_keep_booleans_as_booleans() -> None:
+    # np.asarray([True, "gold"]) would turn True into the string "True".
+    profile = CategoricalProfile.of([True, "gold", False, None, 1])
+    assert profile.counts == {"1": 2, "gold": 1, "0": 1}
+    assert profile.missing == 1
+    assert BooleanProfile.of([True, False, True]).counts == {"0": 1, "1": 2}
+
+
 def test_numbers_and_strings_share_labels() -> None:
     profile = CategoricalProfile.of(np.array([1.0, 2.0, 1.0]))
     profile.update(np.array(["1", "2"], dtype=object))

@@ -224,6 +224,17 @@ def test_one_category_in_both_samples_gives_no_evidence() -> None:
     assert (result.statistic, result.p_value, result.drift) == (0.0, 1.0, False)
 
 
+def test_a_current_sample_of_unseen_categories_only_is_drift() -> None:
+    # Every live value renamed upstream ("true" where the reference has "1"): the table covers
+    # both samples' categories, so this is the clearest drift there is, not an error.
+    result = categorical_drift(["0", "1", "false", "true"], [70, 30, 0, 0], [0, 0, 65, 35])
+    assert result.p_value is not None
+    assert result.p_value < 1e-40
+    assert result.drift
+    assert result.metrics["unseen_share"] == 1.0
+    assert result.metrics["jensenshannon"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("reference", "current"), [((700, 300), (650, 350)), ((90, 10), (80, 20)), ((5, 995), (9, 991))]
 )
@@ -243,16 +254,31 @@ def test_two_proportion_z_test_by_hand(
     assert result.effect_measure == "cohen_h"
 
 
-def test_boolean_accepts_true_false_labels_and_constant_columns() -> None:
-    result = categorical_drift(["False", "True"], [700, 300], [700, 300], kind="boolean")
-    assert result.p_value == pytest.approx(1.0)
+def test_boolean_takes_booleans_as_labels_and_constant_columns() -> None:
+    as_booleans = categorical_drift([True, False], [300, 700], [250, 750], kind="boolean")
+    as_labels = categorical_drift(["1", "0"], [300, 700], [250, 750], kind="boolean")
+    assert as_booleans == as_labels
+    assert as_booleans.histogram is not None
+    assert as_booleans.histogram.labels == ("1", "0")
     constant = categorical_drift(["0"], [100], [50], kind="boolean")
     assert (constant.statistic, constant.p_value, constant.drift) == (0.0, 1.0, False)
 
 
-def test_boolean_rejects_other_labels() -> None:
-    with pytest.raises(DriftError, match="boolean columns need"):
-        categorical_drift(["yes", "no"], [1, 2], [2, 1], kind="boolean", column="flag")
+def test_categorical_labels_are_canonical_and_never_missing() -> None:
+    as_numbers = categorical_drift([1.0, 2, "x"], [5, 3, 2], [4, 4, 2])
+    as_labels = categorical_drift(["1", "2", "x"], [5, 3, 2], [4, 4, 2])
+    assert as_numbers == as_labels
+    with pytest.raises(DriftError, match="labels must be distinct"):
+        categorical_drift([1, "1"], [1, 2], [2, 1])
+    with pytest.raises(DriftError, match="column 'c': a category label is missing"):
+        categorical_drift(["a", None], [1, 2], [2, 1], column="c")
+
+
+@pytest.mark.parametrize("labels", [["yes", "no"], ["False", "True"], ["false", "true"]])
+def test_boolean_rejects_labels_that_are_not_canonical_booleans(labels: list[str]) -> None:
+    # The strings "true"/"false" are strings (watchkeeper.labels); booleans are "1"/"0".
+    with pytest.raises(DriftError, match="counted under the labels '0' \\(false\\) and '1'"):
+        categorical_drift(labels, [1, 2], [2, 1], kind="boolean", column="flag")
 
 
 # --- verdict policy -----------------------------------------------------------------------

@@ -280,6 +280,8 @@ def test_missing_targets_predictions_and_probabilities_are_dropped() -> None:
         ({"y_true": [0, 1, 2], "y_pred": None, "proba": np.eye(3)}, "proba", "classes="),
         ({"y_true": [0, 3], "y_pred": [0, 1], "classes": ["0", "1"]}, "y_true", "not among"),
         ({"y_true": [0, 1], "y_pred": [0, 1], "classes": ["0", "0"]}, "classes", "repeated"),
+        ({"y_true": [0, 1], "y_pred": [0, 1], "classes": [None, "1"]}, "classes", "missing"),
+        ({"y_true": [0, 1], "y_pred": [0, 1], "classes": [False, 0]}, "classes", "repeated"),
         ({"y_true": [0, 1], "y_pred": [0, 1], "positive_label": "2"}, "positive_label", "not"),
         (
             {"y_true": [0, 1, 2], "y_pred": [0, 1, 2], "positive_label": "1"},
@@ -295,6 +297,16 @@ def test_classification_bad_input(kwargs: dict[str, object], column: str, messag
     with pytest.raises(InputError, match=message) as caught:
         classification_metrics(y_true, y_pred, **kwargs)  # type: ignore[arg-type]
     assert caught.value.column == column
+
+
+def test_classes_and_positive_label_are_named_by_canonical_labels() -> None:
+    y_true = np.array([True, False, True, True])
+    result = classification_metrics(
+        y_true, [1.0, 0.0, 0.0, 1.0], classes=[False, True], positive_label=True
+    )
+    assert result["classes"] == ["0", "1"]
+    assert result["positive_label"] == "1"
+    assert result["recall"] == pytest.approx(2 / 3)
 
 
 def test_classification_empty_input() -> None:

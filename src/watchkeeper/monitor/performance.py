@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from watchkeeper.errors import InputError
+from watchkeeper.labels import canonical_labels
 from watchkeeper.profiles.numeric import combine_moments
 
 __all__ = [
@@ -30,30 +31,11 @@ __all__ = [
     "ClassificationAccumulator",
     "PerformanceAccumulator",
     "RegressionAccumulator",
-    "class_label",
     "performance_from_state",
 ]
 
 AUC_BINS = 1000
 _EPSILON = float(np.finfo(np.float64).eps)
-
-
-def class_label(value: object) -> str | None:
-    """The canonical class label of a prediction or label, as ingest canonicalises categories."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if math.isnan(number):
-            return None
-        return str(int(number)) if number.is_integer() else str(number)
-    return str(value)
 
 
 def _natural_sort(labels: Sequence[str]) -> list[str]:
@@ -73,7 +55,8 @@ class ClassificationAccumulator:
 
     ``classes`` are the declared class labels (the keys of the model's ``proba``); with two
     classes the last one is the positive class, as in :func:`watchkeeper.stats.performance.
-    classification_metrics`.
+    classification_metrics`. Labels and predictions are compared by their canonical labels
+    (:mod:`watchkeeper.labels`), so the classes of a model with boolean labels are "0" and "1".
     """
 
     __slots__ = (
@@ -112,8 +95,9 @@ class ClassificationAccumulator:
             raise InputError("labels, predictions and probas must have the same length")
         if not labels:
             return
-        truths = [class_label(value) for value in labels]
-        predicted = [class_label(value) for value in predictions]
+        # Labels and predictions are named as the batch report names them (True is "1").
+        truths: list[str | None] = canonical_labels(labels).tolist()
+        predicted: list[str | None] = canonical_labels(predictions).tolist()
         width = len(self._classes)
         scores = np.full((len(truths), width), np.nan)
         if width:

@@ -184,20 +184,13 @@ class _Joined:
 
 
 def _canonical_categories(series: pd.Series) -> pd.Series:
-    """Reference categories spelled as ingest spells them (``2.0`` → ``"2"``)."""
+    """Reference categories by their canonical labels, as live events name them (``True`` →
+    ``"1"``, ``2.0`` → ``"2"``; :mod:`watchkeeper.labels`)."""
     import pandas as pd
 
-    if pd.api.types.is_bool_dtype(series.dtype):
-        values = np.where(series.to_numpy(dtype=bool, na_value=False), "true", "false")
-        return pd.Series(values, index=series.index, dtype=object).where(series.notna(), None)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        integral = np.isfinite(numbers) & (np.floor(numbers) == numbers)
-        as_int = np.where(integral, numbers, 0.0).astype(np.int64).astype(str)
-        labels = np.where(integral, as_int, numbers.astype(str)).astype(object)
-        labels[np.isnan(numbers)] = None
-        return pd.Series(labels, index=series.index, dtype=object)
-    return series
+    from watchkeeper.labels import canonical_labels
+
+    return pd.Series(canonical_labels(series), index=series.index, dtype=object)
 
 
 def _reference_profile(spec: ModelSpec, frame: pd.DataFrame) -> DatasetProfile:

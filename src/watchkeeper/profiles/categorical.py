@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import datasketches
@@ -12,6 +12,7 @@ import pandas as pd
 
 from watchkeeper.errors import InputError
 from watchkeeper.frame import category_counts
+from watchkeeper.labels import BOOLEAN_LABELS, canonical_label
 from watchkeeper.schema import ColumnKind
 
 __all__ = [
@@ -73,7 +74,7 @@ class CategoricalProfile:
     @classmethod
     def of(
         cls,
-        values: npt.ArrayLike | pd.Series,
+        values: Sequence[object] | npt.NDArray[Any] | pd.Series,
         *,
         max_labels: int = DEFAULT_MAX_LABELS,
         lg_k: int = DEFAULT_HLL_LG_K,
@@ -97,19 +98,33 @@ class CategoricalProfile:
         """HyperLogLog estimate of the number of distinct labels."""
         return float(self._hll.get_estimate())
 
-    def update(self, values: npt.ArrayLike | pd.Series) -> None:
-        """Fold in a batch of labels; ``None``/NaN are missing, other values count by ``str``."""
-        series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
-        if series.ndim != 1:
-            raise InputError("categorical values must be one-dimensional")
-        counts = category_counts(series)
-        self.update_counts(counts, missing=int(series.isna().sum()))
+    def update(self, values: Sequence[object] | npt.NDArray[Any] | pd.Series) -> None:
+        """Fold in a batch of values; ``None``/NaN are missing, the others count by their
+        canonical label (:mod:`watchkeeper.labels`)."""
+        if not isinstance(values, pd.Series):
+            # As objects: NumPy would read [True, "gold"] as the strings ["True", "gold"].
+            array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+            if array.ndim != 1:
+                raise InputError("categorical values must be one-dimensional")
+            values = pd.Series(array)
+        counts = category_counts(values)
+        self.update_counts(counts, missing=len(values) - int(counts.sum()))
 
-    def update_counts(self, counts: Mapping[str, int] | pd.Series, *, missing: int = 0) -> None:
-        """Fold in counts by label (as from :func:`watchkeeper.frame.category_counts`)."""
-        items = counts.items()
-        batch = {str(label): _count(value, f"count of {label!r}") for label, value in items}
+    def update_counts(self, counts: Mapping[object, int] | pd.Series, *, missing: int = 0) -> None:
+        """Fold in counts by value or label (as from :func:`watchkeeper.frame.category_counts`).
+
+        Keys are named by :func:`watchkeeper.labels.canonical_label`, so ``True`` and ``"1"``
+        count as one label; a missing key (``None``, NaN) adds to ``missing``.
+        """
+        batch: dict[str, int] = {}
         missing = _count(missing, "missing")
+        for key, value in counts.items():
+            count = _count(value, f"count of {key!r}")
+            label = canonical_label(key)
+            if label is None:
+                missing += count
+            else:
+                batch[label] = batch.get(label, 0) + count
         self.count += sum(batch.values()) + missing
         self.missing += missing
         # One sketch update per distinct label of the batch, not per row.
@@ -243,6 +258,13 @@ class BooleanProfile:
     def false_count(self) -> int:
         """Number of false values."""
         return self.count - self.missing - self.invalid - self.true_count
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Counts by canonical label, ``{"0": false_count, "1": true_count}``, as
+        :attr:`CategoricalProfile.counts` and :func:`watchkeeper.frame.category_counts` name
+        booleans."""
+        return dict(zip(BOOLEAN_LABELS, (self.false_count, self.true_count), strict=True))
 
     def update(self, values: npt.ArrayLike | pd.Series) -> None:
         """Fold in a batch of booleans (or 0/1 numbers; NaN/``None`` missing)."""

@@ -311,9 +311,9 @@ def profile_categorical_drift(
     """
     if isinstance(reference, BooleanProfile) and isinstance(current, BooleanProfile):
         return categorical_drift(
-            ["0", "1"],
-            [reference.false_count, reference.true_count],
-            [current.false_count, current.true_count],
+            list(reference.counts),
+            list(reference.counts.values()),
+            [current.counts[label] for label in reference.counts],
             config,
             kind="boolean",
             column=column,

@@ -97,10 +97,8 @@ def numeric_profile_quality(
 
 
 def _label_counts(profile: CategoricalProfile | BooleanProfile) -> pd.Series:
-    if isinstance(profile, BooleanProfile):
-        return pd.Series([profile.false_count, profile.true_count], index=["0", "1"], dtype="int64")
     counts = dict(profile.counts)
-    if profile.other:
+    if isinstance(profile, CategoricalProfile) and profile.other:
         counts[OTHER_LABEL] = profile.other
     return pd.Series(
         list(counts.values()), index=pd.Index(list(counts), dtype=object), dtype="int64"

@@ -86,7 +86,7 @@ def chi2_two_sample(
     ``scipy.stats.chi2_contingency``, including Yates' correction when the table is 2 × 2.
     """
     table = contingency_table(reference, current, min_expected=min_expected)
-    if table.shape[1] < 2:
+    if table.shape[1] < 2 or not table.sum(axis=1).all():
         return TestResult(0.0, 1.0, 0)
     result = stats.chi2_contingency(table)
     return TestResult(float(result.statistic), float(result.pvalue), int(result.dof))

@@ -35,6 +35,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from watchkeeper.errors import ConfigError, DriftError
+from watchkeeper.labels import BOOLEAN_LABELS, canonical_label
 from watchkeeper.stats._drift_discrete import (
     PSI_FLOOR,
     chi2_two_sample,
@@ -82,8 +83,6 @@ _HISTOGRAM_BINS = 30
 _HISTOGRAM_CATEGORIES = 30
 _OTHER_LABEL = "(other)"
 _KINDS = ("numeric", "categorical", "boolean")
-_POSITIVE_LABELS = frozenset({"1", "true"})
-_NEGATIVE_LABELS = frozenset({"0", "false"})
 
 
 class DriftTest(StrEnum):
@@ -542,22 +541,25 @@ def _counts(values: npt.ArrayLike, *, name: str, size: int, column: str | None) 
     return counts
 
 
-def _positive_index(labels: tuple[str, ...], column: str | None) -> int | None:
-    normalised = [label.strip().lower() for label in labels]
-    unknown = [
-        label
-        for label, norm in zip(labels, normalised, strict=True)
-        if norm not in _POSITIVE_LABELS | _NEGATIVE_LABELS
-    ]
-    if unknown or len(labels) > 2:
+def _label(value: object, column: str | None) -> str:
+    label = canonical_label(value)
+    if label is None:
         where = f"column {column!r}: " if column is not None else ""
+        raise DriftError(f"{where}a category label is missing ({value!r})", column=column)
+    return label
+
+
+def _positive_index(labels: tuple[str, ...], column: str | None) -> int | None:
+    if len(labels) > 2 or not set(labels) <= set(BOOLEAN_LABELS):
+        where = f"column {column!r}: " if column is not None else ""
+        false_label, true_label = BOOLEAN_LABELS
         raise DriftError(
-            f"{where}boolean columns need the labels '0'/'1' (or 'false'/'true'), got "
-            f"{list(labels)}; test it as kind='categorical' instead",
+            f"{where}boolean columns are counted under the labels {false_label!r} (false) and "
+            f"{true_label!r} (true), see watchkeeper.labels; got {list(labels)}; test it as "
+            "kind='categorical' instead",
             column=column,
         )
-    positives = [i for i, norm in enumerate(normalised) if norm in _POSITIVE_LABELS]
-    return positives[0] if positives else None
+    return labels.index(BOOLEAN_LABELS[1]) if BOOLEAN_LABELS[1] in labels else None
 
 
 def _category_histogram(
@@ -583,7 +585,7 @@ def _category_histogram(
 
 
 def categorical_drift(
-    labels: Sequence[str],
+    labels: Sequence[object],
     reference_counts: npt.ArrayLike,
     current_counts: npt.ArrayLike,
     config: DriftConfig | None = None,
@@ -598,7 +600,9 @@ def categorical_drift(
     reference ("unseen") included, and categories with expected counts below 5 are pooled (see
     :func:`~watchkeeper.stats._drift_discrete.chi2_two_sample`); the unseen share of the current
     sample is reported as ``metrics["unseen_share"]``; the distances (PSI, Jensen–Shannon,
-    Hellinger) cover every category too. With ``kind="boolean"`` the labels are '0'/'1' and
+    Hellinger) cover every category too. Labels are named by
+    :func:`watchkeeper.labels.canonical_label` (``1.0`` is ``"1"``). With ``kind="boolean"`` the
+    labels are '0'/'1' (those of ``False``/``True``) and
     the default test is the pooled two-proportion z-test, whose effect size is Cohen's h.
 
     >>> result = categorical_drift(["a", "b", "c"], [500, 300, 200], [200, 300, 500])
@@ -610,7 +614,7 @@ def categorical_drift(
     if kind == "numeric":
         raise ConfigError("categorical_drift takes kind='categorical' or 'boolean'", key="kind")
     test = _test_for(config, kind, column)
-    label_tuple = tuple(str(label) for label in labels)
+    label_tuple = tuple(_label(label, column) for label in labels)
     if len(set(label_tuple)) != len(label_tuple):
         where = f"column {column!r}: " if column is not None else ""
         raise DriftError(f"{where}labels must be distinct, got {list(label_tuple)}", column=column)

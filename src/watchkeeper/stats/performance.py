@@ -7,9 +7,9 @@ and a current result side by side.
 
 Everything is vectorised NumPy (a ``bincount`` confusion matrix, a rank-based AUC), agrees with
 scikit-learn's definitions (checked in the tests) and runs on millions of rows. Labels are
-compared as strings, so ``1``, ``1.0`` and ``"1"`` are the same class. Rows whose target,
-prediction or probability is missing are dropped and counted in ``dropped_rows``. Definitions
-and conventions are in ``docs/performance.md``.
+compared by their canonical form (:mod:`watchkeeper.labels`), so ``1``, ``1.0``, ``True`` and
+``"1"`` are the same class. Rows whose target, prediction or probability is missing are dropped
+and counted in ``dropped_rows``. Definitions and conventions are in ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from watchkeeper.errors import EmptyDataError, InputError
+from watchkeeper.labels import BOOLEAN_LABELS, canonical_label, label_codes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,8 +41,8 @@ def classification_metrics(
     y_pred: npt.ArrayLike | pd.Series | None,
     proba: npt.ArrayLike | pd.Series | pd.DataFrame | None = None,
     *,
-    classes: Sequence[str] | None = None,
-    positive_label: str | None = None,
+    classes: Sequence[object] | None = None,
+    positive_label: object = None,
 ) -> dict[str, object]:
     """Classification metrics of predictions (and probabilities) against true labels.
 
@@ -55,11 +56,13 @@ def classification_metrics(
         Binary task: the positive-class probability, one value per row. More classes: an
         ``n × k`` matrix whose columns are ``classes`` in order (required then).
     classes:
-        All class labels, in the order of the confusion matrix and of ``proba``'s columns.
-        Defaults to the labels seen in ``y_true`` and ``y_pred``, numerically sorted when all
-        are numbers. Macro and weighted averages run over these classes.
+        All classes (values or their labels: ``True`` is ``"1"``), in the order of the
+        confusion matrix and of ``proba``'s columns. Defaults to the labels seen in ``y_true``
+        and ``y_pred``, numerically sorted when all are numbers. Macro and weighted averages
+        run over these classes.
     positive_label:
-        The positive class of a binary task; defaults to the last class (``"1"`` for 0/1).
+        The positive class of a binary task (a value or its label); defaults to the last class
+        (``"1"`` for 0/1 and for booleans).
 
     Returns a JSON-ready dict: ``rows``, ``dropped_rows``, ``classes``, ``accuracy``,
     ``precision_macro`` / ``recall_macro`` / ``f1_macro``, the same ``_weighted``; for two
@@ -316,44 +319,32 @@ def _require_length(length: int, expected: int, name: str) -> None:
 
 
 def _encode(values: Any, name: str) -> tuple[_Labels, list[str]]:
-    """Codes into a list of distinct string labels; -1 where the value is missing."""
+    """Codes into a list of distinct canonical labels; -1 where the value is missing."""
     import pandas as pd
 
     if not isinstance(values, pd.Series | pd.Index | np.ndarray):
         values = np.asarray(values, dtype=object)
     if values.ndim != 1:
         raise InputError(f"{name} must be one-dimensional, got shape {values.shape}", column=name)
-    codes, uniques = pd.factorize(values)
-    labels = [_label_of(value) for value in uniques]
-    distinct = list(dict.fromkeys(labels))
-    if len(distinct) == len(labels):
-        return codes.astype(np.intp), labels
-    # 1 and "1" are different values but the same label: merge their codes.
-    position = {label: index for index, label in enumerate(distinct)}
-    remap = np.array([position[label] for label in labels] + [-1], dtype=np.intp)
-    return remap[codes], distinct
+    return label_codes(values)
 
 
-def _label_of(value: object) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else str(number)
-    return str(value)
+def _label_of(value: object, name: str) -> str:
+    label = canonical_label(value)
+    if label is None:
+        raise InputError(f"{name} has a missing label ({value!r}); name every class", column=name)
+    return label
 
 
 def _resolve_classes(
-    classes: Sequence[str] | None,
+    classes: Sequence[object] | None,
     true_labels: list[str],
     pred_labels: list[str],
     scores: npt.NDArray[np.float64] | None,
 ) -> list[str]:
     observed = list(dict.fromkeys(true_labels + pred_labels))
     if classes is not None:
-        class_list = [_label_of(label) for label in classes]
+        class_list = [_label_of(label, "classes") for label in classes]
         if len(set(class_list)) != len(class_list):
             raise InputError(f"classes has repeated labels: {class_list}", column="classes")
         if len(class_list) < 1:
@@ -364,8 +355,8 @@ def _resolve_classes(
             "column in order",
             column="proba",
         )
-    elif scores is not None and len(observed) < 2 and set(observed) <= {"0", "1"}:
-        class_list = ["0", "1"]
+    elif scores is not None and len(observed) < 2 and set(observed) <= set(BOOLEAN_LABELS):
+        class_list = list(BOOLEAN_LABELS)
     else:
         class_list = _natural_sort(observed)
     if scores is not None:
@@ -403,10 +394,10 @@ def _to_class_index(
     return lookup[codes]
 
 
-def _positive_label(positive_label: str | None, class_list: list[str]) -> str | None:
+def _positive_label(positive_label: object, class_list: list[str]) -> str | None:
     if positive_label is None:
         return class_list[-1] if len(class_list) == 2 else None
-    label = _label_of(positive_label)
+    label = _label_of(positive_label, "positive_label")
     if label not in class_list:
         raise InputError(
             f"positive_label {label!r} is not one of the classes {', '.join(class_list[:10])}",
