@@ -34,6 +34,8 @@ class Settings:
     auth: bool = False
     admin_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_admin_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = 64 * 1024
     max_batch_events: int = 10_000
     max_event_age_seconds: float = 7 * 86_400.0
     max_event_future_seconds: float = 300.0
@@ -70,7 +72,12 @@ class Settings:
             )
         if not 0 < self.port < 65_536:
             raise ConfigError(f"port: expected 1–65535, got {self.port}", key="port")
-        for key in ("max_body_bytes", "max_batch_events"):
+        for key in (
+            "max_body_bytes",
+            "max_admin_body_bytes",
+            "max_header_bytes",
+            "max_batch_events",
+        ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {getattr(self, key)}", key=key)
         for key in (

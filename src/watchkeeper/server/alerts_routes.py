@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.alerts.config import parse_rules
@@ -24,25 +23,17 @@ from watchkeeper.alerts.outbox import OutboxItem
 from watchkeeper.alerts.routing import Silence
 from watchkeeper.alerts.rules import RuleSpec
 from watchkeeper.alerts.state import AlertRecord
+from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError
 from watchkeeper.server.auth import Principal, require
 from watchkeeper.server.errors import malformed_json, unsupported_media_type
+from watchkeeper.server.schemas import SilenceRequest
+from watchkeeper.server.wire import read_body, read_model
 
 __all__ = ["alerts_router"]
 
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 _JSON_TYPE = "application/json"
-
-
-class SilenceRequest(BaseModel):
-    """Body of ``POST /v1/silences``."""
-
-    matchers: list[str] = Field(min_length=1, examples=[['alertname="KeyFeatureDrift"']])
-    duration: str | float | None = Field(default=None, examples=["2h"])
-    starts_at: float | None = None
-    ends_at: float | None = None
-    created_by: str | None = None
-    comment: str = ""
 
 
 def _alert(record: AlertRecord, muted: set[str]) -> dict[str, Any]:
@@ -102,8 +93,13 @@ def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
     return parse_rules(data if data is not None else [])
 
 
-def alerts_router(engine: AlertingEngine) -> APIRouter:
-    """The ``/v1/rules``, ``/v1/alerts`` and ``/v1/silences`` routes over ``engine``."""
+def alerts_router(
+    engine: AlertingEngine, *, max_body_bytes: int = Settings().max_admin_body_bytes
+) -> APIRouter:
+    """The ``/v1/rules``, ``/v1/alerts`` and ``/v1/silences`` routes over ``engine``.
+
+    Rules and silence bodies past ``max_body_bytes`` are refused with 413 while they are read.
+    """
     router = APIRouter(tags=["alerts"])
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
@@ -131,7 +127,9 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
             bool, Query(description="true: the body is the whole rule set; false: merge by name")
         ] = True,
     ) -> dict[str, Any]:
-        specs = _parse_rules_body(await request.body(), request.headers.get("content-type", ""))
+        body = await read_body(request, limit=max_body_bytes, setting="max_admin_body_bytes")
+        content_type = request.headers.get("content-type", "")
+        specs = await run_in_threadpool(_parse_rules_body, body, content_type)
         applied = await run_in_threadpool(engine.apply_rules, specs, replace=replace)
         return {"applied": len(specs), **_rules_body(applied)}
 
@@ -210,17 +208,22 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         return {"silences": [_silence(silence, now) for silence in engine.silences()]}
 
     @router.post("/v1/silences", status_code=201, summary="Create a silence")
-    def create_silence(
-        body: SilenceRequest, principal: Annotated[Principal, Depends(require("admin"))]
+    async def create_silence(
+        request: Request, principal: Annotated[Principal, Depends(require("admin"))]
     ) -> dict[str, Any]:
+        body = await read_model(
+            request, SilenceRequest, limit=max_body_bytes, setting="max_admin_body_bytes"
+        )
         duration = None if body.duration is None else parse_duration(body.duration, key="duration")
-        silence = engine.add_silence(
-            matchers=body.matchers,
-            created_by=body.created_by or principal.name,
-            comment=body.comment,
-            starts_at=body.starts_at,
-            ends_at=body.ends_at,
-            duration=duration,
+        silence = await run_in_threadpool(
+            lambda: engine.add_silence(
+                matchers=body.matchers,
+                created_by=body.created_by or principal.name,
+                comment=body.comment,
+                starts_at=body.starts_at,
+                ends_at=body.ends_at,
+                duration=duration,
+            )
         )
         return _silence(silence, engine.now())
 

@@ -25,7 +25,7 @@ from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS
 from watchkeeper.server.state import AppState
-from watchkeeper.server.wire import JsonResponse
+from watchkeeper.server.wire import CloseUnreadBodies, JsonResponse
 from watchkeeper.server.workers import IngestWorkers, default_worker_count
 from watchkeeper.store import Store
 
@@ -103,7 +103,8 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(alerts_router(state.alerting))
+    app.include_router(alerts_router(state.alerting, max_body_bytes=settings.max_admin_body_bytes))
+    app.add_middleware(CloseUnreadBodies)
     _document_bodies(app)
     return app
 

@@ -133,6 +133,17 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class SilenceRequest(BaseModel):
+    """``POST /v1/silences``."""
+
+    matchers: list[str] = Field(min_length=1, examples=[['alertname="KeyFeatureDrift"']])
+    duration: str | float | None = Field(default=None, examples=["2h"])
+    starts_at: float | None = None
+    ends_at: float | None = None
+    created_by: str | None = None
+    comment: str = ""
+
+
 class TokenCreate(_Strict):
     """``POST /v1/tokens``."""
 

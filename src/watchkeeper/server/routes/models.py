@@ -14,12 +14,13 @@ from watchkeeper.server.schemas import ErrorBody, ModelConfig, json_body
 from watchkeeper.server.state import app_state
 from watchkeeper.server.wire import (
     CSV,
+    JSON,
     PARQUET,
     JsonResponse,
-    media_type,
     parse_json,
     read_body,
     read_frame,
+    require_media,
 )
 
 __all__ = ["router"]
@@ -43,8 +44,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def register_model(request: Request) -> JsonResponse:
     """Register a model from its config; 409 when the name is taken."""
     state = app_state(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
-    spec = ModelSpec.from_dict(parse_json(body))
+    require_media(request, JSON)
+    body = await read_body(
+        request, limit=state.settings.max_admin_body_bytes, setting="max_admin_body_bytes"
+    )
+    spec = await run_in_threadpool(lambda: ModelSpec.from_dict(parse_json(body)))
     registered = await run_in_threadpool(state.service.register_model, spec)
     # Every new model starts with the documented default rule pack (docs/alerts.md).
     await run_in_threadpool(state.alerting.on_model_registered, registered.name)
@@ -116,8 +120,8 @@ async def delete_model(model: str, request: Request) -> Response:
 async def set_reference(model: str, request: Request) -> JsonResponse:
     """Profile the uploaded reference data; drift is measured against it from now on."""
     state = app_state(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
-    kind = media_type(request)
+    kind = require_media(request, CSV, PARQUET, JSON)
+    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     frame = await run_in_threadpool(read_frame, body, kind)
     summary = await run_in_threadpool(state.service.set_reference, model, frame)
     return JsonResponse(summary)

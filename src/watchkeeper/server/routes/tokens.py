@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper.server.auth import issue_token, require, token_summary
 from watchkeeper.server.schemas import ErrorBody, TokenCreate, TokenCreated, TokenInfo
 from watchkeeper.server.state import app_state
-from watchkeeper.server.wire import JsonResponse
+from watchkeeper.server.wire import JsonResponse, read_model
 
 __all__ = ["router"]
 
@@ -28,9 +28,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=None,
     responses={201: {"model": TokenCreated}, **_ERRORS},
 )
-async def create_token(payload: TokenCreate, request: Request) -> JsonResponse:
+async def create_token(request: Request) -> JsonResponse:
     """Create a token with ``scopes``; the secret is in this response only."""
     state = app_state(request)
+    limit = state.settings.max_admin_body_bytes
+    payload = await read_model(request, TokenCreate, limit=limit, setting="max_admin_body_bytes")
     secret, record = await run_in_threadpool(issue_token, state.store, payload.name, payload.scopes)
     return JsonResponse({**token_summary(record), "token": secret}, status_code=201)
 
