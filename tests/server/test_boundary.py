@@ -284,6 +284,21 @@ def test_a_huge_header_is_refused_with_431(served: Served) -> None:
     assert answer.rss_growth < 64 * MB, f"RSS grew {answer.rss_growth / MB:.0f} MiB"
 
 
+@pytest.mark.parametrize(("size", "status"), [(60 * 1024, 401), (70 * 1024, 431)])
+def test_a_head_sent_at_once_is_held_to_the_limit(served: Served, size: int, status: int) -> None:
+    """The default limit is 64 KiB of request target and header fields."""
+    head = _head("GET", "/v1/models", f"X-Padding: {'p' * size}", token="not-a-token")
+    answer = send(served, head, iter(()))
+    assert answer.status == status, answer.body
+
+
+def test_a_malformed_request_gets_a_json_400(served: Served) -> None:
+    answer = send(served, b"NOT A REQUEST\r\n\r\n", iter(()))
+    assert answer.status == 400
+    assert answer.error()["type"] == "bad_request"
+    assert answer.headers.get("connection") == "close"
+
+
 def test_the_connection_serves_on_after_a_refused_small_body(served: Served) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{served.port}") as client:
         refused = client.post("/v1/tokens", json={"name": "x", "scopes": ["read"]})
