@@ -27,7 +27,21 @@ from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError
 from watchkeeper.server.auth import Principal, require
 from watchkeeper.server.errors import malformed_json, unsupported_media_type
-from watchkeeper.server.schemas import SilenceRequest
+from watchkeeper.server.schemas import (
+    AlertGroups,
+    AlertHistory,
+    AlertList,
+    Notifications,
+    PrometheusExport,
+    RulesAdded,
+    RulesApplied,
+    RuleSet,
+    SilenceInfo,
+    SilenceList,
+    SilenceRequest,
+    answers,
+    json_body,
+)
 from watchkeeper.server.wire import read_body, read_model
 
 __all__ = ["alerts_router"]
@@ -104,7 +118,13 @@ def alerts_router(
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
 
-    @router.get("/v1/rules", dependencies=read, summary="List alert rules")
+    @router.get(
+        "/v1/rules",
+        dependencies=read,
+        summary="List alert rules",
+        response_model=None,
+        responses=answers(RuleSet),
+    )
     def list_rules() -> dict[str, Any]:
         return _rules_body(engine.rules())
 
@@ -112,12 +132,15 @@ def alerts_router(
         "/v1/rules",
         dependencies=admin,
         summary="Apply alert rules (YAML rules file or JSON list)",
+        response_model=None,
+        responses=answers(RulesApplied, 400, 413, 415, 422),
         openapi_extra={
             "requestBody": {
+                "required": True,
                 "content": {
                     "application/yaml": {"schema": {"type": "string"}},
                     "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                }
+                },
             }
         },
     )
@@ -137,6 +160,15 @@ def alerts_router(
         "/v1/rules/export/prometheus",
         dependencies=read,
         summary="The rules as a Prometheus rules file",
+        response_model=None,
+        responses={
+            **answers(PrometheusExport, 422),
+            200: {
+                "model": PrometheusExport,
+                "description": "The export (JSON), or the rules file itself with format=yaml",
+                "content": {"application/yaml": {"schema": {"type": "string"}}},
+            },
+        },
     )
     def export_prometheus(
         format: Annotated[Literal["json", "yaml"], Query()] = "json",
@@ -154,6 +186,8 @@ def alerts_router(
         "/v1/models/{model}/rules/defaults",
         dependencies=admin,
         summary="Add the default rule pack of a model",
+        response_model=None,
+        responses=answers(RulesAdded, 404),
     )
     def add_defaults(model: str, request: Request) -> dict[str, Any]:
         service = getattr(getattr(request.app.state, "watchkeeper", None), "service", None)
@@ -163,7 +197,13 @@ def alerts_router(
         added = engine.add_default_rules(model)
         return {"added": [spec.name for spec in added], **_rules_body(engine.rules())}
 
-    @router.get("/v1/alerts", dependencies=read, summary="Pending, firing and resolved alerts")
+    @router.get(
+        "/v1/alerts",
+        dependencies=read,
+        summary="Pending, firing and resolved alerts",
+        response_model=None,
+        responses=answers(AlertList, 422),
+    )
     def list_alerts(
         state: Annotated[
             Literal["all", "pending", "firing", "resolved"], Query(description="filter by state")
@@ -173,13 +213,25 @@ def alerts_router(
         muted = engine.muted()
         return {"alerts": [_alert(record, muted) for record in records]}
 
-    @router.get("/v1/alerts/history", dependencies=read, summary="Alert state changes")
+    @router.get(
+        "/v1/alerts/history",
+        dependencies=read,
+        summary="Alert state changes",
+        response_model=None,
+        responses=answers(AlertHistory, 422),
+    )
     def alert_history(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> dict[str, Any]:
         return {"history": [change.to_dict() for change in engine.history(limit)]}
 
-    @router.get("/v1/alerts/groups", dependencies=read, summary="Aggregation groups")
+    @router.get(
+        "/v1/alerts/groups",
+        dependencies=read,
+        summary="Aggregation groups",
+        response_model=None,
+        responses=answers(AlertGroups),
+    )
     def alert_groups() -> dict[str, Any]:
         return {
             "groups": [
@@ -194,7 +246,13 @@ def alerts_router(
             ]
         }
 
-    @router.get("/v1/alerts/notifications", dependencies=read, summary="Notifications and delivery")
+    @router.get(
+        "/v1/alerts/notifications",
+        dependencies=read,
+        summary="Notifications and delivery",
+        response_model=None,
+        responses=answers(Notifications, 422),
+    )
     def notifications(
         status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
@@ -202,12 +260,25 @@ def alerts_router(
         items = engine.notifications(status=status, limit=limit)
         return {"notifications": [_notification(item) for item in items]}
 
-    @router.get("/v1/silences", dependencies=read, summary="Silences")
+    @router.get(
+        "/v1/silences",
+        dependencies=read,
+        summary="Silences",
+        response_model=None,
+        responses=answers(SilenceList),
+    )
     def list_silences() -> dict[str, Any]:
         now = engine.now()
         return {"silences": [_silence(silence, now) for silence in engine.silences()]}
 
-    @router.post("/v1/silences", status_code=201, summary="Create a silence")
+    @router.post(
+        "/v1/silences",
+        status_code=201,
+        summary="Create a silence",
+        response_model=None,
+        responses=answers(SilenceInfo, 400, 413, 415, 422, status=201),
+        openapi_extra=json_body(SilenceRequest),
+    )
     async def create_silence(
         request: Request, principal: Annotated[Principal, Depends(require("admin"))]
     ) -> dict[str, Any]:
@@ -227,11 +298,23 @@ def alerts_router(
         )
         return _silence(silence, engine.now())
 
-    @router.get("/v1/silences/{silence_id}", dependencies=read, summary="One silence")
+    @router.get(
+        "/v1/silences/{silence_id}",
+        dependencies=read,
+        summary="One silence",
+        response_model=None,
+        responses=answers(SilenceInfo, 404),
+    )
     def get_silence(silence_id: str) -> dict[str, Any]:
         return _silence(engine.get_silence(silence_id), engine.now())
 
-    @router.delete("/v1/silences/{silence_id}", dependencies=admin, summary="Expire a silence")
+    @router.delete(
+        "/v1/silences/{silence_id}",
+        dependencies=admin,
+        summary="Expire a silence",
+        response_model=None,
+        responses=answers(SilenceInfo, 404),
+    )
     def expire_silence(silence_id: str) -> dict[str, Any]:
         return _silence(engine.expire_silence(silence_id), engine.now())
 

@@ -20,11 +20,11 @@ from watchkeeper.ingest import unwrap_batch
 from watchkeeper.server.auth import require
 from watchkeeper.server.errors import payload_too_large
 from watchkeeper.server.schemas import (
-    ErrorBody,
     EventBatch,
     FeedbackBatch,
     IngestResponse,
     LabelBatch,
+    answers,
     json_body,
 )
 from watchkeeper.server.state import AppState, app_state
@@ -46,9 +46,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["ingest"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 415, 422)
-}
+_ANSWERS = answers(IngestResponse, 400, 404, 413, 415, 422)
 
 
 def _check_size(state: AppState, count: int, what: str) -> None:
@@ -115,7 +113,7 @@ def _events_from_table(state: AppState, model: str, body: bytes, kind: str) -> I
     "/v1/models/{model}/events",
     summary="Ingest prediction events (JSON, Arrow IPC stream or Parquet)",
     response_model=None,
-    responses={200: {"model": IngestResponse}, **_ERRORS},
+    responses=_ANSWERS,
     openapi_extra=json_body(EventBatch, ARROW_STREAM, PARQUET),
     dependencies=[Depends(require("ingest"))],
 )
@@ -162,7 +160,7 @@ def _batch(
     "/v1/models/{model}/labels",
     summary="Ingest delayed labels (joined to events by id)",
     response_model=None,
-    responses={200: {"model": IngestResponse}, **_ERRORS},
+    responses=_ANSWERS,
     openapi_extra=json_body(LabelBatch),
     dependencies=[Depends(require("ingest"))],
 )
@@ -181,7 +179,7 @@ async def ingest_labels(model: str, request: Request) -> JsonResponse:
     "/v1/models/{model}/feedback",
     summary="Ingest user feedback (ratings 1-5)",
     response_model=None,
-    responses={200: {"model": IngestResponse}, **_ERRORS},
+    responses=_ANSWERS,
     openapi_extra=json_body(FeedbackBatch),
     dependencies=[Depends(require("ingest"))],
 )
