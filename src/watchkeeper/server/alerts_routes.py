@@ -9,8 +9,7 @@ body that does not validate answers 422 with the path of the bad value, e.g.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -26,7 +25,7 @@ from watchkeeper.alerts.state import AlertRecord
 from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError
 from watchkeeper.server.auth import Principal, require
-from watchkeeper.server.errors import malformed_json, unsupported_media_type
+from watchkeeper.server.errors import unsupported_media_type
 from watchkeeper.server.schemas import (
     AlertGroups,
     AlertHistory,
@@ -42,10 +41,17 @@ from watchkeeper.server.schemas import (
     answers,
     json_body,
 )
-from watchkeeper.server.wire import read_body, read_model
+from watchkeeper.server.wire import parse_json, read_body, read_model
 
 __all__ = ["alerts_router"]
 
+_RULE_LIST: Final = {"type": "array", "items": {"type": "object"}}
+_RULES_FILE: Final = {"type": "object", "properties": {"rules": _RULE_LIST}}
+_PROMETHEUS_RULES_FILE: Final = {
+    "type": "object",
+    "properties": {"groups": {"type": "array", "items": {"type": "object"}}},
+    "required": ["groups"],
+}
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 _JSON_TYPE = "application/json"
 
@@ -93,10 +99,7 @@ def _rules_body(specs: list[RuleSpec]) -> dict[str, Any]:
 def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
     media = content_type.split(";")[0].strip().lower()
     if media == _JSON_TYPE:
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise malformed_json(error) from error
+        data = parse_json(body)
     elif media in _YAML_TYPES or not media:
         try:
             data = yaml.safe_load(body)
@@ -138,8 +141,8 @@ def alerts_router(
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/yaml": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/yaml": {"schema": _RULES_FILE},
+                    "application/json": {"schema": {"anyOf": [_RULES_FILE, _RULE_LIST]}},
                 },
             }
         },
@@ -166,7 +169,7 @@ def alerts_router(
             200: {
                 "model": PrometheusExport,
                 "description": "The export (JSON), or the rules file itself with format=yaml",
-                "content": {"application/yaml": {"schema": {"type": "string"}}},
+                "content": {"application/yaml": {"schema": _PROMETHEUS_RULES_FILE}},
             },
         },
     )
