@@ -209,6 +209,7 @@ def allowed_methods(routes: Iterable[BaseRoute], path: str) -> list[str]:
     """Every method that some route of ``routes`` (included routers too) serves at ``path``."""
     methods: set[str] = set()
     for route in routes:
+        # Newer FastAPI versions keep an included router as one route that holds it.
         included = getattr(route, "original_router", None)
         if included is not None:
             methods.update(allowed_methods(included.routes, path))
