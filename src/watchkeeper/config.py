@@ -34,6 +34,8 @@ class Settings:
     auth: bool = False
     admin_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_admin_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = 64 * 1024
     max_batch_events: int = 10_000
     max_event_age_seconds: float = 7 * 86_400.0
     max_event_future_seconds: float = 300.0
@@ -74,6 +76,8 @@ class Settings:
             raise ConfigError(f"port: expected 1–65535, got {self.port}", key="port")
         for key in (
             "max_body_bytes",
+            "max_admin_body_bytes",
+            "max_header_bytes",
             "max_batch_events",
             "max_versions_per_model",
             "max_segments_per_model",

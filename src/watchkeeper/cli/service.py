@@ -81,6 +81,7 @@ def serve(
     import uvicorn
 
     from watchkeeper.server.app import create_app
+    from watchkeeper.server.protocol import uvicorn_options
 
     with _usage_errors():
         settings = _settings(config, db=db, host=host, port=port, log_level=log_level)
@@ -98,6 +99,7 @@ def serve(
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         server_header=False,
+        **uvicorn_options(settings),
     )
 
 

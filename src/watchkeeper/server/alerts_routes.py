@@ -9,12 +9,10 @@ body that does not validate answers 422 with the path of the bad value, e.g.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.alerts.config import parse_rules
@@ -24,25 +22,38 @@ from watchkeeper.alerts.outbox import OutboxItem
 from watchkeeper.alerts.routing import Silence
 from watchkeeper.alerts.rules import RuleSpec
 from watchkeeper.alerts.state import AlertRecord
+from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError
 from watchkeeper.server.auth import Principal, require
-from watchkeeper.server.errors import malformed_json, unsupported_media_type
+from watchkeeper.server.errors import unsupported_media_type
+from watchkeeper.server.schemas import (
+    AlertGroups,
+    AlertHistory,
+    AlertList,
+    Notifications,
+    PrometheusExport,
+    RulesAdded,
+    RulesApplied,
+    RuleSet,
+    SilenceInfo,
+    SilenceList,
+    SilenceRequest,
+    answers,
+    json_body,
+)
+from watchkeeper.server.wire import parse_json, read_body, read_model
 
 __all__ = ["alerts_router"]
 
+_RULE_LIST: Final = {"type": "array", "items": {"type": "object"}}
+_RULES_FILE: Final = {"type": "object", "properties": {"rules": _RULE_LIST}}
+_PROMETHEUS_RULES_FILE: Final = {
+    "type": "object",
+    "properties": {"groups": {"type": "array", "items": {"type": "object"}}},
+    "required": ["groups"],
+}
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 _JSON_TYPE = "application/json"
-
-
-class SilenceRequest(BaseModel):
-    """Body of ``POST /v1/silences``."""
-
-    matchers: list[str] = Field(min_length=1, examples=[['alertname="KeyFeatureDrift"']])
-    duration: str | float | None = Field(default=None, examples=["2h"])
-    starts_at: float | None = None
-    ends_at: float | None = None
-    created_by: str | None = None
-    comment: str = ""
 
 
 def _alert(record: AlertRecord, muted: set[str]) -> dict[str, Any]:
@@ -88,10 +99,7 @@ def _rules_body(specs: list[RuleSpec]) -> dict[str, Any]:
 def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
     media = content_type.split(";")[0].strip().lower()
     if media == _JSON_TYPE:
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise malformed_json(error) from error
+        data = parse_json(body)
     elif media in _YAML_TYPES or not media:
         try:
             data = yaml.safe_load(body)
@@ -102,13 +110,24 @@ def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
     return parse_rules(data if data is not None else [])
 
 
-def alerts_router(engine: AlertingEngine) -> APIRouter:
-    """The ``/v1/rules``, ``/v1/alerts`` and ``/v1/silences`` routes over ``engine``."""
+def alerts_router(
+    engine: AlertingEngine, *, max_body_bytes: int = Settings().max_admin_body_bytes
+) -> APIRouter:
+    """The ``/v1/rules``, ``/v1/alerts`` and ``/v1/silences`` routes over ``engine``.
+
+    Rules and silence bodies past ``max_body_bytes`` are refused with 413 while they are read.
+    """
     router = APIRouter(tags=["alerts"])
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
 
-    @router.get("/v1/rules", dependencies=read, summary="List alert rules")
+    @router.get(
+        "/v1/rules",
+        dependencies=read,
+        summary="List alert rules",
+        response_model=None,
+        responses=answers(RuleSet),
+    )
     def list_rules() -> dict[str, Any]:
         return _rules_body(engine.rules())
 
@@ -116,12 +135,15 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         "/v1/rules",
         dependencies=admin,
         summary="Apply alert rules (YAML rules file or JSON list)",
+        response_model=None,
+        responses=answers(RulesApplied, 400, 413, 415, 422),
         openapi_extra={
             "requestBody": {
+                "required": True,
                 "content": {
-                    "application/yaml": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                }
+                    "application/yaml": {"schema": _RULES_FILE},
+                    "application/json": {"schema": {"anyOf": [_RULES_FILE, _RULE_LIST]}},
+                },
             }
         },
     )
@@ -131,7 +153,9 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
             bool, Query(description="true: the body is the whole rule set; false: merge by name")
         ] = True,
     ) -> dict[str, Any]:
-        specs = _parse_rules_body(await request.body(), request.headers.get("content-type", ""))
+        body = await read_body(request, limit=max_body_bytes, setting="max_admin_body_bytes")
+        content_type = request.headers.get("content-type", "")
+        specs = await run_in_threadpool(_parse_rules_body, body, content_type)
         applied = await run_in_threadpool(engine.apply_rules, specs, replace=replace)
         return {"applied": len(specs), **_rules_body(applied)}
 
@@ -139,6 +163,15 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         "/v1/rules/export/prometheus",
         dependencies=read,
         summary="The rules as a Prometheus rules file",
+        response_model=None,
+        responses={
+            **answers(PrometheusExport, 422),
+            200: {
+                "model": PrometheusExport,
+                "description": "The export (JSON), or the rules file itself with format=yaml",
+                "content": {"application/yaml": {"schema": _PROMETHEUS_RULES_FILE}},
+            },
+        },
     )
     def export_prometheus(
         format: Annotated[Literal["json", "yaml"], Query()] = "json",
@@ -156,6 +189,8 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         "/v1/models/{model}/rules/defaults",
         dependencies=admin,
         summary="Add the default rule pack of a model",
+        response_model=None,
+        responses=answers(RulesAdded, 404),
     )
     def add_defaults(model: str, request: Request) -> dict[str, Any]:
         service = getattr(getattr(request.app.state, "watchkeeper", None), "service", None)
@@ -165,7 +200,13 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         added = engine.add_default_rules(model)
         return {"added": [spec.name for spec in added], **_rules_body(engine.rules())}
 
-    @router.get("/v1/alerts", dependencies=read, summary="Pending, firing and resolved alerts")
+    @router.get(
+        "/v1/alerts",
+        dependencies=read,
+        summary="Pending, firing and resolved alerts",
+        response_model=None,
+        responses=answers(AlertList, 422),
+    )
     def list_alerts(
         state: Annotated[
             Literal["all", "pending", "firing", "resolved"], Query(description="filter by state")
@@ -175,13 +216,25 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         muted = engine.muted()
         return {"alerts": [_alert(record, muted) for record in records]}
 
-    @router.get("/v1/alerts/history", dependencies=read, summary="Alert state changes")
+    @router.get(
+        "/v1/alerts/history",
+        dependencies=read,
+        summary="Alert state changes",
+        response_model=None,
+        responses=answers(AlertHistory, 422),
+    )
     def alert_history(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> dict[str, Any]:
         return {"history": [change.to_dict() for change in engine.history(limit)]}
 
-    @router.get("/v1/alerts/groups", dependencies=read, summary="Aggregation groups")
+    @router.get(
+        "/v1/alerts/groups",
+        dependencies=read,
+        summary="Aggregation groups",
+        response_model=None,
+        responses=answers(AlertGroups),
+    )
     def alert_groups() -> dict[str, Any]:
         return {
             "groups": [
@@ -196,7 +249,13 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
             ]
         }
 
-    @router.get("/v1/alerts/notifications", dependencies=read, summary="Notifications and delivery")
+    @router.get(
+        "/v1/alerts/notifications",
+        dependencies=read,
+        summary="Notifications and delivery",
+        response_model=None,
+        responses=answers(Notifications, 422),
+    )
     def notifications(
         status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
@@ -204,31 +263,61 @@ def alerts_router(engine: AlertingEngine) -> APIRouter:
         items = engine.notifications(status=status, limit=limit)
         return {"notifications": [_notification(item) for item in items]}
 
-    @router.get("/v1/silences", dependencies=read, summary="Silences")
+    @router.get(
+        "/v1/silences",
+        dependencies=read,
+        summary="Silences",
+        response_model=None,
+        responses=answers(SilenceList),
+    )
     def list_silences() -> dict[str, Any]:
         now = engine.now()
         return {"silences": [_silence(silence, now) for silence in engine.silences()]}
 
-    @router.post("/v1/silences", status_code=201, summary="Create a silence")
-    def create_silence(
-        body: SilenceRequest, principal: Annotated[Principal, Depends(require("admin"))]
+    @router.post(
+        "/v1/silences",
+        status_code=201,
+        summary="Create a silence",
+        response_model=None,
+        responses=answers(SilenceInfo, 400, 413, 415, 422, status=201),
+        openapi_extra=json_body(SilenceRequest),
+    )
+    async def create_silence(
+        request: Request, principal: Annotated[Principal, Depends(require("admin"))]
     ) -> dict[str, Any]:
+        body = await read_model(
+            request, SilenceRequest, limit=max_body_bytes, setting="max_admin_body_bytes"
+        )
         duration = None if body.duration is None else parse_duration(body.duration, key="duration")
-        silence = engine.add_silence(
-            matchers=body.matchers,
-            created_by=body.created_by or principal.name,
-            comment=body.comment,
-            starts_at=body.starts_at,
-            ends_at=body.ends_at,
-            duration=duration,
+        silence = await run_in_threadpool(
+            lambda: engine.add_silence(
+                matchers=body.matchers,
+                created_by=body.created_by or principal.name,
+                comment=body.comment,
+                starts_at=body.starts_at,
+                ends_at=body.ends_at,
+                duration=duration,
+            )
         )
         return _silence(silence, engine.now())
 
-    @router.get("/v1/silences/{silence_id}", dependencies=read, summary="One silence")
+    @router.get(
+        "/v1/silences/{silence_id}",
+        dependencies=read,
+        summary="One silence",
+        response_model=None,
+        responses=answers(SilenceInfo, 404),
+    )
     def get_silence(silence_id: str) -> dict[str, Any]:
         return _silence(engine.get_silence(silence_id), engine.now())
 
-    @router.delete("/v1/silences/{silence_id}", dependencies=admin, summary="Expire a silence")
+    @router.delete(
+        "/v1/silences/{silence_id}",
+        dependencies=admin,
+        summary="Expire a silence",
+        response_model=None,
+        responses=answers(SilenceInfo, 404),
+    )
     def expire_silence(silence_id: str) -> dict[str, Any]:
         return _silence(engine.expire_silence(silence_id), engine.now())
 

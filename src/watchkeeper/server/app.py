@@ -23,9 +23,9 @@ from watchkeeper.server.errors import install_error_handlers
 from watchkeeper.server.lifecycle import lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
-from watchkeeper.server.schemas import DOCUMENTED_MODELS
+from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
 from watchkeeper.server.state import AppState
-from watchkeeper.server.wire import JsonResponse
+from watchkeeper.server.wire import CloseUnreadBodies, JsonResponse
 from watchkeeper.server.workers import IngestWorkers, default_worker_count
 from watchkeeper.store import Store
 
@@ -103,7 +103,8 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(alerts_router(state.alerting))
+    app.include_router(alerts_router(state.alerting, max_body_bytes=settings.max_admin_body_bytes))
+    app.add_middleware(CloseUnreadBodies)
     _document_bodies(app)
     return app
 
@@ -117,7 +118,7 @@ def _ingest_workers(settings: Settings) -> IngestWorkers | None:
 
 
 def _document_bodies(app: FastAPI) -> None:
-    """Add the hand-parsed request bodies to the OpenAPI components."""
+    """Add the hand-parsed request bodies and the answers every route shares to the OpenAPI."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -132,10 +133,29 @@ def _document_bodies(app: FastAPI) -> None:
                 document = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(document.pop("$defs", {}))
                 components[model.__name__] = document
+            _document_shared_answers(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_shared_answers(schema: dict[str, Any]) -> None:
+    """Every route may answer 431 (the request head is bounded before routing); routes that
+    need a token answer 401 and 403; validation errors use the shared error body."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            responses = operation["responses"]
+            shared = (401, 403, 431) if operation.get("security") else (431,)
+            for status in shared:
+                responses.setdefault(
+                    str(status), {"description": ERROR_DESCRIPTIONS[status], "content": error}
+                )
+            if "422" in responses:
+                responses["422"] = {"description": ERROR_DESCRIPTIONS[422], "content": error}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(unused, None)
 
 
 def app_from_environment() -> FastAPI:

@@ -22,9 +22,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.config import Settings
@@ -127,14 +128,14 @@ class Authenticator:
             self._touched[record.id] = now
         self._store.touch_token(record.id, at=now)
 
-    async def authenticate(self, request: Request, scope: str) -> Principal:
-        """Check the request's bearer token for ``scope``: 401 without a valid one, else 403."""
+    async def authenticate(
+        self, credentials: HTTPAuthorizationCredentials | None, scope: str
+    ) -> Principal:
+        """Check a request's bearer token for ``scope``: 401 without a valid one, else 403."""
         if not self._enabled:
             return _ANONYMOUS
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
-        token = token.strip()
-        if kind.lower() != "bearer" or not token:
+        token = credentials.credentials.strip() if credentials is not None else ""
+        if not token:
             raise AuthError("missing credentials: send the header 'Authorization: Bearer <token>'")
         principal = await run_in_threadpool(self.verify, token)
         if not principal.allows(scope):
@@ -145,12 +146,24 @@ class Authenticator:
         return principal
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+# Declared as an OpenAPI security scheme, so the document says which routes need a token.
+_BEARER: Final = HTTPBearer(
+    scheme_name="bearer",
+    description="A token from `watchkeeper tokens create` or WATCHKEEPER_ADMIN_TOKEN; needed "
+    "when the server runs with WATCHKEEPER_AUTH=true.",
+    auto_error=False,
+)
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency that admits requests carrying ``scope``."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> Principal:
         authenticator: Authenticator = request.app.state.watchkeeper.authenticator
-        return await authenticator.authenticate(request, scope)
+        return await authenticator.authenticate(credentials, scope)
 
     dependency.__name__ = f"require_{scope}"
     return dependency

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any, Final
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Route
 
 from watchkeeper.errors import (
     AuthError,
@@ -35,6 +37,7 @@ from watchkeeper.errors import (
 from watchkeeper.server.responses import JsonResponse
 
 __all__ = [
+    "allowed_methods",
     "error_body",
     "forbidden",
     "install_error_handlers",
@@ -150,6 +153,8 @@ async def _domain_error(request: Request, error: Exception) -> Any:
         logger.exception("unexpected %s", type(error).__name__, exc_info=error)
     field = getattr(error, "field", None) or getattr(error, "key", None)
     field = field or getattr(error, "column", None)
+    if status == 401:
+        field = field or "authorization"
     index = getattr(error, "index", None)
     return _respond(status, error_body(error_type, str(error), field=field, index=index), headers)
 
@@ -163,6 +168,15 @@ async def _http_exception(request: Request, error: Exception) -> Any:
     headers = dict(error.headers or {})
     if error.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if error.status_code == 405:
+        # Starlette names the methods of the first route that matched the path; a path served
+        # by several routes (GET and POST /v1/models) allows all of theirs.
+        allowed = allowed_methods(request.app.routes, request.url.path)
+        headers["Allow"] = ", ".join(allowed)
+        body = error_body(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}",
+        )
     return _respond(error.status_code, body, headers or None)
 
 
@@ -182,7 +196,26 @@ async def _validation_error(request: Request, error: Exception) -> Any:
 
 async def _unexpected(request: Request, error: Exception) -> Any:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return _respond(500, error_body("internal_error", "internal server error; see the server log"))
+    # The server drops the connection after an unhandled error; saying so keeps clients that
+    # reuse connections from sending their next request into a closed socket.
+    return _respond(
+        500,
+        error_body("internal_error", "internal server error; see the server log"),
+        {"Connection": "close"},
+    )
+
+
+def allowed_methods(routes: Iterable[BaseRoute], path: str) -> list[str]:
+    """Every method that some route of ``routes`` (included routers too) serves at ``path``."""
+    methods: set[str] = set()
+    for route in routes:
+        # Newer FastAPI versions keep an included router as one route that holds it.
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            methods.update(allowed_methods(included.routes, path))
+        elif isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods.update(route.methods)
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,18 +1,26 @@
-"""Pydantic models of the HTTP boundary.
+"""Pydantic models of the HTTP boundary, and what each route answers.
 
-Small bodies (tokens) are parsed with these models. The batch bodies (events, labels, feedback)
-and model configs are parsed by orjson and validated by :mod:`watchkeeper.ingest` and
+Small bodies (tokens, silences) are parsed with these models after authentication (see
+:func:`~watchkeeper.server.wire.read_model`). The batch bodies (events, labels, feedback) and
+model configs are parsed by orjson and validated by :mod:`watchkeeper.ingest` and
 :class:`~watchkeeper.modelspec.ModelSpec`, which report every problem with its index and field;
-their models here only document the wire contract in the OpenAPI schema.
+their models here only document the wire contract in the OpenAPI schema. The response models
+document the answers too: routes build their JSON directly, and the schemathesis suite checks
+that what they send matches (tests/server/test_schemathesis.py).
+
+:func:`answers` gives a route's ``responses``: its success model and every error status it can
+answer, each with :class:`ErrorBody`. The app adds what every route shares (401/403 where a
+token is needed, 431) when it builds the OpenAPI document.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ERROR_DESCRIPTIONS",
     "ErrorBody",
     "Event",
     "EventBatch",
@@ -25,6 +33,7 @@ __all__ = [
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
+    "answers",
 ]
 
 Scalar = str | float | int | bool | None
@@ -135,6 +144,17 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class SilenceRequest(BaseModel):
+    """``POST /v1/silences``."""
+
+    matchers: list[str] = Field(min_length=1, examples=[['alertname="KeyFeatureDrift"']])
+    duration: str | float | None = Field(default=None, examples=["2h"])
+    starts_at: float | None = None
+    ends_at: float | None = None
+    created_by: str | None = None
+    comment: str = ""
+
+
 class TokenCreate(_Strict):
     """``POST /v1/tokens``."""
 
@@ -158,6 +178,219 @@ class TokenCreated(TokenInfo):
     token: str
 
 
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    models: list[ModelConfig]
+
+
+class ReferenceSummary(BaseModel):
+    """The profile made from new reference data."""
+
+    model: str
+    rows: int
+    columns: dict[str, str] = Field(description="Column name → kind.")
+    reference_id: str
+
+
+class VersionInfo(BaseModel):
+    """A model version seen in events."""
+
+    version: str
+    created_at: float
+    metadata: dict[str, Any]
+
+
+class VersionList(BaseModel):
+    """``GET /v1/models/{model}/versions``."""
+
+    model: str
+    versions: list[VersionInfo]
+
+
+class SignalNames(BaseModel):
+    """``GET /v1/models/{model}/signals``."""
+
+    model: str
+    signals: list[str]
+
+
+class SignalPoint(BaseModel):
+    """One closed window of a signal."""
+
+    start: float
+    end: float
+    value: float | None
+    version: str | None
+    segment: str | None
+    count: int
+
+
+class SignalSeries(BaseModel):
+    """``GET /v1/models/{model}/signals/{signal}``."""
+
+    model: str
+    signal: str
+    points: list[SignalPoint]
+
+
+class RangeReport(BaseModel):
+    """A ``watchkeeper.report/v1`` document over a time range (see docs/report.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_: str = Field(alias="schema", examples=["watchkeeper.report/v1"])
+
+
+class TokenList(BaseModel):
+    """``GET /v1/tokens``."""
+
+    tokens: list[TokenInfo]
+
+
+class RuleSet(BaseModel):
+    """The alert rules in force, as rules-file entries (docs/alerts.md)."""
+
+    rules: list[dict[str, Any]]
+
+
+class RulesApplied(RuleSet):
+    """``PUT /v1/rules``: how many rules the body held, and the rules in force now."""
+
+    applied: int
+
+
+class RulesAdded(RuleSet):
+    """``POST /v1/models/{model}/rules/defaults``: names of the rules added."""
+
+    added: list[str]
+
+
+class SkippedRule(BaseModel):
+    """A rule Prometheus cannot evaluate, and why."""
+
+    rule: str
+    reason: str
+
+
+class PrometheusExport(BaseModel):
+    """The rules as a Prometheus rules file."""
+
+    yaml: str
+    exported: list[str]
+    skipped: list[SkippedRule]
+
+
+class Alert(BaseModel):
+    """One alert of one rule and label set."""
+
+    fingerprint: str
+    rule: str
+    state: Literal["pending", "firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    active_at: float | None
+    fired_at: float | None
+    resolved_at: float | None
+    value: float | None
+    muted: bool
+
+
+class AlertList(BaseModel):
+    """``GET /v1/alerts``."""
+
+    alerts: list[Alert]
+
+
+class AlertHistory(BaseModel):
+    """``GET /v1/alerts/history``: state changes, newest first."""
+
+    history: list[dict[str, Any]]
+
+
+class AlertGroup(BaseModel):
+    """Alerts notified together."""
+
+    key: str
+    receiver: str
+    labels: dict[str, str]
+    next_flush: float | None
+    fingerprints: list[str]
+
+
+class AlertGroups(BaseModel):
+    """``GET /v1/alerts/groups``."""
+
+    groups: list[AlertGroup]
+
+
+class Notification(BaseModel):
+    """A notification and its delivery."""
+
+    key: str
+    receiver: str
+    integration: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    created_at: float
+    delivered_at: float | None
+    last_error: str | None
+    message: dict[str, Any]
+
+
+class Notifications(BaseModel):
+    """``GET /v1/alerts/notifications``."""
+
+    notifications: list[Notification]
+
+
+class SilenceInfo(BaseModel):
+    """A silence and whether it mutes alerts now."""
+
+    id: str
+    matchers: list[str]
+    starts_at: float
+    ends_at: float
+    created_by: str | None
+    comment: str
+    updated_at: float | None
+    status: Literal["active", "pending", "expired"]
+
+
+class SilenceList(BaseModel):
+    """``GET /v1/silences``."""
+
+    silences: list[SilenceInfo]
+
+
+ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "The body is not readable in its content type (the message says where).",
+    401: "Missing, unknown or revoked token.",
+    403: "The token lacks the scope this route needs.",
+    404: "No such model, token, silence or signal.",
+    409: "It already exists.",
+    413: "The body passed its limit; the message names the limit and its setting.",
+    415: "The body's content type is not read here; the message lists those that are.",
+    422: "A value is invalid; the error names the field (and the index in a batch).",
+    431: "The request target and headers passed WATCHKEEPER_MAX_HEADER_BYTES.",
+    503: "The store does not answer; retry later.",
+}
+
+
+def answers(
+    success: Any, *errors: int, status: int = 200, description: str = "Success"
+) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses``: ``success`` (a model, or None for no body) at ``status``, and
+    ``errors`` plus 503 (every route reads the store) with :class:`ErrorBody`."""
+    success_answer: dict[str, Any] = {"description": description}
+    if success is not None:
+        success_answer["model"] = success
+    documented: dict[int | str, dict[str, Any]] = {status: success_answer}
+    for code in sorted({*errors, 503}):
+        documented[code] = {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]}
+    return documented
+
+
 def json_body(model: type[BaseModel], *extra: str) -> dict[str, Any]:
     """``openapi_extra`` documenting a request body read by hand as ``model``."""
     content: dict[str, Any] = {
@@ -173,4 +406,7 @@ DOCUMENTED_MODELS: tuple[type[BaseModel], ...] = (
     EventBatch,
     LabelBatch,
     FeedbackBatch,
+    TokenCreate,
+    SilenceRequest,
+    ErrorBody,
 )

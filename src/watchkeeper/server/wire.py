@@ -1,18 +1,28 @@
 """Request bodies in, JSON out: size-limited reading, JSON and columnar decoding, orjson replies.
 
-The ingest path reads the raw body and hands orjson's output straight to validation: no
-per-event pydantic models, which would cost more than the validation itself.
+Every route with a body reads it here, after authentication, through :func:`read_body`, which
+stops at the route's limit; small JSON bodies are then validated by a pydantic model
+(:func:`read_model`). The ingest path reads the raw body and hands orjson's output straight to
+validation: no per-event pydantic models, which would cost more than the validation itself.
+:class:`CloseUnreadBodies` closes the connection after an answer given before the body was read
+to its end (a refused token, a body over its limit), so the server never reads a body nobody
+will use and the client knows not to reuse the connection.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from watchkeeper.config import ENV_PREFIX
 from watchkeeper.errors import InputError
 from watchkeeper.ingest import decode_arrow_stream, decode_parquet
 from watchkeeper.monitor.decoding import ARROW_STREAM, JSON, PARQUET
@@ -33,15 +43,22 @@ __all__ = [
     "CSV",
     "JSON",
     "PARQUET",
+    "CloseUnreadBodies",
     "JsonResponse",
     "media_type",
     "parse_json",
     "read_body",
     "read_frame",
+    "read_model",
     "read_table",
+    "require_media",
 ]
 
 CSV: Final = "text/csv"
+# JSON bodies above this size are parsed in a worker thread, off the event loop.
+_PARSE_INLINE_BYTES: Final = 64 * 1024
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def media_type(request: Request) -> str:
@@ -50,18 +67,28 @@ def media_type(request: Request) -> str:
     return raw.split(";", 1)[0].strip().lower() or JSON
 
 
-async def read_body(request: Request, *, limit: int) -> bytes:
+def require_media(request: Request, *supported: str) -> str:
+    """The request's media type; 415 naming the supported ones when it is not among them."""
+    kind = media_type(request)
+    if kind not in supported:
+        raise unsupported_media_type(kind, supported)
+    return kind
+
+
+async def read_body(request: Request, *, limit: int, setting: str) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes.
 
-    The declared ``Content-Length`` is checked first; the stream is counted as it arrives, so
-    a client that lies about (or omits) the length is cut off before the server buffers more
-    than ``limit`` bytes.
+    ``setting`` is the :class:`~watchkeeper.config.Settings` field of the limit, named in the
+    error. The declared ``Content-Length`` is checked first; the stream is counted as it
+    arrives, so a client that lies about (or omits) the length is cut off before the server
+    buffers more than ``limit`` bytes. Call it after authentication: nothing is read before.
     """
+    variable = ENV_PREFIX + setting.upper()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise payload_too_large(
-            f"the body has {int(declared)} bytes; the limit is {limit} "
-            "(WATCHKEEPER_MAX_BODY_BYTES): send smaller batches"
+            f"the body has {int(declared)} bytes; the limit is {limit} ({variable}): "
+            "send smaller bodies"
         )
     chunks: list[bytes] = []
     size = 0
@@ -69,11 +96,31 @@ async def read_body(request: Request, *, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise payload_too_large(
-                f"the body passed the limit of {limit} bytes (WATCHKEEPER_MAX_BODY_BYTES): "
-                "send smaller batches"
+                f"the body passed the limit of {limit} bytes ({variable}): send smaller bodies"
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_model(request: Request, model: type[Model], *, limit: int, setting: str) -> Model:
+    """A JSON body of at most ``limit`` bytes validated as ``model``.
+
+    415 when the body is not JSON, 413 past the limit, 400 when it does not parse, 422 naming
+    the first invalid field (through the same handler as FastAPI's own validation).
+    """
+    require_media(request, JSON)
+    body = await read_body(request, limit=limit, setting=setting)
+    if len(body) > _PARSE_INLINE_BYTES:
+        document = await run_in_threadpool(parse_json, body)
+    else:
+        document = parse_json(body)
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        problems = error.errors(include_url=False)
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None
 
 
 def parse_json(body: bytes) -> Any:
@@ -143,3 +190,43 @@ def read_frame(body: bytes, content_type: str) -> pd.DataFrame:
     else:
         raise unsupported_media_type(content_type, (CSV, PARQUET, JSON))
     return as_dataframe(frame, name="reference")
+
+
+class CloseUnreadBodies:
+    """ASGI middleware: answers sent before the request body was read to its end close the
+    connection (``Connection: close``).
+
+    Without it the server would keep reading a refused body, up to gigabytes, only to throw it
+    away, before the connection could serve the next request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def receive_counted() -> Message:
+            nonlocal finished
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                finished = True
+            return message
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not finished:
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive_counted, send_closing)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False

@@ -18,13 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper.errors import NotFoundError
 from watchkeeper.ingest import unwrap_batch
 from watchkeeper.server.auth import require
-from watchkeeper.server.errors import payload_too_large, unsupported_media_type
+from watchkeeper.server.errors import payload_too_large
 from watchkeeper.server.schemas import (
-    ErrorBody,
     EventBatch,
     FeedbackBatch,
     IngestResponse,
     LabelBatch,
+    answers,
     json_body,
 )
 from watchkeeper.server.state import AppState, app_state
@@ -33,10 +33,10 @@ from watchkeeper.server.wire import (
     JSON,
     PARQUET,
     JsonResponse,
-    media_type,
     parse_json,
     read_body,
     read_table,
+    require_media,
 )
 
 if TYPE_CHECKING:
@@ -46,9 +46,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["ingest"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 415, 422)
-}
+_ANSWERS = answers(IngestResponse, 400, 404, 413, 415, 422)
 
 
 def _check_size(state: AppState, count: int, what: str) -> None:
@@ -115,16 +113,17 @@ def _events_from_table(state: AppState, model: str, body: bytes, kind: str) -> I
     "/v1/models/{model}/events",
     summary="Ingest prediction events (JSON, Arrow IPC stream or Parquet)",
     response_model=None,
-    responses={200: {"model": IngestResponse}, **_ERRORS},
+    responses=_ANSWERS,
     openapi_extra=json_body(EventBatch, ARROW_STREAM, PARQUET),
     dependencies=[Depends(require("ingest"))],
 )
 async def ingest_events(model: str, request: Request) -> JsonResponse:
     """Store a batch of events; valid ones are kept even when others are rejected."""
     state = app_state(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
+    kind = require_media(request, JSON, ARROW_STREAM, PARQUET)
+    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     outcome = await anyio.to_thread.run_sync(
-        _events, state, model, body, media_type(request), limiter=_event_limiter(state)
+        _events, state, model, body, kind, limiter=_event_limiter(state)
     )
     return JsonResponse(outcome.to_dict())
 
@@ -161,15 +160,15 @@ def _batch(
     "/v1/models/{model}/labels",
     summary="Ingest delayed labels (joined to events by id)",
     response_model=None,
-    responses={200: {"model": IngestResponse}, **_ERRORS},
+    responses=_ANSWERS,
     openapi_extra=json_body(LabelBatch),
     dependencies=[Depends(require("ingest"))],
 )
 async def ingest_labels(model: str, request: Request) -> JsonResponse:
     """Store labels ``{"labels": [{"id", "label", "timestamp"?}]}``."""
     state = app_state(request)
-    _require_json(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
+    require_media(request, JSON)
+    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     outcome = await run_in_threadpool(
         _batch, state, model, body, "labels", state.service.ingest_labels
     )
@@ -180,22 +179,16 @@ async def ingest_labels(model: str, request: Request) -> JsonResponse:
     "/v1/models/{model}/feedback",
     summary="Ingest user feedback (ratings 1-5)",
     response_model=None,
-    responses={200: {"model": IngestResponse}, **_ERRORS},
+    responses=_ANSWERS,
     openapi_extra=json_body(FeedbackBatch),
     dependencies=[Depends(require("ingest"))],
 )
 async def ingest_feedback(model: str, request: Request) -> JsonResponse:
     """Store ratings ``{"feedback": [{"id", "user_id", "rating", "comment"?, "timestamp"?}]}``."""
     state = app_state(request)
-    _require_json(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
+    require_media(request, JSON)
+    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     outcome = await run_in_threadpool(
         _batch, state, model, body, "feedback", state.service.ingest_feedback
     )
     return JsonResponse(outcome.to_dict())
-
-
-def _require_json(request: Request) -> None:
-    kind = media_type(request)
-    if kind != JSON:
-        raise unsupported_media_type(kind, (JSON,))

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from watchkeeper.modelspec import ModelSpec
 from watchkeeper.server.auth import require
-from watchkeeper.server.schemas import ErrorBody, ModelConfig, json_body
+from watchkeeper.server.schemas import (
+    ModelConfig,
+    ModelList,
+    ReferenceSummary,
+    VersionList,
+    answers,
+    json_body,
+)
 from watchkeeper.server.state import app_state
 from watchkeeper.server.wire import (
     CSV,
+    JSON,
     PARQUET,
     JsonResponse,
-    media_type,
     parse_json,
     read_body,
     read_frame,
+    require_media,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["models"])
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422)
-}
 
 
 @router.post(
@@ -36,15 +38,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Register a model",
     status_code=201,
     response_model=None,
-    responses={201: {"model": ModelConfig}, **_ERRORS},
+    responses=answers(ModelConfig, 400, 409, 413, 415, 422, status=201),
     openapi_extra=json_body(ModelConfig),
     dependencies=[Depends(require("admin"))],
 )
 async def register_model(request: Request) -> JsonResponse:
     """Register a model from its config; 409 when the name is taken."""
     state = app_state(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
-    spec = ModelSpec.from_dict(parse_json(body))
+    require_media(request, JSON)
+    body = await read_body(
+        request, limit=state.settings.max_admin_body_bytes, setting="max_admin_body_bytes"
+    )
+    spec = await run_in_threadpool(lambda: ModelSpec.from_dict(parse_json(body)))
     registered = await run_in_threadpool(state.service.register_model, spec)
     # Every new model starts with the documented default rule pack (docs/alerts.md).
     await run_in_threadpool(state.alerting.on_model_registered, registered.name)
@@ -55,7 +60,7 @@ async def register_model(request: Request) -> JsonResponse:
     "/v1/models",
     summary="List registered models",
     response_model=None,
-    responses={200: {"model": dict[str, list[ModelConfig]]}, **_ERRORS},
+    responses=answers(ModelList),
     dependencies=[Depends(require("read"))],
 )
 async def list_models(request: Request) -> JsonResponse:
@@ -69,7 +74,7 @@ async def list_models(request: Request) -> JsonResponse:
     "/v1/models/{model}",
     summary="Read a model's config",
     response_model=None,
-    responses={200: {"model": ModelConfig}, **_ERRORS},
+    responses=answers(ModelConfig, 404),
     dependencies=[Depends(require("read"))],
 )
 async def get_model(model: str, request: Request) -> JsonResponse:
@@ -84,7 +89,7 @@ async def get_model(model: str, request: Request) -> JsonResponse:
     summary="Delete a model and all its data",
     status_code=204,
     response_class=Response,
-    responses=_ERRORS,
+    responses=answers(None, 404, status=204, description="Deleted"),
     dependencies=[Depends(require("admin"))],
 )
 async def delete_model(model: str, request: Request) -> Response:
@@ -98,7 +103,7 @@ async def delete_model(model: str, request: Request) -> Response:
     "/v1/models/{model}/reference",
     summary="Set the reference data (CSV, Parquet or JSON records)",
     response_model=None,
-    responses=_ERRORS,
+    responses=answers(ReferenceSummary, 400, 404, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -116,8 +121,8 @@ async def delete_model(model: str, request: Request) -> Response:
 async def set_reference(model: str, request: Request) -> JsonResponse:
     """Profile the uploaded reference data; drift is measured against it from now on."""
     state = app_state(request)
-    body = await read_body(request, limit=state.settings.max_body_bytes)
-    kind = media_type(request)
+    kind = require_media(request, CSV, PARQUET, JSON)
+    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     frame = await run_in_threadpool(read_frame, body, kind)
     summary = await run_in_threadpool(state.service.set_reference, model, frame)
     return JsonResponse(summary)
@@ -127,7 +132,7 @@ async def set_reference(model: str, request: Request) -> JsonResponse:
     "/v1/models/{model}/versions",
     summary="List the versions seen for a model",
     response_model=None,
-    responses=_ERRORS,
+    responses=answers(VersionList, 404),
     dependencies=[Depends(require("read"))],
 )
 async def list_versions(model: str, request: Request) -> JsonResponse:

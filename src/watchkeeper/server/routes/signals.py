@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.errors import InputError
 from watchkeeper.server.auth import require
-from watchkeeper.server.schemas import ErrorBody
+from watchkeeper.server.schemas import RangeReport, SignalNames, SignalSeries, answers
 from watchkeeper.server.state import app_state
 from watchkeeper.server.wire import JsonResponse
 
@@ -18,9 +18,6 @@ __all__ = ["parse_instant", "router"]
 
 router = APIRouter(tags=["signals"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (401, 403, 404, 422)
-}
 _DAY = 86_400.0
 
 Instant = Annotated[
@@ -53,7 +50,7 @@ def parse_instant(value: str | None, *, name: str) -> float | None:
     "/v1/models/{model}/signals",
     summary="List the signals monitored for a model",
     response_model=None,
-    responses=_ERRORS,
+    responses=answers(SignalNames, 404),
     dependencies=[Depends(require("read"))],
 )
 async def signal_names(model: str, request: Request) -> JsonResponse:
@@ -67,7 +64,7 @@ async def signal_names(model: str, request: Request) -> JsonResponse:
     "/v1/models/{model}/signals/{signal}",
     summary="Time series of one signal",
     response_model=None,
-    responses=_ERRORS,
+    responses=answers(SignalSeries, 404, 422),
     dependencies=[Depends(require("read"))],
 )
 async def signal_series(
@@ -100,7 +97,7 @@ async def signal_series(
     "/v1/models/{model}/report",
     summary="Report over a time range (watchkeeper.report/v1)",
     response_model=None,
-    responses=_ERRORS,
+    responses=answers(RangeReport, 404, 422),
     dependencies=[Depends(require("read"))],
 )
 async def range_report(
