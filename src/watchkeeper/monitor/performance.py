@@ -120,6 +120,9 @@ class ClassificationAccumulator:
             self._fold_scores(truths, scores)
 
     def _fold_scores(self, truths: list[str | None], scores: npt.NDArray[np.float64]) -> None:
+        if len(self._classes) == 1:
+            self._fold_positive_scores(truths, scores[:, 0])
+            return
         position = {label: index for index, label in enumerate(self._classes)}
         true_index = np.array([position.get(t, -1) if t is not None else -1 for t in truths])
         known = true_index >= 0
@@ -136,6 +139,27 @@ class ClassificationAccumulator:
             others = present & (true_index != column)
             self._positive[column] += np.bincount(bins[is_class, column], minlength=AUC_BINS)
             self._negative[column] += np.bincount(bins[others, column], minlength=AUC_BINS)
+
+    def _fold_positive_scores(
+        self, truths: list[str | None], scores: npt.NDArray[np.float64]
+    ) -> None:
+        """A binary model that declares only its positive class's probability ``p``: every
+        labelled row counts, the others with ``1 - p`` (log loss) and as negatives (ROC AUC)."""
+        positive_class = self._classes[0]
+        labelled = np.array([truth is not None for truth in truths], dtype=bool)
+        is_positive = np.array([truth == positive_class for truth in truths], dtype=bool)
+        usable = labelled & ~np.isnan(scores)
+        if not usable.any():
+            return
+        clipped = np.clip(scores[usable], _EPSILON, 1.0 - _EPSILON)
+        positive = is_positive[usable]
+        self._log_loss_sum += float(
+            -np.log(clipped[positive]).sum() - np.log1p(-clipped[~positive]).sum()
+        )
+        self._log_loss_count += int(usable.sum())
+        bins = np.clip((scores[usable] * AUC_BINS).astype(np.int64), 0, AUC_BINS - 1)
+        self._positive[0] += np.bincount(bins[positive], minlength=AUC_BINS)
+        self._negative[0] += np.bincount(bins[~positive], minlength=AUC_BINS)
 
     def merge(self, other: ClassificationAccumulator) -> ClassificationAccumulator:
         """A new accumulator holding both; neither input changes."""
