@@ -351,3 +351,37 @@ def test_sample_from_dict_matches_the_monitor_sample_shape() -> None:
         sample_from_dict(
             {"labels": {"model": "m", "signal": "count"}, "value": "x", "timestamp": 0}
         )
+
+
+def test_rules_naming_unknown_models_or_signals_are_refused(sql_url: str) -> None:
+    catalog = {"credit": ["accuracy", "drift.income.score", "drift.income.detected"]}
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0, signal_catalog=lambda: catalog)
+    base = {"name": "Acc", "model": "credit", "signal": "accuracy", "condition": "< 0.8"}
+    engine.apply_rules([RuleSpec.from_dict(base)])
+    with pytest.raises(ConfigError, match="unknown model 'cancr'; registered models: credit"):
+        engine.apply_rules([RuleSpec.from_dict({**base, "model": "cancr"})])
+    with pytest.raises(ConfigError, match=r"no signal 'acuracy'; signals: accuracy, drift\."):
+        engine.apply_rules([RuleSpec.from_dict({**base, "signal": "acuracy"})])
+    with pytest.raises(ConfigError, match=r"any registered model produces no signal 'x\.\*'"):
+        engine.apply_rules([RuleSpec.from_dict({**base, "model": "*", "signal": "x.*"})])
+    # Patterns, every model and absence of data are fine; nothing invalid was stored.
+    engine.apply_rules(
+        [
+            RuleSpec.from_dict({**base, "name": "Drift", "signal": "drift.*.detected"}),
+            RuleSpec.from_dict({**base, "name": "Any", "model": "*"}),
+            RuleSpec.from_dict(
+                {
+                    "name": "Quiet",
+                    "model": "credit",
+                    "signal": "absent",
+                    "condition": {"absent_for": "1h"},
+                }
+            ),
+        ]
+    )
+    assert [spec.name for spec in engine.rules()] == ["Drift", "Any", "Quiet"]
+    # A model without features gets a default pack without drift rules.
+    catalog["plain"] = ["accuracy", "error_rate", "latency_p99"]
+    added = {spec.signal for spec in engine.add_default_rules("plain")}
+    assert added == {"accuracy", "error_rate", "latency_p99", "absent"}
+    engine.close()

@@ -42,7 +42,7 @@ from watchkeeper.alerts.notifiers import Receiver
 from watchkeeper.alerts.outbox import DeliveryReport, DeliveryWorker, OutboxItem, OutboxStatus
 from watchkeeper.alerts.promexport import PrometheusExport, export_prometheus_rules
 from watchkeeper.alerts.routing import Matcher, Route, Silence, parse_matchers
-from watchkeeper.alerts.rules import RuleEvaluator, RuleSpec
+from watchkeeper.alerts.rules import RuleEvaluator, RuleSpec, check_rule_references
 from watchkeeper.alerts.sql import (
     SqlAlertStateStore,
     SqlOutbox,
@@ -175,6 +175,14 @@ class EvaluationReport:
     notifications: tuple[OutboxItem, ...]
 
 
+def _references_known(spec: RuleSpec, catalog: Mapping[str, Sequence[str]]) -> bool:
+    try:
+        check_rule_references([spec], catalog)
+    except ConfigError:
+        return False
+    return True
+
+
 def _transitions(
     before: Mapping[Fingerprint, AlertRecord],
     after: Mapping[Fingerprint, AlertRecord],
@@ -246,7 +254,9 @@ class AlertingEngine:
         resend_delay: float = 60.0,
         resolved_retention: float = 900.0,
         delivery_seed: int | None = None,
+        signal_catalog: Callable[[], Mapping[str, Sequence[str]]] | None = None,
     ) -> None:
+        self._signal_catalog = signal_catalog
         if isinstance(config, str | Path):
             config = load_alerting_config(config)
         self.config = config if config is not None else default_alerting_config()
@@ -334,8 +344,12 @@ class AlertingEngine:
         ``replace=True`` makes ``specs`` the whole rule set (alerts of removed rules are
         reported resolved once); ``replace=False`` adds them, replacing rules of the same name.
         Pending and firing alerts of rules that stay keep their state. Streaming-detector
-        state is rebuilt empty.
+        state is rebuilt empty. With a ``signal_catalog`` (model → the signals it produces), a
+        rule naming an unknown model or a signal no component produces is a ``ConfigError``
+        listing the valid choices, and nothing is stored.
         """
+        if self._signal_catalog is not None:
+            check_rule_references(specs, self._signal_catalog())
         with self._lock:
             if replace:
                 merged = list(specs)
@@ -375,6 +389,10 @@ class AlertingEngine:
         a model never undoes a tuned threshold.
         """
         pack = default_rules(model, **thresholds)
+        if self._signal_catalog is not None:
+            # A model without features has no drift signals: its pack leaves those rules out.
+            catalog = self._signal_catalog()
+            pack = [spec for spec in pack if _references_known(spec, catalog)]
         with self._lock:
             taken = {spec.name for spec in self._evaluator.rules}
             added = [spec for spec in pack if spec.name not in taken]

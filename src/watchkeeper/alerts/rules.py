@@ -55,6 +55,7 @@ __all__ = [
     "RuleEvaluator",
     "RuleSpec",
     "ThresholdCondition",
+    "check_rule_references",
 ]
 
 ABSENT_SIGNAL = "absent"
@@ -736,3 +737,42 @@ class RuleEvaluator:
             generator_url=self._generator_urls.get(record.rule, ""),
             fingerprint=record.fingerprint,
         )
+
+
+def check_rule_references(specs: Sequence[RuleSpec], catalog: Mapping[str, Sequence[str]]) -> None:
+    """Raise ``ConfigError`` for a rule whose model is not registered or whose signal no
+    registered model produces (``catalog``: model → its signal names), naming the choices.
+
+    A typo must not become a rule that silently never fires. ``model: "*"`` rules are checked
+    against the signals of every registered model (and pass while none is registered).
+    """
+    for spec in specs:
+        if spec.signal == ABSENT_SIGNAL:
+            models = [spec.model] if spec.model != "*" else []
+        else:
+            models = [spec.model] if spec.model != "*" else sorted(catalog)
+        for model in models:
+            if model not in catalog:
+                raise ConfigError(
+                    f"rule {spec.name!r}: unknown model {model!r}; registered models: "
+                    f"{_choices(sorted(catalog))}",
+                    key=f"{spec.name}.model",
+                )
+        if spec.signal == ABSENT_SIGNAL or not models:
+            continue
+        produced = sorted({signal for model in models for signal in catalog[model]})
+        rule = Rule(spec=spec)
+        if not any(rule.signal_matches(signal) for signal in produced):
+            where = f"model {spec.model!r}" if spec.model != "*" else "any registered model"
+            raise ConfigError(
+                f"rule {spec.name!r}: {where} produces no signal {spec.signal!r}; signals: "
+                f"{_choices([*produced, ABSENT_SIGNAL])}",
+                key=f"{spec.name}.signal",
+            )
+
+
+def _choices(names: Sequence[str], limit: int = 40) -> str:
+    if not names:
+        return "(none)"
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")

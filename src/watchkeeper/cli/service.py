@@ -218,7 +218,11 @@ def models_register(
         with _store(db, config) as store:
             service = MonitorService(store, settings=settings)
             registered = service.register_model(spec, reference=frame)
-            alerting = AlertingEngine(db=store.engine, config=settings.alerts_config)
+            alerting = AlertingEngine(
+                db=store.engine,
+                config=settings.alerts_config,
+                signal_catalog=service.signal_catalog,
+            )
             try:
                 alerting.on_model_registered(registered.name)
                 rules = len(alerting.rules())

@@ -1050,6 +1050,10 @@ class MonitorService:
         """Every signal name ``model``'s windows can carry."""
         return signal_names(self._model(model).plan)
 
+    def signal_catalog(self) -> dict[str, list[str]]:
+        """Every registered model (in the store, whoever registered it) → its signal names."""
+        return {spec.name: self.signal_names(spec.name) for spec in self.list_models()}
+
     def _window_size(self, state: _Model, window_seconds: int | None) -> int:
         if window_seconds is None:
             return state.spec.windows[0]

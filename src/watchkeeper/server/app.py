@@ -73,6 +73,7 @@ def create_app(
             config=settings.alerts_config,
             clock=clock,
             external_url=settings.external_url,
+            signal_catalog=service.signal_catalog,
         )
         workers = _ingest_workers(settings)
         state = AppState(
