@@ -13,7 +13,7 @@ import pytest
 from tests.store.backends import backend_url
 from watchkeeper.config import Settings
 from watchkeeper.errors import ConflictError, NotFoundError
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import MonitorService, WindowProfile
 from watchkeeper.report import Report
 from watchkeeper.schema import Schema

@@ -2,7 +2,7 @@
 
 Small bodies (tokens) are parsed with these models. The batch bodies (events, labels, feedback)
 and model configs are parsed by orjson and validated by :mod:`watchkeeper.ingest` and
-:class:`~watchkeeper.modelspec.ModelSpec`, which report every problem with its index and field;
+:class:`~watchkeeper.ingest.spec.ModelSpec`, which report every problem with its index and field;
 their models here only document the wire contract in the OpenAPI schema.
 """
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow as pa
 
 from watchkeeper.ingest import validate_event_batch, validate_table
-from watchkeeper.modelspec import ModelSpec
-from watchkeeper.monitor.decoding import encode_valid
+from watchkeeper.ingest.spec import ModelSpec
+from watchkeeper.ingest.decode import encode_valid
 from watchkeeper.monitor.service import _reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 from watchkeeper.store import encode_columns, encode_events

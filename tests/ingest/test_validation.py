@@ -25,7 +25,7 @@ from watchkeeper.ingest import (
     validate_feedback,
     validate_labels,
 )
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.schema import ColumnKind, TaskType
 
 NOW = 1_750_000_000.0
