@@ -366,12 +366,17 @@ def _strings_column(
 
     def column_check(column: list[Any]) -> tuple[list[Any], np.ndarray | None]:
         odd = _others(column, allowed)
-        strings = [value for value in column if type(value) is str]
         lengths = np.fromiter(
             (len(value) if type(value) is str else 1 for value in column), np.int64, len(column)
         )
         bad_length = (lengths > limit) if empty_ok else ((lengths < 1) | (lengths > limit))
         suspect = _merge(odd, bad_length)
+        # Each distinct string once, and none over the limit: a long value that every row of a
+        # dictionary-encoded column shares must not be copied once per row.
+        strings = [
+            value for value in {value for value in column if type(value) is str}
+            if len(value) <= limit
+        ]  # fmt: skip
         clean = _storable(strings) and not any(
             char in value for value in strings for char in forbidden
         )
