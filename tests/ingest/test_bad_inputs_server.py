@@ -37,9 +37,9 @@ REFERENCE = [
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    ServerProcess
-]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """A server (one ingest worker) with the ``shop`` model and its reference profile."""
     root = tmp_path_factory.mktemp("bad-inputs")
 
@@ -239,4 +239,3 @@ def test_a_missing_profiled_column_rejects_each_row_and_keeps_the_connection(
     ]
     assert "missing" in answer["rejected"][0]["reason"]
     assert _post(client, "events", (_arrow("with-age"), ARROW)).json()["accepted"] == 3
-

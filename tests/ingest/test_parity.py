@@ -104,7 +104,9 @@ USUAL: dict[str, pa.DataType] = {
 
 
 GOOD: dict[str, st.SearchStrategy[Any]] = {
-    "id": st.text(st.characters(codec="ascii", blacklist_characters="\x00"), min_size=1, max_size=4),
+    "id": st.text(
+        st.characters(codec="ascii", blacklist_characters="\x00"), min_size=1, max_size=4
+    ),
     "timestamp": st.floats(NOW - 86_400.0, NOW),
     "version": st.sampled_from(["v1", "v2"]),
     "prediction": st.sampled_from(["0", "1"]),
@@ -222,7 +224,9 @@ def test_json_arrow_and_parquet_agree_on_valid_and_invalid_events(
     if not columns:
         table = pa.table({"version": pa.array([], pa.string())})
     given_ids = [value is not None for value in columns.get("id", (None, [None] * rows))[1]]
-    expected = comparable(validate_event_batch(json_events(columns, rows), SPEC, **LIMITS), given_ids)
+    expected = comparable(
+        validate_event_batch(json_events(columns, rows), SPEC, **LIMITS), given_ids
+    )
     tables = {
         "arrow": table,
         "arrow stream": decode_arrow_stream(_ipc(table), **BOUNDS),

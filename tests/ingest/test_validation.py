@@ -660,7 +660,9 @@ FEATURE_VALUES = {
     | st.datetimes().map(lambda moment: moment.isoformat()),
     "note": st.none() | st.text(storable, max_size=20),
 }
-tag = st.text(storable, min_size=1, max_size=10).filter(lambda text: "," not in text and "=" not in text)
+tag = st.text(storable, min_size=1, max_size=10).filter(
+    lambda text: "," not in text and "=" not in text
+)
 
 
 @st.composite

@@ -16,11 +16,11 @@ is validated by the same validator as JSON events.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from watchkeeper.errors import IngestError
 from watchkeeper.ingest import rules
-from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidationResult, ValidEvent
+from watchkeeper.ingest.columns import Rejection, ValidationResult, ValidBatch, ValidEvent
 from watchkeeper.ingest.events import RawEvents, validate_raw
 from watchkeeper.ingest.spec import EventModel
 
@@ -178,8 +178,7 @@ def measure_parquet(body: bytes) -> ColumnarSize:
 def _check_size(size: ColumnarSize, max_rows: int, max_bytes: int) -> None:
     if size.rows > max_rows:
         raise IngestError(
-            f"batch has {size.rows} events; the limit is {max_rows}: split it into smaller "
-            "batches",
+            f"batch has {size.rows} events; the limit is {max_rows}: split it into smaller batches",
             field="events",
         )
     if size.decoded_bytes > max_bytes:
@@ -220,8 +219,10 @@ def decode_parquet(body: bytes, *, max_rows: int, max_bytes: int) -> pa.Table:
             or pa.types.is_large_string(item.type)
             or pa.types.is_binary(item.type)
         ]
-        return source.read(use_threads=False) if not strings else pq.read_table(
-            pa.BufferReader(body), read_dictionary=strings, use_threads=False
+        return (
+            source.read(use_threads=False)
+            if not strings
+            else pq.read_table(pa.BufferReader(body), read_dictionary=strings, use_threads=False)
         )
     except (pa.ArrowException, OSError, ValueError) as error:
         raise _corrupt("Parquet file", "pyarrow.parquet.write_table", error) from error
@@ -237,8 +238,10 @@ def _strings(array: pa.Array) -> list[Any]:
     try:
         array.validate(full=True)
     except pa.ArrowInvalid:
-        binary = array.cast(pa.binary()) if pa.types.is_string(array.type) else array.cast(
-            pa.large_binary()
+        binary = (
+            array.cast(pa.binary())
+            if pa.types.is_string(array.type)
+            else array.cast(pa.large_binary())
         )
         return [
             None if value is None else value.decode("utf-8", "surrogateescape")
@@ -273,14 +276,10 @@ def column_values(column: pa.ChunkedArray) -> list[Any]:
         # Stored values are UTC for zoned timestamps and wall time for naive ones, which
         # watchkeeper reads as UTC, so the raw integers are epoch units in both cases.
         raw = array.cast(pa.int64())
-        seconds = pc.divide(raw.cast(pa.float64()), per_second)
-        values: list[Any] = seconds.to_pylist()
-        return values
-    if pa.types.is_decimal(data_type):
-        values = array.cast(pa.float64()).to_pylist()
-        return values
-    values = array.to_pylist()
-    return values
+        array = pc.divide(raw.cast(pa.float64()), per_second)
+    elif pa.types.is_decimal(data_type):
+        array = array.cast(pa.float64())
+    return cast("list[Any]", array.to_pylist())
 
 
 def raw_events(table: pa.Table, model: EventModel) -> RawEvents:
@@ -373,4 +372,3 @@ def validate_columns(
         max_future_seconds=max_future_seconds,
         max_batch=max_batch,
     ).result()
-

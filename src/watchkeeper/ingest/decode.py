@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from watchkeeper.ingest import rules
-from watchkeeper.ingest.arrow import column_values, decode_arrow_stream, decode_parquet, validate_table
+from watchkeeper.ingest.arrow import (
+    column_values,
+    decode_arrow_stream,
+    decode_parquet,
+    validate_table,
+)
 from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidColumns
 from watchkeeper.ingest.json import unwrap_batch, validate_event_batch
 from watchkeeper.store import EncodedEvents, encode_columns
@@ -30,9 +35,8 @@ from watchkeeper.store import EncodedEvents, encode_columns
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from watchkeeper.monitor.windows import ColumnPlan, EventBatch
-
     from watchkeeper.ingest.spec import ModelSpec
+    from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 
 __all__ = [
     "ARROW_STREAM",

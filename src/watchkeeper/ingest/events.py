@@ -127,7 +127,9 @@ def _segments(tags: dict[str, list[Any]], size: int) -> list[str]:
     keys = sorted(tags)
     columns = [tags[key] for key in keys]
     return [
-        ",".join(f"{key}={value}" for key, value in zip(keys, row, strict=True) if value is not None)
+        ",".join(
+            f"{key}={value}" for key, value in zip(keys, row, strict=True) if value is not None
+        )
         for row in zip(*columns, strict=True)
     ]
 

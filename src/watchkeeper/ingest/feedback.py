@@ -92,7 +92,9 @@ def validate_feedback(
             problems.append(Rejection(index, "user_id", user_id.reason))
         rating = raw.get("rating")
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-            shown = rating if isinstance(rating, int | float | str | None) else rules.json_type(rating)
+            shown = (
+                rating if isinstance(rating, int | float | str | None) else rules.json_type(rating)
+            )
             problems.append(
                 Rejection(index, "rating", f"expected an integer from 1 to 5, got {shown!r}"[:80])
             )
@@ -124,9 +126,7 @@ def _common_checks(
 ) -> list[Rejection] | None:
     """Shape, unknown fields, ``id`` and ``timestamp`` of a label or feedback item."""
     if not isinstance(raw, Mapping):
-        rejected.append(
-            Rejection(index, "item", f"expected an object, got {rules.json_type(raw)}")
-        )
+        rejected.append(Rejection(index, "item", f"expected an object, got {rules.json_type(raw)}"))
         return None
     problems = [Rejection(index, str(key), "unknown field") for key in raw if key not in fields]
     item_id = rules.identifier(raw.get("id"), missing="missing")

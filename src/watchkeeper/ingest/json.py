@@ -19,7 +19,7 @@ import orjson
 
 from watchkeeper.errors import IngestError
 from watchkeeper.ingest import rules
-from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidationResult, ValidEvent
+from watchkeeper.ingest.columns import Rejection, ValidationResult, ValidBatch, ValidEvent
 from watchkeeper.ingest.events import RawEvents, validate_raw
 from watchkeeper.ingest.spec import EVENT_FIELDS, EventModel
 
@@ -70,9 +70,7 @@ def unwrap_batch(body: object, key: str) -> list[Any]:
 def check_batch(payload: object, max_batch: int, what: str) -> list[Any]:
     """``payload`` as a list of at most ``max_batch`` items; IngestError for the whole batch."""
     if not isinstance(payload, list):
-        raise IngestError(
-            f"{what} must be a JSON list, got {rules.json_type(payload)}", field=what
-        )
+        raise IngestError(f"{what} must be a JSON list, got {rules.json_type(payload)}", field=what)
     if len(payload) > max_batch:
         raise IngestError(
             f"batch has {len(payload)} {what}; the limit is {max_batch}: split it into smaller "
@@ -148,7 +146,9 @@ def raw_events(events: list[Any], model: EventModel) -> RawEvents:
     odd = np.fromiter((not raw.keys() <= EVENT_FIELDS for raw in view), bool, size)
     for row in np.flatnonzero(odd).tolist():
         shape.extend(
-            Rejection(row, str(key), "unknown field") for key in view[row] if key not in EVENT_FIELDS
+            Rejection(row, str(key), "unknown field")
+            for key in view[row]
+            if key not in EVENT_FIELDS
         )
     fields = {name: [raw.get(name) for raw in view] for name in _TOP_LEVEL}
     features, feature_rows = _features(view, model, shape, dead)
@@ -179,7 +179,7 @@ def _features(
     """One raw column per declared feature, and the sent objects when each holds exactly the
     declared features."""
     names = list(model.features)
-    maps = [raw.get("features") for raw in view]
+    maps: list[Any] = [raw.get("features") for raw in view]
     exact: list[Any] | None = None
     if set(map(type, maps)) <= _OBJECT and all(len(raw) == len(names) for raw in maps):
         if not names:

@@ -3,7 +3,8 @@
 A :class:`ModelSpec` is what a team registers once per model (``POST /v1/models``). The service
 stores it and uses it to validate every ingested event (:mod:`watchkeeper.ingest`), to name the
 profile windows and to expire old data. The fields of an event, a label and a feedback item are
-named here once (:data:`EVENT_FIELDS`, :data:`LABEL_FIELDS`, :data:`FEEDBACK_FIELDS`). It is the JSON of the service wire contract::
+named here once (:data:`EVENT_FIELDS`, :data:`LABEL_FIELDS`, :data:`FEEDBACK_FIELDS`). A spec is
+the JSON of the service wire contract::
 
     {"name": "churn", "task": "classification",
      "features": {"age": "numeric", "plan": "categorical"},

@@ -37,8 +37,8 @@ from watchkeeper.ingest import (
     validate_feedback,
     validate_labels,
 )
-from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.ingest.decode import DecodedEvents, DecodeJob, decode_events, decode_table
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.rangereport import range_report_document
 from watchkeeper.monitor.signals import Signals, signal_names, window_signals
 from watchkeeper.monitor.windows import (
