@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,13 +70,25 @@ def _by_value(rule: rules.Rule, column: list[Any]) -> tuple[list[Any], list[tupl
 
 @pytest.mark.parametrize("name", list(RULES))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(column=st.lists(st.one_of(ANYTHING, st.sampled_from(["eu", 0.5, 3, None])), max_size=8))
+@given(
+    column=st.one_of(
+        st.lists(st.one_of(ANYTHING, st.sampled_from(["eu", 0.5, 3, None])), max_size=8),
+        st.lists(st.none() | st.floats() | st.sampled_from([NOW, 0.5, -1.0]), max_size=8),
+    )
+)
 def test_column_path_matches_the_per_value_check(name: str, column: list[Any]) -> None:
     rule = RULES[name]
     fast_values, fast_failures = rules.apply(rule, list(column))
     slow_values, slow_failures = _by_value(rule, column)
     assert fast_failures == slow_failures
     assert list(map(_same, fast_values)) == list(map(_same, slow_values))
+    if all(type(value) in (float, type(None)) for value in column):
+        # The same floats as Arrow hands them over: with their float64 array and null mask.
+        nulls = np.array([value is None for value in column], dtype=bool)
+        floats = np.array(column, dtype=np.float64)
+        typed_values, typed_failures = rules.apply(rule, rules.FloatColumn(floats, nulls))
+        assert typed_failures == slow_failures
+        assert list(map(_same, typed_values)) == list(map(_same, slow_values))
 
 
 def test_a_clean_batch_with_one_bad_event_keeps_canonical_types() -> None:

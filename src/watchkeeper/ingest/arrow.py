@@ -18,6 +18,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+import numpy as np
+
 from watchkeeper.errors import IngestError
 from watchkeeper.ingest import rules
 from watchkeeper.ingest.columns import Rejection, ValidationResult, ValidBatch, ValidEvent
@@ -271,6 +273,10 @@ def column_values(column: pa.ChunkedArray) -> list[Any]:
         if pa.types.is_string_view(data_type):
             array = array.cast(pa.large_string())
         return _strings(array)
+    if pa.types.is_floating(data_type):
+        nulls = array.is_null().to_numpy(zero_copy_only=False)
+        floats = array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        return rules.FloatColumn(np.asarray(floats, dtype=np.float64), np.asarray(nulls))
     if pa.types.is_timestamp(data_type):
         per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[data_type.unit]
         # Stored values are UTC for zoned timestamps and wall time for naive ones, which

@@ -113,10 +113,13 @@ def _probas(proba: dict[str, list[Any]], size: int) -> list[dict[str, float] | N
     if not proba:
         return [None] * size
     labels = list(proba)
+    rows = zip(*proba.values(), strict=True)
+    if not any(None in column for column in proba.values()):
+        return [dict(zip(labels, row, strict=True)) for row in rows]
     return [
         {label: value for label, value in zip(labels, row, strict=True) if value is not None}
         or None
-        for row in zip(*proba.values(), strict=True)
+        for row in rows
     ]
 
 
@@ -125,13 +128,17 @@ def _segments(tags: dict[str, list[Any]], size: int) -> list[str]:
     if not tags:
         return [""] * size
     keys = sorted(tags)
-    columns = [tags[key] for key in keys]
-    return [
-        ",".join(
-            f"{key}={value}" for key, value in zip(keys, row, strict=True) if value is not None
+    combinations = list(zip(*(tags[key] for key in keys), strict=True))
+    # A batch holds few distinct segments: build each string once.
+    names = {
+        combination: ",".join(
+            f"{key}={value}"
+            for key, value in zip(keys, combination, strict=True)
+            if value is not None
         )
-        for row in zip(*columns, strict=True)
-    ]
+        for combination in set(combinations)
+    }
+    return [names[combination] for combination in combinations]
 
 
 def _accepted(columns: ValidColumns, bad: np.ndarray) -> ValidColumns:

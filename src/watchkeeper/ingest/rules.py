@@ -45,6 +45,7 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "MISSING",
     "Bad",
+    "FloatColumn",
     "OutOfRange",
     "Rule",
     "Window",
@@ -306,8 +307,24 @@ def _merge(*masks: np.ndarray | None) -> np.ndarray | None:
     return result
 
 
+class FloatColumn(list[Any]):
+    """A raw column of floats and nulls (a list like any other) that also carries them as
+    float64 with NaN for null, and its null mask: Arrow's float columns arrive this way, so the
+    rules need not convert them back."""
+
+    __slots__ = ("floats", "nulls")
+
+    def __init__(self, floats: np.ndarray, nulls: np.ndarray) -> None:
+        values = _as_objects(floats, nulls) if nulls.any() else floats.tolist()
+        super().__init__(values)
+        self.floats = floats
+        self.nulls = nulls
+
+
 def _floats(column: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     """float64 values (NaN where null) and the rows that are not finite numbers or null."""
+    if type(column) is FloatColumn:
+        return column.floats, _merge(~np.isfinite(column.floats) & ~column.nulls)
     odd = _others(column, _NUMBER_OR_NULL)
     if odd is not None:
         column = [None if bad else value for value, bad in zip(column, odd.tolist(), strict=True)]
@@ -333,7 +350,7 @@ def _number_values(column: list[Any]) -> tuple[list[Any], np.ndarray, np.ndarray
     """Canonical floats (the column itself when it holds only floats and nulls), the float64
     array (NaN where null) and the rows that are not finite numbers or null."""
     floats, suspect = _floats(column)
-    if set(map(type, column)) <= _FLOAT_OR_NULL:
+    if type(column) is FloatColumn or set(map(type, column)) <= _FLOAT_OR_NULL:
         return column, floats, suspect
     missing = np.isnan(floats)
     values = _as_objects(floats, missing) if missing.any() else floats.tolist()
@@ -363,26 +380,24 @@ def _strings_column(
     limit: int, *, empty_ok: bool, nullable: bool = True, forbidden: str = ""
 ) -> Column:
     allowed = _STRING_OR_NULL if nullable else frozenset({str})
+    shortest = 0 if empty_ok else 1
 
     def column_check(column: list[Any]) -> tuple[list[Any], np.ndarray | None]:
-        odd = _others(column, allowed)
-        lengths = np.fromiter(
-            (len(value) if type(value) is str else 1 for value in column), np.int64, len(column)
-        )
-        bad_length = (lengths > limit) if empty_ok else ((lengths < 1) | (lengths > limit))
-        suspect = _merge(odd, bad_length)
-        # Each distinct string once, and none over the limit: a long value that every row of a
-        # dictionary-encoded column shares must not be copied once per row.
-        strings = [
-            value for value in {value for value in column if type(value) is str}
-            if len(value) <= limit
-        ]  # fmt: skip
-        clean = _storable(strings) and not any(
-            char in value for value in strings for char in forbidden
-        )
-        if not clean:
+        # Columns repeat their values: each distinct string is checked once. A column with
+        # any problem goes through the per-value checks whole (a rare, slower path), which
+        # also keeps a long value shared by every row of a dictionary column from being
+        # copied once per row.
+        if not set(map(type, column)) <= allowed:
             return column, np.ones(len(column), dtype=bool)
-        return column, suspect
+        distinct = set(column)
+        distinct.discard(None)
+        if (
+            any(not shortest <= len(value) <= limit for value in distinct)
+            or not _storable(list(distinct))
+            or any(char in value for value in distinct for char in forbidden)
+        ):
+            return column, np.ones(len(column), dtype=bool)
+        return column, None
 
     return column_check
 
@@ -532,7 +547,7 @@ class Window:
         kinds = set(map(type, column))
         if kinds <= _NUMBER_OR_NULL:
             values, suspect = _floats(column)
-            values[np.isnan(values)] = self.now
+            values = np.where(np.isnan(values), self.now, values)
             with np.errstate(invalid="ignore"):
                 outside = (values < self.earliest) | (values > self.latest)
             return values.tolist(), _merge(suspect, outside)
