@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.server.conftest import ServerProcess
+from watchkeeper.errors import IngestError
+from watchkeeper.ingest.arrow import decode_arrow_stream, measure_arrow_stream, measure_parquet
 
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
@@ -144,3 +146,31 @@ def test_a_long_value_shared_by_every_row_is_rejected_once_per_row(server: Serve
     assert answer["rejected"][0]["field"] == "features.note"
     assert "at most 65536 characters" in answer["rejected"][0]["reason"]
     assert growth < GROWTH_LIMIT, f"resident memory grew by {growth / 2**20:.0f} MiB"
+
+
+def _stream(table: pa.Table, compression: str | None) -> bytes:
+    sink = io.BytesIO()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("compression", [None, "zstd", "lz4"])
+def test_the_metadata_gives_rows_and_at_least_the_decoded_bytes(compression: str | None) -> None:
+    table = pa.table({"age": np.zeros(1_000_000), "note": ["n" * 100] * 1_000_000})
+    size = measure_arrow_stream(_stream(table, compression))
+    assert size.rows == 1_000_000
+    assert size.decoded_bytes >= table.nbytes
+    parquet = io.BytesIO()
+    pq.write_table(table, parquet, row_group_size=300_000)
+    assert measure_parquet(parquet.getvalue()).rows == 1_000_000
+
+
+def test_a_body_that_decodes_past_the_byte_limit_is_refused_before_decoding() -> None:
+    table = pa.table({"note": ["n" * 3_000_000] * 2})
+    body = _stream(table, "zstd")
+    assert len(body) < 10_000
+    with pytest.raises(IngestError, match="decodes to about") as caught:
+        decode_arrow_stream(body, max_rows=100, max_bytes=2_000_000)
+    assert caught.value.field == "body"

@@ -109,16 +109,16 @@ class _Table:
         return [struct.unpack_from("<qq", self.data, start + 4 + 16 * k) for k in range(count)]
 
 
-def _batch_size(batch: _Table, body: bytes) -> ColumnarSize:
+def _batch_size(batch: _Table, body: pa.Buffer | None) -> ColumnarSize:
     """Rows and decoded bytes of one RecordBatch message (Arrow's Message.fbs)."""
     rows = batch.scalar(0, "<q")
     values = sum(length for length, _ in batch.structs(1))
     compressed = batch.table(3) is not None
     decoded = 0
     for offset, length in batch.structs(2):
-        if compressed and length >= 8:
+        if compressed and length >= 8 and body is not None:
             # A compressed buffer starts with its uncompressed length (-1: stored as is).
-            (size,) = struct.unpack_from("<q", body, offset)
+            (size,) = struct.unpack("<q", body.slice(offset, 8).to_pybytes())
             decoded += length - 8 if size < 0 else size
         else:
             decoded += length
@@ -140,7 +140,6 @@ def measure_arrow_stream(body: bytes) -> ColumnarSize:
             if message is None:
                 break
             root = message.metadata.to_pybytes()
-            content = message.body.to_pybytes() if message.body is not None else b""
             header = _Table(root, struct.unpack_from("<I", root, 0)[0])
             kind = header.scalar(1, "<B")
             table = header.table(2)
@@ -149,9 +148,9 @@ def measure_arrow_stream(body: bytes) -> ColumnarSize:
             if kind == _DICTIONARY_BATCH:
                 data = table.table(1)
                 if data is not None:
-                    decoded += _batch_size(data, content).decoded_bytes
+                    decoded += _batch_size(data, message.body).decoded_bytes
                 continue
-            size = _batch_size(table, content)
+            size = _batch_size(table, message.body)
             rows += size.rows
             decoded += size.decoded_bytes
     except (pa.ArrowException, OSError, ValueError, struct.error) as error:

@@ -181,7 +181,7 @@ def _features(
     names = list(model.features)
     maps: list[Any] = [raw.get("features") for raw in view]
     exact: list[Any] | None = None
-    if set(map(type, maps)) <= _OBJECT and all(len(raw) == len(names) for raw in maps):
+    if set(map(type, maps)) <= _OBJECT and set(map(len, maps)) <= {len(names)}:
         if not names:
             return {}, maps
         getter = itemgetter(*names)

@@ -294,6 +294,7 @@ def _flag(value: object) -> bool | Bad:
 # --------------------------------------------------------------------------- whole columns
 
 Column = Callable[[list[Any]], tuple[list[Any], np.ndarray | None]]
+_NONE: frozenset[type] = frozenset({type(None)})
 _NUMBER_OR_NULL: frozenset[type] = frozenset({float, int, type(None)})
 _FLOAT_OR_NULL: frozenset[type] = frozenset({float, type(None)})
 _STRING_OR_NULL: frozenset[type] = frozenset({str, type(None)})
@@ -332,12 +333,19 @@ class FloatColumn(list[Any]):
         self.nulls = nulls
 
 
-def _floats(column: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
-    """float64 values (NaN where null) and the rows that are not finite numbers or null."""
+def _floats(
+    column: list[Any], kinds: set[type] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """float64 values (NaN where null) and the rows that are not finite numbers or null
+    (``kinds``: the set of value types, when the caller has it)."""
     if type(column) is FloatColumn:
         return column.floats, _merge(~np.isfinite(column.floats) & ~column.nulls)
-    odd = _others(column, _NUMBER_OR_NULL)
-    if odd is not None:
+    kinds = set(map(type, column)) if kinds is None else kinds
+    if kinds <= _NONE:
+        return np.full(len(column), np.nan), None
+    odd = None
+    if not kinds <= _NUMBER_OR_NULL:
+        odd = np.fromiter((type(value) not in _NUMBER_OR_NULL for value in column), bool)
         column = [None if bad else value for value, bad in zip(column, odd.tolist(), strict=True)]
     try:
         values = np.array(column, dtype=np.float64)
@@ -360,8 +368,9 @@ def _as_objects(values: np.ndarray, nulls: np.ndarray) -> list[Any]:
 def _number_values(column: list[Any]) -> tuple[list[Any], np.ndarray, np.ndarray | None]:
     """Canonical floats (the column itself when it holds only floats and nulls), the float64
     array (NaN where null) and the rows that are not finite numbers or null."""
-    floats, suspect = _floats(column)
-    if type(column) is FloatColumn or set(map(type, column)) <= _FLOAT_OR_NULL:
+    kinds = None if type(column) is FloatColumn else set(map(type, column))
+    floats, suspect = _floats(column, kinds)
+    if kinds is None or kinds <= _FLOAT_OR_NULL:
         return column, floats, suspect
     missing = np.isnan(floats)
     values = _as_objects(floats, missing) if missing.any() else floats.tolist()
@@ -402,8 +411,9 @@ def _strings_column(
             return column, np.ones(len(column), dtype=bool)
         distinct = set(column)
         distinct.discard(None)
+        lengths = list(map(len, distinct))
         if (
-            any(not shortest <= len(value) <= limit for value in distinct)
+            (lengths and not shortest <= min(lengths) <= max(lengths) <= limit)
             or not _storable(list(distinct))
             or any(char in value for value in distinct for char in forbidden)
         ):
