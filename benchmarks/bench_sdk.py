@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 
 from watchkeeper.ingest import ValidationResult, ValidEvent, validate_columns, validate_events
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.sdk import Client
 
 FEATURES = {"age": 41.5, "income": 52_000.0, "plan": "gold", "tenure": 12, "vip": True}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import FEATURES, MODEL, make_events
 from watchkeeper.config import Settings
 from watchkeeper.ingest import validate_events
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.service import MonitorService
 from watchkeeper.store import Store
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from watchkeeper.config import Settings
 from watchkeeper.ingest import validate_events
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import EventBatch, MonitorService, WindowProfile
 from watchkeeper.monitor.signals import window_signals
 from watchkeeper.store import Store

@@ -12,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from watchkeeper.frame import category_counts
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.labels import (
     BOOLEAN_LABELS,
     MAX_EXACT_INTEGER,
@@ -20,7 +21,6 @@ from watchkeeper.labels import (
     label_codes,
     label_counts,
 )
-from watchkeeper.modelspec import ModelSpec
 from watchkeeper.monitor.performance import ClassificationAccumulator
 from watchkeeper.monitor.service import _reference_profile
 from watchkeeper.profiles import CategoricalProfile

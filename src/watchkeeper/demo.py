@@ -123,7 +123,7 @@ def run_live_demo(
 
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.config import Settings
-    from watchkeeper.modelspec import ModelSpec
+    from watchkeeper.ingest.spec import ModelSpec
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.store import Store
 

@@ -11,7 +11,7 @@ import pytest
 
 from watchkeeper.config import Settings
 from watchkeeper.errors import ConflictError, NotFoundError
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import MonitorService, WindowProfile
 from watchkeeper.report import Report
 from watchkeeper.schema import Schema
@@ -378,3 +378,62 @@ def test_system_signals_without_gpu() -> None:
         signals = make_service(store, Clock(T0)).system_signals()
     assert signals["process_rss_bytes"] > 0
     assert "system_memory_total_bytes" in signals
+
+
+@pytest.mark.parametrize("body", ["json", "arrow"])
+def test_booleans_arrive_named_as_in_the_reference(store: Store, body: str) -> None:
+    # The reference names booleans as the batch report does ("1"/"0", watchkeeper.labels), so
+    # JSON true/false (or an Arrow boolean column) must arrive as "1"/"0": no unseen categories,
+    # and a label true is the class "1" of proba.
+    import json
+
+    import pyarrow as pa
+
+    clock = Clock(T0 + 10)
+    service = make_service(store, clock)
+    rng = np.random.default_rng(21)
+    tiers = np.array([True, False, "gold"], dtype=object)
+    reference = pd.DataFrame({"x": rng.normal(size=3000), "vip": rng.uniform(size=3000) < 0.3})
+    reference["tier"] = pd.Series(rng.choice(tiers, 3000), dtype=object)
+    reference["prediction"] = rng.uniform(size=3000) < 0.4
+    reference["p1"] = np.where(reference["prediction"], 0.8, 0.2)
+    features = {"x": "numeric", "vip": "categorical", "tier": "categorical"}
+    model = {"name": "flags", "task": "classification", "features": features}
+    model["proba"] = {"0": "p0", "1": "p1"}
+    service.register_model(ModelSpec.from_dict(model), reference=reference)
+    live = reference.sample(n=600, random_state=22).reset_index(drop=True)
+    live["id"] = [f"f{index}" for index in range(len(live))]
+    live["timestamp"] = T0 + np.arange(len(live), dtype=float)
+    if body == "json":
+        batch = [
+            {
+                "id": row.id,
+                "timestamp": row.timestamp,
+                "version": "v1",
+                "prediction": row.prediction,
+                "features": {"x": row.x, "vip": row.vip, "tier": row.tier},
+                "proba": {"1": row.p1},
+            }
+            for row in live.itertuples()
+        ]
+        outcome = service.ingest_events("flags", json.loads(json.dumps(batch)))
+    else:  # An Arrow column holds one type: tier keeps its strings only.
+        columns = live[["id", "timestamp", "x", "vip", "prediction"]].to_dict("list")
+        columns["tier"] = [tier if isinstance(tier, str) else None for tier in live["tier"]]
+        table = pa.table(columns | {"version": ["v1"] * len(live), "proba.1": live["p1"]})
+        outcome = service.ingest_table("flags", table)
+    assert outcome.accepted == len(live)
+    labels = [{"id": row.id, "label": bool(row.prediction)} for row in live.itertuples()]
+    assert service.ingest_labels("flags", json.loads(json.dumps(labels))).accepted == len(live)
+    clock.now = T0 + HOUR + 10
+    service.tick()
+
+    def value(signal: str) -> Any:
+        (point,) = service.series("flags", signal, window_seconds=HOUR, start=T0, end=T0 + HOUR)
+        return point["value"]
+
+    assert value("quality.vip.new_category_share") == value("drift.vip.detected") == 0.0
+    assert value("prediction_drift.detected") == 0.0
+    assert value("accuracy") == value("roc_auc") == 1.0
+    if body == "json":
+        assert value("quality.tier.new_category_share") == value("drift.tier.detected") == 0.0

@@ -18,9 +18,9 @@ import pytest
 
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.errors import ConfigError
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.decode import JSON, DecodedEvents, DecodeJob, decode_events
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import MonitorService
-from watchkeeper.monitor.decoding import JSON, DecodedEvents, DecodeJob, decode_events
 from watchkeeper.monitor.windows import ColumnPlan
 from watchkeeper.schema import ColumnKind
 from watchkeeper.server.workers import IngestWorkers, default_worker_count

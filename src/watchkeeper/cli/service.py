@@ -177,7 +177,7 @@ def _read_spec(path: Path) -> dict[str, Any]:
 @models_app.command("list")
 def models_list(db: DbOpt = None, config: ConfigOpt = None) -> None:
     """List registered models with their task and features."""
-    from watchkeeper.modelspec import ModelSpec
+    from watchkeeper.ingest.spec import ModelSpec
 
     with _usage_errors(), _store(db, config) as store:
         records = store.list_models()
@@ -208,7 +208,7 @@ def models_register(
     """
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.frame import read_table
-    from watchkeeper.modelspec import ModelSpec
+    from watchkeeper.ingest.spec import ModelSpec
     from watchkeeper.monitor.service import MonitorService
 
     with _usage_errors():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchkeeper.modelspec import ModelSpec
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.signals import drift_results
 from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
 from watchkeeper.profiles import DatasetProfile, quality_summary

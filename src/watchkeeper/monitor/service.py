@@ -37,8 +37,8 @@ from watchkeeper.ingest import (
     validate_feedback,
     validate_labels,
 )
-from watchkeeper.modelspec import ModelSpec
-from watchkeeper.monitor.decoding import DecodedEvents, DecodeJob, decode_events, decode_table
+from watchkeeper.ingest.decode import DecodedEvents, DecodeJob, decode_events, decode_table
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.rangereport import range_report_document
 from watchkeeper.monitor.signals import Signals, signal_names, window_signals
 from watchkeeper.monitor.windows import (
@@ -510,6 +510,7 @@ class MonitorService:
             spec=state.spec,
             plan=state.plan,
             max_batch=self._settings.max_batch_events,
+            max_body_bytes=self._settings.max_body_bytes,
             **self._validation_window(),
         )
 
@@ -532,7 +533,7 @@ class MonitorService:
                 return outcome
 
     def ingest_decoded(self, model: str, decoded: DecodedEvents) -> IngestOutcome | None:
-        """Store and fold a batch decoded elsewhere (:func:`~watchkeeper.monitor.decoding.
+        """Store and fold a batch decoded elsewhere (:func:`~watchkeeper.ingest.decode.
         decode_body` in an ingest worker); committed on return.
 
         Returns None, storing nothing, when the model's plan changed since the job was taken

@@ -168,7 +168,7 @@ class Client:
         """
         local = self._local_service()
         if local is not None:
-            from watchkeeper.modelspec import ModelSpec
+            from watchkeeper.ingest.spec import ModelSpec
 
             frame = None if reference is None else _frame(reference)
             return local.register_model(

@@ -3,10 +3,10 @@
 Small bodies (tokens, silences) are parsed with these models after authentication (see
 :func:`~watchkeeper.server.wire.read_model`). The batch bodies (events, labels, feedback) and
 model configs are parsed by orjson and validated by :mod:`watchkeeper.ingest` and
-:class:`~watchkeeper.modelspec.ModelSpec`, which report every problem with its index and field;
-their models here only document the wire contract in the OpenAPI schema. The response models
-document the answers too: routes build their JSON directly, and the schemathesis suite checks
-that what they send matches (tests/server/test_schemathesis.py).
+:class:`~watchkeeper.ingest.spec.ModelSpec`, which report every problem with its index and
+field; their models here only document the wire contract in the OpenAPI schema. The response
+models document the answers too: routes build their JSON directly, and the schemathesis suite
+checks that what they send matches (tests/server/test_schemathesis.py).
 
 :func:`answers` gives a route's ``responses``: its success model and every error status it can
 answer, each with :class:`ErrorBody`. The app adds what every route shares (401/403 where a

@@ -15,7 +15,6 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -24,8 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from watchkeeper.config import ENV_PREFIX
 from watchkeeper.errors import InputError
-from watchkeeper.ingest import decode_arrow_stream, decode_parquet
-from watchkeeper.monitor.decoding import ARROW_STREAM, JSON, PARQUET
+from watchkeeper.ingest.arrow import (
+    decode_arrow_stream,
+    decode_parquet,
+    measure_arrow_stream,
+    measure_parquet,
+)
+from watchkeeper.ingest.decode import ARROW_STREAM, JSON, PARQUET
+from watchkeeper.ingest.json import loads
 from watchkeeper.server.errors import (
     malformed_body,
     malformed_json,
@@ -126,16 +131,12 @@ async def read_model(request: Request, model: type[Model], *, limit: int, settin
 def parse_json(body: bytes) -> Any:
     """Decode a JSON body; 400 with the line, column and byte of the first problem.
 
-    orjson is tried first. The bare tokens ``NaN`` and ``Infinity`` (which Python's ``json``
-    module writes by default) are not JSON, but they are read here so that validation can
-    reject the one event that holds them, with its index and field, instead of the batch.
+    :func:`watchkeeper.ingest.json.loads` also reads what is one event's problem rather than
+    the body's (``NaN``, lone surrogates, very long integers), so validation rejects that event
+    alone, with its index and field.
     """
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body)
+        return loads(body)
     except json.JSONDecodeError as error:
         raise malformed_json(error) from None
     except UnicodeDecodeError as error:
@@ -146,16 +147,33 @@ def parse_json(body: bytes) -> Any:
         raise malformed_body("the JSON body is nested too deeply") from None
 
 
-def read_table(body: bytes, content_type: str) -> pa.Table:
-    """Decode a columnar events body (Arrow IPC stream or Parquet); 400 when corrupt."""
+def read_table(body: bytes, content_type: str, *, max_rows: int, max_bytes: int) -> pa.Table:
+    """Decode a columnar events body (Arrow IPC stream or Parquet); 400 when corrupt, 413 when
+    its metadata shows more than ``max_rows`` events or ``max_bytes`` decoded bytes (checked
+    before anything is decompressed)."""
     if content_type == ARROW_STREAM:
-        decode = decode_arrow_stream
+        measure, decode = measure_arrow_stream, decode_arrow_stream
     elif content_type == PARQUET:
-        decode = decode_parquet
+        measure, decode = measure_parquet, decode_parquet
     else:
         raise unsupported_media_type(content_type, (JSON, ARROW_STREAM, PARQUET))
     try:
-        return decode(body)
+        size = measure(body)
+    except ValueError as error:
+        raise malformed_body(str(error)) from None
+    if size.rows > max_rows:
+        raise payload_too_large(
+            f"the batch has {size.rows} events; the limit is {max_rows} "
+            "(WATCHKEEPER_MAX_BATCH_EVENTS): split it into smaller batches",
+            field="events",
+        )
+    if size.decoded_bytes > max_bytes:
+        raise payload_too_large(
+            f"the body decodes to about {size.decoded_bytes} bytes; the limit is {max_bytes} "
+            "(WATCHKEEPER_MAX_BODY_BYTES): send smaller batches"
+        )
+    try:
+        return decode(body, max_rows=max_rows, max_bytes=max_bytes)
     except ValueError as error:
         raise malformed_body(str(error)) from None
 

@@ -2,9 +2,9 @@
 
 Parsing a JSON body, validating its events and encoding them for the store is most of the CPU
 time of ingest, and it is pure Python work that holds the interpreter lock. The worker processes
-do it (:func:`~watchkeeper.monitor.decoding.decode_body`), so the server process keeps its lock
+do it (:func:`~watchkeeper.ingest.decode.decode_body`), so the server process keeps its lock
 for HTTP, storing and folding, and ingest uses more than one core. Results come back as
-:class:`~watchkeeper.monitor.decoding.DecodedEvents` (columns and encoded store rows: cheap to
+:class:`~watchkeeper.ingest.decode.DecodedEvents` (columns and encoded store rows: cheap to
 pickle). A body a worker cannot decode cleanly, and any batch while no worker is available, is
 handled in-process, so clients see the same answers either way.
 
@@ -27,7 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Final
 
-from watchkeeper.monitor.decoding import DecodedEvents, DecodeJob, decode_body
+from watchkeeper.ingest.decode import DecodedEvents, DecodeJob, decode_body
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess

@@ -104,7 +104,10 @@ def _events_from_json(state: AppState, model: str, body: bytes) -> IngestOutcome
 
 
 def _events_from_table(state: AppState, model: str, body: bytes, kind: str) -> IngestOutcome:
-    table = read_table(body, kind)
+    settings = state.settings
+    table = read_table(
+        body, kind, max_rows=settings.max_batch_events, max_bytes=settings.max_body_bytes
+    )
     _check_size(state, table.num_rows, "events")
     return _count_stored(state, model, state.service.ingest_table(model, table))
 

@@ -1,5 +1,10 @@
 """Event batches from request bodies to the form the monitor stores and folds.
 
+This is the one module of :mod:`watchkeeper.ingest` that reaches below the contract: it hands
+the accepted columns to the monitor's fold batch (:class:`~watchkeeper.monitor.windows.
+EventBatch`) and the store's encoder, so that an ingest worker process does all the per-event
+work and the server process only stores and folds.
+
 Decoding (JSON or columnar), validation and encoding for the store are pure functions of the body
 and the model: they need neither the store nor the monitor's state. :class:`DecodedEvents` is
 their result, and it pickles cheaply, so the server can run :func:`decode_body` in its ingest
@@ -16,24 +21,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from watchkeeper.ingest import (
-    MAX_ID_LENGTH,
-    Rejection,
-    ValidBatch,
-    ValidColumns,
+from watchkeeper.ingest import rules
+from watchkeeper.ingest.arrow import (
+    column_values,
     decode_arrow_stream,
     decode_parquet,
-    unwrap_batch,
-    validate_event_batch,
     validate_table,
 )
-from watchkeeper.monitor.windows import ColumnPlan, EventBatch
+from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidColumns
+from watchkeeper.ingest.json import unwrap_batch, validate_event_batch
 from watchkeeper.store import EncodedEvents, encode_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from watchkeeper.modelspec import ModelSpec
+    from watchkeeper.ingest.spec import ModelSpec
+    from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 
 __all__ = [
     "ARROW_STREAM",
@@ -54,7 +57,8 @@ PARQUET: Final = "application/vnd.apache.parquet"
 
 @dataclass(frozen=True, slots=True)
 class DecodeJob:
-    """What decoding a batch for one model needs: its spec and plan, the clock, the limits."""
+    """What decoding a batch for one model needs: its spec and plan, the clock, the limits
+    (``max_body_bytes`` also bounds what a columnar body may decode to)."""
 
     spec: ModelSpec
     plan: ColumnPlan
@@ -62,6 +66,7 @@ class DecodeJob:
     max_age_seconds: float
     max_future_seconds: float
     max_batch: int
+    max_body_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +87,8 @@ class DecodedEvents:
 
 def _raw_version(raw: object) -> str:
     version = raw.get("version") if isinstance(raw, Mapping) else None
-    if isinstance(version, str) and 0 < len(version) <= MAX_ID_LENGTH:
-        return version
-    return ""
+    checked = rules.identifier(version)
+    return checked if isinstance(checked, str) else ""
 
 
 def encode_valid(accepted: ValidColumns) -> EncodedEvents:
@@ -103,6 +107,9 @@ def encode_valid(accepted: ValidColumns) -> EncodedEvents:
 
 
 def _decoded(job: DecodeJob, result: ValidBatch, rejected_versions: list[str]) -> DecodedEvents:
+    # Imported here: the monitor package imports this module (its service decodes in-process).
+    from watchkeeper.monitor.windows import EventBatch
+
     return DecodedEvents(
         plan=job.plan,
         now=job.now,
@@ -135,8 +142,8 @@ def decode_table(table: pa.Table, job: DecodeJob) -> DecodedEvents:
     indices = sorted({rejection.index for rejection in result.rejected})
     versions = [""] * len(indices)
     if indices and "version" in table.column_names:
-        column = table.column("version").take(indices).to_pylist()
-        versions = [_raw_version({"version": value}) for value in column]
+        column = column_values(table.column("version"))
+        versions = [_raw_version({"version": column[index]}) for index in indices]
     return _decoded(job, result, versions)
 
 
@@ -150,16 +157,16 @@ def decode_body(body: bytes, content_type: str, job: DecodeJob) -> DecodedEvents
     """
     try:
         if content_type == JSON:
+            # orjson alone: a body it refuses (NaN tokens, lone surrogates) is rare, and the
+            # in-process path reads it with the fallback parser and its precise errors.
             events = unwrap_batch(orjson.loads(body), "events")
             if len(events) > job.max_batch:
                 return None
             return decode_events(events, job)
         if content_type in (ARROW_STREAM, PARQUET):
-            table = (
-                decode_arrow_stream(body) if content_type == ARROW_STREAM else decode_parquet(body)
-            )
-            if table.num_rows > job.max_batch:
-                return None
+            decode = decode_arrow_stream if content_type == ARROW_STREAM else decode_parquet
+            # Over a limit, the metadata says so before anything is decompressed.
+            table = decode(body, max_rows=job.max_batch, max_bytes=job.max_body_bytes)
             return decode_table(table, job)
     except Exception:
         return None

@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow as pa
 
 from watchkeeper.ingest import validate_event_batch, validate_table
-from watchkeeper.modelspec import ModelSpec
-from watchkeeper.monitor.decoding import encode_valid
+from watchkeeper.ingest.decode import encode_valid
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.service import _reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 from watchkeeper.store import encode_columns, encode_events
@@ -125,7 +125,7 @@ def test_columns_encode_as_the_events_do() -> None:
     assert encoded == encode_events(accepted.events())
     assert encoded.values[:9] == [
         "a", "1", NOW, "region=eu", b'{"age":31.0,"plan":"pro","vip":true,"note":"hi"}', b'"1"',
-        b'{"1":0.8,"0":0.2}', 3.5, 0,
+        b'{"0":0.2,"1":0.8}', 3.5, 0,
     ]  # fmt: skip
     # A null prediction and proba are empty texts, stored as SQL NULL.
     assert encoded.values[9 + 5 : 9 + 7] == [b"", b""]
@@ -156,7 +156,7 @@ def test_values_the_fast_encoder_does_not_take_are_encoded_by_the_store_rules() 
     assert encoded.values[5] == b"1.25"
 
 
-def test_events_the_column_tests_flag_but_the_event_checks_accept_are_merged_in_order() -> None:
+def test_events_the_column_tests_flag_but_the_per_value_checks_accept_keep_their_order() -> None:
     # A number beyond float range makes the whole numeric column unusable for the column tests,
     # so every event goes through the per-event checks, which accept the good ones.
     batch = events()
@@ -168,7 +168,7 @@ def test_events_the_column_tests_flag_but_the_event_checks_accept_are_merged_in_
     assert [rejection.index for rejection in checked.rejected] == [1, 3]
     assert accepted.ids[0] == "a"
     assert accepted.features["age"] == [31.0, None, 2.5]
-    assert accepted.rows == [event.features for event in accepted.events()]
+    assert accepted.feature_rows() == [event.features for event in accepted.events()]
     reference = validate_event_batch(events(), SPEC, **LIMITS).accepted
     assert accepted.features == reference.features
     assert accepted.predictions == reference.predictions

@@ -2,7 +2,9 @@
 
 A :class:`ModelSpec` is what a team registers once per model (``POST /v1/models``). The service
 stores it and uses it to validate every ingested event (:mod:`watchkeeper.ingest`), to name the
-profile windows and to expire old data. It is the JSON of the service wire contract::
+profile windows and to expire old data. The fields of an event, a label and a feedback item are
+named here once (:data:`EVENT_FIELDS`, :data:`LABEL_FIELDS`, :data:`FEEDBACK_FIELDS`). A spec is
+the JSON of the service wire contract::
 
     {"name": "churn", "task": "classification",
      "features": {"age": "numeric", "plan": "categorical"},
@@ -20,16 +22,24 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from watchkeeper.errors import ConfigError
+from watchkeeper.ingest.rules import text_problem
 from watchkeeper.schema import ColumnKind, TaskType
 
-__all__ = ["RESERVED_FIELDS", "ModelSpec"]
+__all__ = [
+    "EVENT_FIELDS",
+    "FEEDBACK_FIELDS",
+    "LABEL_FIELDS",
+    "RESERVED_FIELDS",
+    "EventModel",
+    "ModelSpec",
+]
 
-#: Top-level event fields; a feature may not take one of these names, because the columnar
-#: body (Arrow / Parquet) puts features and these fields side by side.
-RESERVED_FIELDS = frozenset(
+#: Top-level fields of a prediction event; a feature may not take one of these names, because
+#: the columnar body (Arrow / Parquet) puts features and these fields side by side.
+EVENT_FIELDS = frozenset(
     {
         "id",
         "timestamp",
@@ -42,6 +52,10 @@ RESERVED_FIELDS = frozenset(
         "segment",
     }
 )
+RESERVED_FIELDS = EVENT_FIELDS
+#: Fields of a delayed label and of a feedback item.
+LABEL_FIELDS = frozenset({"id", "label", "timestamp"})
+FEEDBACK_FIELDS = frozenset({"id", "user_id", "rating", "comment", "timestamp"})
 _RESERVED_PREFIXES = ("proba.", "segment.")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _MAX_NAME_LENGTH = 128
@@ -62,11 +76,31 @@ _KNOWN_KEYS = frozenset(
 )
 
 
+class EventModel(Protocol):
+    """What validation reads from a model's configuration (a :class:`ModelSpec` satisfies it)."""
+
+    @property
+    def task(self) -> TaskType: ...
+
+    @property
+    def features(self) -> Mapping[str, ColumnKind]: ...
+
+    @property
+    def proba(self) -> Mapping[str, str] | None: ...
+
+    @property
+    def segments(self) -> Sequence[str]: ...
+
+    @property
+    def target_kind(self) -> ColumnKind | None: ...
+
+
 def _check_label(value: object, *, key: str, what: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > _MAX_NAME_LENGTH:
+    # Names end up in stored JSON and window keys: neither store keeps NUL or lone surrogates.
+    if not isinstance(value, str) or not value or text_problem(value, _MAX_NAME_LENGTH):
         raise ConfigError(
             f"{key}: {what} must be a non-empty string of at most {_MAX_NAME_LENGTH} "
-            f"characters, got {value!r}",
+            f"characters without NUL or lone surrogates, got {value!r}",
             key=key,
         )
     return value
