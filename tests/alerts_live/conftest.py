@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -41,6 +42,11 @@ def serve(app: FastAPI) -> Iterator[str]:
             break
         threading.Event().wait(0.01)
     assert started.is_set(), "uvicorn did not start"
+    # The app serves while the monitor recovers; its /v1/models routes answer once it is ready.
+    for _ in range(3000):
+        if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+            break
+        threading.Event().wait(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
