@@ -62,15 +62,23 @@ def window_state(window: WindowProfile) -> tuple[Any, ...]:
         window.errors,
         window.latency_count,
         window.ratings.tolist(),
-        window.performance.to_state(),
+        rounded(window.performance.to_state()),
         {name: int(column.count) for name, column in columns.items()},
         {name: columns[name].bin_counts.tolist() for name in numeric},  # type: ignore[union-attr]
-        {name: _rounded(columns[name].mean) for name in numeric},  # type: ignore[union-attr]
+        {name: rounded(columns[name].mean) for name in numeric},  # type: ignore[union-attr]
     )
 
 
-def _rounded(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 9)
+def rounded(value: Any) -> Any:
+    """``value`` with its floats to 9 digits (sums in another order differ in the last bits)
+    and NaN as None (NaN is not equal to itself)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 9)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item) for item in value]
+    return value
 
 
 def open_windows(service: MonitorService) -> dict[WindowKey, tuple[Any, ...]]:
