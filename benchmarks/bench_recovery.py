@@ -3,8 +3,8 @@
 A uvicorn subprocess serves watchkeeper on 127.0.0.1 with a fresh SQLite file (WAL,
 synchronous=FULL) and a model of 20 numeric features with a reference profile, so its open
 windows fold drift profiles as in production. ``--events`` events (default 400,000, all in the
-open daily window) are posted; once a periodic checkpoint (``--checkpoint-seconds``) holds them all, a
-tail of ``--tail`` events is posted and the server is killed with SIGKILL before the next
+open daily window) are posted; once a periodic checkpoint (``--checkpoint-seconds``) holds them
+all, a tail of ``--tail`` events is posted and the server is killed with SIGKILL before the next
 checkpoint. The restarted server is timed from process start to its first /healthz 200 and to
 its first /readyz 200 (windows resumed from the checkpoint, the tail replayed). Then, for
 comparison, the checkpoint is deleted and the server killed and restarted again: every event is
@@ -96,7 +96,7 @@ def timed_restart(server: Server, expected: int) -> dict[str, Any]:
         server.process = subprocess.Popen(
             command, env=server.env, stdout=log, stderr=subprocess.STDOUT
         )
-    healthz = readyz = None
+    healthz = readyz = built = None
     replay: str | None = None
     with httpx.Client(base_url=server.url, timeout=2.0) as client:
         while readyz is None and time.perf_counter() - started < 300:
@@ -106,10 +106,13 @@ def timed_restart(server: Server, expected: int) -> dict[str, Any]:
                 if healthz is None and client.get("/healthz").status_code == 200:
                     healthz = time.perf_counter() - started
                 ready = client.get("/readyz")
+                reason = ready.json().get("reason", "")
                 if ready.status_code == 200:
                     readyz = time.perf_counter() - started
-                elif replay is None and " of " in ready.json().get("reason", ""):
-                    replay = ready.json()["reason"]
+                if built is None and (ready.status_code == 200 or " of " in reason):
+                    built = time.perf_counter() - started
+                if " of " in reason and not reason.endswith(" of 0 events"):
+                    replay = reason
             except httpx.TransportError:
                 pass
             time.sleep(0.01)
@@ -125,7 +128,9 @@ def timed_restart(server: Server, expected: int) -> dict[str, Any]:
     return {
         "healthz_s": None if healthz is None else round(healthz, 3),
         "readyz_s": None if readyz is None else round(readyz, 3),
-        "first_readyz_reason": replay,
+        # When the service was imported and built and its recovery began (readyz says so).
+        "recovering_from_s": None if built is None else round(built, 3),
+        "last_readyz_reason": replay,
         "events_in_open_windows": total,
     }
 
