@@ -16,7 +16,7 @@ import asyncio
 import gc
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -77,33 +77,49 @@ async def maintain(state: AppState) -> None:
                 logger.info("retention deleted %s", outcome)
 
 
+async def _start_workers(state: AppState) -> None:
+    assert state.workers is not None
+    try:
+        await run_in_threadpool(state.workers.start)
+    except Exception:
+        logger.exception("the ingest worker processes did not start; batches are decoded here")
+
+
 async def recover(state: AppState) -> None:
-    """Recover the monitor (and start the ingest workers), then run alerting and upkeep.
+    """Recover the monitor (and start the ingest workers meanwhile), then run alerting and
+    upkeep.
 
     A failed recovery leaves the service not ready, and not live (see /healthz), with the
     reason; it is logged too.
     """
-    starting: list[Awaitable[None]] = [run_in_threadpool(state.service.start)]
+    workers = None
     if state.workers is not None:
-        starting.append(run_in_threadpool(state.workers.start))
+        # Not waited for: the first batches after recovery wait for a worker to be up (a second
+        # or two after the service was built), or are decoded in-process if none comes up.
+        workers = asyncio.create_task(_start_workers(state), name="watchkeeper-workers")
     try:
-        await asyncio.gather(*starting)
-    except Exception as error:
-        state.start_error = f"recovering the open windows failed: {error}"
-        logger.exception("recovering the open windows failed")
-        return
-    if state.stopping:
-        return
-    state.started = True
-    # Everything loaded so far (modules, the app, recovered windows) lives as long as the process.
-    # Frozen, it is no longer rescanned by every full collection: ingest allocates tens of
-    # thousands of objects per batch, and each full collection of the start-up heap stalled a
-    # request by ~80 ms.
-    gc.freeze()
-    state.alerting.start(
-        state.service.latest_samples, interval=state.settings.alerts_interval_seconds
-    )
-    await maintain(state)
+        try:
+            await run_in_threadpool(state.service.start)
+        except Exception as error:
+            state.start_error = f"recovering the open windows failed: {error}"
+            logger.exception("recovering the open windows failed")
+            return
+        if state.stopping:
+            return
+        state.started = True
+        # Everything loaded so far (modules, the app, recovered windows) lives as long as the
+        # process. Frozen, it is no longer rescanned by every full collection: ingest allocates
+        # tens of thousands of objects per batch, and each full collection of the start-up heap
+        # stalled a request by ~80 ms.
+        gc.freeze()
+        state.alerting.start(
+            state.service.latest_samples, interval=state.settings.alerts_interval_seconds
+        )
+        await maintain(state)
+    finally:
+        # On shutdown the workers are closed next: their start must be over.
+        if workers is not None:
+            await workers
 
 
 @asynccontextmanager
