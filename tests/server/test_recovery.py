@@ -274,3 +274,34 @@ def test_healthz_answers_while_recovering_and_readyz_once_done(tmp_path: Path) -
             assert sum(point["count"] for point in counts.json()["points"]) == stored + late
     finally:
         server.stop()
+
+
+def test_a_service_that_cannot_start_is_not_live(tmp_path: Path) -> None:
+    # Nothing listens on port 1: building the service fails after the port is bound.
+    server = ServerProcess(
+        db="postgresql://nobody@127.0.0.1:1/none",
+        log=tmp_path / "log.txt",
+        env={"WATCHKEEPER_INGEST_WORKERS": "0"},
+    )
+    _launch(server)
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"{server.url}/healthz", timeout=2.0)
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            if answer.status_code != 200:
+                break
+            time.sleep(0.05)
+        assert answer is not None
+        assert answer.status_code == 503
+        assert answer.json()["status"] == "failed"
+        assert answer.json()["reason"].startswith("starting the service failed: ")
+        ready = httpx.get(f"{server.url}/readyz", timeout=2.0)
+        assert ready.status_code == 503
+        assert ready.json()["reason"] == answer.json()["reason"]
+    finally:
+        server.stop()
