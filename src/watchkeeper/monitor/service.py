@@ -470,6 +470,10 @@ class MonitorService:
     ) -> None:
         """Fold the events stored after call ``after``, with their labels, into the windows."""
         grace = self._settings.label_grace_seconds
+        labels = {
+            (label.model_id, label.event_id): label
+            for label in self._store.labels_of_events_after(after)
+        }
         for records in self._store.iter_events_after(after):
             state = by_id.get(records[0].model_id)
             recovered = windows.get(records[0].model_id)
@@ -481,13 +485,16 @@ class MonitorService:
                         window.fold(
                             batch if len(positions) == len(batch) else batch.take(positions)
                         )
-                labels = self._store.labels_for(state.model_id, batch.ids)
-                joined = [
-                    _joined(record, labels[record.event_id].label)
+                found = [
+                    (record, label)
                     for record in records
-                    if record.event_id in labels
+                    if (label := labels.get((record.model_id, record.event_id))) is not None
+                ]
+                joined = [
+                    _joined(record, label.label)
+                    for record, label in found
                     # As in _rebuild: a label that came first joins within the grace period.
-                    and record.ingested_at - labels[record.event_id].received_at <= grace
+                    if record.ingested_at - label.received_at <= grace
                 ]
                 _fold_recovered_labels(state, recovered, joined)
             self._advance(len(records))

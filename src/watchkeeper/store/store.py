@@ -156,6 +156,30 @@ _PG_MERGE: Final = (
 )
 
 
+# The replay after a checkpoint reads events as plain text SQL: SQLAlchemy's result processing
+# (JSON columns decoded one value at a time) cost as much as the rest of the replay.
+_EVENT_SELECT: Final = f"SELECT {', '.join(column.name for column in t.events.columns)} FROM events"
+_EVENTS_AFTER: Final = sa.text(f"{_EVENT_SELECT} WHERE seq > :after ORDER BY seq LIMIT :limit")
+_EVENTS_OF_CALL: Final = sa.text(f"{_EVENT_SELECT} WHERE seq = :seq")
+
+
+def _json_value(stored: Any) -> Any:
+    """A JSON column's value read as plain SQL: text or bytes on SQLite, already decoded (or a
+    number written by another tool) otherwise."""
+    if isinstance(stored, bytes | str):
+        return orjson.loads(stored)
+    return stored
+
+
+def _raw_event(row: Sequence[Any]) -> EventRecord:
+    (model_id, event_id, version, ts, segment, features, prediction, proba, latency_ms, error,
+     ingested_at, seq) = row  # fmt: skip
+    return EventRecord(
+        model_id, event_id, version, ts, segment, _json_value(features), _json_value(prediction),
+        _json_value(proba), latency_ms, bool(error), ingested_at, seq,
+    )  # fmt: skip
+
+
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
     for offset in range(0, len(items), size):
         yield items[offset : offset + size]
@@ -1285,27 +1309,38 @@ class Store:
 
         Each batch is its own short query, so writers are never blocked by this reader.
         """
-        c = t.events.c
         after = seq
         while True:
             with self._connection("read events", write=False) as connection:
                 rows = connection.execute(
-                    sa.select(t.events).where(c.seq > after).order_by(c.seq).limit(batch_size)
+                    _EVENTS_AFTER, {"after": after, "limit": batch_size}
                 ).all()
                 if len(rows) == batch_size:
                     # The last call may go on past the limit: read it whole on its own.
                     last = rows[-1].seq
                     rows = [row for row in rows if row.seq != last]
                     if not rows:
-                        rows = connection.execute(sa.select(t.events).where(c.seq == last)).all()
+                        rows = connection.execute(_EVENTS_OF_CALL, {"seq": last}).all()
             if not rows:
                 return
             start = 0
             for position in range(1, len(rows) + 1):
                 if position == len(rows) or rows[position].model_id != rows[start].model_id:
-                    yield [EventRecord(*row) for row in rows[start:position]]
+                    yield [_raw_event(row) for row in rows[start:position]]
                     start = position
             after = rows[-1].seq
+
+    def labels_of_events_after(self, seq: int) -> list[LabelRecord]:
+        """The labels of the events stored by ingest calls numbered above ``seq`` (whenever
+        the labels came)."""
+        c, e = t.labels.c, t.events.c
+        with self._connection("read labels", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.labels)
+                .join(t.events, (e.model_id == c.model_id) & (e.event_id == c.event_id))
+                .where(e.seq > seq)
+            ).all()
+        return [LabelRecord(*row) for row in rows]
 
     def labels_after(self, seq: int) -> list[LabelRecord]:
         """Labels (of every model) stored by ingest calls numbered above ``seq``, in call order."""
