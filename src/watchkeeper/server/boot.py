@@ -13,6 +13,7 @@ hands every request to the real app.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,15 @@ RETRY_AFTER_SECONDS = 5
 
 
 def _build(settings: Settings) -> FastAPI:
-    from watchkeeper.server.app import create_app
+    # Importing allocates hundreds of thousands of objects that all live on; the collections
+    # that this growing heap triggers cost a quarter of the import's CPU (0.8 of 3 s measured).
+    gc.disable()
+    try:
+        from watchkeeper.server.app import create_app
 
-    return create_app(settings)
+        return create_app(settings)
+    finally:
+        gc.enable()
 
 
 class DeferredApp:
