@@ -42,9 +42,10 @@ def serve(app: FastAPI) -> Iterator[str]:
             break
         threading.Event().wait(0.01)
     assert started.is_set(), "uvicorn did not start"
-    # The app serves while the monitor recovers; its /v1/models routes answer once it is ready.
+    # The service answers while it recovers; its /v1/models routes answer once it is ready (503
+    # until then; apps without /readyz answer 404).
     for _ in range(3000):
-        if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+        if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code != 503:
             break
         threading.Event().wait(0.01)
     try:
