@@ -157,6 +157,23 @@ def test_ingest_while_checkpointing_counts_every_event_once(store: Store) -> Non
     assert open_windows(service_on(store, clock)) == expected
 
 
+def test_a_reference_set_after_the_checkpoint_leaves_the_windows_unprofiled(store: Store) -> None:
+    clock = Clock(T0 + 10)
+    live = service_on(store, clock)
+    live.register_model(spec(), reference=reference_frame())
+    live.ingest_events("churn", events(200, T0, seed=1))
+    live.checkpoint()
+    live.set_reference("churn", reference_frame(seed=9))
+    live.ingest_events("churn", events(100, T0, seed=2, prefix="late"))
+    expected = {key: (w.events, w.dataset_profile()) for key, w in live._open["churn"].items()}
+    assert all(profile is None for _, profile in expected.values())
+
+    resumed = service_on(store, clock)
+    assert {
+        key: (w.events, w.dataset_profile()) for key, w in resumed._open["churn"].items()
+    } == dict.fromkeys(expected, (300, None))
+
+
 def test_a_checkpoint_is_replaced_whole(store: Store) -> None:
     clock = Clock(T0 + 10)
     live = service_on(store, clock)
