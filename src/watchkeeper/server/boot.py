@@ -29,7 +29,8 @@ __all__ = ["DeferredApp", "app_from_environment"]
 
 logger = logging.getLogger("watchkeeper.server")
 
-# What a client refused while the service loads is told to wait before trying again, in seconds.
+# What a client refused while the service loads or recovers is told to wait before trying
+# again, in seconds.
 RETRY_AFTER_SECONDS = 5
 
 

@@ -26,15 +26,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from watchkeeper.errors import WatchkeeperError
+from watchkeeper.server.boot import RETRY_AFTER_SECONDS
 from watchkeeper.server.errors import error_body
 from watchkeeper.server.state import AppState
 
 __all__ = ["RefuseWhileRecovering", "lifespan", "maintain", "not_ready_reason", "recover"]
 
 logger = logging.getLogger("watchkeeper.server")
-
-# What a client refused during recovery is told to wait before trying again, in seconds.
-RETRY_AFTER_SECONDS = 5
 
 
 async def _upkeep(name: str, work: Callable[[], Any]) -> Any:
