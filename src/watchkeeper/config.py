@@ -42,6 +42,7 @@ class Settings:
     label_grace_seconds: float = 3_600.0
     window_check_seconds: float = 5.0
     retention_check_seconds: float = 3_600.0
+    checkpoint_seconds: float = 30.0
     external_url: str = "http://127.0.0.1:8000"
     log_level: str = "info"
     alerts_config: str | None = None
@@ -90,6 +91,7 @@ class Settings:
             "label_grace_seconds",
             "window_check_seconds",
             "retention_check_seconds",
+            "checkpoint_seconds",
             "alerts_interval_seconds",
         ):
             if getattr(self, key) < 0:

@@ -167,7 +167,7 @@ def test_a_bare_engine_is_migrated_to_the_store_schema(tmp_path: Path) -> None:
     engine.dispose()
     # The migration, not create_all, made the tables: the store sees a database at the head.
     with Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store:
-        assert store.schema_revision() == "0002"
+        assert store.schema_revision() == "0003"
     assert [loaded.fingerprint for loaded in SqlAlertStateStore(engine=engine).load_alerts()] == [
         "a"
     ]

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -41,6 +42,12 @@ def serve(app: FastAPI) -> Iterator[str]:
             break
         threading.Event().wait(0.01)
     assert started.is_set(), "uvicorn did not start"
+    # The service answers while it recovers; its /v1/models routes answer once it is ready (503
+    # until then; apps without /readyz answer 404).
+    for _ in range(3000):
+        if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code != 503:
+            break
+        threading.Event().wait(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

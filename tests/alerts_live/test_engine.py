@@ -175,7 +175,7 @@ def test_a_plain_path_is_a_migrated_sqlite_file(tmp_path: Path) -> None:
     engine.add_default_rules("credit")
     engine.close()
     with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
-        assert store.schema_revision() == "0002"
+        assert store.schema_revision() == "0003"
     reopened = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}")
     assert len(reopened.rules()) == 6
     reopened.close()

@@ -80,13 +80,14 @@ def serve(
     """Run the monitoring service (HTTP API, /metrics, /docs)."""
     import uvicorn
 
-    from watchkeeper.server.app import create_app
+    from watchkeeper.server.boot import DeferredApp
     from watchkeeper.server.protocol import uvicorn_options
 
     with _usage_errors():
         settings = _settings(config, db=db, host=host, port=port, log_level=log_level)
         settings.check_exposure()
-        app = create_app(settings)
+        # Built in the background: /healthz answers while the service loads and recovers.
+        app = DeferredApp(settings)
     typer.echo(
         f"watchkeeper serving on http://{settings.host}:{settings.port} "
         f"(auth {'on' if settings.auth else 'off'})",

@@ -4,13 +4,23 @@
 pool). Raw events in the store are the source of truth: an ingested batch is committed in one
 store transaction before the call returns, then only its newly inserted events are folded into
 in-memory open windows. Before the first event of a window is stored, an empty "open" row is
-written for the window, so :meth:`MonitorService.start` knows which windows to rebuild from raw
-events after a crash. :meth:`MonitorService.tick` closes due windows (computing their signals and
-persisting their profiles); labels and feedback update windows whether open or closed.
+written for the window, so :meth:`MonitorService.start` knows which windows to recover after a
+crash. :meth:`MonitorService.tick` closes due windows (computing their signals and persisting
+their profiles); labels and feedback update windows whether open or closed.
+
+Checkpoints bound the recovery. Every ingest call (a batch of events, labels or feedback) gets
+the next number of one sequence, stored with its rows (``seq``). :meth:`MonitorService.checkpoint`
+stores the open windows together with the number of the last call they hold, and
+:meth:`MonitorService.start` resumes from the latest checkpoint and replays only the rows
+stored by later calls (without one, it rebuilds the open windows from all their raw events).
+An ingest call holds the checkpoint gate (shared) from taking its number until its windows are
+updated; a checkpoint takes it exclusively for as long as it copies the windows, so every call
+is either wholly in the checkpoint or wholly after it.
 
 Locks: ``_lock`` guards the in-memory state and is never held during store I/O on the ingest
 path; ``_persist_lock`` serialises every read-modify-write of a stored window (closing, late
-events, labels and feedback for closed windows), and is always taken before ``_lock``.
+events, labels and feedback for closed windows), and is always taken before ``_lock``; the
+checkpoint gate is taken before both.
 """
 
 from __future__ import annotations
@@ -51,10 +61,14 @@ from watchkeeper.monitor.windows import (
 from watchkeeper.profiles import DatasetProfile, profile_frame
 from watchkeeper.schema import ColumnKind, ResolvedSchema, Schema, infer_schema
 from watchkeeper.store import (
+    Checkpoint,
+    CheckpointWindow,
     EncodedEvents,
     EventRecord,
     FeedbackInsertResult,
+    FeedbackRecord,
     LabelInsertResult,
+    LabelRecord,
     NewFeedback,
     NewLabel,
     Store,
@@ -183,6 +197,55 @@ class _Joined:
     proba: Mapping[str, float] | None
 
 
+class _Gate:
+    """Shared for ingest calls, exclusive for a checkpoint; a waiting checkpoint goes first.
+
+    Never taken twice by one thread: a shared acquire behind a waiting checkpoint would wait
+    for itself.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._sharing = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._changed:
+            while self._exclusive or self._waiting:
+                self._changed.wait()
+            self._sharing += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._sharing -= 1
+                if not self._sharing:
+                    self._changed.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._changed:
+            self._waiting += 1
+            try:
+                while self._exclusive or self._sharing:
+                    self._changed.wait()
+            finally:
+                self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._exclusive = False
+                self._changed.notify_all()
+
+
+class _StoppedError(Exception):
+    """Recovery was interrupted by :meth:`MonitorService.close`."""
+
+
 def _canonical_categories(series: pd.Series) -> pd.Series:
     """Reference categories by their canonical labels, as live events name them (``True`` →
     ``"1"``, ``2.0`` → ``"2"``; :mod:`watchkeeper.labels`)."""
@@ -262,6 +325,16 @@ class MonitorService:
         self._counts: dict[str, dict[str, int]] = {}
         self._operations: dict[str, _OperationTimes] = {}
         self._signal_cache: OrderedDict[tuple[Any, ...], Signals] = OrderedDict()
+        # Checkpoints and recovery (see the module docstring).
+        self._gate = _Gate()
+        self._checkpoint_lock = threading.Lock()
+        self._seq = 0
+        self._seq_known = False
+        # Windows ``tick`` has taken out of ``_open`` and not yet stored as closed.
+        self._closing: dict[tuple[str, WindowKey], WindowProfile] = {}
+        self._progress = (0, 0)
+        self._recovered = False
+        self._stopping = threading.Event()
 
     def __repr__(self) -> str:
         return f"MonitorService(store={self._store!r})"
@@ -319,35 +392,178 @@ class MonitorService:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Recover: rebuild every window left open in the store from raw events and labels."""
-        records = self._store.list_models()
-        by_id: dict[int, _Model] = {}
-        for record in records:
-            state = self._model(record.name)
-            by_id[state.model_id] = state
-        rebuilt: list[tuple[str, WindowKey, WindowProfile]] = []
+        """Recover the open windows, then checkpoint them.
+
+        Each window left open in the store resumes from the latest checkpoint, and the events,
+        labels and feedback stored after it are replayed; without a checkpoint the windows are
+        rebuilt from all their raw events and labels. :meth:`recovery_progress` counts the
+        events replayed; :meth:`close` from another thread interrupts the recovery.
+        """
+        states = [self._model(record.name) for record in self._store.list_models()]
+        by_id = {state.model_id: state for state in states}
         with self._timed("open_windows"):
             open_records = self._store.open_windows()
+        windows: dict[int, dict[WindowKey, WindowProfile]] = {}
         for row in open_records:
-            owner = by_id.get(row.model_id)
-            if owner is None:
-                continue
-            state = owner
-            key = WindowKey(row.version, row.segment, row.window_seconds, row.window_start)
-            window = self._rebuild(state, key)
-            if row.profile:
-                checkpoint, _ = WindowProfile.from_bytes(row.profile)
-                # Rejected events were never stored; the last checkpoint is all that is left.
-                window.fold_rejected(checkpoint.rejected)
-            rebuilt.append((state.spec.name, key, window))
+            if row.model_id in by_id:
+                key = WindowKey(row.version, row.segment, row.window_seconds, row.window_start)
+                windows.setdefault(row.model_id, {})[key] = self._new_window(by_id[row.model_id])
+        with self._timed("read_checkpoint"):
+            checkpoint = self._store.checkpoint()
+        last = self._store.last_seq()
+        try:
+            if checkpoint is None:
+                self._rebuild_all(by_id, windows)
+            else:
+                self._resume(by_id, windows, checkpoint)
+        except _StoppedError:
+            return
         now = self._clock()
         with self._lock:
-            for name, key, window in rebuilt:
-                self._open.setdefault(name, {})[key] = window
-                self._marked.setdefault(name, set()).add(key)
-        for state in by_id.values():
+            self._seq = max(self._seq, last)
+            self._seq_known = True
+            for model_id, recovered in windows.items():
+                name = by_id[model_id].spec.name
+                self._open.setdefault(name, {}).update(recovered)
+                self._marked.setdefault(name, set()).update(recovered)
+        for state in states:
             self._recover_pending(state, now)
             self._recover_last_closed(state, now)
+        self._recovered = True
+        self.checkpoint()
+
+    def recovery_progress(self) -> tuple[int, int]:
+        """Events replayed so far by :meth:`start`, and how many it replays in all."""
+        return self._progress
+
+    def _advance(self, events: int) -> None:
+        if self._stopping.is_set():
+            raise _StoppedError
+        done, total = self._progress
+        self._progress = (done + events, max(total, done + events))
+
+    def _rebuild_all(
+        self, by_id: Mapping[int, _Model], windows: dict[int, dict[WindowKey, WindowProfile]]
+    ) -> None:
+        """Rebuild every open window from all its raw events, labels and feedback."""
+        total = sum(
+            self._store.count_events(
+                model_id,
+                start=key.window_start,
+                end=key.end,
+                version=key.version,
+                segment=key.segment,
+            )
+            for model_id, keys in windows.items()
+            for key in keys
+        )
+        self._progress = (0, total)
+        for model_id, keys in windows.items():
+            for key in keys:
+                keys[key] = self._rebuild(by_id[model_id], key)
+
+    def _resume(
+        self,
+        by_id: Mapping[int, _Model],
+        windows: dict[int, dict[WindowKey, WindowProfile]],
+        checkpoint: Checkpoint,
+    ) -> None:
+        """Resume the open windows from ``checkpoint`` and replay what was stored after it."""
+        for saved in checkpoint.windows:
+            open_here = windows.get(saved.model_id, {})
+            key = WindowKey(saved.version, saved.segment, saved.window_seconds, saved.window_start)
+            if key in open_here:
+                state = by_id[saved.model_id]
+                open_here[key] = WindowProfile.resume(
+                    saved.profile,
+                    plan=state.plan,
+                    reference=state.reference,
+                    reference_id=state.reference_id,
+                )
+        self._progress = (0, self._store.count_events_after(checkpoint.seq))
+        self._replay_events(by_id, windows, checkpoint.seq)
+        self._replay_labels(by_id, windows, checkpoint.seq)
+        self._replay_feedback(by_id, windows, checkpoint.seq)
+
+    def _replay_events(
+        self,
+        by_id: Mapping[int, _Model],
+        windows: Mapping[int, dict[WindowKey, WindowProfile]],
+        after: int,
+    ) -> None:
+        """Fold the events stored after call ``after``, with their labels, into the windows."""
+        grace = self._settings.label_grace_seconds
+        labels = {
+            (label.model_id, label.event_id): label
+            for label in self._store.labels_of_events_after(after)
+        }
+        for records in self._store.iter_events_after(after):
+            state = by_id.get(records[0].model_id)
+            recovered = windows.get(records[0].model_id)
+            if state is not None and recovered is not None:
+                batch = EventBatch.build(records, state.plan)
+                for key, positions in batch.groups(state.spec.windows):
+                    window = recovered.get(key)
+                    if window is not None:
+                        window.fold(
+                            batch if len(positions) == len(batch) else batch.take(positions)
+                        )
+                found = [
+                    (record, label)
+                    for record in records
+                    if (label := labels.get((record.model_id, record.event_id))) is not None
+                ]
+                joined = [
+                    _joined(record, label.label)
+                    for record, label in found
+                    # As in _rebuild: a label that came first joins within the grace period.
+                    if record.ingested_at - label.received_at <= grace
+                ]
+                _fold_recovered_labels(state, recovered, joined)
+            self._advance(len(records))
+
+    def _replay_labels(
+        self,
+        by_id: Mapping[int, _Model],
+        windows: Mapping[int, dict[WindowKey, WindowProfile]],
+        after: int,
+    ) -> None:
+        """Fold labels stored after call ``after`` for predictions stored up to it (the labels
+        of later predictions joined them in :meth:`_replay_events`)."""
+        for model_id, labels in _by_model(self._store.labels_after(after)).items():
+            state, recovered = by_id.get(model_id), windows.get(model_id)
+            if state is None or recovered is None:
+                continue
+            events = self._store.events_by_ids(model_id, [label.event_id for label in labels])
+            joined = [
+                _joined(events[label.event_id], label.label)
+                for label in labels
+                if label.event_id in events and events[label.event_id].seq <= after
+            ]
+            _fold_recovered_labels(state, recovered, joined)
+
+    def _replay_feedback(
+        self,
+        by_id: Mapping[int, _Model],
+        windows: Mapping[int, dict[WindowKey, WindowProfile]],
+        after: int,
+    ) -> None:
+        """Count feedback stored after call ``after`` as ingest counted it: in the window of
+        the rating's time, when the rated prediction was stored before the rating."""
+        for model_id, feedback in _by_model(self._store.feedback_after(after)).items():
+            state, recovered = by_id.get(model_id), windows.get(model_id)
+            if state is None or recovered is None:
+                continue
+            events = self._store.events_by_ids(model_id, [item.event_id for item in feedback])
+            for item in feedback:
+                event = events.get(item.event_id)
+                if event is None or event.seq >= item.seq:
+                    continue
+                for size in state.spec.windows:
+                    key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
+                    window = recovered.get(key)
+                    if window is not None:
+                        window.fold_ratings([item.rating])
 
     def _recover_pending(self, state: _Model, now: float) -> None:
         wall = time.time()
@@ -390,6 +606,7 @@ class MonitorService:
             ]
             if joined:
                 window.fold_labels(*map(list, zip(*joined, strict=True)))
+            self._advance(len(records))
         feedback = self._store.feedback_between(state.model_id, key.window_start, key.end)
         if feedback:
             events = self._store.events_by_ids(state.model_id, [f.event_id for f in feedback])
@@ -404,17 +621,63 @@ class MonitorService:
                 window.fold_ratings(ratings)
         return window
 
-    def close(self) -> None:
-        """Checkpoint every open window to the store (they stay open and are rebuilt on start)."""
-        with self._persist_lock:
-            with self._lock:
-                snapshot = [
-                    (name, key, window.to_bytes(), window.events)
+    def checkpoint(self) -> int:
+        """Store the open windows with the number of the last ingest call they hold.
+
+        Ingest calls wait only while the windows are copied (the calls in progress finish
+        first); serialising and storing them happens after. Returns the number of windows
+        (none before :meth:`start` has recovered them).
+        """
+        if not self._recovered:
+            # Windows not recovered yet would be stored as if empty.
+            return 0
+        with self._checkpoint_lock:
+            with self._gate.exclusive(), self._lock:
+                seq = self._seq
+                taken = [
+                    (self._models[name].model_id, key, window.snapshot())
                     for name, windows in self._open.items()
                     for key, window in windows.items()
                 ]
-            for name, key, profile, events in snapshot:
-                self._put_window(self._models[name], key, profile, events, closed=False)
+                taken += [
+                    (self._models[name].model_id, key, window.snapshot())
+                    for (name, key), window in self._closing.items()
+                    if name in self._models
+                ]
+            windows = [
+                CheckpointWindow(
+                    model_id=model_id,
+                    version=key.version,
+                    segment=key.segment,
+                    window_seconds=key.window_seconds,
+                    window_start=key.window_start,
+                    profile=window.to_bytes(),
+                    event_count=window.events,
+                )
+                for model_id, key, window in taken
+            ]
+            with self._timed("put_checkpoint"):
+                self._store.put_checkpoint(seq, windows)
+        return len(windows)
+
+    def close(self) -> None:
+        """Checkpoint the open windows (they stay open and resume on start); interrupt a
+        recovery in progress instead (its windows are incomplete)."""
+        if not self._recovered:
+            self._stopping.set()
+            return
+        self.checkpoint()
+
+    def _next_seq(self) -> int:
+        """The number of a new ingest call (the caller holds the gate, shared)."""
+        if not self._seq_known:
+            last = self._store.last_seq()
+            with self._lock:
+                self._seq = max(self._seq, last)
+                self._seq_known = True
+        with self._lock:
+            self._seq += 1
+            return self._seq
 
     # ------------------------------------------------------------------ models
 
@@ -542,9 +805,10 @@ class MonitorService:
         state = self._model(model)
         if decoded.plan != state.plan:
             return None
-        return self._ingest(state, decoded)
+        with self._gate.shared():
+            return self._ingest(state, decoded, self._next_seq())
 
-    def _ingest(self, state: _Model, decoded: DecodedEvents) -> IngestOutcome:
+    def _ingest(self, state: _Model, decoded: DecodedEvents, seq: int) -> IngestOutcome:
         name = state.spec.name
         now = decoded.now
         decoded, over_cap = self._within_caps(state, decoded)
@@ -553,7 +817,7 @@ class MonitorService:
         groups = batch.groups(state.spec.windows)
         self._ensure_markers(state, [key for key, _ in groups], now)
         with self._timed("insert_events"):
-            inserted = self._store.insert_encoded(state.model_id, decoded.encoded)
+            inserted = self._store.insert_encoded(state.model_id, decoded.encoded, seq=seq)
         if len(inserted.inserted_ids) < len(batch):
             fresh = set(inserted.inserted_ids)
             keep: list[int] = []
@@ -843,6 +1107,10 @@ class MonitorService:
 
     def ingest_labels(self, model: str, labels: list[Any]) -> IngestOutcome:
         """Store delayed labels and update the performance of their predictions' windows."""
+        with self._gate.shared():
+            return self._ingest_labels(model, labels, self._next_seq())
+
+    def _ingest_labels(self, model: str, labels: list[Any], seq: int) -> IngestOutcome:
         state = self._model(model)
         window = self._validation_window()
         result = validate_labels(
@@ -850,7 +1118,7 @@ class MonitorService:
         )
         rows = [NewLabel(label.id, label.label, label.ts) for label in result.accepted]
         with self._timed("insert_labels"):
-            inserted = self._store.insert_labels(state.model_id, rows)
+            inserted = self._store.insert_labels(state.model_id, rows, seq=seq)
         unmatched = set(inserted.unmatched_ids)
         matched = [event_id for event_id in inserted.inserted_ids if event_id not in unmatched]
         if unmatched:
@@ -910,6 +1178,10 @@ class MonitorService:
         The window's version and segment are those of the rated prediction; ratings of unknown
         predictions are stored but not counted in any window.
         """
+        with self._gate.shared():
+            return self._ingest_feedback(model, feedback, self._next_seq())
+
+    def _ingest_feedback(self, model: str, feedback: list[Any], seq: int) -> IngestOutcome:
         state = self._model(model)
         window = self._validation_window()
         now = window["now"]
@@ -918,7 +1190,7 @@ class MonitorService:
         )
         rows = [NewFeedback(f.id, f.user_id, f.rating, f.ts, f.comment) for f in result.accepted]
         with self._timed("insert_feedback"):
-            inserted = self._store.insert_feedback(state.model_id, rows)
+            inserted = self._store.insert_feedback(state.model_id, rows, seq=seq)
         stored = [result.accepted[position] for position in inserted.stored_positions]
         if stored:
             with self._timed("events_by_ids"):
@@ -983,6 +1255,9 @@ class MonitorService:
                     for key in [k for k in windows.keys() | marked if k.end <= now]:
                         window = windows.pop(key, None)
                         marked.discard(key)
+                        if window is not None:
+                            # A checkpoint meanwhile must still hold it (see checkpoint).
+                            self._closing[name, key] = window
                         due.append((name, key, window if window is not None else None))  # type: ignore[arg-type]
                 self._expire_pending(now)
             for position, (name, key, maybe_window) in enumerate(due):
@@ -993,6 +1268,8 @@ class MonitorService:
                 except BaseException:
                     self._reopen(due[position:])
                     raise
+                with self._lock:
+                    self._closing.pop((name, key), None)
                 closed.append({"model": name, **key.to_dict(), "count": window.events})
                 self._note_closed(state, key)
         return closed
@@ -1014,6 +1291,7 @@ class MonitorService:
     def _reopen(self, due: Sequence[tuple[str, WindowKey, WindowProfile | None]]) -> None:
         with self._lock:
             for name, key, window in due:
+                self._closing.pop((name, key), None)
                 if window is not None:
                     self._open.setdefault(name, {})[key] = window
                 self._marked.setdefault(name, set()).add(key)
@@ -1342,3 +1620,25 @@ def _label_columns(
         [item.prediction for item in items],
         [item.proba for item in items],
     )
+
+
+def _by_model(rows: Sequence[LabelRecord] | Sequence[FeedbackRecord]) -> dict[int, list[Any]]:
+    """Rows grouped by model, in their order."""
+    groups: dict[int, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(row.model_id, []).append(row)
+    return groups
+
+
+def _fold_recovered_labels(
+    state: _Model, windows: Mapping[WindowKey, WindowProfile], joined: Sequence[_Joined]
+) -> None:
+    """Fold labels into the recovered windows of their predictions (closed ones have them)."""
+    groups: dict[WindowKey, list[_Joined]] = {}
+    for item in joined:
+        for size in state.spec.windows:
+            key = WindowKey(item.version, item.segment, size, window_start(item.ts, size))
+            if key in windows:
+                groups.setdefault(key, []).append(item)
+    for key, items in groups.items():
+        windows[key].fold_labels(*_label_columns(items))

@@ -424,6 +424,39 @@ class WindowProfile:
         self.reference_id = None
         self.revision += 1
 
+    def snapshot(self) -> WindowProfile:
+        """A copy as it is now, which later folds do not change (to serialise it unlocked)."""
+        twin = self._blank()
+        twin._copy_counts_from(self)
+        twin._profile = self.dataset_profile()
+        twin.reference_id = self.reference_id
+        twin.revision = self.revision
+        return twin
+
+    @classmethod
+    def resume(
+        cls,
+        data: bytes,
+        *,
+        plan: ColumnPlan,
+        reference: DatasetProfile | None,
+        reference_id: str | None,
+    ) -> WindowProfile:
+        """An open window that goes on from ``data``, a checkpoint (:meth:`to_bytes`) of one.
+
+        A checkpoint profiled on another reference than ``reference_id`` (it changed since)
+        resumes without feature profiles, as the open window had dropped them.
+        """
+        window, _ = cls.from_bytes(data)
+        encoded, window._encoded = window._encoded, None
+        if encoded is not None and reference is not None and window.reference_id == reference_id:
+            profile = DatasetProfile.from_bytes(encoded)
+            if profile.kinds == dict(plan.kinds):
+                window._accumulator = ProfileAccumulator.resume(profile)
+                return window
+        window.reference_id = None
+        return window
+
     def without_profile(self) -> WindowProfile:
         """A copy without feature profiles (for windows of an older reference)."""
         twin = self._blank()

@@ -362,6 +362,15 @@ class ProfileAccumulator:
         self._numeric: list[tuple[str, NumericProfile]] = []
         self._block: FineBinsBlock | None = None
 
+    @classmethod
+    def resume(cls, profile: DatasetProfile) -> ProfileAccumulator:
+        """An accumulator that goes on from ``profile`` (a snapshot of an earlier one), as if
+        it had folded the same rows itself; ``profile`` does not change."""
+        accumulator = cls(kinds=profile.kinds)
+        accumulator._profiles = {name: column.copy() for name, column in profile.columns.items()}
+        accumulator._rows = profile.rows
+        return accumulator
+
     @property
     def rows(self) -> int:
         """Rows folded in so far."""

@@ -20,7 +20,7 @@ from watchkeeper.config import Settings, load_settings
 from watchkeeper.server.alerts_routes import alerts_router
 from watchkeeper.server.auth import Authenticator
 from watchkeeper.server.errors import install_error_handlers
-from watchkeeper.server.lifecycle import lifespan
+from watchkeeper.server.lifecycle import RefuseWhileRecovering, lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
@@ -102,6 +102,7 @@ def create_app(
     app.state.watchkeeper = state
     app.state.owns_store = owns_store
     install_error_handlers(app)
+    app.add_middleware(RefuseWhileRecovering)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(alerts_router(state.alerting, max_body_bytes=settings.max_admin_body_bytes))

@@ -39,8 +39,10 @@ class AppState:
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time
+    # True once the monitor has recovered its open windows (until shutdown begins).
     started: bool = False
     start_error: str | None = None
+    stopping: bool = False
 
 
 def app_state(request: Request) -> AppState:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from watchkeeper.store.engine import normalise_url, redact_url
 from watchkeeper.store.records import (
+    Checkpoint,
+    CheckpointWindow,
     Conflict,
     EncodedEvents,
     EventId,
@@ -36,6 +38,8 @@ from watchkeeper.store.records import (
 from watchkeeper.store.store import Store, encode_columns, encode_events
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointWindow",
     "Conflict",
     "EncodedEvents",
     "EventId",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointWindow",
     "Conflict",
     "EncodedEvents",
     "EventId",
@@ -172,6 +174,8 @@ class EventRecord:
     latency_ms: float | None
     error: bool
     ingested_at: float
+    # The number of the ingest call that stored it (0 for events stored before checkpoints).
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,7 @@ class LabelRecord:
     label: Any
     ts: float
     received_at: float
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,7 @@ class FeedbackRecord:
     rating: int
     comment: str | None
     ts: float
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +216,28 @@ class WindowRecord:
     event_count: int
     closed: bool
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointWindow:
+    """One open window as a checkpoint holds it: its key and serialised profile."""
+
+    model_id: ModelId
+    version: str
+    segment: str
+    window_seconds: int
+    window_start: float
+    profile: bytes
+    event_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The open windows after every ingest call numbered up to ``seq``, taken at ``taken_at``."""
+
+    seq: int
+    taken_at: float
+    windows: tuple[CheckpointWindow, ...]
 
 
 @dataclass(frozen=True, slots=True)

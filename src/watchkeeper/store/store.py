@@ -56,6 +56,8 @@ from watchkeeper.store.engine import (
 )
 from watchkeeper.store.records import (
     ENCODED_EVENT_VALUES,
+    Checkpoint,
+    CheckpointWindow,
     Conflict,
     EncodedEvents,
     EventId,
@@ -89,7 +91,8 @@ _IN_CHUNK: Final = 500
 _ALEMBIC_LOCK: Final = threading.Lock()
 _EVENT_BATCH: Final = 5_000
 
-_EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns)
+# Every column but ``seq``, which is one value per call (the caller's ingest call number).
+_EVENT_COLUMNS: Final = tuple(column.name for column in t.events.columns if column.name != "seq")
 _VERSION_COLUMNS: Final = ("model_id", "version", "created_at", "metadata")
 _EMPTY_METADATA: Final = "{}"
 # Events go to SQLite as multi-row ``INSERT ... VALUES`` statements of fixed sizes (so a few
@@ -97,7 +100,8 @@ _EMPTY_METADATA: Final = "{}"
 # ``executemany`` took the GIL back after every row and, with another request running, waited
 # for it each time (the GIL convoy), and one JSON parameter unpacked by ``json_each`` cost
 # SQLite twice the CPU (it re-parses each row's text for every field). Parameter 1 is the
-# model, 2 the ingest time, then ``_EVENT_VALUES`` per event (``EncodedEvents.values``).
+# model, 2 the ingest time, 3 the call's sequence number, then ``_EVENT_VALUES`` per event
+# (``EncodedEvents.values``).
 # Binding the ~10,000 parameters of a batch holds the GIL, and Python's sqlite3 binds only
 # exact str, int, float and bytearray directly: bytes, None and bool go through its adapter
 # registry first, five times slower per value. So the encoded JSON fields are bytearrays, a
@@ -125,16 +129,16 @@ if (
 def _sqlite_event_sql(rows: int) -> str:
     cells = []
     for row in range(rows):
-        first = 3 + row * _EVENT_VALUES
+        first = 4 + row * _EVENT_VALUES
         values = ", ".join(
             f"NULLIF(?{first + offset}, X'')"
             if offset in _NULLABLE_JSON_VALUES
             else f"?{first + offset}"
             for offset in range(_EVENT_VALUES)
         )
-        cells.append(f"(?1, {values}, ?2)")
+        cells.append(f"(?1, {values}, ?2, ?3)")
     return (
-        f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join(cells)} "
+        f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}, seq) VALUES {', '.join(cells)} "
         "ON CONFLICT DO NOTHING"
     )
 
@@ -147,10 +151,34 @@ _PG_STAGING_DDL: Final = (
 # Rows are inserted in key order, as in every batch insert below: two transactions inserting
 # overlapping ids in different orders would otherwise wait on each other's keys and deadlock.
 _PG_MERGE: Final = (
-    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
-    f"SELECT {', '.join(_EVENT_COLUMNS)} FROM {_PG_STAGING} ORDER BY event_id "
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}, seq) "
+    f"SELECT {', '.join(_EVENT_COLUMNS)}, %s FROM {_PG_STAGING} ORDER BY event_id "
     "ON CONFLICT (model_id, event_id) DO NOTHING RETURNING event_id"
 )
+
+
+# The replay after a checkpoint reads events as plain text SQL: SQLAlchemy's result processing
+# (JSON columns decoded one value at a time) cost as much as the rest of the replay.
+_EVENT_SELECT: Final = f"SELECT {', '.join(column.name for column in t.events.columns)} FROM events"
+_EVENTS_AFTER: Final = sa.text(f"{_EVENT_SELECT} WHERE seq > :after ORDER BY seq LIMIT :limit")
+_EVENTS_OF_CALL: Final = sa.text(f"{_EVENT_SELECT} WHERE seq = :seq")
+
+
+def _json_value(stored: Any) -> Any:
+    """A JSON column's value read as plain SQL: text or bytes on SQLite, already decoded (or a
+    number written by another tool) otherwise."""
+    if isinstance(stored, bytes | str):
+        return orjson.loads(stored)
+    return stored
+
+
+def _raw_event(row: Sequence[Any]) -> EventRecord:
+    (model_id, event_id, version, ts, segment, features, prediction, proba, latency_ms, error,
+     ingested_at, seq) = row  # fmt: skip
+    return EventRecord(
+        model_id, event_id, version, ts, segment, _json_value(features), _json_value(prediction),
+        _json_value(proba), latency_ms, bool(error), ingested_at, seq,
+    )  # fmt: skip
 
 
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
@@ -210,6 +238,7 @@ class _QueuedInsert:
     unique_ids: list[EventId]
     versions: frozenset[str]
     now: float
+    seq: int
     taken: bool = False
     done: bool = False
     inserted: set[EventId] = dataclass_field(default_factory=set)
@@ -686,8 +715,14 @@ class Store:
         """
         return self.insert_encoded(model_id, encode_events(events))
 
-    def insert_encoded(self, model_id: ModelId, encoded: EncodedEvents) -> InsertResult:
-        """:meth:`insert_events` for a batch already encoded by :func:`encode_events`."""
+    def insert_encoded(
+        self, model_id: ModelId, encoded: EncodedEvents, *, seq: int = 0
+    ) -> InsertResult:
+        """:meth:`insert_events` for a batch already encoded by :func:`encode_events`.
+
+        ``seq`` is the caller's number for this call, stored with every event (see
+        :meth:`put_checkpoint`).
+        """
         ids = encoded.ids
         if not ids:
             return InsertResult(inserted_ids=(), duplicate_ids=())
@@ -700,11 +735,12 @@ class Store:
                     _first_occurrences(ids),
                     encoded.versions,
                     now,
+                    seq,
                 )
             )
         else:
             with self._connection(f"insert {len(ids)} events", write=True) as connection:
-                inserted = self._insert_events_postgresql(connection, model_id, encoded, now)
+                inserted = self._insert_events_postgresql(connection, model_id, encoded, now, seq)
                 connection.execute(
                     self._insert(t.model_versions)
                     .on_conflict_do_nothing()
@@ -781,11 +817,7 @@ class Store:
         inserted: list[set[EventId]] = []
         with self._connection(operation, write=True) as connection:
             for queued in group:
-                inserted.append(
-                    self._insert_events_sqlite(
-                        connection, queued.model_id, queued.values, queued.unique_ids, queued.now
-                    )
-                )
+                inserted.append(self._insert_events_sqlite(connection, queued))
             connection.exec_driver_sql(
                 self._sqlite_version_sql,
                 [
@@ -797,18 +829,12 @@ class Store:
         for queued, ids in zip(group, inserted, strict=True):
             queued.inserted = ids
 
-    def _insert_events_sqlite(
-        self,
-        connection: Connection,
-        model_id: ModelId,
-        values: list[Any],
-        unique_ids: list[EventId],
-        now: float,
-    ) -> set[EventId]:
+    def _insert_events_sqlite(self, connection: Connection, queued: _QueuedInsert) -> set[EventId]:
         # ON CONFLICT DO NOTHING skips stored ids; when any was skipped, the new rows are found
         # by rowid: SQLite numbers a new row above the largest rowid in the table, and this
         # transaction holds the write lock (BEGIN IMMEDIATE), so the rows above the maximum
         # seen before the INSERT are exactly this batch's.
+        model_id, values, unique_ids = queued.model_id, queued.values, queued.unique_ids
         before = connection.exec_driver_sql("SELECT max(rowid) FROM events").scalar() or 0
         inserted = 0
         count = len(values) // _EVENT_VALUES
@@ -816,7 +842,9 @@ class Store:
         while position < count:
             rows = next(size for size in _SQLITE_CHUNKS if size <= count - position)
             chunk = values[position * _EVENT_VALUES : (position + rows) * _EVENT_VALUES]
-            result = connection.exec_driver_sql(_sqlite_event_sql(rows), (model_id, now, *chunk))
+            result = connection.exec_driver_sql(
+                _sqlite_event_sql(rows), (model_id, queued.now, queued.seq, *chunk)
+            )
             inserted += result.rowcount
             position += rows
         if inserted == len(unique_ids):
@@ -828,7 +856,12 @@ class Store:
         )
 
     def _insert_events_postgresql(
-        self, connection: Connection, model_id: ModelId, encoded: EncodedEvents, now: float
+        self,
+        connection: Connection,
+        model_id: ModelId,
+        encoded: EncodedEvents,
+        now: float,
+        seq: int,
     ) -> set[EventId]:
         # COPY into a per-session staging table, then one INSERT ... SELECT: a multi-row VALUES
         # statement is re-parsed by the driver on every batch and is several times slower.
@@ -860,7 +893,7 @@ class Store:
                     copy.write_row((model_id, *row, now))
         except psycopg.Error as exc:
             raise sa_exc.DBAPIError(f"COPY {_PG_STAGING}", None, exc) from exc
-        return set(connection.exec_driver_sql(_PG_MERGE).scalars())
+        return set(connection.exec_driver_sql(_PG_MERGE, (seq,)).scalars())
 
     def _existing_event_ids(
         self, connection: Connection, model_id: ModelId, ids: Sequence[EventId]
@@ -992,8 +1025,10 @@ class Store:
 
     # ------------------------------------------------------------------ labels and feedback
 
-    def insert_labels(self, model_id: ModelId, labels: Sequence[NewLabel]) -> LabelInsertResult:
-        """Store labels, idempotently: the first label of an id is kept.
+    def insert_labels(
+        self, model_id: ModelId, labels: Sequence[NewLabel], *, seq: int = 0
+    ) -> LabelInsertResult:
+        """Store labels, idempotently: the first label of an id is kept; ``seq`` as for events.
 
         A repeat of the stored label is a duplicate (a retry); a different label for an id
         already labelled is not stored and comes back in ``conflicts`` with the kept label.
@@ -1020,6 +1055,7 @@ class Store:
                 "label": label.label,
                 "ts": label.ts,
                 "received_at": now,
+                "seq": seq,
             }
             for label in sorted(first.values(), key=lambda label: label.event_id)
         ]
@@ -1080,9 +1116,10 @@ class Store:
         return [LabelRecord(*row) for row in rows]
 
     def insert_feedback(
-        self, model_id: ModelId, feedback: Sequence[NewFeedback]
+        self, model_id: ModelId, feedback: Sequence[NewFeedback], *, seq: int = 0
     ) -> FeedbackInsertResult:
-        """Store ratings, idempotently per ``(event_id, user_id)``; result ids are event ids.
+        """Store ratings, idempotently per ``(event_id, user_id)``; result ids are event ids;
+        ``seq`` as for events.
 
         A user's first rating of an event is kept: a repeat of it (same rating and comment) is
         a duplicate, a different one is not stored and comes back in ``conflicts``.
@@ -1108,6 +1145,7 @@ class Store:
                 "rating": int(item.rating),
                 "comment": item.comment,
                 "ts": item.ts,
+                "seq": seq,
             }
             for _, item in sorted(first.items())
         ]
@@ -1263,6 +1301,130 @@ class Store:
                     )
                 ).rowcount
             )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def put_checkpoint(
+        self, seq: int, windows: Sequence[CheckpointWindow], *, taken_at: float | None = None
+    ) -> None:
+        """Replace the checkpoint with ``windows``, the open windows after every ingest call
+        numbered up to ``seq``, in one transaction (a crash keeps the old one or the new one).
+
+        Windows of models deleted meanwhile are left out.
+        """
+        c = t.window_checkpoints.c
+        with self._connection("store checkpoint", write=True) as connection:
+            models = set(connection.execute(sa.select(t.models.c.id)).scalars())
+            connection.execute(t.window_checkpoints.delete())
+            rows = [
+                {column.name: getattr(window, column.name) for column in c}
+                for window in windows
+                if window.model_id in models
+            ]
+            if rows:
+                connection.execute(t.window_checkpoints.insert(), rows)
+            mark = self._insert(t.checkpoints).values(
+                id=1, seq=int(seq), taken_at=time.time() if taken_at is None else taken_at
+            )
+            connection.execute(
+                mark.on_conflict_do_update(
+                    index_elements=[t.checkpoints.c.id],
+                    set_={"seq": mark.excluded.seq, "taken_at": mark.excluded.taken_at},
+                )
+            )
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The latest checkpoint, or None when none was taken."""
+        with self._connection("read checkpoint", write=False) as connection:
+            mark = connection.execute(
+                sa.select(t.checkpoints.c.seq, t.checkpoints.c.taken_at).where(
+                    t.checkpoints.c.id == 1
+                )
+            ).first()
+            if mark is None:
+                return None
+            rows = connection.execute(sa.select(t.window_checkpoints)).all()
+        return Checkpoint(
+            seq=int(mark.seq),
+            taken_at=float(mark.taken_at),
+            windows=tuple(CheckpointWindow(*row) for row in rows),
+        )
+
+    def last_seq(self) -> int:
+        """The largest ingest call number stored (events, labels, feedback or checkpoint)."""
+        with self._connection("read sequence", write=False) as connection:
+            largest = [
+                connection.execute(sa.select(sa.func.max(table.c.seq))).scalar()
+                for table in (t.events, t.labels, t.feedback, t.checkpoints)
+            ]
+        return max((int(value) for value in largest if value is not None), default=0)
+
+    def count_events_after(self, seq: int) -> int:
+        """How many events (of every model) were stored by ingest calls numbered above ``seq``."""
+        with self._connection("count events", write=False) as connection:
+            return int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(t.events).where(t.events.c.seq > seq)
+                ).scalar_one()
+            )
+
+    def iter_events_after(
+        self, seq: int, *, batch_size: int = _EVENT_BATCH
+    ) -> Iterator[list[EventRecord]]:
+        """Events (of every model) stored by ingest calls numbered above ``seq``, one call's
+        events at a time or several calls together, in call order; each batch of one model.
+
+        Each batch is its own short query, so writers are never blocked by this reader.
+        """
+        after = seq
+        while True:
+            with self._connection("read events", write=False) as connection:
+                rows = connection.execute(
+                    _EVENTS_AFTER, {"after": after, "limit": batch_size}
+                ).all()
+                if len(rows) == batch_size:
+                    # The last call may go on past the limit: read it whole on its own.
+                    last = rows[-1].seq
+                    rows = [row for row in rows if row.seq != last]
+                    if not rows:
+                        rows = connection.execute(_EVENTS_OF_CALL, {"seq": last}).all()
+            if not rows:
+                return
+            start = 0
+            for position in range(1, len(rows) + 1):
+                if position == len(rows) or rows[position].model_id != rows[start].model_id:
+                    yield [_raw_event(row) for row in rows[start:position]]
+                    start = position
+            after = rows[-1].seq
+
+    def labels_of_events_after(self, seq: int) -> list[LabelRecord]:
+        """The labels of the events stored by ingest calls numbered above ``seq`` (whenever
+        the labels came)."""
+        c, e = t.labels.c, t.events.c
+        with self._connection("read labels", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.labels)
+                .join(t.events, (e.model_id == c.model_id) & (e.event_id == c.event_id))
+                .where(e.seq > seq)
+            ).all()
+        return [LabelRecord(*row) for row in rows]
+
+    def labels_after(self, seq: int) -> list[LabelRecord]:
+        """Labels (of every model) stored by ingest calls numbered above ``seq``, in call order."""
+        with self._connection("read labels", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.labels).where(t.labels.c.seq > seq).order_by(t.labels.c.seq)
+            ).all()
+        return [LabelRecord(*row) for row in rows]
+
+    def feedback_after(self, seq: int) -> list[FeedbackRecord]:
+        """Feedback (of every model) stored by ingest calls numbered above ``seq``, in call
+        order."""
+        with self._connection("read feedback", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.feedback).where(t.feedback.c.seq > seq).order_by(t.feedback.c.seq)
+            ).all()
+        return [FeedbackRecord(*row) for row in rows]
 
     # ------------------------------------------------------------------ API tokens
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "api_tokens",
+    "checkpoints",
     "events",
     "feedback",
     "labels",
@@ -17,6 +18,7 @@ __all__ = [
     "model_versions",
     "models",
     "reference_profiles",
+    "window_checkpoints",
     "window_profiles",
 ]
 
@@ -32,6 +34,11 @@ metadata = sa.MetaData(
 
 def _model_fk() -> sa.ForeignKey:
     return sa.ForeignKey("models.id", ondelete="CASCADE")
+
+
+def _seq() -> sa.Column[int]:
+    """The number of the ingest call that stored the row (see ``checkpoints``); 0 before 0003."""
+    return sa.Column("seq", sa.BigInteger, nullable=False, server_default=sa.text("0"))
 
 
 # ``none_as_null`` stores a Python ``None`` as SQL NULL rather than the JSON text ``null``.
@@ -79,7 +86,9 @@ events = sa.Table(
     sa.Column("latency_ms", sa.Double, nullable=True),
     sa.Column("error", sa.Boolean, nullable=False),
     sa.Column("ingested_at", sa.Double, nullable=False),
+    _seq(),
     sa.Index(None, "model_id", "ts"),
+    sa.Index(None, "seq"),
 )
 
 labels = sa.Table(
@@ -90,8 +99,10 @@ labels = sa.Table(
     sa.Column("label", _JSON_NULLABLE, nullable=True),
     sa.Column("ts", sa.Double, nullable=False),
     sa.Column("received_at", sa.Double, nullable=False),
+    _seq(),
     sa.Index(None, "model_id", "received_at"),
     sa.Index(None, "model_id", "ts"),
+    sa.Index(None, "seq"),
 )
 
 feedback = sa.Table(
@@ -103,7 +114,9 @@ feedback = sa.Table(
     sa.Column("rating", sa.Integer, nullable=False),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("ts", sa.Double, nullable=False),
+    _seq(),
     sa.Index(None, "model_id", "ts"),
+    sa.Index(None, "seq"),
 )
 
 window_profiles = sa.Table(
@@ -120,6 +133,28 @@ window_profiles = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Index(None, "closed", "model_id"),
     sa.Index(None, "model_id", "window_seconds", "window_start"),
+)
+
+# The latest checkpoint of the open windows (one row, ``id`` 1): every ingest call numbered up to
+# ``seq`` is in it, and a restart replays only the rows stored with a larger ``seq``.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("taken_at", sa.Double, nullable=False),
+)
+
+window_checkpoints = sa.Table(
+    "window_checkpoints",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("version", sa.String, primary_key=True),
+    sa.Column("segment", sa.String, primary_key=True),
+    sa.Column("window_seconds", sa.Integer, primary_key=True),
+    sa.Column("window_start", sa.Double, primary_key=True),
+    sa.Column("profile", sa.LargeBinary, nullable=False),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
 )
 
 api_tokens = sa.Table(

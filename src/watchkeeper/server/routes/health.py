@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from watchkeeper.errors import StoreError
 from watchkeeper.server.auth import require
+from watchkeeper.server.lifecycle import not_ready_reason
 from watchkeeper.server.state import app_state
 from watchkeeper.server.wire import JsonResponse
 
@@ -18,18 +19,22 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-async def healthz() -> JsonResponse:
-    """Always 200 while the server runs."""
+async def healthz(request: Request) -> JsonResponse:
+    """200 while the server runs, recovery included; 503 once recovery has failed."""
+    state = app_state(request)
+    if state.start_error is not None:
+        return JsonResponse({"status": "failed", "reason": state.start_error}, status_code=503)
     return JsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the store answers and the monitor has started")
+@router.get("/readyz", summary="Readiness: the store answers and the monitor has recovered")
 async def readyz(request: Request) -> JsonResponse:
-    """200 when ready; 503 with the reason otherwise."""
+    """200 when ready; 503 with the reason (recovery progress, failure) otherwise."""
     state = app_state(request)
     if not state.started:
-        reason = state.start_error or "the monitor service is starting"
-        return JsonResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JsonResponse(
+            {"status": "not ready", "reason": not_ready_reason(state)}, status_code=503
+        )
     try:
         await run_in_threadpool(state.store.ping)
     except StoreError:
