@@ -163,8 +163,10 @@ def test_local_mode_folds_windows_like_the_server(tmp_path: Path) -> None:
     client.log_labels("churn", [(event_id, 1) for event_id in ids])
     client.close()
     with Store.open(url) as store:
-        checkpointed = store.open_windows(model.id)
-    assert checkpointed, "closing local mode must checkpoint its open windows"
+        checkpoint = store.checkpoint()
+    assert checkpoint is not None, "closing local mode must checkpoint its open windows"
+    checkpointed = [window for window in checkpoint.windows if window.model_id == model.id]
+    assert checkpointed
     assert sum(window.event_count for window in checkpointed) == 50 * len(
         {window.window_seconds for window in checkpointed}
     )

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from watchkeeper.modelspec import ModelSpec
 
 from tests.monitor.test_service import (
     HOUR,
@@ -28,6 +27,7 @@ from tests.monitor.test_service import (
 from tests.server.conftest import MODEL, ServerProcess, event
 from tests.store.backends import backend_url
 from watchkeeper.config import Settings
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import MonitorService, WindowProfile
 from watchkeeper.monitor.windows import WindowKey
 from watchkeeper.store import Store
