@@ -5,6 +5,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from watchkeeper.alerts import (
     DetectorCondition,
@@ -20,6 +22,7 @@ from watchkeeper.alerts import (
     load_rules,
 )
 from watchkeeper.errors import ConfigError
+from watchkeeper.ingest.spec import ModelSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -243,3 +246,19 @@ def test_prometheus_export_passes_promtool(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(export.exported)} rules found" in result.stdout
+
+
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}", fullmatch=True))
+def test_every_valid_model_name_gets_a_valid_default_pack(name: str) -> None:
+    spec = ModelSpec.from_dict({"name": name, "task": "regression", "features": {}})
+    pack = default_rules(spec.name)
+    assert len({rule.name for rule in pack}) == len(pack)
+    assert load_rules(dump_rules(pack)) == pack
+
+
+@pytest.mark.parametrize("name", ["credit\n", "credit.v2\n"])
+def test_names_ending_in_a_newline_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid model name"):
+        ModelSpec.from_dict({"name": name, "task": "regression", "features": {}})
+    with pytest.raises(ConfigError, match="rule names look like"):
+        RuleSpec.from_dict({"name": "Acc\n", "signal": "accuracy", "condition": "< 0.8"})

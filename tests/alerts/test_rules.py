@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -16,6 +17,7 @@ from watchkeeper.alerts import (
     Severity,
     ThresholdCondition,
 )
+from watchkeeper.alerts.template import AnnotationTemplate
 from watchkeeper.errors import ConfigError
 
 
@@ -259,16 +261,55 @@ def test_detector_condition_uses_watchkeeper_detectors_once_per_new_sample() -> 
 
 
 def test_templates_run_sandboxed_and_never_drop_the_alert() -> None:
+    with pytest.raises(ConfigError, match="call is not allowed"):
+        drift_rule(annotations={"escape": "{{ labels.__class__.__mro__[1].__subclasses__() }}"})
     rule = drift_rule(
         for_=0.0,
         annotations={
-            "escape": "{{ labels.__class__.__mro__[1].__subclasses__() }}",
+            "escape": "{{ labels.__class__.__mro__[1] }}",
             "broken": '{{ value | printf("%d items %d") }}',
         },
     )
     sent = RuleEvaluator(rules=[rule]).evaluate(0, [drift(0.3, 0)])
     assert sent[0].annotations["escape"].startswith("<error expanding template: SecurityError")
     assert sent[0].annotations["broken"].startswith("<error expanding template: TypeError")
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("{{ 9**(9**7) }}", "an integer of more than 4096 bits"),
+        ("{{ 1.5**(9**7) }}", "exponent 4782969 is larger than 64"),
+        ('{{ "x" * 200000000 }}', "a repeat of more than 10000 items"),
+        ("{{ (((9**64)**64)**64)**64 }}", "an integer of more than 4096 bits"),
+    ],
+)
+def test_templates_cannot_hold_the_server_or_its_memory(source: str, error: str) -> None:
+    template = AnnotationTemplate(source=source)
+    started = time.perf_counter()
+    text = template.render(value=0.3, labels={}, threshold=None)
+    assert time.perf_counter() - started < 0.5
+    assert text == f"<error expanding template: SecurityError: {error}>"
+    long_label = AnnotationTemplate(source="{{ labels.x }}{{ labels.x }}")
+    assert len(long_label.render(value=None, labels={"x": "y" * 9000}, threshold=None)) == 8192
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        ("{% for i in range(9) %}x{% endfor %}", "for is not allowed"),
+        ("{{ range(10) }}", "call is not allowed"),
+        ("{% set a = 1 %}", "assign is not allowed"),
+        ('{{ "x" | center(100000000) }}', "filter 'center' is not allowed"),
+    ],
+)
+def test_templates_allow_expressions_filters_and_if_only(source: str, refused: str) -> None:
+    with pytest.raises(ConfigError, match=refused):
+        AnnotationTemplate(source=source, key="annotations.summary")
+    fine = AnnotationTemplate(
+        source="{% if value > 0.5 %}high{% else %}low{% endif %} {{ (value * 100) | round(1) }}%"
+    )
+    assert fine.render(value=0.7, labels={}, threshold=None) == "high 70.0%"
 
 
 def test_rule_names_must_be_unique() -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -125,15 +126,32 @@ def test_a_dead_worker_is_replaced(workers: IngestWorkers) -> None:
     assert len(dead) == 1
     os.kill(dead[0], signal.SIGKILL)
     time.sleep(0.5)
-    # The batch in flight is decoded in-process by the caller; the next ones go to a new worker
-    # (the call waits for it to start).
+    # The batch in flight is decoded in-process by the caller, and so are the next ones until
+    # the new worker has started; then they go to it.
     assert workers.decode(body, JSON, job()) is None
     replaced = workers.pids()
     assert len(replaced) == 1
     assert replaced != dead
-    decoded = workers.decode(body, JSON, job())
-    assert decoded is not None
+    deadline = time.monotonic() + 60
+    while (decoded := workers.decode(body, JSON, job())) is None:
+        assert time.monotonic() < deadline, "the new worker never took a batch"
+        time.sleep(0.1)
     assert decoded.batch.ids[0] == "a"
+
+
+def test_batches_do_not_wait_for_workers_that_are_still_starting() -> None:
+    pool = IngestWorkers(1)
+    starting = threading.Thread(target=pool.start)
+    starting.start()
+    try:
+        while not pool.pids():
+            time.sleep(0.005)
+        began = time.monotonic()
+        assert pool.decode(orjson.dumps({"events": events()}), JSON, job()) is None
+        assert time.monotonic() - began < 0.5  # a worker's start takes seconds
+    finally:
+        starting.join()
+        pool.close()
 
 
 def test_a_worker_left_mid_batch_is_replaced(workers: IngestWorkers) -> None:
@@ -144,8 +162,10 @@ def test_a_worker_left_mid_batch_is_replaced(workers: IngestWorkers) -> None:
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         workers.decode(body, JSON, unpicklable)
     assert workers.pids() != before
-    decoded = workers.decode(body, JSON, job())
-    assert decoded is not None
+    deadline = time.monotonic() + 60
+    while (decoded := workers.decode(body, JSON, job())) is None:
+        assert time.monotonic() < deadline, "the new worker never took a batch"
+        time.sleep(0.1)
     assert len(decoded.batch) == 2
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from watchkeeper.alerts.model import Severity
 from watchkeeper.alerts.rules import (
     AbsentCondition,
@@ -11,7 +13,15 @@ from watchkeeper.alerts.rules import (
     ThresholdCondition,
 )
 
-__all__ = ["default_rules"]
+__all__ = ["default_rules", "rule_prefix"]
+
+
+def rule_prefix(model: str) -> str:
+    """The rule-name prefix of ``model``'s pack: its alphanumeric runs capitalised and joined
+    (``credit-risk`` and ``credit.v2`` → ``CreditRisk``, ``CreditV2``), ``Model`` in front when
+    it would start with a digit, so every valid model name gives valid rule names."""
+    prefix = "".join(part[:1].upper() + part[1:] for part in re.findall(r"[A-Za-z0-9]+", model))
+    return prefix if prefix[:1].isalpha() else f"Model{prefix}"
 
 
 def default_rules(
@@ -33,8 +43,7 @@ def default_rules(
     share). Latency 500 ms p99 and 5 % errors are Flagger's
     builtin canary checks' orders of magnitude; tune all of them per model.
     """
-    prefix = "".join(part.capitalize() for part in model.replace("-", "_").split("_") if part)
-    prefix = prefix if prefix[:1].isalpha() else f"Model{prefix}"
+    prefix = rule_prefix(model)
 
     def rule(
         name: str,

@@ -179,7 +179,7 @@ def _string_map(value: object, *, key: str) -> dict[str, str]:
         raise ConfigError(f"{key}: expected a mapping of name to text, got {value!r}", key=key)
     result: dict[str, str] = {}
     for name, text in value.items():
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(
                 f"{key}.{name}: names must look like [A-Za-z_][A-Za-z0-9_]*", key=f"{key}.{name}"
             )
@@ -261,12 +261,12 @@ class RuleSpec:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: rule names look like HighDrift ([A-Za-z_][A-Za-z0-9_]*), got {self.name!r}",
                 key="name",
             )
-        if not isinstance(self.signal, str) or not _SIGNAL.match(self.signal):
+        if not isinstance(self.signal, str) or not _SIGNAL.fullmatch(self.signal):
             raise ConfigError(
                 f"signal: expected a signal name such as accuracy or drift.*.score, "
                 f"got {self.signal!r}",

@@ -167,7 +167,7 @@ class ModelSpec:
     profile_retention_days: int = 400
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _MODEL_NAME.match(self.name):
+        if not isinstance(self.name, str) or not _MODEL_NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: {self.name!r} is not a valid model name; use 1-128 letters, digits, "
                 "'_', '.' or '-', starting with a letter or digit",

@@ -171,7 +171,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 def issue_token(store: Store, name: str, scopes: Iterable[str]) -> tuple[str, TokenRecord]:
     """Create a token: the secret (shown once, never stored) and its stored record."""
-    if not _TOKEN_NAME.match(name):
+    if not _TOKEN_NAME.fullmatch(name):
         raise ConfigError(
             f"name: {name!r} is not a valid token name; use 1-128 letters, digits, '_', '.' or '-'",
             key="name",

@@ -134,6 +134,9 @@ class IngestWorkers:
         self._idle: list[_Worker] = []
         # Every process not known dead: idle, decoding a batch, or starting.
         self._workers: set[_Worker] = set()
+        # Those decoding a batch: worth waiting for. A process still starting is not (it may
+        # take seconds to import), so with none idle or busy a batch is decoded in-process.
+        self._busy: set[_Worker] = set()
         self._started = False
         self._closed = False
 
@@ -169,8 +172,10 @@ class IngestWorkers:
     def decode(self, body: bytes, content_type: str, job: DecodeJob) -> DecodedEvents | None:
         """Decode ``body`` in a worker; None when it must be done in-process instead.
 
-        Waits for an idle worker when all are busy. A worker that died (killed, out of memory)
-        is replaced for later batches, and this batch is decoded in-process.
+        Waits for an idle worker when all are busy; while none has started yet (the first
+        seconds after start-up, or after every worker died) the batch is decoded in-process.
+        A worker that died (killed, out of memory) is replaced for later batches, and this
+        batch is decoded in-process.
         """
         worker = self._take()
         if worker is None:
@@ -189,14 +194,17 @@ class IngestWorkers:
 
     def _take(self) -> _Worker | None:
         with self._changed:
-            while self._started and not self._closed and not self._idle and self._workers:
+            while self._started and not self._closed and not self._idle and self._busy:
                 self._changed.wait()
             if self._closed or not self._idle:
                 return None
-            return self._idle.pop()
+            worker = self._idle.pop()
+            self._busy.add(worker)
+            return worker
 
     def _release(self, worker: _Worker) -> None:
         with self._changed:
+            self._busy.discard(worker)
             if not self._closed:
                 self._idle.append(worker)
                 self._changed.notify()
@@ -210,6 +218,7 @@ class IngestWorkers:
         dead.stop(timeout=1.0)
         with self._changed:
             self._workers.discard(dead)
+            self._busy.discard(dead)
             if self._closed:
                 self._changed.notify_all()
                 return
