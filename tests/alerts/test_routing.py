@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from watchkeeper.alerts import Alert, AlertState, InhibitRule, Matcher, MatchOp, Route, Silence
@@ -114,3 +116,13 @@ def test_inhibition_needs_equal_labels_and_never_self_inhibits() -> None:
         updated_at=10.0,
     )
     assert inhibited_fingerprints([rule], [resolved_source, warning_same], now=20.0) == set()
+
+
+def test_regex_matchers_run_in_linear_time() -> None:
+    """A pattern that backtracks exponentially in Python's engine matches at once with RE2."""
+    matcher = Matcher.parse('model=~"(a+)+$"')
+    started = time.perf_counter()
+    assert not matcher.matches({"model": "a" * 40 + "b"})
+    assert time.perf_counter() - started < 0.1
+    with pytest.raises(ConfigError, match="without backreferences"):
+        Matcher.parse('model=~"(a)\\\\1"')

@@ -55,6 +55,26 @@ class MatchOp(StrEnum):
     NOT_REGEX = "!~"
 
 
+def _linear_regex(name: str, op: MatchOp, value: str) -> Any:
+    """Compile with RE2, as Alertmanager does: matching time is linear in the label's length,
+    so a silence or route from the API cannot backtrack for seconds (``(a+)+$``)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(value, options)
+    except re2.error as error:
+        reason = (
+            error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else error
+        )
+        raise ConfigError(
+            f"matcher {name}{op.value}{value!r}: bad regular expression ({reason}); "
+            "RE2 syntax, without backreferences or lookaround",
+            key=name,
+        ) from error
+
+
 @dataclass(frozen=True)
 class Matcher:
     """``name op value``; regular expressions must match the whole label value."""
@@ -62,19 +82,12 @@ class Matcher:
     name: str
     op: MatchOp
     value: str
-    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _pattern: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "op", MatchOp(self.op))
         if self.op in (MatchOp.REGEX, MatchOp.NOT_REGEX):
-            try:
-                object.__setattr__(self, "_pattern", re.compile(self.value))
-            except re.error as error:
-                raise ConfigError(
-                    f"matcher {self.name}{self.op.value}{self.value!r}: bad regular expression "
-                    f"({error})",
-                    key=self.name,
-                ) from error
+            object.__setattr__(self, "_pattern", _linear_regex(self.name, self.op, self.value))
 
     @classmethod
     def parse(cls, text: str, *, key: str = "matchers") -> Matcher:
