@@ -177,11 +177,13 @@ def load_settings(
     if config_file is not None:
         import yaml
 
+        from watchkeeper._yaml import load_yaml
+
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file {path}: no such file", key="config")
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            document = load_yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path}: not valid YAML ({exc})", key="config") from None
         if not isinstance(document, dict):

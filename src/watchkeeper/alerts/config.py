@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from watchkeeper._yaml import load_yaml
 from watchkeeper.alerts.model import parse_duration
 from watchkeeper.alerts.notifiers import (
     PAGERDUTY_EVENTS_URL,
@@ -67,7 +68,7 @@ def _read(source: str | Path, *, what: str) -> Any:
     else:
         text = source
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{what} is not valid YAML: {error}", key=what) from error
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
 
+from watchkeeper._yaml import load_yaml
 from watchkeeper.alerts.model import (
     Alert,
     AlertState,
@@ -377,7 +378,7 @@ class RuleSpec:
     @classmethod
     def from_yaml(cls, text: str) -> RuleSpec:
         """Parse one rule from YAML text."""
-        return cls.from_dict(yaml.safe_load(text))
+        return cls.from_dict(load_yaml(text))
 
     def build(self, *, external_url: str = "") -> Rule:
         """The live rule: compiled selector and annotation templates."""

@@ -18,6 +18,7 @@ import httpx
 import typer
 import yaml
 
+from watchkeeper._yaml import load_yaml
 from watchkeeper.alerts.config import dump_rules, parse_rules
 from watchkeeper.alerts.model import format_duration, parse_duration
 from watchkeeper.alerts.routing import Matcher
@@ -139,7 +140,7 @@ def rules_apply(
     """Validate a rules file and make it the server's rule set."""
     try:
         text = file.read_text(encoding="utf-8")
-        specs = parse_rules(yaml.safe_load(text) or {})
+        specs = parse_rules(load_yaml(text) or {})
     except OSError as error:
         _fail(f"{file}: cannot read the rules file: {error.strerror}", EXIT_USAGE)
     except yaml.YAMLError as error:

@@ -164,10 +164,12 @@ models_app = typer.Typer(help="List and register monitored models.", no_args_is_
 def _read_spec(path: Path) -> dict[str, Any]:
     import yaml
 
+    from watchkeeper._yaml import load_yaml
+
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid YAML or JSON ({error})") from None
     if not isinstance(document, dict):

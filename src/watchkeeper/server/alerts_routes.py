@@ -15,6 +15,7 @@ import yaml
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from watchkeeper._yaml import load_yaml
 from watchkeeper.alerts.config import parse_rules
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.alerts.model import AlertState, parse_duration
@@ -102,7 +103,7 @@ def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
         data = parse_json(body)
     elif media in _YAML_TYPES or not media:
         try:
-            data = yaml.safe_load(body)
+            data = load_yaml(body)
         except yaml.YAMLError as error:
             raise ConfigError(f"rules: not valid YAML: {error}", key="rules") from error
     else:
