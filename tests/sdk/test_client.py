@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.sdk.conftest import RecordingServer
-from watchkeeper.errors import AuthError, DeliveryError, IngestError, NotFoundError
+from watchkeeper.errors import (
+    AuthError,
+    ConfigError,
+    DeliveryError,
+    IngestError,
+    InputError,
+    NotFoundError,
+)
 from watchkeeper.ingest import Rejection
 from watchkeeper.sdk import Client, HttpSink, Outcome, Receipt
 from watchkeeper.sdk.sink import _retry_after, encode_batch
@@ -207,3 +214,42 @@ def test_local_mode_tells_a_label_retry_from_a_different_label(tmp_path: Path) -
         client.log_feedback("churn", first, user_id="u", rating=4)
         rerated = client.log_feedback("churn", first, user_id="u", rating=2)
         assert (rerated.accepted, rerated.duplicates, len(rerated.conflicts)) == (0, 0, 1)
+
+
+def test_local_mode_alerts_on_a_replayed_clock(tmp_path: Path) -> None:
+    """A notebook replays three hours: the drift of the last two raises the default alerts,
+    stamped in replayed time, without a server and without private attributes."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    start = 1_700_000_000.0 - 1_700_000_000.0 % 3600
+    clock = [start]
+    client = Client.local(f"sqlite:///{tmp_path / 'wk.db'}", clock=lambda: clock[0])
+    config = {"name": "prices", "task": "regression", "features": {"x": "numeric"}}
+    client.register_model(
+        config | {"windows": [3600]}, reference=pd.DataFrame({"x": rng.normal(size=2000)})
+    )
+    logger = client.logger("prices", "v1")
+    for hour, shift in enumerate((0.0, 3.0, 3.0)):
+        for value in rng.normal(shift, 1.0, 400):
+            logger.log({"x": float(value)}, prediction=1.0, timestamp=start + hour * 3600 + 1)
+        assert logger.flush(timeout=10)
+        clock[0] = start + (hour + 1) * 3600 + 1
+        client.tick()
+    firing = {alert["rule"]: alert for alert in client.alerts("firing")}
+    assert {"PricesFeatureDrift", "PricesDriftShareHigh"} <= set(firing)
+    assert firing["PricesFeatureDrift"]["labels"]["feature"] == "x"
+    assert firing["PricesFeatureDrift"]["fired_at"] == start + 3 * 3600 + 1
+    history = client.alert_history()
+    assert {change["state"] for change in history} >= {"pending", "firing"}
+    with pytest.raises(ConfigError, match="unknown model 'pricez'"):
+        client.apply_rules(
+            [{"name": "A", "model": "pricez", "signal": "count", "condition": "< 1"}]
+        )
+    client.close()
+
+
+def test_alert_calls_need_local_mode() -> None:
+    with pytest.raises(InputError, match=r"alerts\(\) runs in local mode"):
+        Client("http://127.0.0.1:9").alerts()

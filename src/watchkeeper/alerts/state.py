@@ -57,6 +57,21 @@ class AlertRecord:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)
 
+    def to_dict(self, *, muted: bool = False) -> dict[str, Any]:
+        """The alert as the API and the SDK show it (``muted``: silenced or inhibited now)."""
+        return {
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "state": self.state.value,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "active_at": self.active_at,
+            "fired_at": self.fired_at,
+            "resolved_at": self.resolved_at,
+            "value": self.last_value,
+            "muted": muted,
+        }
+
 
 @dataclass(frozen=True)
 class NotifyLogEntry:

@@ -22,6 +22,7 @@ from watchkeeper.sdk.sink import BatchKind, Delivery, HttpSink, Outcome, Sink
 if TYPE_CHECKING:
     from watchkeeper.config import Settings
     from watchkeeper.monitor.service import MonitorService
+    from watchkeeper.sdk.local import LocalSink
 
 __all__ = ["Client", "Receipt"]
 
@@ -88,15 +89,23 @@ class Client:
         self._loggers: list[PredictionLogger] = []
 
     @classmethod
-    def local(cls, db_url: str, *, settings: Settings | None = None) -> Client:
+    def local(
+        cls,
+        db_url: str,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> Client:
         """A client that runs the monitoring service in-process on ``db_url``, with no server.
 
-        Events are validated, stored and folded into windows exactly as the server does.
-        Example: ``Client.local("sqlite:///watchkeeper.db")``.
+        Events are validated, stored and folded into windows exactly as the server does, and
+        the alert rules are evaluated whenever windows close (:meth:`tick`, :meth:`alerts`).
+        ``clock`` replaces the wall clock (to replay history). Example:
+        ``Client.local("sqlite:///watchkeeper.db")``.
         """
         from watchkeeper.sdk.local import LocalSink
 
-        root = LocalSink.open(db_url, settings=settings)
+        root = LocalSink.open(db_url, settings=settings, clock=clock)
         client = cls(db_url, sink_factory=root.share)
         client._sink = root
         return client
@@ -171,9 +180,11 @@ class Client:
             from watchkeeper.ingest.spec import ModelSpec
 
             frame = None if reference is None else _frame(reference)
-            return local.register_model(
-                ModelSpec.from_dict(dict(config)), reference=frame
-            ).to_dict()
+            stored = local.register_model(ModelSpec.from_dict(dict(config)), reference=frame)
+            alerting = self._local_sink("register_model").alerting
+            if alerting is not None:
+                alerting.on_model_registered(stored.name)
+            return stored.to_dict()
         registered = self._request("POST", "/v1/models", json=dict(config))
         if reference is not None:
             self.set_reference(str(registered["name"]), reference)
@@ -195,6 +206,48 @@ class Client:
             content=buffer.getvalue(),
             headers={"content-type": "application/vnd.apache.parquet"},
         )
+
+    def tick(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Local mode: close the windows due at ``now`` (default: the clock), evaluate the
+        alert rules and deliver due notifications; returns the alert state changes."""
+        sink = self._local_sink("tick")
+        report = sink.tick(now)
+        return [] if report is None else [change.to_dict() for change in report.transitions]
+
+    def alerts(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Local mode: pending, firing and recently resolved alerts (optionally of one state)."""
+        alerting = self._local_sink("alerts").alerting
+        assert alerting is not None
+        muted = alerting.muted()
+        return [
+            record.to_dict(muted=record.fingerprint in muted) for record in alerting.alerts(state)
+        ]
+
+    def alert_history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Local mode: the latest alert state changes, newest first."""
+        alerting = self._local_sink("alert_history").alerting
+        assert alerting is not None
+        return [change.to_dict() for change in alerting.history(limit)]
+
+    def apply_rules(self, rules: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Local mode: make ``rules`` (a rules file's YAML text or a list of rule dicts) the
+        rule set; a rule naming an unknown model or signal is a ConfigError."""
+        from watchkeeper.alerts import load_rules, parse_rules
+
+        alerting = self._local_sink("apply_rules").alerting
+        assert alerting is not None
+        specs = load_rules(rules) if isinstance(rules, str) else parse_rules(list(rules))
+        return [spec.to_dict() for spec in alerting.apply_rules(specs)]
+
+    def _local_sink(self, what: str) -> LocalSink:
+        from watchkeeper.sdk.local import LocalSink
+
+        if not isinstance(self._sink, LocalSink):
+            raise InputError(
+                f"{what}() runs in local mode (Client.local); with a server use its API "
+                "(/v1/alerts, /v1/rules) or `watchkeeper alerts list --url URL`"
+            )
+        return self._sink
 
     def _local_service(self) -> MonitorService | None:
         from watchkeeper.sdk.local import LocalSink

@@ -4,16 +4,21 @@
 decoded exactly as it would travel over HTTP (so NaN becomes null, NumPy scalars plain
 numbers) and handed to an in-process :class:`~watchkeeper.monitor.service.MonitorService`:
 validated against the model's config, committed to the store, folded into the model's windows,
-and windows that are due are closed. Closing the last sink checkpoints the open windows, so a
-server started later on the same database carries on where local mode stopped. As with the
-server, one process at a time owns a database's open windows.
+and windows that are due are closed. The alerting engine runs too, as in the server: a model
+registered here gets the default rule pack, and each time windows close their signals are
+evaluated against the rules and due notifications delivered (receivers from
+``settings.alerts_config``). A ``clock`` replaces the wall clock for both, so a notebook can
+replay history and see the alerts it would have raised. Closing the last sink checkpoints the
+open windows, so a server started later on the same database carries on where local mode
+stopped. As with the server, one process at a time owns a database's open windows.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,17 +29,27 @@ from watchkeeper.sdk.sink import BatchKind, Delivery, Outcome, encode_batch
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
+    from watchkeeper.alerts.engine import AlertingEngine, EvaluationReport
     from watchkeeper.monitor.service import IngestOutcome, MonitorService
 
 __all__ = ["LocalSink"]
 
 
 class _SharedService:
-    """One service (and its store) used by several sinks; closed when the last one closes."""
+    """One service, its alerting engine and its store, used by several sinks; closed when the
+    last one closes."""
 
-    def __init__(self, service: MonitorService, store: Store) -> None:
+    def __init__(
+        self,
+        service: MonitorService,
+        store: Store,
+        alerting: AlertingEngine | None,
+        clock: Callable[[], float],
+    ) -> None:
         self.service = service
         self.store = store
+        self.alerting = alerting
+        self.clock = clock
         self._users = 0
         self._lock = threading.Lock()
 
@@ -49,6 +64,8 @@ class _SharedService:
             last = self._users == 0
         if last:
             try:
+                if self.alerting is not None:
+                    self.alerting.close()
                 self.service.close()
             finally:
                 self.store.close()
@@ -63,27 +80,54 @@ class LocalSink:
         The monitoring service; its models must already be registered.
     store:
         The service's store, closed with the last sink.
+    alerting:
+        The alerting engine evaluated when windows close (None: no alerting).
+    clock:
+        The clock of both (the wall clock by default).
     """
 
-    def __init__(self, *, service: MonitorService, store: Store) -> None:
-        self._shared = _SharedService(service, store)
+    def __init__(
+        self,
+        *,
+        service: MonitorService,
+        store: Store,
+        alerting: AlertingEngine | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._shared = _SharedService(service, store, alerting, clock)
         self._service = self._shared.acquire()
         self._closed = False
 
     @classmethod
-    def open(cls, db_url: str, *, settings: Settings | None = None) -> LocalSink:
-        """Open (and migrate) the store at ``db_url``, start a service on it, return a sink."""
+    def open(
+        cls,
+        db_url: str,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> LocalSink:
+        """Open (and migrate) the store at ``db_url``, start a service and its alerting engine
+        on it (both on ``clock``, default the wall clock), return a sink."""
+        from watchkeeper.alerts.engine import AlertingEngine
         from watchkeeper.monitor.service import MonitorService
 
         settings = settings or Settings(db=db_url)
+        clock = clock or time.time
         store = Store.open(db_url)
         try:
-            service = MonitorService(store, settings=settings)
+            service = MonitorService(store, settings=settings, clock=clock)
             service.start()
+            alerting = AlertingEngine(
+                db=store.engine,
+                config=settings.alerts_config,
+                clock=clock,
+                external_url=settings.external_url,
+                signal_catalog=service.signal_catalog,
+            )
         except BaseException:
             store.close()
             raise
-        return cls(service=service, store=store)
+        return cls(service=service, store=store, alerting=alerting, clock=clock)
 
     def share(self) -> LocalSink:
         """Another sink on the same service (one per logger); it closes with the last."""
@@ -102,6 +146,23 @@ class LocalSink:
         """The in-process monitoring service."""
         return self._service
 
+    @property
+    def alerting(self) -> AlertingEngine | None:
+        """The in-process alerting engine."""
+        return self._shared.alerting
+
+    def tick(self, now: float | None = None) -> EvaluationReport | None:
+        """Close the windows due at ``now`` (default: the clock); when any closed, evaluate the
+        alert rules on the latest signals and deliver due notifications."""
+        closed = self._service.tick(now)
+        alerting = self._shared.alerting
+        if not closed or alerting is None:
+            return None
+        at = self._shared.clock() if now is None else now
+        report = alerting.evaluate(at, self._service.latest_samples())
+        alerting.deliver(at)
+        return report
+
     def send(self, model: str, kind: BatchKind, records: Sequence[Mapping[str, Any]]) -> Delivery:
         """Ingest the batch as the server would; close windows that are due."""
         body, kept, unencodable = encode_batch(kind, records)
@@ -112,7 +173,7 @@ class LocalSink:
         }[kind]
         try:
             outcome: IngestOutcome = ingest(model, orjson.loads(body)[kind])
-            self._service.tick()
+            self.tick()
         except NotFoundError as error:
             return Delivery(Outcome.REFUSED, status=404, detail=str(error))
         except StoreError as error:

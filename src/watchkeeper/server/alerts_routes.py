@@ -22,7 +22,6 @@ from watchkeeper.alerts.model import AlertState, parse_duration
 from watchkeeper.alerts.outbox import OutboxItem
 from watchkeeper.alerts.routing import Silence
 from watchkeeper.alerts.rules import RuleSpec
-from watchkeeper.alerts.state import AlertRecord
 from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError
 from watchkeeper.server.auth import Principal, require
@@ -55,21 +54,6 @@ _PROMETHEUS_RULES_FILE: Final = {
 }
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 _JSON_TYPE = "application/json"
-
-
-def _alert(record: AlertRecord, muted: set[str]) -> dict[str, Any]:
-    return {
-        "fingerprint": record.fingerprint,
-        "rule": record.rule,
-        "state": record.state.value,
-        "labels": dict(record.labels),
-        "annotations": dict(record.annotations),
-        "active_at": record.active_at,
-        "fired_at": record.fired_at,
-        "resolved_at": record.resolved_at,
-        "value": record.last_value,
-        "muted": record.fingerprint in muted,
-    }
 
 
 def _silence(silence: Silence, now: float) -> dict[str, Any]:
@@ -215,7 +199,7 @@ def alerts_router(
     ) -> dict[str, Any]:
         records = engine.alerts(None if state == "all" else AlertState(state))
         muted = engine.muted()
-        return {"alerts": [_alert(record, muted) for record in records]}
+        return {"alerts": [record.to_dict(muted=record.fingerprint in muted) for record in records]}
 
     @router.get(
         "/v1/alerts/history",
