@@ -302,12 +302,12 @@ def test_recovery_after_a_crash_equals_an_uninterrupted_run(store_url: str, tmp_
         crashed = make_service(store, clock)
         run_scenario(crashed, clock)
         expected = {
-            key: window_state(window) for key, window in crashed._state.open["churn"].items()
+            key: window_state(window) for key, window in crashed._shared.open["churn"].items()
         }
         del crashed  # no close(): a kill -9
         recovered = make_service(store, clock)
-        assert set(recovered._state.open["churn"]) == set(expected)
-        for key, window in recovered._state.open["churn"].items():
+        assert set(recovered._shared.open["churn"]) == set(expected)
+        for key, window in recovered._shared.open["churn"].items():
             assert window_state(window) == expected[key], key
 
 

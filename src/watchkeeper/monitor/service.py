@@ -52,12 +52,12 @@ class MonitorService:
     def __init__(
         self, store: Store, *, settings: Settings, clock: Callable[[], float] = time.time
     ) -> None:
-        self._state = MonitorState(store, settings=settings, clock=clock)
-        self._recovery = Recovery(self._state)
-        self._queries = Queries(self._state)
+        self._shared = MonitorState(store, settings=settings, clock=clock)
+        self._recovery = Recovery(self._shared)
+        self._queries = Queries(self._shared)
 
     def __repr__(self) -> str:
-        return f"MonitorService(store={self._state.store!r})"
+        return f"MonitorService(store={self._shared.store!r})"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,7 +98,7 @@ class MonitorService:
 
         Raises ConflictError when the name is taken.
         """
-        return models.register_model(self._state, spec, reference)
+        return models.register_model(self._shared, spec, reference)
 
     def set_reference(self, model: str, reference: pd.DataFrame) -> dict[str, Any]:
         """Replace the reference data of ``model``; returns a summary of the new profile.
@@ -106,29 +106,29 @@ class MonitorService:
         Windows open at this moment stop profiling features (their bins belong to the old
         reference) and so carry no drift or quality signals; later windows use the new one.
         """
-        return models.set_reference(self._state, model, reference)
+        return models.set_reference(self._shared, model, reference)
 
     def get_model(self, model: str) -> ModelSpec:
         """The spec of ``model``; NotFoundError when it is not registered."""
-        return self._state.model(model).spec
+        return self._shared.model(model).spec
 
     def list_models(self) -> list[ModelSpec]:
         """Every registered model, by name."""
-        return self._state.specs()
+        return self._shared.specs()
 
     def delete_model(self, model: str) -> None:
         """Delete ``model`` with its versions, events, labels, feedback and windows."""
-        models.delete_model(self._state, model)
+        models.delete_model(self._shared, model)
 
     def list_versions(self, model: str) -> list[dict[str, Any]]:
         """Versions of ``model`` seen in events (or recorded), oldest first."""
-        return models.list_versions(self._state, model)
+        return models.list_versions(self._shared, model)
 
     # ------------------------------------------------------------------ ingest
 
     def decode_job(self, model: str) -> DecodeJob:
         """What decoding a batch for ``model`` needs now (NotFoundError for an unknown model)."""
-        return ingesting.decode_job(self._state, self._state.model(model))
+        return ingesting.decode_job(self._shared, self._shared.model(model))
 
     def ingest_events(self, model: str, events: list[Any]) -> IngestOutcome:
         """Validate, store (one transaction) and fold a JSON batch; committed on return."""
@@ -155,16 +155,16 @@ class MonitorService:
         Returns None, storing nothing, when the model's plan changed since the job was taken
         (a reference was set meanwhile): the caller decodes the batch again.
         """
-        state = self._state.model(model)
+        state = self._shared.model(model)
         if decoded.plan != state.plan:
             return None
         with self._recovery.ingest_call() as seq:
-            return ingesting.ingest(self._state, state, decoded, seq)
+            return ingesting.ingest(self._shared, state, decoded, seq)
 
     def ingest_labels(self, model: str, labels: list[Any]) -> IngestOutcome:
         """Store delayed labels and update the performance of their predictions' windows."""
         with self._recovery.ingest_call() as seq:
-            return joins.ingest_labels(self._state, model, labels, seq)
+            return joins.ingest_labels(self._shared, model, labels, seq)
 
     def ingest_feedback(self, model: str, feedback: list[Any]) -> IngestOutcome:
         """Store user ratings and count them in the window of the rating's time.
@@ -173,17 +173,17 @@ class MonitorService:
         predictions are stored but not counted in any window.
         """
         with self._recovery.ingest_call() as seq:
-            return joins.ingest_feedback(self._state, model, feedback, seq)
+            return joins.ingest_feedback(self._shared, model, feedback, seq)
 
     # ------------------------------------------------------------------ windows
 
     def tick(self, now: float | None = None) -> list[dict[str, Any]]:
         """Close every window whose end has passed: compute its signals and persist it."""
-        return closing.tick(self._state, self._state.clock() if now is None else now)
+        return closing.tick(self._shared, self._shared.clock() if now is None else now)
 
     def apply_retention(self, now: float | None = None) -> dict[str, dict[str, int]]:
         """Apply retention: raw data past ``retention_days``, windows past their own limit."""
-        return closing.apply_retention(self._state, self._state.clock() if now is None else now)
+        return closing.apply_retention(self._shared, self._shared.clock() if now is None else now)
 
     # ------------------------------------------------------------------ queries
 
@@ -237,7 +237,7 @@ class MonitorService:
 
     def counters(self) -> dict[str, Any]:
         """Ingest totals per model and store operation latencies (cumulative histograms)."""
-        return self._state.counters()
+        return self._shared.counters()
 
     def system_signals(self) -> dict[str, float]:
         """Process CPU and memory (psutil), and GPU use when pynvml is importable."""
