@@ -142,7 +142,7 @@ def checkpoint_cost(db: str) -> dict[str, float]:
     with Store.open(db) as store:
         service = MonitorService(store, settings=Settings(db=db))
         service.start()
-        windows = [window for opened in service._open.values() for window in opened.values()]
+        windows = [window for opened in service._shared.open.values() for window in opened.values()]
         started = time.perf_counter()
         for window in windows:
             window.snapshot()

@@ -83,7 +83,7 @@ def bench_close(directory: Path) -> dict[str, Any]:
     service, clock = _service(directory, 50, "FULL")
     rng = np.random.default_rng(1)
     samples, signal_samples = [], []
-    state = service._models["bench"]
+    state = service._shared.models["bench"]
     for run in range(5):
         hour = T0 + run * 3600
         clock[0] = hour + 10
@@ -91,7 +91,9 @@ def bench_close(directory: Path) -> dict[str, Any]:
             service.ingest_events(
                 "bench", _events(rng, 1000, 50, run * 100_000 + batch * 1000, hour)
             )
-        window = next(w for k, w in service._open["bench"].items() if k.window_seconds == 3600)
+        window = next(
+            w for k, w in service._shared.open["bench"].items() if k.window_seconds == 3600
+        )
         started = time.perf_counter()
         window_signals(window, plan=state.plan, reference=state.reference, window_seconds=3600)
         signal_samples.append(time.perf_counter() - started)
@@ -111,7 +113,7 @@ def bench_close(directory: Path) -> dict[str, Any]:
 def bench_ingest(directory: Path, synchronous: str) -> dict[str, Any]:
     """Per-batch cost of each ingest step for 1,000 events × 20 numeric features."""
     service, clock = _service(directory, 20, synchronous)
-    state = service._models["bench"]
+    state = service._shared.models["bench"]
     rng = np.random.default_rng(2)
     batches = [_events(rng, 1000, 20, k * 1000, T0 + 60) for k in range(RUNS * 2)]
     validate, build, fold, insert, total = [], [], [], [], []
@@ -129,7 +131,7 @@ def bench_ingest(directory: Path, synchronous: str) -> dict[str, Any]:
         rows = result.accepted
         build.append(time.perf_counter() - started)
         started = time.perf_counter()
-        service._store.insert_events(state.model_id, rows)
+        service._shared.store.insert_events(state.model_id, rows)
         insert.append(time.perf_counter() - started)
         started = time.perf_counter()
         for _ in state.spec.windows:

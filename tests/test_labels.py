@@ -21,8 +21,8 @@ from watchkeeper.labels import (
     label_codes,
     label_counts,
 )
+from watchkeeper.monitor.models import reference_profile
 from watchkeeper.monitor.performance import ClassificationAccumulator
-from watchkeeper.monitor.service import _reference_profile
 from watchkeeper.profiles import CategoricalProfile
 from watchkeeper.stats.performance import classification_metrics
 
@@ -196,7 +196,7 @@ def test_batch_category_counts_and_the_monitor_reference_profile_use_canonical_l
     spec = ModelSpec.from_dict(
         {"name": "m", "task": "classification", "features": {"c": "categorical"}}
     )
-    reference = _reference_profile(spec, pd.DataFrame({"c": column}))
+    reference = reference_profile(spec, pd.DataFrame({"c": column}))
     profile = reference.columns["c"]
     assert isinstance(profile, CategoricalProfile)
     assert profile.counts == expected
@@ -223,7 +223,7 @@ def test_a_reference_mixing_booleans_and_strings_keeps_booleans_as_one_and_zero(
     spec = ModelSpec.from_dict(
         {"name": "m", "task": "classification", "features": {"tier": "categorical"}}
     )
-    reference = _reference_profile(spec, pd.DataFrame({"tier": column}))
+    reference = reference_profile(spec, pd.DataFrame({"tier": column}))
     profile = reference.columns["tier"]
     assert isinstance(profile, CategoricalProfile)
     assert list(profile.counts) == ["1", "gold", "0"]

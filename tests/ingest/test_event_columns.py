@@ -9,7 +9,7 @@ import pyarrow as pa
 from watchkeeper.ingest import validate_event_batch, validate_table
 from watchkeeper.ingest.decode import encode_valid
 from watchkeeper.ingest.spec import ModelSpec
-from watchkeeper.monitor.service import _reference_profile
+from watchkeeper.monitor.models import reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 from watchkeeper.store import encode_columns, encode_events
 from watchkeeper.store.records import ENCODED_EVENT_VALUES
@@ -43,7 +43,7 @@ def plan() -> ColumnPlan:
         features=SPEC.features,
         prediction=SPEC.prediction,
         proba=SPEC.proba,
-        reference=_reference_profile(SPEC, frame),
+        reference=reference_profile(SPEC, frame),
     )
 
 

@@ -29,7 +29,7 @@ def over_versions(count: int, versions: int, *, prefix: str = "e") -> list[dict[
 
 
 def open_window_versions(service: MonitorService) -> set[str]:
-    return {key.version for key in service._open.get("churn", {})}
+    return {key.version for key in service._shared.open.get("churn", {})}
 
 
 def test_events_beyond_the_version_cap_are_rejected_and_counted(store: Store) -> None:
@@ -104,7 +104,11 @@ def test_events_beyond_the_segment_cap_are_rejected(store: Store) -> None:
     assert "'country=it' would exceed the cap of model 'churn'" in outcome.rejected[0].reason
     assert "max_segments_per_model" in outcome.rejected[0].reason
     assert service.counters()["models"]["churn"]["over_cap_segment"] == 3
-    assert {key.segment for key in service._open["churn"]} == {"country=de", "country=fr", ""}
+    assert {key.segment for key in service._shared.open["churn"]} == {
+        "country=de",
+        "country=fr",
+        "",
+    }
     service.close()
     # Known segments are read back from the stored windows.
     restarted = capped_service(store, clock, max_segments_per_model=2)

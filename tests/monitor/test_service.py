@@ -301,11 +301,13 @@ def test_recovery_after_a_crash_equals_an_uninterrupted_run(store_url: str, tmp_
     with Store.open(store_url) as store:
         crashed = make_service(store, clock)
         run_scenario(crashed, clock)
-        expected = {key: window_state(window) for key, window in crashed._open["churn"].items()}
+        expected = {
+            key: window_state(window) for key, window in crashed._shared.open["churn"].items()
+        }
         del crashed  # no close(): a kill -9
         recovered = make_service(store, clock)
-        assert set(recovered._open["churn"]) == set(expected)
-        for key, window in recovered._open["churn"].items():
+        assert set(recovered._shared.open["churn"]) == set(expected)
+        for key, window in recovered._shared.open["churn"].items():
             assert window_state(window) == expected[key], key
 
 

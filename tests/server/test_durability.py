@@ -117,7 +117,7 @@ def _windows_of(db: str, *, from_checkpoint: bool) -> dict[Any, tuple[Any, ...]]
                 window.ratings.tolist(),
                 rounded(window.performance.to_state()),
             )
-            for key, window in service._open["durable"].items()
+            for key, window in service._shared.open["durable"].items()
         }
 
 

@@ -82,7 +82,7 @@ def rounded(value: Any) -> Any:
 
 
 def open_windows(service: MonitorService) -> dict[WindowKey, tuple[Any, ...]]:
-    return {key: window_state(window) for key, window in service._open["churn"].items()}
+    return {key: window_state(window) for key, window in service._shared.open["churn"].items()}
 
 
 def feedback(ids: list[str], user: str) -> list[dict[str, Any]]:
@@ -165,12 +165,14 @@ def test_a_reference_set_after_the_checkpoint_leaves_the_windows_unprofiled(stor
     live.checkpoint()
     live.set_reference("churn", reference_frame(seed=9))
     live.ingest_events("churn", events(100, T0, seed=2, prefix="late"))
-    expected = {key: (w.events, w.dataset_profile()) for key, w in live._open["churn"].items()}
+    expected = {
+        key: (w.events, w.dataset_profile()) for key, w in live._shared.open["churn"].items()
+    }
     assert all(profile is None for _, profile in expected.values())
 
     resumed = service_on(store, clock)
     assert {
-        key: (w.events, w.dataset_profile()) for key, w in resumed._open["churn"].items()
+        key: (w.events, w.dataset_profile()) for key, w in resumed._shared.open["churn"].items()
     } == dict.fromkeys(expected, (300, None))
 
 
@@ -198,7 +200,7 @@ def test_a_checkpoint_is_replaced_whole(store: Store) -> None:
     final = store.checkpoint()
     assert final is not None
     assert final.windows == ()
-    assert service_on(store, clock)._open.get("churn", {}) == {}
+    assert service_on(store, clock)._shared.open.get("churn", {}) == {}
 
 
 # ---------------------------------------------------------------- the server while it recovers

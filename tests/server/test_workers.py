@@ -206,7 +206,7 @@ def test_a_batch_decoded_before_a_reference_was_set_is_not_stored(tmp_path: Path
         frame = pd.DataFrame({"x": np.linspace(0, 1, 200), "c": ["p", "q"] * 100})
         service.set_reference("m", frame)
         assert service.ingest_decoded("m", decoded) is None
-        assert store.count_events(service._model("m").model_id) == 0
+        assert store.count_events(service._shared.model("m").model_id) == 0
         fresh = decode_events(events(), service.decode_job("m"))
         outcome = service.ingest_decoded("m", fresh)
         assert outcome is not None
@@ -238,7 +238,7 @@ def test_an_in_process_batch_is_decoded_again_when_the_plan_changed(tmp_path: Pa
         assert len(plans) == 2
         assert plans[0] != plans[1]
         assert outcome.accepted == 2
-        assert store.count_events(service._model("m").model_id) == 2
+        assert store.count_events(service._shared.model("m").model_id) == 2
         service.close()
 
 
