@@ -108,7 +108,25 @@ def list_versions(shared: MonitorState, model: str) -> list[dict[str, Any]]:
 
 
 def reference_profile(spec: ModelSpec, frame: pd.DataFrame) -> DatasetProfile:
-    """The profile of ``spec``'s features and outputs in the reference data ``frame``."""
+    """The profile of ``spec``'s features and outputs in the reference data ``frame``.
+
+    A profiled feature (numeric, categorical, boolean) of the spec that the reference lacks is
+    an error naming it and the columns there are: its drift would otherwise never be measured,
+    silently (a typo in the spec).
+    """
+    missing = [
+        name
+        for name, kind in spec.features.items()
+        if kind in _PROFILED and name not in frame.columns
+    ]
+    if missing:
+        columns = [str(column) for column in frame.columns]
+        raise ConfigError(
+            f"reference data of model {spec.name!r} lacks the feature(s) "
+            f"{', '.join(missing[:10])}; its columns are {', '.join(columns[:20])}"
+            f"{', …' if len(columns) > 20 else ''}. Fix the model config or the reference data",
+            key="reference",
+        )
     features = {
         name: kind
         for name, kind in spec.features.items()
