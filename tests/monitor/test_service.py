@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from watchkeeper.config import Settings
-from watchkeeper.errors import ConflictError, NotFoundError
+from watchkeeper.errors import ConfigError, ConflictError, NotFoundError
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import MonitorService, WindowProfile
 from watchkeeper.report import Report
@@ -439,3 +439,17 @@ def test_booleans_arrive_named_as_in_the_reference(store: Store, body: str) -> N
     assert value("accuracy") == value("roc_auc") == 1.0
     if body == "json":
         assert value("quality.tier.new_category_share") == value("drift.tier.detected") == 0.0
+
+
+def test_a_spec_feature_missing_from_the_reference_is_named(store: Store) -> None:
+    service = make_service(store, Clock(T0))
+    config = {"name": "typo", "task": "regression", "features": {"age": "numeric"}}
+    spec_with_typo = ModelSpec.from_dict(
+        config | {"features": {"age": "numeric", "incme": "numeric"}}
+    )
+    frame = pd.DataFrame({"age": np.arange(50.0), "income": np.arange(50.0)})
+    with pytest.raises(
+        ConfigError, match=r"lacks the feature\(s\) incme; its columns are age, income"
+    ):
+        service.register_model(spec_with_typo, reference=frame)
+    assert service.register_model(ModelSpec.from_dict(config), reference=frame).name == "typo"
