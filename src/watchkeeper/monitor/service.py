@@ -71,8 +71,8 @@ from watchkeeper.store import (
     LabelRecord,
     NewFeedback,
     NewLabel,
-    Store,
 )
+from watchkeeper.store.protocol import MonitorStore
 from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
 if TYPE_CHECKING:
@@ -308,7 +308,7 @@ class MonitorService:
     """
 
     def __init__(
-        self, store: Store, *, settings: Settings, clock: Callable[[], float] = time.time
+        self, store: MonitorStore, *, settings: Settings, clock: Callable[[], float] = time.time
     ) -> None:
         self._store = store
         self._settings = settings
@@ -774,6 +774,7 @@ class MonitorService:
             plan=state.plan,
             max_batch=self._settings.max_batch_events,
             max_body_bytes=self._settings.max_body_bytes,
+            codec=self._store.event_codec,
             **self._validation_window(),
         )
 

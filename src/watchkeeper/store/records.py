@@ -10,9 +10,10 @@ contract, cheap to compare and to bucket into windows, and identical on SQLite a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
 
 __all__ = [
     "Checkpoint",
@@ -37,10 +38,32 @@ __all__ = [
     "VersionRecord",
     "WindowRecord",
     "canonical_segment",
+    "record_from",
 ]
 
 ModelId: TypeAlias = int
 EventId: TypeAlias = str
+
+_Record = TypeVar("_Record")
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def record_from(record_type: type[_Record], row: Mapping[Any, Any]) -> _Record:
+    """Build a record dataclass from a row's mapping (``row._mapping``) by column name.
+
+    Columns the record has no field for are ignored, and a field with a default may be missing,
+    so adding a column or reordering them can never shift values into the wrong field.
+
+    >>> record_from(VersionRecord, {"metadata": {}, "version": "v1", "model_id": 1,
+    ...                             "created_at": 0.0, "extra": 1})
+    VersionRecord(model_id=1, version='v1', created_at=0.0, metadata={})
+    """
+    names = _FIELD_NAMES.get(record_type)
+    if names is None:
+        names = _FIELD_NAMES[record_type] = tuple(f.name for f in dataclasses.fields(record_type))  # type: ignore[arg-type]
+    return record_type(**{name: row[name] for name in names if name in row})
 
 
 def canonical_segment(tags: Mapping[str, str] | None) -> str:
