@@ -13,7 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Checkpoint",
@@ -44,7 +47,7 @@ __all__ = [
 ModelId: TypeAlias = int
 EventId: TypeAlias = str
 
-_Record = TypeVar("_Record")
+_Record = TypeVar("_Record", bound="DataclassInstance")
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
@@ -62,7 +65,8 @@ def record_from(record_type: type[_Record], row: Mapping[Any, Any]) -> _Record:
     """
     names = _FIELD_NAMES.get(record_type)
     if names is None:
-        names = _FIELD_NAMES[record_type] = tuple(f.name for f in dataclasses.fields(record_type))  # type: ignore[arg-type]
+        names = tuple(field.name for field in dataclasses.fields(record_type))
+        _FIELD_NAMES[record_type] = names
     return record_type(**{name: row[name] for name in names if name in row})
 
 
@@ -283,13 +287,13 @@ class TokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class EncodedEvents:
-    """An event batch encoded for storing (see ``watchkeeper.store.encode_columns``).
+    """An event batch encoded for one backend's writer by its codec (``Store.event_codec``).
 
     ``values`` holds nine values per event, flat: id, version, ts, segment, features,
-    prediction, proba (JSON fields as encoded text in a bytearray, the empty one for null),
-    latency_ms, error (0 or 1); the types Python's sqlite3 binds fastest.
-    Encoding needs no store, so it can happen in another process and travel (it pickles
-    cheaply): the ingest workers of the server encode, the server stores.
+    prediction, proba, latency_ms, error; how the JSON fields and the flag are encoded is the
+    codec's (``watchkeeper.store.codec``). Encoding needs no store, so it can happen in another
+    process and travel (it pickles cheaply): the ingest workers of the server encode, the
+    server stores.
     """
 
     values: list[Any]
