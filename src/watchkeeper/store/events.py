@@ -26,7 +26,7 @@ from watchkeeper.store.records import (
     ModelId,
     RetentionResult,
     StorableEvent,
-    record_from,
+    records_from,
 )
 
 __all__ = ["EventStore"]
@@ -153,7 +153,7 @@ class EventStore(StoreBase):
             with self._connection("read events", write=False) as connection:
                 rows = connection.execute(statement).all()
             if rows:
-                yield [record_from(EventRecord, row._mapping) for row in rows]
+                yield records_from(EventRecord, rows)
             if len(rows) < batch_size:
                 return
             after = (rows[-1].ts, rows[-1].event_id)
@@ -181,12 +181,14 @@ class EventStore(StoreBase):
         unique = first_occurrences(ids)
         with self._connection("read events by id", write=False) as connection:
             for chunk in chunks(unique):
-                for row in connection.execute(
+                rows = connection.execute(
                     sa.select(t.events).where(
                         t.events.c.model_id == model_id, t.events.c.event_id.in_(chunk)
                     )
-                ):
-                    found[row.event_id] = record_from(EventRecord, row._mapping)
+                ).all()
+                found.update(
+                    (record.event_id, record) for record in records_from(EventRecord, rows)
+                )
         return found
 
     def count_events(

@@ -24,7 +24,7 @@ from watchkeeper.store.records import (
     ModelId,
     NewFeedback,
     NewLabel,
-    record_from,
+    records_from,
 )
 
 __all__ = ["LabelStore"]
@@ -124,12 +124,14 @@ class LabelStore(StoreBase):
         found: dict[EventId, LabelRecord] = {}
         with self._connection("read labels", write=False) as connection:
             for chunk in chunks(first_occurrences(ids)):
-                for row in connection.execute(
+                rows = connection.execute(
                     sa.select(t.labels).where(
                         t.labels.c.model_id == model_id, t.labels.c.event_id.in_(chunk)
                     )
-                ):
-                    found[row.event_id] = record_from(LabelRecord, row._mapping)
+                ).all()
+                found.update(
+                    (record.event_id, record) for record in records_from(LabelRecord, rows)
+                )
         return found
 
     def labels_received_between(
@@ -143,7 +145,7 @@ class LabelStore(StoreBase):
                 .where(c.model_id == model_id, c.received_at >= start, c.received_at < end)
                 .order_by(c.received_at, c.event_id)
             ).all()
-        return [record_from(LabelRecord, row._mapping) for row in rows]
+        return records_from(LabelRecord, rows)
 
     def insert_feedback(
         self, model_id: ModelId, feedback: Sequence[NewFeedback], *, seq: int = 0
@@ -224,7 +226,7 @@ class LabelStore(StoreBase):
                 .where(c.model_id == model_id, c.ts >= start, c.ts < end)
                 .order_by(c.ts, c.event_id, c.user_id)
             ).all()
-        return [record_from(FeedbackRecord, row._mapping) for row in rows]
+        return records_from(FeedbackRecord, rows)
 
     def labels_of_events_after(self, seq: int) -> list[LabelRecord]:
         """The labels of the events stored by ingest calls numbered above ``seq`` (whenever
@@ -236,7 +238,7 @@ class LabelStore(StoreBase):
                 .join(t.events, (e.model_id == c.model_id) & (e.event_id == c.event_id))
                 .where(e.seq > seq)
             ).all()
-        return [record_from(LabelRecord, row._mapping) for row in rows]
+        return records_from(LabelRecord, rows)
 
     def labels_after(self, seq: int) -> list[LabelRecord]:
         """Labels (of every model) stored by ingest calls numbered above ``seq``, in call order."""
@@ -244,7 +246,7 @@ class LabelStore(StoreBase):
             rows = connection.execute(
                 sa.select(t.labels).where(t.labels.c.seq > seq).order_by(t.labels.c.seq)
             ).all()
-        return [record_from(LabelRecord, row._mapping) for row in rows]
+        return records_from(LabelRecord, rows)
 
     def feedback_after(self, seq: int) -> list[FeedbackRecord]:
         """Feedback (of every model) stored by ingest calls numbered above ``seq``, in call
@@ -253,7 +255,7 @@ class LabelStore(StoreBase):
             rows = connection.execute(
                 sa.select(t.feedback).where(t.feedback.c.seq > seq).order_by(t.feedback.c.seq)
             ).all()
-        return [record_from(FeedbackRecord, row._mapping) for row in rows]
+        return records_from(FeedbackRecord, rows)
 
     def _existing_event_ids(
         self, connection: Connection, model_id: ModelId, ids: Sequence[EventId]

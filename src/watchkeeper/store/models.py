@@ -17,6 +17,7 @@ from watchkeeper.store.records import (
     ReferenceProfileRecord,
     VersionRecord,
     record_from,
+    records_from,
 )
 
 __all__ = ["ModelStore"]
@@ -52,7 +53,7 @@ class ModelStore(StoreBase):
             raise NotFoundError(
                 f"no model named {name!r}; register it first", kind="model", name=name
             )
-        return record_from(ModelRecord, row._mapping)
+        return record_from(ModelRecord, row)
 
     def model_by_id(self, model_id: ModelId) -> ModelRecord:
         """The model with id ``model_id``; :class:`NotFoundError` when there is none."""
@@ -60,13 +61,13 @@ class ModelStore(StoreBase):
             row = connection.execute(sa.select(t.models).where(t.models.c.id == model_id)).first()
         if row is None:
             raise NotFoundError(f"no model with id {model_id}", kind="model", name=str(model_id))
-        return record_from(ModelRecord, row._mapping)
+        return record_from(ModelRecord, row)
 
     def list_models(self) -> list[ModelRecord]:
         """Every registered model, by name."""
         with self._connection("list models", write=False) as connection:
             rows = connection.execute(sa.select(t.models).order_by(t.models.c.name)).all()
-        return [record_from(ModelRecord, row._mapping) for row in rows]
+        return records_from(ModelRecord, rows)
 
     def update_model_config(self, name: str, config: Mapping[str, Any]) -> ModelRecord:
         """Replace the config of model ``name``."""
@@ -83,7 +84,7 @@ class ModelStore(StoreBase):
             raise NotFoundError(
                 f"no model named {name!r}; register it first", kind="model", name=name
             )
-        return record_from(ModelRecord, row._mapping)
+        return record_from(ModelRecord, row)
 
     def delete_model(self, name: str) -> None:
         """Delete model ``name`` with all its versions, profiles, events, labels and feedback."""
@@ -117,7 +118,7 @@ class ModelStore(StoreBase):
         with self._connection(f"record version {version!r}", write=True) as connection:
             connection.execute(statement)
             row = connection.execute(sa.select(t.model_versions).where(key)).one()
-        return record_from(VersionRecord, row._mapping)
+        return record_from(VersionRecord, row)
 
     def list_versions(self, model_id: ModelId) -> list[VersionRecord]:
         """The versions of a model, oldest first."""
@@ -127,7 +128,7 @@ class ModelStore(StoreBase):
                 .where(t.model_versions.c.model_id == model_id)
                 .order_by(t.model_versions.c.created_at, t.model_versions.c.version)
             ).all()
-        return [record_from(VersionRecord, row._mapping) for row in rows]
+        return records_from(VersionRecord, rows)
 
     def put_reference_profile(
         self, model_id: ModelId, profile: bytes, *, rows: int
@@ -163,4 +164,4 @@ class ModelStore(StoreBase):
                 kind="reference_profile",
                 name=str(model_id),
             )
-        return record_from(ReferenceProfileRecord, row._mapping)
+        return record_from(ReferenceProfileRecord, row)

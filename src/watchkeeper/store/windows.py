@@ -14,7 +14,7 @@ from watchkeeper.store.records import (
     CheckpointWindow,
     ModelId,
     WindowRecord,
-    record_from,
+    records_from,
 )
 
 __all__ = ["WindowStore"]
@@ -91,7 +91,7 @@ class WindowStore(StoreBase):
                 .where(*conditions)
                 .order_by(c.window_start, c.version, c.segment)
             ).all()
-        return [record_from(WindowRecord, row._mapping) for row in rows]
+        return records_from(WindowRecord, rows)
 
     def window_segments(self, model_id: ModelId) -> set[str]:
         """The distinct segments of a model's stored windows, open or closed (``""`` included)."""
@@ -114,7 +114,7 @@ class WindowStore(StoreBase):
                 .where(*conditions)
                 .order_by(c.model_id, c.window_seconds, c.window_start, c.version, c.segment)
             ).all()
-        return [record_from(WindowRecord, row._mapping) for row in rows]
+        return records_from(WindowRecord, rows)
 
     def delete_windows_before(self, model_id: ModelId, cutoff: float) -> int:
         """Profile retention: delete window profiles of a model with ``window_start < cutoff``."""
@@ -173,7 +173,7 @@ class WindowStore(StoreBase):
         return Checkpoint(
             seq=int(mark.seq),
             taken_at=float(mark.taken_at),
-            windows=tuple(record_from(CheckpointWindow, row._mapping) for row in rows),
+            windows=tuple(records_from(CheckpointWindow, rows)),
         )
 
     def last_seq(self) -> int:
