@@ -14,6 +14,7 @@ error. They differ in the three JSON fields and the error flag: see each codec.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -43,7 +44,7 @@ _NO_JSON: Final = bytearray()
 
 
 @dataclass(frozen=True, slots=True)
-class EventCodec:
+class EventCodec(ABC):
     """Encodes event batches for :meth:`Store.insert_encoded` of one backend (see subclasses)."""
 
     backend: ClassVar[Backend]
@@ -92,11 +93,13 @@ class EventCodec:
         )  # fmt: skip
         return EncodedEvents(values=list(chain.from_iterable(rows)))
 
+    @abstractmethod
     def _json_texts(self, values: Sequence[Any], *, nullable: bool) -> Sequence[Any]:
-        raise NotImplementedError
+        """Each value as the backend's JSON text; with ``nullable`` None is its NULL."""
 
+    @abstractmethod
     def _flags(self, errors: Sequence[bool]) -> Sequence[Any]:
-        raise NotImplementedError
+        """The error flags as the backend binds them."""
 
 
 @dataclass(frozen=True, slots=True)
