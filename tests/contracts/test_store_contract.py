@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from tests.store.backends import BACKENDS, backend_url, open_store
 from watchkeeper.errors import ConfigError, ConflictError, IngestError, NotFoundError, StoreError
+from watchkeeper.ingest.decode import JSON, DecodeJob, decode_body
+from watchkeeper.ingest.spec import ModelSpec
+from watchkeeper.monitor.windows import ColumnPlan
+from watchkeeper.schema import ColumnKind
 from watchkeeper.store import (
     Conflict,
     EventRecord,
@@ -19,6 +25,8 @@ from watchkeeper.store import (
     NewLabel,
     Store,
 )
+from watchkeeper.store.codec import codec_for
+from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
 T0 = 1_700_000_000.0
 CONFIG = {
@@ -547,3 +555,73 @@ def test_unserialisable_values_are_rejected_with_their_field(store: Store, model
     assert bad_config.value.key == "config"
     with pytest.raises(ConfigError):
         store.upsert_version(model_id, "v9", metadata={"x": {1, 2}})
+
+
+# ---------------------------------------------------------------- event codecs and writers
+
+WORKER_SPEC = ModelSpec.from_dict(
+    {"name": "churn", "task": "regression", "features": {"x": "numeric", "c": "categorical"}}
+)
+WORKER_PLAN = ColumnPlan.build(
+    task=WORKER_SPEC.task,
+    features={"x": ColumnKind.NUMERIC, "c": ColumnKind.CATEGORICAL},
+    prediction=None,
+    proba=None,
+    reference=None,
+)
+
+
+def test_a_worker_encodes_for_the_store_and_the_writer_stores_the_values_as_they_are(
+    store: Store, model_id: int
+) -> None:
+    # The codec travels to an ingest worker inside the pickled DecodeJob.
+    codec = pickle.loads(pickle.dumps(store.event_codec))
+    assert codec == store.event_codec
+    assert codec.backend == store.backend
+    job = DecodeJob(
+        spec=WORKER_SPEC,
+        plan=WORKER_PLAN,
+        now=T0,
+        max_age_seconds=86_400.0,
+        max_future_seconds=300.0,
+        max_batch=100,
+        codec=codec,
+    )
+    body = orjson.dumps(
+        {
+            "events": [
+                {"id": "a", "version": "v1", "timestamp": T0, "features": {"x": 1.5, "c": "p"}},
+                {"id": "b", "version": "v1", "timestamp": T0, "features": {"x": None, "c": "1.0"}},
+            ]
+        }
+    )
+    decoded = decode_body(body, JSON, job)
+    assert decoded is not None
+    assert decoded.rejected == []
+    values = decoded.encoded.values
+    width = ENCODED_EVENT_VALUES
+    features, nullable = [values[4], values[width + 4]], [values[5], values[6]]
+    if store.backend == "postgresql":
+        # What COPY sends as it is: JSON text, None for NULL, a boolean flag.
+        assert {type(value) for value in features} == {str}
+        assert nullable == [None, None]
+        assert values[8] is False
+    else:
+        # What sqlite3 binds fastest: bytearrays (the empty one for NULL), 0 or 1.
+        assert {type(value) for value in features} == {bytearray}
+        assert nullable == [bytearray(), bytearray()]
+        assert values[8] == 0
+    assert store.insert_encoded(model_id, decoded.encoded, seq=1).inserted_ids == ("a", "b")
+    stored = store.events_by_ids(model_id, ["a", "b"])
+    assert stored["a"].features == {"x": 1.5, "c": "p"}
+    assert stored["b"].features == {"x": None, "c": "1.0"}
+    assert (stored["a"].prediction, stored["a"].proba, stored["a"].error) == (None, None, False)
+    assert [batch[0].seq for batch in store.iter_events_after(0)] == [1]
+
+
+def test_a_batch_encoded_for_the_other_backend_is_refused(store: Store, model_id: int) -> None:
+    other = codec_for("postgresql" if store.backend == "sqlite" else "sqlite")
+    with pytest.raises(StoreError, match="not encoded for") as raised:
+        store.insert_encoded(model_id, other.encode_events([event("a")]))
+    assert raised.value.backend == store.backend
+    assert store.count_events(model_id) == 0

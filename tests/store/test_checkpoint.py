@@ -18,7 +18,6 @@ from watchkeeper.store import (
     NewFeedback,
     NewLabel,
     Store,
-    encode_events,
 )
 from watchkeeper.store.checkpoint import Checkpointer
 
@@ -110,10 +109,11 @@ def _events(prefix: str, count: int) -> list[NewEvent]:
 def test_rows_after_a_call_number_come_back_whole_calls_at_a_time(store: Store) -> None:
     one = store.create_model("one", {"name": "one"}).id
     two = store.create_model("two", {"name": "two"}).id
-    store.insert_encoded(one, encode_events(_events("a", 7)), seq=1)
-    store.insert_encoded(two, encode_events(_events("b", 3)), seq=2)
-    store.insert_encoded(one, encode_events(_events("c", 12)), seq=3)  # more than a batch
-    store.insert_encoded(one, encode_events(_events("a", 2)), seq=4)  # duplicates only
+    encode = store.event_codec.encode_events
+    store.insert_encoded(one, encode(_events("a", 7)), seq=1)
+    store.insert_encoded(two, encode(_events("b", 3)), seq=2)
+    store.insert_encoded(one, encode(_events("c", 12)), seq=3)  # more than a batch
+    store.insert_encoded(one, encode(_events("a", 2)), seq=4)  # duplicates only
     store.insert_labels(one, [NewLabel("a1", "1", 1.0)], seq=5)
     store.insert_feedback(two, [NewFeedback("b0", "u", 4, 1.0)], seq=6)
     assert store.last_seq() == 6

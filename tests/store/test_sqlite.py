@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from watchkeeper.errors import ConfigError, StoreError, WatchkeeperError
 from watchkeeper.store import InsertResult, NewEvent, Store
+from watchkeeper.store.writers import SqliteEventWriter
 
 
 def _pragma(store: Store, name: str) -> object:
@@ -139,13 +140,15 @@ def test_queued_batches_commit_together_and_fail_alone(
     with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
         model_id = store.create_model("m", {}).id
         groups: list[int] = []
-        write_batches = store._write_batches
+        writer = store._event_writer
+        assert isinstance(writer, SqliteEventWriter)
+        write_batches = writer._write_batches
 
         def counted(operation: str, group: list[Any]) -> None:
             groups.append(len(group))
             write_batches(operation, group)
 
-        monkeypatch.setattr(store, "_write_batches", counted)
+        monkeypatch.setattr(writer, "_write_batches", counted)
         results: dict[str, object] = {}
 
         def insert(name: str, target: int, ids: range) -> None:
@@ -165,7 +168,7 @@ def test_queued_batches_commit_together_and_fail_alone(
         with lock:
             for count, thread in enumerate(threads, start=1):
                 thread.start()
-                while len(store._insert_queue) < count:
+                while len(writer._insert_queue) < count:
                     time.sleep(0.001)
         for thread in threads:
             thread.join()

@@ -30,7 +30,8 @@ from watchkeeper.ingest.arrow import (
 )
 from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidColumns
 from watchkeeper.ingest.json import unwrap_batch, validate_event_batch
-from watchkeeper.store import EncodedEvents, encode_columns
+from watchkeeper.store import EncodedEvents
+from watchkeeper.store.codec import SQLITE_CODEC, EventCodec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,7 +59,8 @@ PARQUET: Final = "application/vnd.apache.parquet"
 @dataclass(frozen=True, slots=True)
 class DecodeJob:
     """What decoding a batch for one model needs: its spec and plan, the clock, the limits
-    (``max_body_bytes`` also bounds what a columnar body may decode to)."""
+    (``max_body_bytes`` also bounds what a columnar body may decode to), and the codec of the
+    store that will write the batch (``Store.event_codec``)."""
 
     spec: ModelSpec
     plan: ColumnPlan
@@ -67,6 +69,7 @@ class DecodeJob:
     max_future_seconds: float
     max_batch: int
     max_body_bytes: int = 32 * 1024 * 1024
+    codec: EventCodec = SQLITE_CODEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +94,9 @@ def _raw_version(raw: object) -> str:
     return checked if isinstance(checked, str) else ""
 
 
-def encode_valid(accepted: ValidColumns) -> EncodedEvents:
-    """Validated events encoded for the store, straight from their columns."""
-    return encode_columns(
+def encode_valid(accepted: ValidColumns, codec: EventCodec = SQLITE_CODEC) -> EncodedEvents:
+    """Validated events encoded by ``codec`` (the store's), straight from their columns."""
+    return codec.encode_columns(
         ids=accepted.ids,
         versions=accepted.versions,
         ts=accepted.ts,
@@ -114,7 +117,7 @@ def _decoded(job: DecodeJob, result: ValidBatch, rejected_versions: list[str]) -
         plan=job.plan,
         now=job.now,
         batch=EventBatch.of_columns(result.accepted, job.plan),
-        encoded=encode_valid(result.accepted),
+        encoded=encode_valid(result.accepted, job.codec),
         rejected=list(result.rejected),
         rejected_versions=rejected_versions,
     )

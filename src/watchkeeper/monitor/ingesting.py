@@ -44,6 +44,7 @@ def decode_job(shared: MonitorState, state: ModelState) -> DecodeJob:
         plan=state.plan,
         max_batch=shared.settings.max_batch_events,
         max_body_bytes=shared.settings.max_body_bytes,
+        codec=shared.store.event_codec,
         **shared.validation_window(),
     )
 

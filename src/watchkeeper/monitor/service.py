@@ -33,7 +33,7 @@ from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.queries import Queries
 from watchkeeper.monitor.recovery import Recovery
 from watchkeeper.monitor.state import MonitorState
-from watchkeeper.store import Store
+from watchkeeper.store.protocol import MonitorStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +50,7 @@ class MonitorService:
     """
 
     def __init__(
-        self, store: Store, *, settings: Settings, clock: Callable[[], float] = time.time
+        self, store: MonitorStore, *, settings: Settings, clock: Callable[[], float] = time.time
     ) -> None:
         self._shared = MonitorState(store, settings=settings, clock=clock)
         self._recovery = Recovery(self._shared)

@@ -31,7 +31,7 @@ from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.signals import Signals, window_signals
 from watchkeeper.monitor.windows import ColumnPlan, WindowKey, WindowProfile
 from watchkeeper.profiles import DatasetProfile
-from watchkeeper.store import Store
+from watchkeeper.store.protocol import MonitorStore
 
 __all__ = ["KnownValues", "ModelState", "MonitorState", "profile_id"]
 
@@ -118,7 +118,9 @@ class MonitorState:
     ``clock`` returns the current epoch seconds (tests pass a fake one).
     """
 
-    def __init__(self, store: Store, *, settings: Settings, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: MonitorStore, *, settings: Settings, clock: Callable[[], float]
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock

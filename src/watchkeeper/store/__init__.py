@@ -9,7 +9,9 @@ InsertResult(inserted_ids=('a1',), duplicate_ids=())
 
 from __future__ import annotations
 
+from watchkeeper.store.codec import EventCodec
 from watchkeeper.store.engine import normalise_url, redact_url
+from watchkeeper.store.protocol import MonitorStore
 from watchkeeper.store.records import (
     Checkpoint,
     CheckpointWindow,
@@ -42,6 +44,7 @@ __all__ = [
     "CheckpointWindow",
     "Conflict",
     "EncodedEvents",
+    "EventCodec",
     "EventId",
     "EventRecord",
     "FeedbackInsertResult",
@@ -51,6 +54,7 @@ __all__ = [
     "LabelRecord",
     "ModelId",
     "ModelRecord",
+    "MonitorStore",
     "NewEvent",
     "NewFeedback",
     "NewLabel",

@@ -10,9 +10,14 @@ contract, cheap to compare and to bucket into windows, and identical on SQLite a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Checkpoint",
@@ -37,10 +42,69 @@ __all__ = [
     "VersionRecord",
     "WindowRecord",
     "canonical_segment",
+    "record_from",
+    "records_from",
 ]
 
 ModelId: TypeAlias = int
 EventId: TypeAlias = str
+
+_Record = TypeVar("_Record", bound="DataclassInstance")
+
+
+class NamedRow(Protocol):
+    """A result row: values by position, and the names of its columns (SQLAlchemy's ``Row``)."""
+
+    @property
+    def _fields(self) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+_BUILDERS: dict[tuple[type[Any], tuple[str, ...]], Callable[[NamedRow], Any]] = {}
+
+
+def _builder(record_type: type[_Record], columns: tuple[str, ...]) -> Callable[[NamedRow], _Record]:
+    """How to build ``record_type`` from rows with ``columns``: each field from the column of its
+    name, found once per result shape (per row only indexing, as cheap as ``Record(*row)``)."""
+    builder = _BUILDERS.get((record_type, columns))
+    if builder is None:
+        names = [field.name for field in dataclasses.fields(record_type)]
+        present = [name for name in names if name in columns]
+        get = operator.itemgetter(*[columns.index(name) for name in present])
+        if present == names[: len(present)] and len(present) > 1:
+            # Only trailing fields with defaults are missing: positional is by name here.
+            def builder(row: NamedRow) -> Any:
+                return record_type(*get(row))
+        else:
+
+            def builder(row: NamedRow) -> Any:
+                values = get(row) if len(present) > 1 else (get(row),)
+                return record_type(**dict(zip(present, values, strict=True)))
+
+        _BUILDERS[record_type, columns] = builder
+    return builder
+
+
+def record_from(record_type: type[_Record], row: NamedRow) -> _Record:
+    """Build a record dataclass from a result row by column name, not position.
+
+    Columns the record has no field for are ignored, and a field with a default may be missing,
+    so adding a column or reordering them can never shift values into the wrong field.
+
+    >>> from collections import namedtuple
+    >>> row = namedtuple("Row", "metadata version model_id created_at extra")({}, "v1", 1, 0.0, 9)
+    >>> record_from(VersionRecord, row)
+    VersionRecord(model_id=1, version='v1', created_at=0.0, metadata={})
+    """
+    return _builder(record_type, tuple(row._fields))(row)
+
+
+def records_from(record_type: type[_Record], rows: Sequence[NamedRow]) -> list[_Record]:
+    """:func:`record_from` for every row of one result (all with the same columns)."""
+    if not rows:
+        return []
+    build = _builder(record_type, tuple(rows[0]._fields))
+    return [build(row) for row in rows]
 
 
 def canonical_segment(tags: Mapping[str, str] | None) -> str:
@@ -260,13 +324,13 @@ class TokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class EncodedEvents:
-    """An event batch encoded for storing (see ``watchkeeper.store.encode_columns``).
+    """An event batch encoded for one backend's writer by its codec (``Store.event_codec``).
 
     ``values`` holds nine values per event, flat: id, version, ts, segment, features,
-    prediction, proba (JSON fields as encoded text in a bytearray, the empty one for null),
-    latency_ms, error (0 or 1); the types Python's sqlite3 binds fastest.
-    Encoding needs no store, so it can happen in another process and travel (it pickles
-    cheaply): the ingest workers of the server encode, the server stores.
+    prediction, proba, latency_ms, error; how the JSON fields and the flag are encoded is the
+    codec's (``watchkeeper.store.codec``). Encoding needs no store, so it can happen in another
+    process and travel (it pickles cheaply): the ingest workers of the server encode, the
+    server stores.
     """
 
     values: list[Any]

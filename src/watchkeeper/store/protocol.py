@@ -1,0 +1,160 @@
+"""What the monitor needs of a store: :class:`MonitorStore`.
+
+:class:`~watchkeeper.store.Store` implements it over SQLite and PostgreSQL; the monitor
+(``watchkeeper.monitor``) is typed against this Protocol alone, so the methods it relies on are
+listed in one place and anything else implementing them can stand in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from watchkeeper.store.codec import EventCodec
+from watchkeeper.store.records import (
+    Checkpoint,
+    CheckpointWindow,
+    EncodedEvents,
+    EventId,
+    EventRecord,
+    FeedbackInsertResult,
+    FeedbackRecord,
+    InsertResult,
+    LabelInsertResult,
+    LabelRecord,
+    ModelId,
+    ModelRecord,
+    NewFeedback,
+    NewLabel,
+    ReferenceProfileRecord,
+    RetentionResult,
+    VersionRecord,
+    WindowRecord,
+)
+
+__all__ = ["MonitorStore"]
+
+
+class MonitorStore(Protocol):
+    """The store methods :class:`~watchkeeper.monitor.MonitorService` calls (see
+    :class:`~watchkeeper.store.Store` for what each does), and the codec its ingest jobs use."""
+
+    @property
+    def event_codec(self) -> EventCodec: ...
+
+    def checkpoint(self) -> Checkpoint | None: ...
+
+    def count_events(
+        self,
+        model_id: ModelId,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> int: ...
+
+    def count_events_after(self, seq: int) -> int: ...
+
+    def create_model(self, name: str, config: Mapping[str, Any]) -> ModelRecord: ...
+
+    def delete_events_before(self, model_id: ModelId, cutoff: float) -> RetentionResult: ...
+
+    def delete_model(self, name: str) -> None: ...
+
+    def delete_windows_before(self, model_id: ModelId, cutoff: float) -> int: ...
+
+    def events_by_ids(
+        self, model_id: ModelId, ids: Sequence[EventId]
+    ) -> dict[EventId, EventRecord]: ...
+
+    def feedback_after(self, seq: int) -> list[FeedbackRecord]: ...
+
+    def feedback_between(
+        self, model_id: ModelId, start: float, end: float
+    ) -> list[FeedbackRecord]: ...
+
+    def get_model(self, name: str) -> ModelRecord: ...
+
+    def get_reference_profile(self, model_id: ModelId) -> ReferenceProfileRecord: ...
+
+    def insert_encoded(
+        self, model_id: ModelId, encoded: EncodedEvents, *, seq: int = 0
+    ) -> InsertResult: ...
+
+    def insert_feedback(
+        self, model_id: ModelId, feedback: Sequence[NewFeedback], *, seq: int = 0
+    ) -> FeedbackInsertResult: ...
+
+    def insert_labels(
+        self, model_id: ModelId, labels: Sequence[NewLabel], *, seq: int = 0
+    ) -> LabelInsertResult: ...
+
+    def iter_event_batches(
+        self,
+        model_id: ModelId,
+        start: float,
+        end: float,
+        *,
+        version: str | None = None,
+        segment: str | None = None,
+        batch_size: int = ...,
+    ) -> Iterator[list[EventRecord]]: ...
+
+    def iter_events_after(
+        self, seq: int, *, batch_size: int = ...
+    ) -> Iterator[list[EventRecord]]: ...
+
+    def labels_after(self, seq: int) -> list[LabelRecord]: ...
+
+    def labels_for(
+        self, model_id: ModelId, ids: Sequence[EventId]
+    ) -> dict[EventId, LabelRecord]: ...
+
+    def labels_of_events_after(self, seq: int) -> list[LabelRecord]: ...
+
+    def labels_received_between(
+        self, model_id: ModelId, start: float, end: float
+    ) -> list[LabelRecord]: ...
+
+    def last_seq(self) -> int: ...
+
+    def list_models(self) -> list[ModelRecord]: ...
+
+    def list_versions(self, model_id: ModelId) -> list[VersionRecord]: ...
+
+    def open_windows(self, model_id: ModelId | None = None) -> list[WindowRecord]: ...
+
+    def put_checkpoint(
+        self, seq: int, windows: Sequence[CheckpointWindow], *, taken_at: float | None = None
+    ) -> None: ...
+
+    def put_reference_profile(
+        self, model_id: ModelId, profile: bytes, *, rows: int
+    ) -> ReferenceProfileRecord: ...
+
+    def upsert_window(
+        self,
+        model_id: ModelId,
+        *,
+        version: str,
+        segment: str,
+        window_seconds: int,
+        window_start: float,
+        profile: bytes,
+        event_count: int,
+        closed: bool,
+    ) -> WindowRecord: ...
+
+    def window_segments(self, model_id: ModelId) -> set[str]: ...
+
+    def windows(
+        self,
+        model_id: ModelId,
+        *,
+        window_seconds: int,
+        start: float,
+        end: float,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> list[WindowRecord]: ...
