@@ -27,6 +27,7 @@ from watchkeeper.ingest.arrow import (
     decode_arrow_stream,
     decode_parquet,
     validate_table,
+    warm_up_columnar,
 )
 from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidColumns
 from watchkeeper.ingest.json import unwrap_batch, validate_event_batch
@@ -49,6 +50,7 @@ __all__ = [
     "decode_events",
     "decode_table",
     "encode_valid",
+    "warm_up",
 ]
 
 JSON: Final = "application/json"
@@ -174,3 +176,12 @@ def decode_body(body: bytes, content_type: str, job: DecodeJob) -> DecodedEvents
     except Exception:
         return None
     return None
+
+
+def warm_up() -> None:
+    """Load everything :func:`decode_body` loads on first use (the monitor's window code, the
+    Arrow, Parquet and zstd readers): an ingest worker does this before it says it is ready, so
+    its first batch costs no more time or memory than the next."""
+    from watchkeeper.monitor.windows import EventBatch  # noqa: F401
+
+    warm_up_columnar()

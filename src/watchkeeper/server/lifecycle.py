@@ -90,6 +90,8 @@ async def recover(state: AppState) -> None:
     A failed recovery leaves the service not ready, and not live (see /healthz), with the
     reason; it is logged too.
     """
+    from watchkeeper.ingest.arrow import warm_up_columnar
+
     workers = None
     if state.workers is not None:
         # Not waited for: the first batches after recovery wait for a worker to be up (a second
@@ -98,6 +100,9 @@ async def recover(state: AppState) -> None:
     try:
         try:
             await run_in_threadpool(state.service.start)
+            # Batches decoded here (before a worker is up, or without workers) then add no
+            # first-time load of the Arrow, Parquet and zstd code to their latency or memory.
+            await run_in_threadpool(warm_up_columnar)
         except Exception as error:
             state.start_error = f"recovering the open windows failed: {error}"
             logger.exception("recovering the open windows failed")

@@ -27,7 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Final
 
-from watchkeeper.ingest.decode import DecodedEvents, DecodeJob, decode_body
+from watchkeeper.ingest.decode import DecodedEvents, DecodeJob, decode_body, warm_up
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -59,7 +59,7 @@ def _serve(connection: Connection) -> None:
     # Ctrl-C reaches the whole process group; the server stops its workers by closing the pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Importing the decoding stack (NumPy, orjson, the validators) is the slow part of a start.
-    _warm_up()
+    warm_up()
 
     # As in the server: what is loaded now lives as long as the process, and a batch allocates
     # tens of thousands of objects, so full collections would rescan the modules again and again.
@@ -78,26 +78,6 @@ def _serve(connection: Connection) -> None:
             connection.send_bytes(answer)
     except (EOFError, OSError):
         return
-
-
-def _warm_up() -> None:
-    """Load what decoding a columnar body loads (Arrow IPC, Parquet, zstd) before the worker
-    says it is ready, so its first batch is as fast, and adds as little memory, as the next."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.ipc
-    import pyarrow.parquet as pq
-
-    table = pa.table({"x": [1.0], "s": ["x"]})
-    stream = io.BytesIO()
-    options = pyarrow.ipc.IpcWriteOptions(compression="zstd")
-    with pyarrow.ipc.new_stream(stream, table.schema, options=options) as writer:
-        writer.write_table(table)
-    pyarrow.ipc.open_stream(stream.getvalue()).read_all()
-    parquet = io.BytesIO()
-    pq.write_table(table, parquet, compression="zstd")
-    pq.read_table(io.BytesIO(parquet.getvalue()))
 
 
 class _Worker:
