@@ -144,6 +144,17 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class HealthStatus(BaseModel):
+    """``/healthz`` and ``/readyz``: ``ok`` / ``ready``, or ``failed`` / ``not ready`` (503)
+    with the reason (recovery progress, what failed)."""
+
+    status: str = Field(examples=["ready"])
+    reason: str | None = Field(
+        default=None, examples=["recovering open windows: 1200 of 400000 events"]
+    )
+    store: str | None = Field(default=None, examples=["sqlite"])
+
+
 class SilenceRequest(BaseModel):
     """``POST /v1/silences``."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -10,6 +12,7 @@ from starlette.responses import Response
 from watchkeeper.errors import StoreError
 from watchkeeper.server.auth import require
 from watchkeeper.server.lifecycle import not_ready_reason
+from watchkeeper.server.schemas import HealthStatus
 from watchkeeper.server.state import app_state
 from watchkeeper.server.wire import JsonResponse
 
@@ -18,7 +21,18 @@ __all__ = ["router"]
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+_HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": HealthStatus, "description": "Live (healthz) or ready (readyz)"},
+    503: {"model": HealthStatus, "description": "Not ready (with the reason), or failed"},
+}
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness: the process answers",
+    response_model=None,
+    responses=_HEALTH_ANSWERS,
+)
 async def healthz(request: Request) -> JsonResponse:
     """200 while the server runs, recovery included; 503 once recovery has failed."""
     state = app_state(request)
@@ -27,7 +41,12 @@ async def healthz(request: Request) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the store answers and the monitor has recovered")
+@router.get(
+    "/readyz",
+    summary="Readiness: the store answers and the monitor has recovered",
+    response_model=None,
+    responses=_HEALTH_ANSWERS,
+)
 async def readyz(request: Request) -> JsonResponse:
     """200 when ready; 503 with the reason (recovery progress, failure) otherwise."""
     state = app_state(request)
