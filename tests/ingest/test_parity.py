@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.ingest.models import NOW, SPEC
 from watchkeeper.ingest import (
     ValidBatch,
     decode_arrow_stream,
@@ -24,30 +25,10 @@ from watchkeeper.ingest import (
     validate_labels,
     validate_table,
 )
-from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.labels import canonical_label
 
-NOW = 1_750_000_000.0
 LIMITS: dict[str, Any] = {"now": NOW, "max_age_seconds": 7 * 86_400.0, "max_batch": 100}
 BOUNDS = {"max_rows": 100, "max_bytes": 10**7}
-SPEC = ModelSpec.from_dict(
-    {
-        "name": "churn",
-        "task": "classification",
-        "features": {
-            "age": "numeric",
-            "plan": "categorical",
-            "vip": "boolean",
-            "signup": "datetime",
-            "note": "text",
-        },
-        "proba": {"0": "proba_0", "1": "proba_1"},
-        "segments": ["region", "device"],
-    }
-)
-REGRESSION = ModelSpec.from_dict(
-    {"name": "price", "task": "regression", "features": {"size": "numeric"}}
-)
 
 # Strings Arrow can hold (UTF-8: no lone surrogates), with the troublesome ones often.
 TEXT = st.one_of(

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.ingest.models import NOW, REGRESSION, SPEC
 from watchkeeper.errors import ConfigError, IngestError
 from watchkeeper.ingest import (
     Rejection,
@@ -27,30 +28,10 @@ from watchkeeper.ingest import (
 )
 from watchkeeper.ingest.rules import OutOfRange
 from watchkeeper.ingest.spec import ModelSpec
-from watchkeeper.schema import ColumnKind, TaskType
+from watchkeeper.schema import ColumnKind
 
-NOW = 1_750_000_000.0
 DAY = 86_400.0
 LIMITS: dict[str, Any] = {"now": NOW, "max_age_seconds": 7 * DAY, "max_batch": 1000}
-
-SPEC = ModelSpec.from_dict(
-    {
-        "name": "churn",
-        "task": "classification",
-        "features": {
-            "age": "numeric",
-            "plan": "categorical",
-            "vip": "boolean",
-            "signup": "datetime",
-            "note": "text",
-        },
-        "proba": {"0": "proba_0", "1": "proba_1"},
-        "segments": ["region", "device"],
-    }
-)
-REGRESSION = ModelSpec(
-    name="price", task=TaskType.REGRESSION, features={"size": ColumnKind.NUMERIC}
-)
 
 
 def good_event(**overrides: Any) -> dict[str, Any]:
