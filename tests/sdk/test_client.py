@@ -253,3 +253,47 @@ def test_local_mode_alerts_on_a_replayed_clock(tmp_path: Path) -> None:
 def test_alert_calls_need_local_mode() -> None:
     with pytest.raises(InputError, match=r"alerts\(\) runs in local mode"):
         Client("http://127.0.0.1:9").alerts()
+
+
+def test_default_rules_stay_quiet_on_a_healthy_stream_and_fire_on_a_sick_one(
+    tmp_path: Path,
+) -> None:
+    """Twelve hourly windows of 200 events, three features: stable, then one feature shifting
+    by 0.8 sd from hour 4. The default pack must not page on the first and must on the second.
+
+    (Over six seeds the healthy stream paged once: each window's verdict holds its 5 % per
+    feature, but two flagged windows in a row page, so false pages grow with features and
+    windows; noted on issue 12.)"""
+    import numpy as np
+    import pandas as pd
+
+    start = 1_700_000_000.0 - 1_700_000_000.0 % 3600
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame(rng.normal(size=(3000, 3)), columns=list("xyz"))
+    config = {"name": "prices", "task": "regression", "windows": [3600]}
+    fired: dict[str, set[str]] = {}
+    for label, shifts in (("healthy", [0.0] * 12), ("sick", [0.0] * 4 + [0.8] * 8)):
+        clock = [start]
+        client = Client.local(f"sqlite:///{tmp_path / label}.db", clock=lambda c=clock: c[0])
+        client.register_model(
+            config | {"features": dict.fromkeys("xyz", "numeric")}, reference=reference
+        )
+        logger = client.logger("prices", "v1")
+        for hour, shift in enumerate(shifts):
+            clock[0] = start + hour * 3600 + 3599
+            for x, y, z in rng.normal(size=(200, 3)):
+                stamp = start + hour * 3600 + float(rng.uniform(0, 3598))
+                logger.log({"x": x + shift, "y": y, "z": z}, prediction=1.0, timestamp=stamp)
+            assert logger.flush(timeout=10)
+            clock[0] = start + (hour + 1) * 3600 + 1
+            client.tick()
+        fired[label] = {
+            (c["rule"], c["labels"].get("feature"), (c["at"] - start) // 3600)
+            for c in client.alert_history(500)
+            if c["state"] == "firing"
+        }
+        client.close()
+    assert fired["healthy"] == set()
+    # The shift starts in hour 4: flagged when that window closes (hour 5), firing at the next
+    # evaluation (hour 6, `for: 30m`).
+    assert ("PricesFeatureDrift", "x", 6) in fired["sick"]
