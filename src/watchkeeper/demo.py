@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from watchkeeper.errors import ConfigError
 from watchkeeper.schema import Schema
 
 if TYPE_CHECKING:
@@ -72,8 +73,14 @@ def load_rainfall() -> pd.DataFrame:
 
 def _scored_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference rows with out-of-fold scores; every later row scored by the final model."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import cross_val_predict
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.model_selection import cross_val_predict
+    except ImportError:
+        raise ConfigError(
+            "the demo trains a scikit-learn model, which is not installed: "
+            "pip install 'watchkeeper[demo]' (make demo does it for you)"
+        ) from None
 
     data = load_rainfall()
     features = [column for column in data.columns if column != TARGET]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from tests.browser import dom_after_scripts
 from watchkeeper.errors import ConfigError, InputError
 from watchkeeper.report.html import (
     _round_edges,
@@ -27,8 +26,6 @@ from watchkeeper.report.html import (
     render_html,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
 PLOTLY_HEADER = re.compile(r"\* plotly\.js v\d+\.\d+\.\d+")
@@ -718,55 +715,12 @@ def test_a_malformed_histogram_names_its_column() -> None:
 # ----------------------------------------------------------------------------- real browser
 
 
-def _chromium() -> Path:
-    if not CHROMIUM.exists():
-        result = subprocess.run(
-            ["sh", str(REPO / "scripts" / "install-chromium.sh")],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, (
-            "scripts/install-chromium.sh could not install Chromium:\n" + result.stderr
-        )
-        assert CHROMIUM.exists(), "scripts/install-chromium.sh succeeded but left no " + str(
-            CHROMIUM
-        )
-    return CHROMIUM
-
-
 def _browser_dom(html: str, *extra_flags: str) -> str:
     """The DOM after Chromium has run the page's scripts (5 s of virtual time)."""
-    chromium = _chromium()
-    with tempfile.TemporaryDirectory(prefix="wk-chromium-") as directory:
+    with tempfile.TemporaryDirectory(prefix="wk-report-") as directory:
         page = Path(directory) / "report.html"
         page.write_text(html, encoding="utf-8")
-        result = subprocess.run(
-            [
-                str(chromium),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={Path(directory) / 'profile'}",
-                "--virtual-time-budget=5000",
-                *extra_flags,
-                "--dump-dom",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(Path(directory) / "profile", ignore_errors=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+        return dom_after_scripts(page.as_uri(), *extra_flags)
 
 
 def _body_attributes(dom: str) -> dict[str, str | None]:

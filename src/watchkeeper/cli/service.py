@@ -6,6 +6,7 @@ success, 2 on bad usage or unusable input (one line on stderr, never a traceback
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -88,6 +89,7 @@ def serve(
         settings.check_exposure()
         # Built in the background: /healthz answers while the service loads and recovers.
         app = DeferredApp(settings)
+    _check_port_free(settings.host, settings.port)
     typer.echo(
         f"watchkeeper serving on http://{settings.host}:{settings.port} "
         f"(auth {'on' if settings.auth else 'off'})",
@@ -102,6 +104,30 @@ def serve(
         server_header=False,
         **uvicorn_options(settings),
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Exit 2 naming the port when it cannot be bound (uvicorn would exit 3 after the banner)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise _fail(f"--host {host!r} is not an address of this machine: {error}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: SO_REUSEADDR, so a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            reason = (
+                "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error})"
+            )
+            raise _fail(
+                f"port {port} on {host} {reason}; stop what listens there or choose another "
+                "with --port"
+            ) from None
 
 
 tokens_app = typer.Typer(help="Create, revoke and list API tokens.", no_args_is_help=True)

@@ -19,6 +19,7 @@ import watchkeeper
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.server.alerts_routes import alerts_router
 from watchkeeper.server.auth import Authenticator
+from watchkeeper.server.docs import docs_router
 from watchkeeper.server.errors import install_error_handlers
 from watchkeeper.server.lifecycle import RefuseWhileRecovering, lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
@@ -98,6 +99,9 @@ def create_app(
         description=_DESCRIPTION,
         default_response_class=JsonResponse,
         lifespan=lifespan,
+        # Served from the package by docs_router: the defaults load their assets from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.watchkeeper = state
     app.state.owns_store = owns_store
@@ -106,6 +110,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(alerts_router(state.alerting, max_body_bytes=settings.max_admin_body_bytes))
+    app.include_router(docs_router(app))
     app.add_middleware(CloseUnreadBodies)
     _document_bodies(app)
     return app
