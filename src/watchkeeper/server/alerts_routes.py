@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper._yaml import load_yaml
-from watchkeeper.alerts.config import parse_rules
+from watchkeeper.alerts.config import AlertingConfig, parse_rules
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.alerts.model import AlertState, parse_duration
 from watchkeeper.alerts.outbox import OutboxItem
@@ -63,11 +63,20 @@ def _silence(silence: Silence, now: float) -> dict[str, Any]:
     return {**silence.to_dict(), "status": status}
 
 
-def _notification(item: OutboxItem) -> dict[str, Any]:
+def _integration_type(config: AlertingConfig, item: OutboxItem) -> str:
+    """``slack``, ``webhook``…: the kind of the receiver's integration the item goes to."""
+    receiver = config.receivers.get(item.receiver)
+    if receiver is None or not 0 <= item.integration < len(receiver.integrations):
+        return "unknown"
+    return receiver.integrations[item.integration][0].removesuffix("_configs")
+
+
+def _notification(item: OutboxItem, config: AlertingConfig) -> dict[str, Any]:
     return {
         "key": item.key,
         "receiver": item.receiver,
-        "integration": item.integration,
+        "integration": _integration_type(config, item),
+        "integration_index": item.integration,
         "status": item.status.value,
         "attempts": item.attempts,
         "created_at": item.created_at,
@@ -246,7 +255,7 @@ def alerts_router(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> dict[str, Any]:
         items = engine.notifications(status=status, limit=limit)
-        return {"notifications": [_notification(item) for item in items]}
+        return {"notifications": [_notification(item, engine.config) for item in items]}
 
     @router.get(
         "/v1/silences",

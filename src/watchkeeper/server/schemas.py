@@ -340,7 +340,11 @@ class Notification(BaseModel):
 
     key: str
     receiver: str
-    integration: str
+    integration: str = Field(
+        description="The kind of the receiver's integration: webhook, slack, email, pagerduty, "
+        "alertmanager (unknown once the receiver is no longer configured)"
+    )
+    integration_index: int = Field(description="Its position in the receiver's integrations")
     status: Literal["pending", "delivered", "dead"]
     attempts: int
     created_at: float
