@@ -22,7 +22,7 @@ from watchkeeper.store.store import MIGRATIONS_DIR
 from watchkeeper.store.tables import metadata
 
 ALL_METADATA = [metadata, alerts_metadata, engine_metadata]
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_single_head() -> None:

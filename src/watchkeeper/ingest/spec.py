@@ -35,6 +35,7 @@ __all__ = [
     "RESERVED_FIELDS",
     "EventModel",
     "ModelSpec",
+    "check_model_name",
 ]
 
 #: Top-level fields of a prediction event; a feature may not take one of these names, because
@@ -58,6 +59,18 @@ LABEL_FIELDS = frozenset({"id", "label", "timestamp"})
 FEEDBACK_FIELDS = frozenset({"id", "user_id", "rating", "comment", "timestamp"})
 _RESERVED_PREFIXES = ("proba.", "segment.")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_model_name(name: object, *, key: str = "name") -> str:
+    """``name`` if it is a valid model name (the monitor's and the registry's rule), else a
+    :class:`ConfigError` naming ``key``."""
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{key}: {name!r} is not a valid model name; use 1-128 letters, digits, "
+            "'_', '.' or '-', starting with a letter or digit",
+            key=key,
+        )
+    return name
 _MAX_NAME_LENGTH = 128
 _DEFAULT_WINDOWS = (3600, 86400)
 _KNOWN_KEYS = frozenset(
@@ -167,12 +180,7 @@ class ModelSpec:
     profile_retention_days: int = 400
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _MODEL_NAME.fullmatch(self.name):
-            raise ConfigError(
-                f"name: {self.name!r} is not a valid model name; use 1-128 letters, digits, "
-                "'_', '.' or '-', starting with a letter or digit",
-                key="name",
-            )
+        check_model_name(self.name)
         try:
             object.__setattr__(self, "task", TaskType(self.task))
         except ValueError:

@@ -13,6 +13,7 @@ transactions, migrations, the backend's event writer):
 - ``labels.py``: labels and feedback
 - ``windows.py``: window profiles and checkpoints
 - ``tokens.py``: API tokens
+- ``registry.py``: model registry versions, aliases and alias moves
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from watchkeeper.store.codec import encode_columns, encode_events
 from watchkeeper.store.events import EventStore
 from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
+from watchkeeper.store.registry import RegistryStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
 
 __all__ = ["MIGRATIONS_DIR", "Store", "encode_columns", "encode_events", "migrate_connection"]
 
 
-class Store(ModelStore, EventStore, LabelStore, WindowStore, TokenStore):
+class Store(ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore):
     """Models, versions, profiles, events, labels, feedback, window profiles and API tokens.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,

@@ -18,6 +18,9 @@ __all__ = [
     "model_versions",
     "models",
     "reference_profiles",
+    "registry_alias_moves",
+    "registry_aliases",
+    "registry_versions",
     "window_checkpoints",
     "window_profiles",
 ]
@@ -167,4 +170,49 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("revoked_at", sa.Double, nullable=True),
     sa.Column("last_used_at", sa.Double, nullable=True),
+)
+
+# The model registry (see watchkeeper.registry): versions keyed by model name and an integer,
+# their artifact by sha256 (the bytes live in the artifact store), aliases and every move of one.
+registry_versions = sa.Table(
+    "registry_versions",
+    metadata,
+    sa.Column("model", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("flavor", sa.String, nullable=False),
+    sa.Column("artifact_sha256", sa.String, nullable=False),
+    sa.Column("artifact_bytes", sa.BigInteger, nullable=False),
+    sa.Column("trusted", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("signature", sa.JSON, nullable=False),
+    sa.Column("reference_profile", sa.LargeBinary, nullable=True),
+    sa.Column("code_revision", sa.String, nullable=True),
+    sa.Column("registered_by", sa.String, nullable=False),
+    sa.Column("registered_at", sa.Double, nullable=False),
+)
+
+registry_aliases = sa.Table(
+    "registry_aliases",
+    metadata,
+    sa.Column("model", sa.String, primary_key=True),
+    sa.Column("alias", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+registry_alias_moves = sa.Table(
+    "registry_alias_moves",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("alias", sa.String, nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("moved_by", sa.String, nullable=False),
+    sa.Column("moved_at", sa.Double, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index(None, "model", "alias", "moved_at"),
 )
