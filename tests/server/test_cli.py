@@ -89,7 +89,7 @@ def test_models_register_and_list(tmp_path: Path) -> None:
     assert listed.exit_code == 0
     assert "churn  classification  3 features: age, plan, active" in listed.output
     again = runner.invoke(app, ["models", "register", str(spec), "--db", db])
-    assert again.exit_code == 2
+    assert again.exit_code == 1, "the database refused: the name is taken"
     assert "already exists" in again.output
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\ntask: regression\nfeatures: {a: number}\n")
