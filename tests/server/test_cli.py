@@ -55,6 +55,7 @@ def test_serve_runs_the_service_and_stops_cleanly(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr.decode()
     assert (tmp_path / "watchkeeper.db").exists(), "the default store is a SQLite file in the cwd"
+    assert "(auth off, database sqlite:///watchkeeper.db)" in stderr.decode()
 
 
 def test_serve_refuses_public_address_in_a_real_process(tmp_path: Path) -> None:

@@ -343,9 +343,11 @@ class AlertingEngine:
 
     def _sync_rules(self) -> None:
         """Evaluate the stored rule set from now on if another process changed it."""
-        with self._sql("load rules", write=False) as connection:
-            rows = self._stored_rows(connection)
+        # Read under the lock: a read that overtook this process's own change would otherwise
+        # bring back the rules that change replaced.
         with self._lock:
+            with self._sql("load rules", write=False) as connection:
+                rows = self._stored_rows(connection)
             if rows != self._loaded:
                 self._evaluator = self._build_evaluator(_specs(rows))
                 self._loaded = rows
@@ -393,31 +395,49 @@ class AlertingEngine:
         return self._change_rules(lambda stored: _merged(stored, incoming, overwrite=True))
 
     def _change_rules(self, change: Callable[[list[RuleSpec]], list[RuleSpec]]) -> list[RuleSpec]:
-        """Write ``change(stored rules)`` as the rule set in one transaction; return it."""
+        """Write ``change(stored rules)`` as the rule set in one transaction; return it.
+
+        A change that leaves the stored set as it is writes nothing and keeps the evaluator
+        (and its streaming-detector state) unless another process changed the set.
+        """
         with self._lock:
             with self._sql("store rules", write=True) as connection:
                 if self.db.dialect.name == "postgresql":
                     # Two processes changing the rule set at once would both read the old set
                     # and the second would undo the first; the lock makes the second wait.
                     connection.execute(sa.text("LOCK TABLE alert_rule IN EXCLUSIVE MODE"))
-                merged = change(_specs(self._stored_rows(connection)))
-                # Validate first (duplicate names, bad templates): an invalid set is never
-                # stored. The evaluator over the alert state is built after the commit.
-                RuleEvaluator(rules=merged, external_url=self._external_url)
-                now = self._clock()
-                rows = [(spec.name, spec.to_dict()) for spec in merged]
-                connection.execute(alert_rule.delete())
-                if rows:
-                    connection.execute(
-                        alert_rule.insert(),
-                        [
-                            {"name": name, "position": position, "spec": spec, "updated_at": now}
-                            for position, (name, spec) in enumerate(rows)
-                        ],
-                    )
-            # Read back: the rows as the database returns them are what the next sync compares.
-            self._evaluator = self._build_evaluator(self._load_rules())
+                rows = self._stored_rows(connection)
+                stored = _specs(rows)
+                merged = change(stored)
+                if merged != stored:
+                    self._write_rules(connection, merged)
+            if merged != stored:
+                # Read back: the rows as the database returns them are what syncs compare.
+                self._evaluator = self._build_evaluator(self._load_rules())
+            elif rows != self._loaded:
+                self._evaluator = self._build_evaluator(stored)
+                self._loaded = rows
             return self._evaluator.rules
+
+    def _write_rules(self, connection: sa.Connection, specs: list[RuleSpec]) -> None:
+        # Validate first (duplicate names, bad templates): an invalid set is never stored.
+        # The evaluator over the alert state is built after the commit.
+        RuleEvaluator(rules=specs, external_url=self._external_url)
+        now = self._clock()
+        connection.execute(alert_rule.delete())
+        if specs:
+            connection.execute(
+                alert_rule.insert(),
+                [
+                    {
+                        "name": spec.name,
+                        "position": position,
+                        "spec": spec.to_dict(),
+                        "updated_at": now,
+                    }
+                    for position, spec in enumerate(specs)
+                ],
+            )
 
     def add_default_rules(self, model: str, **thresholds: float) -> list[RuleSpec]:
         """Add the default rule pack of ``model`` (see ``default_rules``); return what was added.
