@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.server.conftest import ADMIN_TOKEN, MODEL, ServerProcess, event, free_port
+from tests.store.backends import backend_url
 from watchkeeper.alerts import load_rules
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.cli.backend import shown_db
@@ -294,3 +295,27 @@ def test_unreachable_server_is_one_line_naming_the_url(command: list[str]) -> No
 def test_server_log_has_no_errors(setup: Setup) -> None:
     assert httpx.get(f"{setup.server.url}/readyz").status_code == 200
     assert "Traceback" not in setup.server.log.read_text()
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql"])
+def test_every_group_on_each_database_backend(backend: str, tmp_path: Path) -> None:
+    with backend_url(backend, tmp_path) as db:
+        run = cli("models", "register", str(_spec(tmp_path, "churn")), "--db", db)
+        assert run.code == 0, run.err
+        assert run.err.splitlines()[0] == f"watchkeeper: using database {shown_db(db)}"
+        rules_file = tmp_path / "extra.yaml"
+        rules_file.write_text(EXTRA_RULES)
+        run = cli("rules", "apply", "--merge", str(rules_file), "--db", db)
+        assert run.code == 0, run.err
+        names = [
+            rule["name"]
+            for rule in json.loads(cli("rules", "list", "-o", "json", "--db", db).out)["rules"]
+        ]
+        assert names[-1] == "ChurnErrorsVeryHigh"
+        assert len(names) >= 4, "the default pack stays"
+        assert cli("tokens", "create", "ci", "--scope", "ingest", "--db", db).code == 0
+        assert "ci" in cli("tokens", "list", "--db", db).out
+        run = cli("silences", "add", "-m", "model=churn", "--duration", "1h", "--db", db)
+        assert run.code == 0, run.err
+        assert cli("alerts", "list", "--json", "--db", db).out.strip() == '{\n  "alerts": []\n}'
+        assert "churn  classification" in cli("models", "list", "--db", db).out
