@@ -5,7 +5,7 @@ Every command works on the database of the settings (``--db``, ``--config``,
 (env ``WATCHKEEPER_TOKEN``); see :mod:`watchkeeper.cli.backend`. A server running on the same
 database sees every change at once. Exit codes: 0 success, 1 the server or database failed or
 refused (unreachable, 401/403/404/409/5xx), 2 bad usage or an invalid file or value (also a
-400/422 answer), always with one line on stderr.
+400/413/415/422 answer), always with one line on stderr.
 """
 
 from __future__ import annotations
