@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.alerts._databases import SQL_BACKENDS
 from tests.store.backends import backend_url
+from tests.store.test_migrations import HEAD
 from watchkeeper.alerts import (
     AlertRecord,
     AlertState,
@@ -167,7 +168,7 @@ def test_a_bare_engine_is_migrated_to_the_store_schema(tmp_path: Path) -> None:
     engine.dispose()
     # The migration, not create_all, made the tables: the store sees a database at the head.
     with Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store:
-        assert store.schema_revision() == "0003"
+        assert store.schema_revision() == HEAD
     assert [loaded.fingerprint for loaded in SqlAlertStateStore(engine=engine).load_alerts()] == [
         "a"
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.alerts._servers import CaptureServer
+from tests.store.test_migrations import HEAD
 from watchkeeper.alerts import AlertState, Op, RuleSpec, ThresholdCondition, load_rules
 from watchkeeper.alerts.engine import AlertingEngine, sample_from_dict
 from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError
@@ -175,7 +176,7 @@ def test_a_plain_path_is_a_migrated_sqlite_file(tmp_path: Path) -> None:
     engine.add_default_rules("credit")
     engine.close()
     with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
-        assert store.schema_revision() == "0003"
+        assert store.schema_revision() == HEAD
     reopened = AlertingEngine(db=f"sqlite:///{tmp_path / 'wk.db'}")
     assert len(reopened.rules()) == 6
     reopened.close()

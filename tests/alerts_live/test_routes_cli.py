@@ -91,7 +91,7 @@ def test_rules_apply_list_export_and_defaults_through_the_cli(
     rules_file.write_text(RULES)
     code, out, _ = cli("rules", "apply", str(rules_file), "--url", server.url)
     assert code == 0, out
-    assert out.strip() == f"{rules_file}: applied 1 rule(s); the server now has 1"
+    assert out.strip() == f"{rules_file}: applied 1 rule(s); 1 rule(s) in force"
     assert server.engine.rules() == load_rules(RULES)
 
     code, out, _ = cli("rules", "list", "-o", "yaml", "--url", server.url)
@@ -116,7 +116,7 @@ def test_rules_apply_list_export_and_defaults_through_the_cli(
     assert out.startswith("credit: added 6 rule(s): CreditDriftShareHigh")
     code, out, _ = cli("rules", "apply", "--merge", str(rules_file), "--url", server.url)
     assert code == 0
-    assert "the server now has 7" in out
+    assert "7 rule(s) in force" in out
 
 
 def test_invalid_rules_file_exits_2_with_one_line_naming_the_path(
@@ -258,6 +258,9 @@ def test_auth_is_enforced_and_token_comes_from_flag_or_environment(server: Serve
 
 
 def test_unreachable_server_exits_1() -> None:
-    code, _, err = cli("alerts", "list", "--url", f"http://127.0.0.1:{free_port()}")
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = cli("alerts", "list", "--url", url)
     assert code == 1
-    assert err.startswith("error: cannot reach watchkeeper at")
+    using, error = err.splitlines()
+    assert using == f"watchkeeper: using server {url}"
+    assert error.startswith(f"error: cannot reach watchkeeper at {url}")

@@ -55,6 +55,7 @@ def test_serve_runs_the_service_and_stops_cleanly(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr.decode()
     assert (tmp_path / "watchkeeper.db").exists(), "the default store is a SQLite file in the cwd"
+    assert "(auth off, database sqlite:///watchkeeper.db)" in stderr.decode()
 
 
 def test_serve_refuses_public_address_in_a_real_process(tmp_path: Path) -> None:
@@ -89,7 +90,7 @@ def test_models_register_and_list(tmp_path: Path) -> None:
     assert listed.exit_code == 0
     assert "churn  classification  3 features: age, plan, active" in listed.output
     again = runner.invoke(app, ["models", "register", str(spec), "--db", db])
-    assert again.exit_code == 2
+    assert again.exit_code == 1, "the database refused: the name is taken"
     assert "already exists" in again.output
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\ntask: regression\nfeatures: {a: number}\n")

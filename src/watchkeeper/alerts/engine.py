@@ -183,6 +183,21 @@ def _references_known(spec: RuleSpec, catalog: Mapping[str, Sequence[str]]) -> b
     return True
 
 
+def _specs(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[RuleSpec]:
+    return [RuleSpec.from_dict(spec, path=f"stored rule {name!r}") for name, spec in rows]
+
+
+def _merged(
+    stored: Sequence[RuleSpec], incoming: Sequence[RuleSpec], *, overwrite: bool
+) -> list[RuleSpec]:
+    """``stored`` plus ``incoming``: a rule of a taken name replaces the stored one in its
+    place when ``overwrite``, else the stored one stays; new names go at the end."""
+    by_name = {spec.name: spec for spec in incoming}
+    names = {spec.name for spec in stored}
+    merged = [by_name[spec.name] if overwrite and spec.name in by_name else spec for spec in stored]
+    return merged + [spec for spec in incoming if spec.name not in names]
+
+
 def _transitions(
     before: Mapping[Fingerprint, AlertRecord],
     after: Mapping[Fingerprint, AlertRecord],
@@ -293,11 +308,17 @@ class AlertingEngine:
         # keep in-memory state that is not safe to touch from two threads at once.
         self._lock = threading.RLock()
         self._delivery_lock = threading.Lock()
+        self._loaded: list[tuple[str, dict[str, Any]]] = []
         self._evaluator = self._build_evaluator(self._load_rules())
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # -- rules -------------------------------------------------------------------------------
+    #
+    # The ``alert_rule`` table is the one source of truth: the CLI, another server process or
+    # this one may change it. Every change reads the stored set inside its write transaction
+    # and writes the result, and every read or evaluation first reloads the set when the
+    # stored rows differ from the ones evaluated, so nobody's rules are lost or ignored.
 
     def _build_evaluator(self, specs: Sequence[RuleSpec]) -> RuleEvaluator:
         return RuleEvaluator(
@@ -308,12 +329,28 @@ class AlertingEngine:
             resolved_retention=self._resolved_retention,
         )
 
+    @staticmethod
+    def _stored_rows(connection: sa.Connection) -> list[tuple[str, dict[str, Any]]]:
+        rows = connection.execute(
+            sa.select(alert_rule.c.name, alert_rule.c.spec).order_by(alert_rule.c.position)
+        ).all()
+        return [(name, spec) for name, spec in rows]
+
     def _load_rules(self) -> list[RuleSpec]:
         with self._sql("load rules", write=False) as connection:
-            rows = connection.execute(
-                sa.select(alert_rule.c.name, alert_rule.c.spec).order_by(alert_rule.c.position)
-            ).all()
-        return [RuleSpec.from_dict(spec, path=f"stored rule {name!r}") for name, spec in rows]
+            self._loaded = self._stored_rows(connection)
+        return _specs(self._loaded)
+
+    def _sync_rules(self) -> None:
+        """Evaluate the stored rule set from now on if another process changed it."""
+        # Read under the lock: a read that overtook this process's own change would otherwise
+        # bring back the rules that change replaced.
+        with self._lock:
+            with self._sql("load rules", write=False) as connection:
+                rows = self._stored_rows(connection)
+            if rows != self._loaded:
+                self._evaluator = self._build_evaluator(_specs(rows))
+                self._loaded = rows
 
     @contextmanager
     def _sql(self, action: str, *, write: bool) -> Iterator[sa.Connection]:
@@ -334,7 +371,8 @@ class AlertingEngine:
             ) from error
 
     def rules(self) -> list[RuleSpec]:
-        """The rules being evaluated, in the order they were applied."""
+        """The rules being evaluated (the stored set), in the order they were applied."""
+        self._sync_rules()
         with self._lock:
             return self._evaluator.rules
 
@@ -342,63 +380,85 @@ class AlertingEngine:
         """Store ``specs`` and evaluate them from now on; return the full rule set.
 
         ``replace=True`` makes ``specs`` the whole rule set (alerts of removed rules are
-        reported resolved once); ``replace=False`` adds them, replacing rules of the same name.
-        Pending and firing alerts of rules that stay keep their state. Streaming-detector
-        state is rebuilt empty. With a ``signal_catalog`` (model → the signals it produces), a
-        rule naming an unknown model or a signal no component produces is a ``ConfigError``
-        listing the valid choices, and nothing is stored.
+        reported resolved once); ``replace=False`` adds them to the stored set (whoever stored
+        it), replacing rules of the same name. Pending and firing alerts of rules that stay
+        keep their state. Streaming-detector state is rebuilt empty. With a ``signal_catalog``
+        (model → the signals it produces), a rule naming an unknown model or a signal no
+        component produces is a ``ConfigError`` listing the valid choices, and nothing is
+        stored.
         """
         if self._signal_catalog is not None:
             check_rule_references(specs, self._signal_catalog())
+        if replace:
+            return self._change_rules(lambda stored: list(specs))
+        incoming = list(specs)
+        return self._change_rules(lambda stored: _merged(stored, incoming, overwrite=True))
+
+    def _change_rules(self, change: Callable[[list[RuleSpec]], list[RuleSpec]]) -> list[RuleSpec]:
+        """Write ``change(stored rules)`` as the rule set in one transaction; return it.
+
+        A change that leaves the stored set as it is writes nothing and keeps the evaluator
+        (and its streaming-detector state) unless another process changed the set.
+        """
         with self._lock:
-            if replace:
-                merged = list(specs)
-            else:
-                incoming = {spec.name: spec for spec in specs}
-                merged = [incoming.pop(spec.name, spec) for spec in self._evaluator.rules]
-                merged += [spec for spec in specs if spec.name in incoming]
-            # Build first: an invalid set (duplicate names, bad templates) is never stored.
-            evaluator = self._build_evaluator(merged)
-            now = self._clock()
             with self._sql("store rules", write=True) as connection:
                 if self.db.dialect.name == "postgresql":
-                    # Two processes replacing the rule set at once would both delete and then
-                    # collide on the names they insert; the lock makes the second wait instead.
+                    # Two processes changing the rule set at once would both read the old set
+                    # and the second would undo the first; the lock makes the second wait.
                     connection.execute(sa.text("LOCK TABLE alert_rule IN EXCLUSIVE MODE"))
-                connection.execute(alert_rule.delete())
-                if merged:
-                    connection.execute(
-                        alert_rule.insert(),
-                        [
-                            {
-                                "name": spec.name,
-                                "position": position,
-                                "spec": spec.to_dict(),
-                                "updated_at": now,
-                            }
-                            for position, spec in enumerate(merged)
-                        ],
-                    )
-            self._evaluator = evaluator
-            return evaluator.rules
+                rows = self._stored_rows(connection)
+                stored = _specs(rows)
+                merged = change(stored)
+                if merged != stored:
+                    self._write_rules(connection, merged)
+            if merged != stored:
+                # Read back: the rows as the database returns them are what syncs compare.
+                self._evaluator = self._build_evaluator(self._load_rules())
+            elif rows != self._loaded:
+                self._evaluator = self._build_evaluator(stored)
+                self._loaded = rows
+            return self._evaluator.rules
+
+    def _write_rules(self, connection: sa.Connection, specs: list[RuleSpec]) -> None:
+        # Validate first (duplicate names, bad templates): an invalid set is never stored.
+        # The evaluator over the alert state is built after the commit.
+        RuleEvaluator(rules=specs, external_url=self._external_url)
+        now = self._clock()
+        connection.execute(alert_rule.delete())
+        if specs:
+            connection.execute(
+                alert_rule.insert(),
+                [
+                    {
+                        "name": spec.name,
+                        "position": position,
+                        "spec": spec.to_dict(),
+                        "updated_at": now,
+                    }
+                    for position, spec in enumerate(specs)
+                ],
+            )
 
     def add_default_rules(self, model: str, **thresholds: float) -> list[RuleSpec]:
         """Add the default rule pack of ``model`` (see ``default_rules``); return what was added.
 
-        Rules of the pack whose name is already taken are left as they are, so re-registering
-        a model never undoes a tuned threshold.
+        Rules of the pack whose name is already taken in the stored set are left as they are,
+        so re-registering a model never undoes a tuned threshold.
         """
         pack = default_rules(model, **thresholds)
         if self._signal_catalog is not None:
             # A model without features has no drift signals: its pack leaves those rules out.
             catalog = self._signal_catalog()
             pack = [spec for spec in pack if _references_known(spec, catalog)]
-        with self._lock:
-            taken = {spec.name for spec in self._evaluator.rules}
-            added = [spec for spec in pack if spec.name not in taken]
-            if added:
-                self.apply_rules(added, replace=False)
-            return added
+        added: list[RuleSpec] = []
+
+        def with_pack(stored: list[RuleSpec]) -> list[RuleSpec]:
+            taken = {spec.name for spec in stored}
+            added[:] = [spec for spec in pack if spec.name not in taken]
+            return _merged(stored, added, overwrite=False)
+
+        self._change_rules(with_pack)
+        return added
 
     def on_model_registered(self, model: str) -> None:
         """Hook for the model registry: give a new model the default rule pack."""
@@ -421,6 +481,7 @@ class AlertingEngine:
             sample if isinstance(sample, Sample) else sample_from_dict(sample, index=index)
             for index, sample in enumerate(samples)
         ]
+        self._sync_rules()
         with self._lock:
             before = {record.fingerprint: record for record in self._evaluator.alerts()}
             alerts = self._evaluator.evaluate(now, converted)
@@ -531,6 +592,7 @@ class AlertingEngine:
     def alerts(self, state: AlertState | str | None = None) -> list[AlertRecord]:
         """Pending, firing and recently resolved alerts, optionally of one ``state``."""
         wanted = None if state is None else AlertState(state)
+        self._sync_rules()
         with self._lock:
             records = self._evaluator.alerts()
         records.sort(key=lambda record: (record.active_at, record.fingerprint))

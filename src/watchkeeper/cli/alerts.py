@@ -1,9 +1,11 @@
-"""``watchkeeper rules | alerts | silences``: manage alerting on a running server over HTTP.
+"""``watchkeeper rules | alerts | silences``: manage alerting on a database or a running server.
 
-Every command talks to the server at ``--url`` (env ``WATCHKEEPER_URL``, default
-``http://127.0.0.1:8000``) with ``--token`` (env ``WATCHKEEPER_TOKEN``). Exit codes: 0 success,
-1 the server failed or refused (unreachable, 401/403/404/409/5xx), 2 bad usage or an invalid
-file or value (also a 400/422 answer), always with one line on stderr.
+Every command works on the database of the settings (``--db``, ``--config``,
+``WATCHKEEPER_DB``), or on the server at ``--url`` (env ``WATCHKEEPER_URL``) with ``--token``
+(env ``WATCHKEEPER_TOKEN``); see :mod:`watchkeeper.cli.backend`. A server running on the same
+database sees every change at once. Exit codes: 0 success, 1 the server or database failed or
+refused (unreachable, 401/403/404/409/5xx), 2 bad usage or an invalid file or value (also a
+400/413/415/422 answer), always with one line on stderr.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import httpx
 import typer
 import yaml
 
@@ -23,66 +24,20 @@ from watchkeeper.alerts.config import dump_rules, parse_rules
 from watchkeeper.alerts.model import format_duration, parse_duration
 from watchkeeper.alerts.routing import Matcher
 from watchkeeper.alerts.rules import RuleSpec
+from watchkeeper.cli.backend import (
+    EXIT_USAGE,
+    ConfigOpt,
+    DbOpt,
+    TokenOpt,
+    UrlOpt,
+    fail,
+    open_backend,
+)
 from watchkeeper.errors import WatchkeeperError
 
 __all__ = ["register"]
 
-EXIT_OK = 0
-EXIT_SERVER = 1
-EXIT_USAGE = 2
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-UrlOpt = Annotated[
-    str, typer.Option("--url", envvar="WATCHKEEPER_URL", help="Base URL of the server.")
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", envvar="WATCHKEEPER_TOKEN", help="API token (Bearer).", show_default=False
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON answer.")]
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(code)
-
-
-def _call(
-    method: str,
-    path: str,
-    *,
-    url: str,
-    token: str | None,
-    content: bytes | None = None,
-    json_body: Any = None,
-    params: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    sent = dict(headers or {})
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    try:
-        response = httpx.request(
-            method,
-            url.rstrip("/") + path,
-            content=content,
-            json=json_body,
-            params=params,
-            headers=sent,
-            timeout=30.0,
-        )
-    except httpx.HTTPError as error:
-        _fail(f"cannot reach watchkeeper at {url}: {error}; is the server running?", EXIT_SERVER)
-    if response.is_success:
-        return response
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text[:300] or response.reason_phrase
-    code = EXIT_USAGE if response.status_code in (400, 422) else EXIT_SERVER
-    _fail(f"{method} {path} answered {response.status_code}: {message}", code)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON answer.")]
 
 
 def _print_json(data: Any) -> None:
@@ -123,41 +78,41 @@ def _specs(body: dict[str, Any]) -> list[RuleSpec]:
     ]
 
 
-rules_app = typer.Typer(help="Alert rules on the server.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Alerts on the server.", no_args_is_help=True)
-silences_app = typer.Typer(help="Silences on the server.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="Alert rules (on the database, or a server with --url).", no_args_is_help=True
+)
+alerts_app = typer.Typer(
+    help="Alerts (on the database, or a server with --url).", no_args_is_help=True
+)
+silences_app = typer.Typer(
+    help="Silences (on the database, or a server with --url).", no_args_is_help=True
+)
 
 
 @rules_app.command("apply")
 def rules_apply(
     file: Annotated[Path, typer.Argument(help="Rules file (YAML with a top-level rules: list).")],
     merge: Annotated[
-        bool, typer.Option("--merge", help="Add to the server's rules instead of replacing them.")
+        bool, typer.Option("--merge", help="Add to the rules in force instead of replacing them.")
     ] = False,
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Validate a rules file and make it the server's rule set."""
+    """Validate a rules file and make it the rule set."""
     try:
         text = file.read_text(encoding="utf-8")
         specs = parse_rules(load_yaml(text) or {})
     except OSError as error:
-        _fail(f"{file}: cannot read the rules file: {error.strerror}", EXIT_USAGE)
+        fail(f"{file}: cannot read the rules file: {error.strerror}", EXIT_USAGE)
     except yaml.YAMLError as error:
-        _fail(f"{file}: not valid YAML: {error}", EXIT_USAGE)
+        fail(f"{file}: not valid YAML: {error}", EXIT_USAGE)
     except WatchkeeperError as error:
-        _fail(f"{file}: {error}", EXIT_USAGE)
-    response = _call(
-        "PUT",
-        "/v1/rules",
-        url=url,
-        token=token,
-        content=text.encode("utf-8"),
-        params={"replace": str(not merge).lower()},
-        headers={"Content-Type": "application/yaml"},
-    )
-    total = len(response.json()["rules"])
-    typer.echo(f"{file}: applied {len(specs)} rule(s); the server now has {total}")
+        fail(f"{file}: {error}", EXIT_USAGE)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        total = len(backend.apply_rules(text, replace=not merge)["rules"])
+    typer.echo(f"{file}: applied {len(specs)} rule(s); {total} rule(s) in force")
 
 
 @rules_app.command("list")
@@ -165,13 +120,16 @@ def rules_list(
     output: Annotated[
         str, typer.Option("--output", "-o", help="table, yaml (a rules file) or json.")
     ] = "table",
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Show the server's rules."""
+    """Show the rules in force."""
     if output not in ("table", "yaml", "json"):
-        _fail(f"--output: expected table, yaml or json, got {output!r}", EXIT_USAGE)
-    body = _call("GET", "/v1/rules", url=url, token=token).json()
+        fail(f"--output: expected table, yaml or json, got {output!r}", EXIT_USAGE)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.list_rules()
     if output == "json":
         _print_json(body)
         return
@@ -199,15 +157,18 @@ def rules_list(
 @rules_app.command("export-prometheus")
 def rules_export_prometheus(
     file: Annotated[Path, typer.Argument(help="Where to write the Prometheus rules file.")],
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Write the server's rules as a Prometheus rules file over watchkeeper's /metrics."""
-    body = _call("GET", "/v1/rules/export/prometheus", url=url, token=token).json()
+    """Write the rules as a Prometheus rules file over watchkeeper's /metrics."""
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.export_prometheus()
     try:
         file.write_text(body["yaml"], encoding="utf-8")
     except OSError as error:
-        _fail(f"{file}: cannot write: {error.strerror}", EXIT_USAGE)
+        fail(f"{file}: cannot write: {error.strerror}", EXIT_USAGE)
     typer.echo(f"{file}: {len(body['exported'])} rule(s) exported, {len(body['skipped'])} skipped")
     for skipped in body["skipped"]:
         typer.echo(f"skipped {skipped['rule']}: {skipped['reason']}", err=True)
@@ -216,11 +177,14 @@ def rules_export_prometheus(
 @rules_app.command("defaults")
 def rules_defaults(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Add the default rule pack of MODEL (rules whose name is taken are kept as they are)."""
-    body = _call("POST", f"/v1/models/{model}/rules/defaults", url=url, token=token).json()
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.add_default_rules(model)
     added = body["added"]
     typer.echo(f"{model}: added {len(added)} rule(s)" + (f": {', '.join(added)}" if added else ""))
 
@@ -231,13 +195,16 @@ def alerts_list(
         str, typer.Option("--state", help="firing, pending, resolved or all.")
     ] = "all",
     as_json: JsonOpt = False,
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Show pending, firing and recently resolved alerts."""
     if state not in ("all", "firing", "pending", "resolved"):
-        _fail(f"--state: expected firing, pending, resolved or all, got {state!r}", EXIT_USAGE)
-    body = _call("GET", "/v1/alerts", url=url, token=token, params={"state": state}).json()
+        fail(f"--state: expected firing, pending, resolved or all, got {state!r}", EXIT_USAGE)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.alerts(state)
     if as_json:
         _print_json(body)
         return
@@ -269,11 +236,14 @@ def alerts_list(
 def alerts_history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many state changes.")] = 50,
     as_json: JsonOpt = False,
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Show the latest alert state changes, newest first."""
-    body = _call("GET", "/v1/alerts/history", url=url, token=token, params={"limit": limit}).json()
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.history(limit)
     if as_json:
         _print_json(body)
         return
@@ -307,29 +277,28 @@ def silences_add(
     author: Annotated[
         str | None, typer.Option("--author", help="Who sets it (default: your user name).")
     ] = None,
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Mute alerts matching every --matcher for --duration."""
     try:
         matchers = [str(Matcher.parse(text, key="--matcher")) for text in matcher]
         seconds = parse_duration(duration, key="--duration")
     except WatchkeeperError as error:
-        _fail(str(error), EXIT_USAGE)
+        fail(str(error), EXIT_USAGE)
     if seconds <= 0:
-        _fail(f"--duration: must be longer than 0s, got {duration!r}", EXIT_USAGE)
-    body = _call(
-        "POST",
-        "/v1/silences",
-        url=url,
-        token=token,
-        json_body={
-            "matchers": matchers,
-            "duration": seconds,
-            "comment": comment,
-            "created_by": author or getpass.getuser(),
-        },
-    ).json()
+        fail(f"--duration: must be longer than 0s, got {duration!r}", EXIT_USAGE)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.add_silence(
+            {
+                "matchers": matchers,
+                "duration": seconds,
+                "comment": comment,
+                "created_by": author or getpass.getuser(),
+            }
+        )
     typer.echo(body["id"])
     typer.echo(f"silenced {', '.join(matchers)} until {_when(body['ends_at'])}", err=True)
 
@@ -338,11 +307,14 @@ def silences_add(
 def silences_list(
     show_all: Annotated[bool, typer.Option("--all", help="Include expired silences.")] = False,
     as_json: JsonOpt = False,
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Show active and pending silences."""
-    body = _call("GET", "/v1/silences", url=url, token=token).json()
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        body = backend.list_silences()
     silences = [item for item in body["silences"] if show_all or item["status"] != "expired"]
     if as_json:
         _print_json({"silences": silences})
@@ -368,11 +340,14 @@ def silences_list(
 @silences_app.command("expire")
 def silences_expire(
     silence_id: Annotated[str, typer.Argument(metavar="ID", help="Silence id (see list).")],
-    url: UrlOpt = DEFAULT_URL,
+    url: UrlOpt = None,
     token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """End a silence now."""
-    _call("DELETE", f"/v1/silences/{silence_id}", url=url, token=token)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        backend.expire_silence(silence_id)
     typer.echo(f"expired {silence_id}")
 
 

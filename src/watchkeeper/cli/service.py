@@ -1,7 +1,9 @@
 """Service sub-commands of the ``watchkeeper`` CLI: ``serve``, ``tokens …`` and ``models …``.
 
-``register(app)`` adds them to the main Typer app. Exit codes follow the CLI contract: 0 on
-success, 2 on bad usage or unusable input (one line on stderr, never a traceback).
+``register(app)`` adds them to the main Typer app. ``tokens`` and ``models`` work on the
+database of the settings, or on a running server with ``--url`` (:mod:`watchkeeper.cli.backend`).
+Exit codes follow the CLI contract: 0 on success, 1 when the server or database refused or
+failed, 2 on bad usage or unusable input (one line on stderr, never a traceback).
 """
 
 from __future__ import annotations
@@ -15,23 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from watchkeeper.cli.backend import ConfigOpt, DbOpt, TokenOpt, UrlOpt, open_backend, shown_db
 from watchkeeper.errors import ConfigError, InputError, WatchkeeperError
 
 if TYPE_CHECKING:
     from watchkeeper.config import Settings
-    from watchkeeper.store import Store
 
 __all__ = ["register"]
 
 _EXIT_USAGE = 2
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="Store URL: sqlite:///watchkeeper.db or postgresql://…"),
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="YAML file of settings (see docs/service.md).")
-]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -52,15 +46,6 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     from watchkeeper.config import load_settings
 
     return load_settings(config_file=config, **overrides)
-
-
-@contextmanager
-def _store(db: str | None, config: Path | None) -> Iterator[Store]:
-    from watchkeeper.store import Store
-
-    settings = _settings(config, db=db)
-    with Store.open(settings.db) as store:
-        yield store
 
 
 def _when(timestamp: float | None) -> str:
@@ -87,12 +72,12 @@ def serve(
     with _usage_errors():
         settings = _settings(config, db=db, host=host, port=port, log_level=log_level)
         settings.check_exposure()
+        _check_port_free(settings.host, settings.port)
         # Built in the background: /healthz answers while the service loads and recovers.
         app = DeferredApp(settings)
-    _check_port_free(settings.host, settings.port)
     typer.echo(
         f"watchkeeper serving on http://{settings.host}:{settings.port} "
-        f"(auth {'on' if settings.auth else 'off'})",
+        f"(auth {'on' if settings.auth else 'off'}, database {shown_db(settings.db)})",
         err=True,
     )
     uvicorn.run(
@@ -130,7 +115,10 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-tokens_app = typer.Typer(help="Create, revoke and list API tokens.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Create, revoke and list API tokens (on the database, or a server with --url).",
+    no_args_is_help=True,
+)
 
 
 @tokens_app.command("create")
@@ -140,51 +128,59 @@ def tokens_create(
         list[str],
         typer.Option("--scope", help="ingest, read or admin; repeat for several."),
     ],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a token and print its secret once (only its hash is stored)."""
-    from watchkeeper.server.auth import issue_token
-
-    with _usage_errors(), _store(db, config) as store:
-        secret, record = issue_token(store, name, scope)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        created = backend.create_token(name, scope)
     typer.echo(
-        f"created token {record.name!r} with scopes {', '.join(record.scopes)}; it is shown "
-        "only this once:",
+        f"created token {created['name']!r} with scopes {', '.join(created['scopes'])}; it is "
+        "shown only this once:",
         err=True,
     )
-    typer.echo(secret)
+    typer.echo(created["token"])
 
 
 @tokens_app.command("revoke")
 def tokens_revoke(
     name: Annotated[str, typer.Argument(help="Token name.")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Revoke a token; requests with it are refused from now on."""
-    with _usage_errors(), _store(db, config) as store:
-        record = store.revoke_token(name)
-    typer.echo(f"revoked token {record.name!r} at {_when(record.revoked_at)}")
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        revoked = backend.revoke_token(name)
+    typer.echo(f"revoked token {revoked['name']!r} at {_when(revoked['revoked_at'])}")
 
 
 @tokens_app.command("list")
-def tokens_list(db: DbOpt = None, config: ConfigOpt = None) -> None:
+def tokens_list(
+    url: UrlOpt = None, token: TokenOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
     """List tokens: name, scopes, created, last used, revoked (never the secrets)."""
-    with _usage_errors(), _store(db, config) as store:
-        records = store.list_tokens()
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        records = backend.list_tokens()["tokens"]
     if not records:
         typer.echo("no tokens; create one with `watchkeeper tokens create NAME --scope …`")
         return
     typer.echo(f"{'NAME':<24} {'SCOPES':<20} {'CREATED':<21} {'LAST USED':<21} REVOKED")
     for record in records:
         typer.echo(
-            f"{record.name:<24} {','.join(record.scopes):<20} {_when(record.created_at):<21} "
-            f"{_when(record.last_used_at):<21} {_when(record.revoked_at)}"
+            f"{record['name']:<24} {','.join(record['scopes']):<20} "
+            f"{_when(record['created_at']):<21} {_when(record['last_used_at']):<21} "
+            f"{_when(record['revoked_at'])}"
         )
 
 
-models_app = typer.Typer(help="List and register monitored models.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List and register monitored models (on the database, or a server with --url).",
+    no_args_is_help=True,
+)
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
@@ -204,20 +200,19 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 @models_app.command("list")
-def models_list(db: DbOpt = None, config: ConfigOpt = None) -> None:
+def models_list(
+    url: UrlOpt = None, token: TokenOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
     """List registered models with their task and features."""
-    from watchkeeper.ingest.spec import ModelSpec
-
-    with _usage_errors(), _store(db, config) as store:
-        records = store.list_models()
-    if not records:
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        models = backend.list_models()["models"]
+    if not models:
         typer.echo("no models; register one with `watchkeeper models register SPEC`")
         return
-    for record in records:
-        spec = ModelSpec.from_dict(record.config)
+    for model in models:
         typer.echo(
-            f"{spec.name}  {spec.task.value}  {len(spec.features)} features: "
-            f"{', '.join(spec.features)}"
+            f"{model['name']}  {model['task']}  {len(model['features'])} features: "
+            f"{', '.join(model['features'])}"
         )
 
 
@@ -228,37 +223,31 @@ def models_register(
         Path | None,
         typer.Option("--reference", help="Reference data (CSV, CSV.gz or Parquet)."),
     ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Register a model from its config file, optionally with its reference data.
 
-    Like registration over the API, the model gets the default alert rule pack.
+    Like registration over the API, the model gets the default alert rule pack; a server
+    running on the same database sees the model and its rules at once.
     """
-    from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.frame import read_table
     from watchkeeper.ingest.spec import ModelSpec
-    from watchkeeper.monitor.service import MonitorService
+    from watchkeeper.monitor.models import inferred_spec
 
     with _usage_errors():
         spec = ModelSpec.from_dict(_read_spec(spec_file))
         frame = read_table(reference) if reference is not None else None
-        settings = _settings(config, db=db)
-        with _store(db, config) as store:
-            service = MonitorService(store, settings=settings)
-            registered = service.register_model(spec, reference=frame)
-            alerting = AlertingEngine(
-                db=store.engine,
-                config=settings.alerts_config,
-                signal_catalog=service.signal_catalog,
-            )
-            try:
-                alerting.on_model_registered(registered.name)
-                rules = len(alerting.rules())
-            finally:
-                alerting.close()
+        if frame is not None:
+            # Features left out of the config are inferred here, so a server gets them too.
+            spec = inferred_spec(spec, frame)
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        registered = backend.register_model(spec.to_dict(), frame)
+        rules = len(backend.list_rules()["rules"])
     rows = "" if frame is None else f" with {len(frame)} reference rows"
-    typer.echo(f"registered model {registered.name!r}{rows}")
+    typer.echo(f"registered model {registered['name']!r}{rows}")
     typer.echo(f"{rules} alert rules in force (defaults included; `watchkeeper rules list`)")
 
 

@@ -71,6 +71,8 @@ def check_model_name(name: object, *, key: str = "name") -> str:
             key=key,
         )
     return name
+
+
 _MAX_NAME_LENGTH = 128
 _DEFAULT_WINDOWS = (3600, 86400)
 _KNOWN_KEYS = frozenset(

@@ -19,7 +19,14 @@ from watchkeeper.schema import ColumnKind, ResolvedSchema, Schema, infer_schema
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["delete_model", "list_versions", "reference_profile", "register_model", "set_reference"]
+__all__ = [
+    "delete_model",
+    "inferred_spec",
+    "list_versions",
+    "reference_profile",
+    "register_model",
+    "set_reference",
+]
 
 _PROFILED = frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN})
 
@@ -34,7 +41,7 @@ def register_model(
     profile: DatasetProfile | None = None
     if reference is not None:
         frame = as_dataframe(reference, name="reference")
-        spec = _inferred_spec(spec, frame)
+        spec = inferred_spec(spec, frame)
         profile = reference_profile(spec, frame)
     elif not spec.features:
         raise ConfigError(
@@ -171,7 +178,7 @@ def _canonical_categories(series: pd.Series) -> pd.Series:
     return pd.Series(canonical_labels(series), index=series.index, dtype=object)
 
 
-def _inferred_spec(spec: ModelSpec, frame: pd.DataFrame) -> ModelSpec:
+def inferred_spec(spec: ModelSpec, frame: pd.DataFrame) -> ModelSpec:
     """``spec`` with its features inferred from the reference data when none were given."""
     if spec.features:
         return spec

@@ -18,10 +18,16 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper._yaml import load_yaml
 from watchkeeper.alerts.config import AlertingConfig, parse_rules
 from watchkeeper.alerts.engine import AlertingEngine
-from watchkeeper.alerts.model import AlertState, parse_duration
+from watchkeeper.alerts.model import parse_duration
 from watchkeeper.alerts.outbox import OutboxItem
-from watchkeeper.alerts.routing import Silence
 from watchkeeper.alerts.rules import RuleSpec
+from watchkeeper.alerts.views import (
+    alerts_document,
+    history_document,
+    prometheus_document,
+    rules_document,
+    silence_document,
+)
 from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError
 from watchkeeper.server.auth import Principal, require
@@ -56,13 +62,6 @@ _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-ya
 _JSON_TYPE = "application/json"
 
 
-def _silence(silence: Silence, now: float) -> dict[str, Any]:
-    status = (
-        "active" if silence.is_active(now) else "pending" if now < silence.starts_at else "expired"
-    )
-    return {**silence.to_dict(), "status": status}
-
-
 def _integration_type(config: AlertingConfig, item: OutboxItem) -> str:
     """``slack``, ``webhook``…: the kind of the receiver's integration the item goes to."""
     receiver = config.receivers.get(item.receiver)
@@ -84,10 +83,6 @@ def _notification(item: OutboxItem, config: AlertingConfig) -> dict[str, Any]:
         "last_error": item.last_error,
         "message": dict(item.payload),
     }
-
-
-def _rules_body(specs: list[RuleSpec]) -> dict[str, Any]:
-    return {"rules": [spec.to_dict() for spec in specs]}
 
 
 def _parse_rules_body(body: bytes, content_type: str) -> list[RuleSpec]:
@@ -123,7 +118,7 @@ def alerts_router(
         responses=answers(RuleSet),
     )
     def list_rules() -> dict[str, Any]:
-        return _rules_body(engine.rules())
+        return rules_document(engine.rules())
 
     @router.put(
         "/v1/rules",
@@ -151,7 +146,7 @@ def alerts_router(
         content_type = request.headers.get("content-type", "")
         specs = await run_in_threadpool(_parse_rules_body, body, content_type)
         applied = await run_in_threadpool(engine.apply_rules, specs, replace=replace)
-        return {"applied": len(specs), **_rules_body(applied)}
+        return {"applied": len(specs), **rules_document(applied)}
 
     @router.get(
         "/v1/rules/export/prometheus",
@@ -173,11 +168,7 @@ def alerts_router(
         export = engine.export_prometheus()
         if format == "yaml":
             return Response(export.yaml, media_type="application/yaml")
-        return {
-            "yaml": export.yaml,
-            "exported": list(export.exported),
-            "skipped": [{"rule": name, "reason": reason} for name, reason in export.skipped],
-        }
+        return prometheus_document(export)
 
     @router.post(
         "/v1/models/{model}/rules/defaults",
@@ -192,7 +183,7 @@ def alerts_router(
             # Unknown models answer 404 instead of getting rules that never match.
             service.get_model(model)
         added = engine.add_default_rules(model)
-        return {"added": [spec.name for spec in added], **_rules_body(engine.rules())}
+        return {"added": [spec.name for spec in added], **rules_document(engine.rules())}
 
     @router.get(
         "/v1/alerts",
@@ -206,9 +197,7 @@ def alerts_router(
             Literal["all", "pending", "firing", "resolved"], Query(description="filter by state")
         ] = "all",
     ) -> dict[str, Any]:
-        records = engine.alerts(None if state == "all" else AlertState(state))
-        muted = engine.muted()
-        return {"alerts": [record.to_dict(muted=record.fingerprint in muted) for record in records]}
+        return alerts_document(engine, state)
 
     @router.get(
         "/v1/alerts/history",
@@ -220,7 +209,7 @@ def alerts_router(
     def alert_history(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> dict[str, Any]:
-        return {"history": [change.to_dict() for change in engine.history(limit)]}
+        return history_document(engine, limit)
 
     @router.get(
         "/v1/alerts/groups",
@@ -266,7 +255,7 @@ def alerts_router(
     )
     def list_silences() -> dict[str, Any]:
         now = engine.now()
-        return {"silences": [_silence(silence, now) for silence in engine.silences()]}
+        return {"silences": [silence_document(silence, now) for silence in engine.silences()]}
 
     @router.post(
         "/v1/silences",
@@ -293,7 +282,7 @@ def alerts_router(
                 duration=duration,
             )
         )
-        return _silence(silence, engine.now())
+        return silence_document(silence, engine.now())
 
     @router.get(
         "/v1/silences/{silence_id}",
@@ -303,7 +292,7 @@ def alerts_router(
         responses=answers(SilenceInfo, 404),
     )
     def get_silence(silence_id: str) -> dict[str, Any]:
-        return _silence(engine.get_silence(silence_id), engine.now())
+        return silence_document(engine.get_silence(silence_id), engine.now())
 
     @router.delete(
         "/v1/silences/{silence_id}",
@@ -313,6 +302,6 @@ def alerts_router(
         responses=answers(SilenceInfo, 404),
     )
     def expire_silence(silence_id: str) -> dict[str, Any]:
-        return _silence(engine.expire_silence(silence_id), engine.now())
+        return silence_document(engine.expire_silence(silence_id), engine.now())
 
     return router
