@@ -69,7 +69,8 @@ class QualityThresholds:
     def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
-            object.__setattr__(self, spec.name, _check_value(spec.name, value, key=spec.name))
+            checked = _check_value(spec.name, value, key=spec.name, level=spec.name == "alpha")
+            object.__setattr__(self, spec.name, checked)
 
     @classmethod
     def from_config(cls, config: object, *, key: str = "quality") -> QualityThresholds:
@@ -95,7 +96,9 @@ class QualityThresholds:
             )
         values: dict[str, Any] = {}
         if "alpha" in config:
-            values["alpha"] = _check_value("alpha", config["alpha"], key=f"{key}.alpha")
+            values["alpha"] = _check_value(
+                "quality alpha", config["alpha"], key=f"{key}.alpha", level=True
+            )
         floors = config.get("floors")
         if floors is not None:
             if not isinstance(floors, Mapping):
@@ -128,16 +131,17 @@ class QualityThresholds:
         return {spec.name: float(getattr(self, spec.name)) for spec in fields(self)}
 
 
-def _check_value(what: str, value: object, *, key: str) -> float:
+def _check_value(what: str, value: object, *, key: str, level: bool = False) -> float:
+    """``value`` as a float: a significance level in (0, 1) if ``level``, else a share."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(
             f"{what}: must be a number, got {value!r} ({type(value).__name__})", key=key
         )
     number = float(value)
-    if what == "alpha":
+    if level:
         if not (math.isfinite(number) and 0.0 < number < 1.0):
             raise ConfigError(
-                f"alpha: must be a significance level in (0, 1), got {value!r}", key=key
+                f"{what}: must be a significance level in (0, 1), got {value!r}", key=key
             )
     elif not (math.isfinite(number) and 0.0 <= number <= 1.0):
         raise ConfigError(f"{what}: must be a share in [0, 1], got {value!r}", key=key)
