@@ -124,13 +124,14 @@ def test_non_numeric_values_fail_unless_the_reference_had_as_many() -> None:
     current = numeric(["1", "2", "n/a", "4"] * 25)
     check = numeric_column_quality(reference, current)["non_numeric_share"]
     assert (check.reference, check.current, check.verdict) == (0.0, 0.25, Verdict.FAIL)
-    assert check.details == {"count": 25}
+    assert check.details == {"count": 25, "p_value": pytest.approx(5.363437730476e-09)}
     same_as_reference = numeric_column_quality(current, current)["non_numeric_share"]
     assert same_as_reference.verdict is Verdict.OK
     assert same_as_reference.threshold == 0.25
     lenient = QualityThresholds(max_non_numeric_share=0.3)
+    # Within the floor: no failure, but a column that had no non-numbers now has some.
     assert numeric_column_quality(reference, current, lenient)["non_numeric_share"].verdict is (
-        Verdict.OK
+        Verdict.WARNING
     )
 
 
@@ -333,6 +334,9 @@ def test_new_categories_share_examples_and_vanished_labels() -> None:
         "new_labels": 3,
         "new_rows": 10,
         "examples": ["x", "y", "z"],
+        "new_counts": {"x": 6, "y": 3, "z": 1},
+        "reference_singletons": 0,
+        "p_value": pytest.approx(0.000861627703219),
         "vanished_labels": 2,
         "vanished_examples": ["b", "c"],
     }

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from watchkeeper.demo import LiveOutcome
     from watchkeeper.report.report import ReportResult
+    from watchkeeper.stats.quality_thresholds import QualityThresholds
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -58,6 +59,22 @@ ExcludeOpt = Annotated[str | None, typer.Option(help="Comma-separated columns to
 DriftShareOpt = Annotated[
     float | None,
     typer.Option("--drift-share", help="Share of drifted features that means dataset drift."),
+]
+QualityAlphaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--quality-alpha",
+        help="Significance level of the data-quality tests, in (0, 1) (default 0.05).",
+    ),
+]
+QualityFloorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--quality-floor",
+        help="Floors of data-quality checks: CHECK=FLOOR,CHECK=FLOOR (shares in [0, 1]); "
+        "checks: duplicate_rows, missing_rate, new_categories, non_numeric_share, "
+        "out_of_range_share. See docs/quality.md.",
+    ),
 ]
 
 
@@ -104,6 +121,22 @@ def _parse_proba(value: str | None) -> str | dict[str, str] | None:
     return mapping
 
 
+def quality_thresholds(alpha: float | None, floors: str | None) -> QualityThresholds | None:
+    """The thresholds of ``--quality-alpha`` / ``--quality-floor`` (``None``: the defaults).
+
+    Parsed by :meth:`QualityThresholds.from_config`, the parser of a model spec's ``quality``
+    section, so both reject the same values with the same message.
+    """
+    from watchkeeper.stats.quality_thresholds import QualityThresholds, parse_floor_option
+
+    if alpha is None and floors is None:
+        return None
+    config: dict[str, object] = {"floors": parse_floor_option(floors or "")}
+    if alpha is not None:
+        config["alpha"] = alpha
+    return QualityThresholds.from_config(config)
+
+
 def _run_report(
     reference: Path,
     current: Path,
@@ -115,11 +148,15 @@ def _run_report(
     numeric: str | None,
     exclude: str | None,
     drift_share: float | None,
+    quality_alpha: float | None = None,
+    quality_floor: str | None = None,
     quiet: bool = False,
 ) -> ReportResult:
     from watchkeeper.frame import read_table
     from watchkeeper.report.report import Report
     from watchkeeper.schema import Schema
+
+    quality = quality_thresholds(quality_alpha, quality_floor)
 
     schema = Schema.from_options(
         categorical=_split(categorical),
@@ -129,7 +166,7 @@ def _run_report(
         prediction=prediction,
         proba=_parse_proba(proba),
     )
-    report = Report(schema=schema, drift_share=drift_share)
+    report = Report(schema=schema, drift_share=drift_share, quality=quality)
     reference_frame = read_table(reference)
     current_frame = read_table(current)
     cells = (len(reference_frame) + len(current_frame)) * len(reference_frame.columns)
@@ -284,6 +321,8 @@ def report(
     numeric: NumericOpt = None,
     exclude: ExcludeOpt = None,
     drift_share: DriftShareOpt = None,
+    quality_alpha: QualityAlphaOpt = None,
+    quality_floor: QualityFloorOpt = None,
     plotly: Annotated[
         str, typer.Option(help="inline: self-contained HTML; cdn: reference plotly.js.")
     ] = "inline",
@@ -304,6 +343,8 @@ def report(
             numeric=numeric,
             exclude=exclude,
             drift_share=drift_share,
+            quality_alpha=quality_alpha,
+            quality_floor=quality_floor,
             quiet=quiet,
         )
         if not quiet:
@@ -328,6 +369,8 @@ def check(
     numeric: NumericOpt = None,
     exclude: ExcludeOpt = None,
     drift_share: DriftShareOpt = None,
+    quality_alpha: QualityAlphaOpt = None,
+    quality_floor: QualityFloorOpt = None,
     max_drift_share: Annotated[
         float | None, typer.Option(help="Fail when the share of drifted features exceeds this.")
     ] = None,
@@ -394,6 +437,8 @@ def check(
             numeric=numeric,
             exclude=exclude,
             drift_share=drift_share,
+            quality_alpha=quality_alpha,
+            quality_floor=quality_floor,
             quiet=True,
         )
         if json_path is not None:

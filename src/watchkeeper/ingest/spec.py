@@ -10,11 +10,13 @@ the JSON of the service wire contract::
      "features": {"age": "numeric", "plan": "categorical"},
      "prediction": "prediction", "proba": {"0": "proba_0", "1": "proba_1"},
      "target_kind": "categorical", "windows": [3600, 86400], "segments": ["region"],
-     "retention_days": 30, "profile_retention_days": 400}
+     "retention_days": 30, "profile_retention_days": 400,
+     "quality": {"alpha": 0.01, "floors": {"missing_rate": 0.1}}}
 
 ``prediction`` names the column that holds the model output in reports (``None``: the model
 sends no prediction); ``proba`` maps each class label to the name of its probability column,
-and its keys are the only class labels an event's ``proba`` may use.
+and its keys are the only class labels an event's ``proba`` may use. ``quality`` sets the
+data-quality thresholds of the model's windows and range reports (``docs/quality.md``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 from watchkeeper.errors import ConfigError
 from watchkeeper.ingest.rules import text_problem
 from watchkeeper.schema import ColumnKind, TaskType
+from watchkeeper.stats.quality_thresholds import QualityThresholds
 
 __all__ = [
     "EVENT_FIELDS",
@@ -75,6 +78,7 @@ def check_model_name(name: object, *, key: str = "name") -> str:
 
 _MAX_NAME_LENGTH = 128
 _DEFAULT_WINDOWS = (3600, 86400)
+_DEFAULT_QUALITY = QualityThresholds()  # frozen, so one shared default is safe
 _KNOWN_KEYS = frozenset(
     {
         "name",
@@ -87,6 +91,7 @@ _KNOWN_KEYS = frozenset(
         "segments",
         "retention_days",
         "profile_retention_days",
+        "quality",
     }
 )
 
@@ -161,6 +166,9 @@ class ModelSpec:
         Tag keys an event's ``segment`` may use (e.g. ``region``, ``device``).
     retention_days, profile_retention_days:
         How long raw events and window profiles are kept.
+    quality:
+        Data-quality thresholds (:class:`QualityThresholds`, or its configuration form
+        ``{"alpha": ..., "floors": {check: floor}}``); absent entries take the defaults.
 
     Example
     -------
@@ -180,6 +188,7 @@ class ModelSpec:
     segments: tuple[str, ...] = ()
     retention_days: int = 30
     profile_retention_days: int = 400
+    quality: QualityThresholds = _DEFAULT_QUALITY
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
@@ -241,6 +250,8 @@ class ModelSpec:
         object.__setattr__(self, "segments", segments)
         _check_positive_int(self.retention_days, key="retention_days")
         _check_positive_int(self.profile_retention_days, key="profile_retention_days")
+        if not isinstance(self.quality, QualityThresholds):
+            object.__setattr__(self, "quality", QualityThresholds.from_config(self.quality))
 
     def _check_windows(self) -> None:
         if isinstance(self.windows, str) or not isinstance(self.windows, Sequence):
@@ -300,6 +311,7 @@ class ModelSpec:
             segments=data.get("segments", ()),
             retention_days=data.get("retention_days", 30),
             profile_retention_days=data.get("profile_retention_days", 400),
+            quality=QualityThresholds.from_config(data.get("quality")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -315,4 +327,5 @@ class ModelSpec:
             "segments": list(self.segments),
             "retention_days": self.retention_days,
             "profile_retention_days": self.profile_retention_days,
+            "quality": self.quality.to_config(),
         }

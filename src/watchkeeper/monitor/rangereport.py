@@ -10,7 +10,6 @@ from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
 from watchkeeper.profiles import DatasetProfile, quality_summary
 from watchkeeper.report.report import assemble_document
 from watchkeeper.stats.drift import DEFAULT_DRIFT_SHARE
-from watchkeeper.stats.quality import QualityThresholds
 
 __all__ = ["range_report_document"]
 
@@ -51,14 +50,14 @@ def range_report_document(
 
     column_quality: dict[str, Any] = {}
     if reference is not None and current is not None and current.rows > 0:
-        summary = quality_summary(reference, current)
+        summary = quality_summary(reference, current, spec.quality)
         column_quality = {
             name: entry["checks"]
             for name, entry in summary["columns"].items()  # type: ignore[attr-defined]
         }
     seen = window.events + window.rejected
     rejected_share = window.rejected / seen if seen else 0.0
-    limit = QualityThresholds().max_non_numeric_share
+    limit = spec.quality.max_non_numeric_share
     dataset_quality = {
         "rejected_share": {
             "name": "rejected_share",

@@ -3,7 +3,8 @@
 Names are shared with the alert rules (``docs/monitoring.md`` lists them with units). Drift
 uses :func:`watchkeeper.profiles.drift_from_profiles` against the reference profile (the batch
 core's tests and verdict policy, read off the shared bins), quality uses
-:func:`watchkeeper.profiles.quality_summary`, performance the window's merged accumulator.
+:func:`watchkeeper.profiles.quality_summary` with the model spec's thresholds
+(``ModelSpec.quality``), performance the window's merged accumulator.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
 from watchkeeper.profiles import DatasetProfile, drift_from_profiles, quality_summary
 from watchkeeper.schema import TaskType
 from watchkeeper.stats.drift import ColumnDrift
+from watchkeeper.stats.quality import QualityThresholds
 
 __all__ = [
     "CLASSIFICATION_SIGNALS",
@@ -59,6 +61,10 @@ _QUALITY_CHECKS = {
     "new_categories": "new_category_share",
 }
 
+# The checks calibrated to sample size (docs/quality.md): ``constant`` is left out of
+# ``quality.<feature>.failed`` because a window of a few events is constant by chance.
+_RATE_CHECKS = ("missing_rate", "non_numeric_share", "out_of_range_share", "new_categories")
+
 Signals = dict[str, float | None]
 
 
@@ -73,6 +79,7 @@ def signal_names(plan: ColumnPlan) -> list[str]:
         names += ["prediction_drift.score", "prediction_drift.detected"]
     for feature in plan.features:
         names.append(f"quality.{feature}.missing_rate")
+        names.append(f"quality.{feature}.failed")
         kind = plan.kinds[feature].value
         if kind == "numeric":
             names.append(f"quality.{feature}.out_of_range_share")
@@ -105,8 +112,12 @@ def window_signals(
     plan: ColumnPlan,
     reference: DatasetProfile | None,
     window_seconds: float,
+    quality: QualityThresholds | None = None,
 ) -> Signals:
-    """Every signal of ``window`` (a merged window of ``window_seconds`` length) by name."""
+    """Every signal of ``window`` (a merged window of ``window_seconds`` length) by name.
+
+    ``quality`` holds the thresholds of the quality verdicts (defaults when ``None``).
+    """
     signals: Signals = {}
     events, rejected = window.events, window.rejected
     signals["count"] = float(events)
@@ -122,7 +133,7 @@ def window_signals(
     if reference is not None and current is not None and current.rows > 0:
         drift = drift_results(reference, current)
         _drift_signals(signals, drift, plan)
-        _quality_signals(signals, quality_summary(reference, current), plan)
+        _quality_signals(signals, quality_summary(reference, current, quality), plan)
 
     metrics = window.performance.metrics()
     wanted = CLASSIFICATION_SIGNALS if plan.task is TaskType.CLASSIFICATION else REGRESSION_SIGNALS
@@ -154,7 +165,14 @@ def _drift_signals(signals: Signals, drift: Mapping[str, ColumnDrift], plan: Col
 def _quality_signals(signals: Signals, summary: Mapping[str, Any], plan: ColumnPlan) -> None:
     columns = summary["columns"]
     for name in plan.features:
-        checks = columns.get(name, {}).get("checks", {})
+        column = columns.get(name)
+        if column is None:
+            continue
+        checks = column["checks"]
+        failed = any(
+            checks[check]["verdict"] == "fail" for check in _RATE_CHECKS if check in checks
+        )
+        signals[f"quality.{name}.failed"] = 1.0 if failed else 0.0
         for check, signal in _QUALITY_CHECKS.items():
             if check in checks:
                 signals[f"quality.{name}.{signal}"] = _number(checks[check]["current"])

@@ -78,7 +78,11 @@ class ModelState:
         model's current one (its bins belong to the old reference)."""
         current = window if window.reference_id == self.reference_id else window.without_profile()
         return window_signals(
-            current, plan=self.plan, reference=self.reference, window_seconds=window_seconds
+            current,
+            plan=self.plan,
+            reference=self.reference,
+            window_seconds=window_seconds,
+            quality=self.spec.quality,
         )
 
 

@@ -83,9 +83,8 @@ def numeric_profile_quality(
             thresholds=thresholds,
         ),
         "non_numeric_share": non_numeric_check(
-            reference.non_numeric / ref_rows,
-            current.non_numeric / cur_rows,
-            count=current.non_numeric,
+            non_numeric=(reference.non_numeric, current.non_numeric),
+            rows=(ref_rows, cur_rows),
             thresholds=thresholds,
         ),
         "infinite_share": infinite_check(

@@ -15,7 +15,7 @@ token is needed, 431) when it builds the OpenAPI document.
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,7 @@ __all__ = [
     "Label",
     "LabelBatch",
     "ModelConfig",
+    "QualityConfig",
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
@@ -41,6 +42,20 @@ Scalar = str | float | int | bool | None
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+QualityCheckName = Literal[
+    "duplicate_rows", "missing_rate", "new_categories", "non_numeric_share", "out_of_range_share"
+]
+
+
+class QualityConfig(_Strict):
+    """Data-quality thresholds of a model (see docs/quality.md); absent entries default."""
+
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="Significance level of the tests.")
+    floors: dict[QualityCheckName, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict, description="Check name → floor, a share in [0, 1]."
+    )
 
 
 class ModelConfig(_Strict):
@@ -56,6 +71,7 @@ class ModelConfig(_Strict):
     segments: list[str] = []
     retention_days: int = 30
     profile_retention_days: int = 400
+    quality: QualityConfig | None = None
 
 
 class Event(_Strict):

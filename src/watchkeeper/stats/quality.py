@@ -16,18 +16,24 @@ Definitions, defaults and verdict rules are in ``docs/quality.md``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from watchkeeper.errors import ConfigError, EmptyDataError, InputError
+from watchkeeper.errors import EmptyDataError, InputError
 from watchkeeper.frame import NumericColumn, category_counts, numeric_values
 from watchkeeper.schema import ColumnKind
+from watchkeeper.stats._quality_tests import (
+    largest_new_label_p_value,
+    new_category_p_value,
+    out_of_range_p_value,
+    rate_increase_p_value,
+)
+from watchkeeper.stats.quality_thresholds import QualityThresholds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +49,10 @@ __all__ = [
     "dataset_quality",
     "duplicate_rows",
     "infinite_check",
+    "largest_new_label_p_value",
     "missing_rate_check",
+    "new_category_check",
+    "new_category_p_value",
     "non_numeric_check",
     "numeric_column_quality",
     "out_of_range_check",
@@ -54,6 +63,7 @@ __all__ = [
 ]
 
 _EXAMPLES = 5
+_NEW_LISTED = 20
 
 # Kind pairs that inference can produce from the same stored values on cardinality alone
 # (rules 5, 6 and 8 of watchkeeper.schema), so a change between them is a warning, not a break.
@@ -123,56 +133,6 @@ class QualityCheck:
             "verdict": self.verdict.value,
             "details": dict(self.details),
         }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QualityThresholds:
-    """Limits of the data-quality checks; every value is a share in [0, 1].
-
-    Parameters
-    ----------
-    max_missing_increase:
-        ``missing_rate`` fails when current > reference + this (absolute).
-    max_non_numeric_share:
-        ``non_numeric_share`` fails when current > max(this, reference share).
-    max_out_of_range_share:
-        ``out_of_range_share`` fails when current > this.
-    max_new_category_share:
-        ``new_categories`` fails when the share of current rows with new labels > this.
-    max_duplicate_increase:
-        ``duplicate_rows`` fails when the current share > reference share + this.
-    alpha:
-        Significance level of the rate checks (``missing_rate``, ``out_of_range_share``): they
-        fail only when the current rate passes its threshold *and* a test says the difference
-        from the reference is not chance at this level, so small windows do not cry wolf.
-    """
-
-    max_missing_increase: float = 0.05
-    max_non_numeric_share: float = 0.0
-    max_out_of_range_share: float = 0.01
-    max_new_category_share: float = 0.01
-    max_duplicate_increase: float = 0.05
-    alpha: float = 0.05
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(
-                    f"quality threshold {spec.name} must be a number in [0, 1], "
-                    f"got {value!r} ({type(value).__name__})",
-                    key=spec.name,
-                )
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise ConfigError(
-                    f"quality threshold {spec.name} must be a share in [0, 1], got {value!r}",
-                    key=spec.name,
-                )
-            object.__setattr__(self, spec.name, float(value))
-
-    def to_dict(self) -> dict[str, float]:
-        """JSON-ready form."""
-        return {spec.name: float(getattr(self, spec.name)) for spec in fields(self)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,9 +224,8 @@ def numeric_column_quality(
             thresholds=thresholds,
         ),
         "non_numeric_share": non_numeric_check(
-            summary.non_numeric / summary.rows,
-            current.non_numeric / rows,
-            count=current.non_numeric,
+            non_numeric=(summary.non_numeric, current.non_numeric),
+            rows=(summary.rows, rows),
             thresholds=thresholds,
         ),
         "infinite_share": infinite_check(summary.infinite / summary.rows, current.infinite / rows),
@@ -298,11 +257,11 @@ def categorical_column_quality(
 
     >>> import pandas as pd
     >>> reference = pd.Series([60, 40], index=["a", "b"])
-    >>> current = pd.Series([50, 45, 5], index=["a", "b", "z"])
+    >>> current = pd.Series([50, 40, 10], index=["a", "b", "z"])
     >>> checks = categorical_column_quality(reference, current, reference_rows=100,
     ...     current_rows=100, reference_missing=0, current_missing=0)
     >>> checks["new_categories"].current, checks["new_categories"].verdict.value
-    (0.05, 'fail')
+    (0.1, 'fail')
     """
     thresholds = thresholds or QualityThresholds()
     reference_present = _present_counts(reference_counts)
@@ -320,31 +279,12 @@ def categorical_column_quality(
                 column=column,
             )
 
-    is_new = ~current_present.index.isin(reference_present.index)
-    new_counts = current_present[is_new].sort_values(ascending=False, kind="stable")
-    is_gone = ~reference_present.index.isin(current_present.index)
-    gone_counts = reference_present[is_gone].sort_values(ascending=False, kind="stable")
-    new_rows = int(new_counts.sum())
-    new_share = new_rows / current_rows
-    if new_share > thresholds.max_new_category_share:
-        new_verdict = Verdict.FAIL
-    elif new_rows > 0:
-        new_verdict = Verdict.WARNING
-    else:
-        new_verdict = Verdict.OK
-    new_categories = QualityCheck(
-        name="new_categories",
-        reference=None,
-        current=new_share,
-        threshold=thresholds.max_new_category_share,
-        verdict=new_verdict,
-        details={
-            "new_labels": len(new_counts),
-            "new_rows": new_rows,
-            "examples": [str(label) for label in new_counts.index[:_EXAMPLES]],
-            "vanished_labels": len(gone_counts),
-            "vanished_examples": [str(label) for label in gone_counts.index[:_EXAMPLES]],
-        },
+    new_categories = new_category_check(
+        reference_present,
+        current_present,
+        reference_rows=reference_rows,
+        current_rows=current_rows,
+        thresholds=thresholds,
     )
     reference_distinct = len(reference_present)
     current_distinct = len(current_present)
@@ -367,6 +307,72 @@ def categorical_column_quality(
             },
         ),
     }
+
+
+def new_category_check(
+    reference_counts: pd.Series,
+    current_counts: pd.Series,
+    *,
+    reference_rows: int,
+    current_rows: int,
+    thresholds: QualityThresholds,
+) -> QualityCheck:
+    """Fail when more current rows carry unseen labels than the reference's own rate allows.
+
+    ``reference_counts`` / ``current_counts`` are the positive label counts; the rows include
+    missing ones. The value is the share of current rows whose label the reference never had;
+    ``reference`` is the reference's own rate of such rows, the Good–Turing estimate f1 / n
+    (the share of reference rows whose label occurs once). **fail** when the current share
+    exceeds ``max_new_category_share`` and :func:`new_category_p_value` is below ``alpha``
+    (the floor is absolute: with many rare labels the reference's own rate is too noisy to
+    subtract, and the test already accounts for it); **warning** when a column whose reference
+    had no rare label (no label seen once) shows new labels; **ok** otherwise. The new labels
+    are always listed (``details.new_counts``, the 20 most frequent), failing or not.
+    """
+    is_new = ~current_counts.index.isin(reference_counts.index)
+    new_counts = current_counts[is_new].sort_values(ascending=False, kind="stable")
+    is_gone = ~reference_counts.index.isin(current_counts.index)
+    gone_counts = reference_counts[is_gone].sort_values(ascending=False, kind="stable")
+    new_rows = int(new_counts.sum())
+    reference_values = reference_counts.to_numpy()
+    singletons = int(np.count_nonzero(reference_values == 1))
+    doubletons = int(np.count_nonzero(reference_values == 2))
+    p_value = new_category_p_value(
+        new_rows=new_rows,
+        current_rows=int(current_counts.sum()),
+        singletons=singletons,
+        doubletons=doubletons,
+        reference_rows=int(reference_values.sum()),
+        largest_new=int(new_counts.iloc[0]) if new_rows else 0,
+    )
+    reference_share = singletons / reference_rows
+    share = new_rows / current_rows
+    if share > thresholds.max_new_category_share and p_value < thresholds.alpha:
+        verdict = Verdict.FAIL
+    elif new_rows > 0 and singletons == 0:
+        # A column with a closed set of labels (none rare) has a new one: real news.
+        verdict = Verdict.WARNING
+    else:
+        verdict = Verdict.OK
+    return QualityCheck(
+        name="new_categories",
+        reference=reference_share,
+        current=share,
+        threshold=thresholds.max_new_category_share,
+        verdict=verdict,
+        details={
+            "new_labels": len(new_counts),
+            "new_rows": new_rows,
+            "examples": [str(label) for label in new_counts.index[:_EXAMPLES]],
+            "new_counts": {
+                str(label): int(count) for label, count in new_counts.iloc[:_NEW_LISTED].items()
+            },
+            "reference_singletons": singletons,
+            "p_value": p_value,
+            "vanished_labels": len(gone_counts),
+            "vanished_examples": [str(label) for label in gone_counts.index[:_EXAMPLES]],
+        },
+    )
 
 
 def column_quality(
@@ -569,9 +575,10 @@ def missing_rate_check(
     """Fail when the missing rate grew by more than the threshold and by more than chance.
 
     ``missing`` and ``rows`` are (reference, current) counts. The growth must pass
-    ``max_missing_increase`` and a one-sided pooled two-proportion z-test at ``alpha``
-    (``details.p_value``): a 60-row window of a column that is 30 % missing shows 40 % by chance
-    often enough. A column that was always complete and now has gaps is a warning.
+    ``max_missing_increase`` and Fisher's exact test of the increase
+    (:func:`rate_increase_p_value`, ``details.p_value``) must have ``p < alpha``: a 60-row window
+    of a column that is 30 % missing shows 40 % by chance often enough. A column that was
+    always complete and now has gaps is a warning.
     """
     reference_rate, current_rate = missing[0] / rows[0], missing[1] / rows[1]
     p_value = rate_increase_p_value(missing, rows)
@@ -594,89 +601,33 @@ def missing_rate_check(
     )
 
 
-def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> float:
-    """One-sided p-value that the current rate is above the reference rate.
-
-    The pooled two-proportion z-test (Fleiss, Levin & Paik 2003, §2.5.2) on ``events`` out of
-    ``rows``, (reference, current); 1.0 when either side has no rows or nothing varies.
-
-    >>> round(rate_increase_p_value((300, 24), (1000, 60)), 3)
-    0.051
-    """
-    from scipy import special
-
-    (reference_events, current_events), (reference_rows, current_rows) = events, rows
-    if reference_rows <= 0 or current_rows <= 0:
-        return 1.0
-    pooled = (reference_events + current_events) / (reference_rows + current_rows)
-    variance = pooled * (1.0 - pooled) * (1.0 / reference_rows + 1.0 / current_rows)
-    if variance <= 0.0:
-        return 1.0
-    difference = current_events / current_rows - reference_events / reference_rows
-    return float(special.ndtr(-difference / math.sqrt(variance)))
-
-
-def out_of_range_p_value(outside: int, reference_count: int, current_count: int) -> float:
-    """P-value of at least ``outside`` current values beyond the reference's extremes by chance.
-
-    When reference and current values are exchangeable (one continuous distribution), the
-    labels of the pooled sorted sample are a uniformly random arrangement, and the number K of
-    current values below the reference minimum or above its maximum has the exact survival
-    function (N = n + m values, n of them reference)::
-
-        P(K >= k) = [C(N - k, n) + k C(N - k - 1, n - 1)] / C(N, n)
-
-    (count the arrangements whose first a and last b labels are current, a + b = j, and sum
-    over j >= k). Ties only make values equal to an extreme, which are not outside, so with
-    discrete data the test is conservative. Each current value is outside with probability
-    2 / (n + 1): 2 % with 100 reference values, which a fixed share threshold alone calls a
-    failure.
-
-    >>> round(out_of_range_p_value(2, 100, 100), 3), round(out_of_range_p_value(10, 100, 100), 6)
-    (0.5, 0.004829)
-    """
-    from scipy import special
-
-    n, m, k = reference_count, current_count, outside
-    if k <= 0 or m <= 0:
-        return 1.0
-    if n <= 0 or k > m:
-        return 1.0 if n <= 0 else 0.0
-    total = n + m
-
-    def log_binomial(top: int, bottom: int) -> float:
-        return float(
-            special.gammaln(top + 1)
-            - special.gammaln(bottom + 1)
-            - special.gammaln(top - bottom + 1)
-        )
-
-    log_all = log_binomial(total, n)
-    first = math.exp(log_binomial(total - k, n) - log_all) if total - k >= n else 0.0
-    second = (
-        k * math.exp(log_binomial(total - k - 1, n - 1) - log_all)
-        if total - k - 1 >= n - 1
-        else 0.0
-    )
-    return min(1.0, first + second)
-
-
 def non_numeric_check(
-    reference_share: float,
-    current_share: float,
-    *,
-    count: int,
-    thresholds: QualityThresholds,
+    *, non_numeric: tuple[int, int], rows: tuple[int, int], thresholds: QualityThresholds
 ) -> QualityCheck:
-    """Fail when more of the rows are not numbers than the threshold or the reference allow."""
+    """Fail when more rows than the floor allow are not numbers, and more than by chance.
+
+    ``non_numeric`` and ``rows`` are (reference, current) counts. The current share must pass
+    ``max(max_non_numeric_share, reference share)`` and Fisher's exact test of the increase
+    (:func:`rate_increase_p_value`) must have ``p < alpha``: a reference with 1 % "n/a" shows
+    2 % in a 100-row window by chance. A column that had no non-numbers and now has a few
+    that are not significant is a warning.
+    """
+    reference_share, current_share = non_numeric[0] / rows[0], non_numeric[1] / rows[1]
     limit = max(thresholds.max_non_numeric_share, reference_share)
+    p_value = rate_increase_p_value(non_numeric, rows)
+    if current_share > limit and p_value < thresholds.alpha:
+        verdict = Verdict.FAIL
+    elif non_numeric[1] > 0 and non_numeric[0] == 0:
+        verdict = Verdict.WARNING
+    else:
+        verdict = Verdict.OK
     return QualityCheck(
         name="non_numeric_share",
         reference=reference_share,
         current=current_share,
         threshold=limit,
-        verdict=Verdict.FAIL if current_share > limit else Verdict.OK,
-        details={"count": count},
+        verdict=verdict,
+        details={"count": non_numeric[1], "p_value": p_value},
     )
 
 
