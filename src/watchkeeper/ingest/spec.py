@@ -9,12 +9,14 @@ the JSON of the service wire contract::
     {"name": "churn", "task": "classification",
      "features": {"age": "numeric", "plan": "categorical"},
      "prediction": "prediction", "proba": {"0": "proba_0", "1": "proba_1"},
-     "target_kind": "categorical", "windows": [3600, 86400], "segments": ["region"],
+     "target_kind": "categorical", "windows": [3600, "day", "week", "month"],
+     "timezone": "Europe/Paris", "segments": ["region"],
      "retention_days": 30, "profile_retention_days": 400}
 
 ``prediction`` names the column that holds the model output in reports (``None``: the model
 sends no prediction); ``proba`` maps each class label to the name of its probability column,
-and its keys are the only class labels an event's ``proba`` may use.
+and its keys are the only class labels an event's ``proba`` may use. ``windows`` lists fixed
+lengths and calendar units (:mod:`watchkeeper.windowing`); calendar windows follow ``timezone``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 from watchkeeper.errors import ConfigError
 from watchkeeper.ingest.rules import text_problem
 from watchkeeper.schema import ColumnKind, TaskType
+from watchkeeper.windowing import UTC_NAME, WindowLength, check_timezone
 
 __all__ = [
     "EVENT_FIELDS",
@@ -59,7 +62,7 @@ FEEDBACK_FIELDS = frozenset({"id", "user_id", "rating", "comment", "timestamp"})
 _RESERVED_PREFIXES = ("proba.", "segment.")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _MAX_NAME_LENGTH = 128
-_DEFAULT_WINDOWS = (3600, 86400)
+_DEFAULT_WINDOWS = (WindowLength("fixed", 3600), WindowLength("fixed", 86_400))
 _KNOWN_KEYS = frozenset(
     {
         "name",
@@ -69,6 +72,7 @@ _KNOWN_KEYS = frozenset(
         "proba",
         "target_kind",
         "windows",
+        "timezone",
         "segments",
         "retention_days",
         "profile_retention_days",
@@ -141,7 +145,11 @@ class ModelSpec:
     target_kind:
         Kind of the delayed labels; ``None`` derives it from ``task`` (categorical / numeric).
     windows:
-        Profile window lengths in seconds, ascending and distinct.
+        Profile window lengths, shortest first and distinct: seconds (``3600``), durations
+        (``"30m"``, ``"6h"``) or calendar units (``"day"``, ``"week"``, ``"month"``); see
+        :mod:`watchkeeper.windowing`. Stored as :class:`WindowLength` values.
+    timezone:
+        IANA time zone of the calendar windows (default ``UTC``); fixed lengths ignore it.
     segments:
         Tag keys an event's ``segment`` may use (e.g. ``region``, ``device``).
     retention_days, profile_retention_days:
@@ -151,8 +159,8 @@ class ModelSpec:
     -------
     >>> spec = ModelSpec.from_dict({"name": "iris", "task": "classification",
     ...                             "features": {"sepal_length": "numeric"}})
-    >>> spec.windows, spec.label_kind.value
-    ((3600, 86400), 'categorical')
+    >>> [window.to_json() for window in spec.windows], spec.label_kind.value
+    ([3600, 86400], 'categorical')
     """
 
     name: str
@@ -161,7 +169,8 @@ class ModelSpec:
     prediction: str | None = "prediction"
     proba: Mapping[str, str] | None = None
     target_kind: ColumnKind | None = None
-    windows: tuple[int, ...] = _DEFAULT_WINDOWS
+    windows: tuple[WindowLength, ...] = _DEFAULT_WINDOWS
+    timezone: str = UTC_NAME
     segments: tuple[str, ...] = ()
     retention_days: int = 30
     profile_retention_days: int = 400
@@ -233,19 +242,42 @@ class ModelSpec:
         _check_positive_int(self.profile_retention_days, key="profile_retention_days")
 
     def _check_windows(self) -> None:
+        timezone = check_timezone(self.timezone)
         if isinstance(self.windows, str) or not isinstance(self.windows, Sequence):
-            raise ConfigError("windows: must be a list of window lengths in seconds", key="windows")
+            raise ConfigError(
+                "windows: must be a list of window lengths (seconds, '6h', 'day', 'week', 'month')",
+                key="windows",
+            )
         windows = tuple(
-            _check_positive_int(window, key=f"windows[{position}]")
+            WindowLength.parse(window, timezone=timezone, key=f"windows[{position}]")
             for position, window in enumerate(self.windows)
         )
-        if not windows or list(windows) != sorted(set(windows)):
+        nominal = [window.nominal_seconds for window in windows]
+        if not windows or nominal != sorted(set(nominal)):
             raise ConfigError(
-                f"windows: must be a non-empty ascending list of distinct seconds, got "
-                f"{list(windows)}",
+                "windows: must be a non-empty list of distinct lengths, shortest first, got "
+                f"{[window.to_json() for window in windows]}",
                 key="windows",
             )
         object.__setattr__(self, "windows", windows)
+
+    def window(self, value: int | str) -> WindowLength:
+        """The window length of this spec written ``value`` (its form or its stored id)."""
+        for window in self.windows:
+            if value in (window.id, window.to_json()):
+                return window
+        try:
+            wanted: WindowLength | None = WindowLength.parse(
+                value, timezone=self.timezone, key="window"
+            )
+        except ConfigError:
+            wanted = None
+        if wanted in self.windows:
+            return wanted
+        forms = ", ".join(repr(window.to_json()) for window in self.windows)
+        raise ConfigError(
+            f"window: model {self.name!r} keeps the windows {forms}, not {value!r}", key="window"
+        )
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -287,6 +319,7 @@ class ModelSpec:
             proba=data.get("proba"),
             target_kind=data.get("target_kind"),
             windows=data.get("windows", _DEFAULT_WINDOWS),
+            timezone=data.get("timezone", UTC_NAME),
             segments=data.get("segments", ()),
             retention_days=data.get("retention_days", 30),
             profile_retention_days=data.get("profile_retention_days", 400),
@@ -301,7 +334,8 @@ class ModelSpec:
             "prediction": self.prediction,
             "proba": None if self.proba is None else dict(self.proba),
             "target_kind": None if self.target_kind is None else self.target_kind.value,
-            "windows": list(self.windows),
+            "windows": [window.to_json() for window in self.windows],
+            "timezone": self.timezone,
             "segments": list(self.segments),
             "retention_days": self.retention_days,
             "profile_retention_days": self.profile_retention_days,
