@@ -263,17 +263,13 @@ class ModelSpec:
 
     def window(self, value: int | str) -> WindowLength:
         """The window length of this spec written ``value`` (its form or its stored id)."""
-        for window in self.windows:
-            if value in (window.id, window.to_json()):
-                return window
         try:
-            wanted: WindowLength | None = WindowLength.parse(
-                value, timezone=self.timezone, key="window"
-            )
+            wanted = WindowLength.parse(value, timezone=self.timezone, key="window")
         except ConfigError:
             wanted = None
-        if wanted in self.windows:
-            return wanted
+        for window in self.windows:
+            if window == wanted or window.id == value:
+                return window
         forms = ", ".join(repr(window.to_json()) for window in self.windows)
         raise ConfigError(
             f"window: model {self.name!r} keeps the windows {forms}, not {value!r}", key="window"

@@ -110,6 +110,8 @@ class Queries:
         length = _window_length(state, window_seconds)
         begin = -math.inf if start is None else length.start(_finite(start, key="start"))
         stop = math.inf if end is None else _finite(end, key="end")
+        if start is not None and not stop > start:
+            raise ConfigError(f"end must be after start, got start={start}, end={end}", key="end")
         starts = self._starts(state, length, begin, stop, version, segment, limit + 1)
         following = starts[limit] if len(starts) > limit else None
         found = self._collect(
