@@ -216,3 +216,12 @@ def test_bad_windows_and_time_zones_name_the_field(
     with pytest.raises(ConfigError, match=message) as caught:
         ModelSpec.from_dict(BASE | changes)
     assert caught.value.key == key
+
+
+def test_lengths_built_by_hand_are_checked() -> None:
+    assert WindowLength("month", 0, PARIS) == length("month", PARIS)
+    for bad in (("fixed", 0), ("fixed", 60, PARIS), ("day", 0, "UTC"), ("year", 0), ("week", 7)):
+        with pytest.raises(ConfigError, match="not a window length"):
+            WindowLength(*bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown IANA time zone"):
+        WindowLength("week", 0, "Mars/Olympus")

@@ -86,6 +86,17 @@ class WindowLength:
     seconds: int = 0
     timezone: str = UTC_NAME
 
+    def __post_init__(self) -> None:
+        fixed = self.unit == _FIXED and self.seconds > 0 and self.timezone == UTC_NAME
+        calendar = self.unit in CALENDAR_IDS and self.seconds == 0
+        # A UTC day is the fixed 86400-s day: one length, one storage id.
+        if not (fixed or calendar) or (self.unit == "day" and self.timezone == UTC_NAME):
+            raise ConfigError(
+                f"not a window length: {self!r}; build one with WindowLength.parse", key="windows"
+            )
+        if calendar:
+            check_timezone(self.timezone)
+
     @classmethod
     def parse(cls, value: object, *, timezone: str, key: str) -> WindowLength:
         """The length written ``value`` in a spec; ConfigError naming ``key`` when invalid."""
@@ -139,9 +150,14 @@ class WindowLength:
         return f"{self.unit} ({self.timezone})"
 
     def start(self, ts: float) -> float:
-        """Start (epoch s) of the window holding instant ``ts``: ``start <= ts < end``."""
+        """Start (epoch s) of the window holding instant ``ts``."""
+        return self.bounds(ts)[0]
+
+    def bounds(self, ts: float) -> tuple[float, float]:
+        """Start and end (epoch s) of the window holding instant ``ts``: ``start <= ts < end``."""
         if self.unit == _FIXED:
-            return float(math.floor(ts / self.seconds) * self.seconds)
+            begin = float(math.floor(ts / self.seconds) * self.seconds)
+            return begin, begin + self.seconds
         zone = ZoneInfo(self.timezone)
         day = datetime.fromtimestamp(ts, zone).date()
         if self.unit == "week":
@@ -149,10 +165,11 @@ class WindowLength:
         elif self.unit == "month":
             day = day.replace(day=1)
         begin = _midnight(day, zone)
+        end = self.end(begin)
         # An hour repeated at midnight (clocks going back at 00:00) reads as the day before.
-        while self.end(begin) <= ts:
-            begin = self.end(begin)
-        return begin
+        while end <= ts:
+            begin, end = end, self.end(end)
+        return begin, end
 
     def end(self, start: float) -> float:
         """End (exclusive, epoch s) of the window starting at ``start``."""
@@ -179,8 +196,8 @@ class WindowLength:
         result = np.empty(len(ts), dtype=np.float64)
         position = 0
         while position < len(ordered):
-            begin = self.start(float(ordered[position]))
-            stop = int(np.searchsorted(ordered, self.end(begin), side="left"))
+            begin, end = self.bounds(float(ordered[position]))
+            stop = int(np.searchsorted(ordered, end, side="left"))
             result[order[position:stop]] = begin
             position = stop
         return result

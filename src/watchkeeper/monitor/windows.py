@@ -68,7 +68,8 @@ class WindowKey(NamedTuple):
     def at(cls, version: str, segment: str, length: WindowLength, ts: float) -> WindowKey:
         """The key of the ``length`` window holding instant ``ts`` (a window starting exactly
         at ``ts`` holds it)."""
-        return cls.starting(version, segment, length, length.start(ts))
+        start, end = length.bounds(ts)
+        return cls(version, segment, length.id, start, end)
 
     @classmethod
     def starting(cls, version: str, segment: str, length: WindowLength, start: float) -> WindowKey:
@@ -308,7 +309,7 @@ class EventBatch:
         result: list[tuple[WindowKey, npt.NDArray[np.intp]]] = []
         for length in lengths:
             starts = length.starts(self.ts)
-            if len(keys) == 1 and (starts == starts[0]).all():
+            if len(keys) == 1 and starts[0] == starts[-1] and (starts == starts[0]).all():
                 version, segment = keys[0]
                 key = WindowKey.starting(version, segment, length, float(starts[0]))
                 result.append((key, np.arange(len(self.ids))))
