@@ -191,6 +191,11 @@ class WindowLength:
         """:meth:`start` of every instant of ``ts`` (one calendar computation per window)."""
         if self.unit == _FIXED:
             return np.floor(ts / self.seconds) * self.seconds
+        if not len(ts):
+            return np.empty(0, dtype=np.float64)
+        begin, end = self.bounds(float(ts.min()))
+        if ts.max() < end:  # the usual batch: one window
+            return np.full(len(ts), begin, dtype=np.float64)
         order = np.argsort(ts, kind="stable")
         ordered = ts[order]
         result = np.empty(len(ts), dtype=np.float64)
