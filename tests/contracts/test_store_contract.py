@@ -490,7 +490,32 @@ def test_window_upsert_semantics(store: Store, model_id: int) -> None:
         (86400, T0),
     ]
     assert len(store.open_windows()) == 4
-    assert store.delete_windows_before(model_id, T0 + 3600) == 2
+    inf = float("inf")
+    starts = store.window_starts(model_id, window_seconds=3600, start=-inf, end=inf, limit=10)
+    assert starts == [T0, T0 + 3600, T0 + 7200]  # distinct, in order, unbounded
+    assert store.window_starts(
+        model_id, window_seconds=3600, start=T0 + 1, end=inf, version="v2", limit=10
+    ) == [T0 + 3600]
+    assert store.window_starts(model_id, window_seconds=3600, start=-inf, end=inf, limit=2) == [
+        T0,
+        T0 + 3600,
+    ]
+    # Calendar windows are stored under a negative id per unit, apart from fixed lengths.
+    store.upsert_window(
+        model_id,
+        version="v1",
+        segment="",
+        window_seconds=-31,
+        window_start=T0 - 5,
+        profile=b"month",
+        event_count=2,
+        closed=False,
+    )
+    monthly = store.windows(model_id, window_seconds=-31, start=-inf, end=inf)
+    assert [(w.window_seconds, w.window_start, w.profile) for w in monthly] == [
+        (-31, T0 - 5, b"month")
+    ]
+    assert store.delete_windows_before(model_id, T0 + 3600) == 3
     assert store.windows(model_id, window_seconds=3600, start=0, end=T0 + 1) == []
 
 

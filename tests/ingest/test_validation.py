@@ -73,7 +73,7 @@ def test_model_spec_round_trips_through_its_json_form() -> None:
     assert ModelSpec.from_dict(SPEC.to_dict()) == SPEC
     assert SPEC.features["age"] is ColumnKind.NUMERIC
     assert SPEC.classes == ("0", "1")
-    assert SPEC.windows == (3600, 86400)
+    assert SPEC.to_dict()["windows"] == [3600, 86400]
     assert SPEC.label_kind is ColumnKind.CATEGORICAL
     assert REGRESSION.label_kind is ColumnKind.NUMERIC
     assert REGRESSION.to_dict()["retention_days"] == 30

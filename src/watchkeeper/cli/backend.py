@@ -1,6 +1,7 @@
 """Where a CLI command works: a running server (``--url``) or a database (``--db``).
 
-Every command of the ``models``, ``tokens``, ``rules``, ``alerts`` and ``silences`` groups
+Every command of the ``models``, ``tokens``, ``rules``, ``alerts``, ``silences`` and ``signals``
+groups
 goes through a :class:`Backend`. :class:`ServerBackend` calls the HTTP API;
 :class:`DatabaseBackend` opens the store and calls the same service functions the API's
 routes call, and answers with the same JSON documents, so a command prints the same thing
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol
+from urllib.parse import quote
 
 import typer
 
@@ -107,6 +109,8 @@ class Backend(Protocol):
     def add_silence(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
     def list_silences(self) -> dict[str, Any]: ...
     def expire_silence(self, silence_id: str) -> dict[str, Any]: ...
+    def series_page(self, model: str, signal: str, query: Mapping[str, Any]) -> dict[str, Any]: ...
+    def range_report(self, model: str, query: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 class ServerBackend:
@@ -195,6 +199,19 @@ class ServerBackend:
 
     def expire_silence(self, silence_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/v1/silences/{silence_id}")
+
+    def series_page(self, model: str, signal: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"/v1/models/{quote(model, safe='')}/signals/{quote(signal, safe='')}"
+        return self._call("GET", path, params=_present(query))
+
+    def range_report(self, model: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call(
+            "GET", f"/v1/models/{quote(model, safe='')}/report", params=_present(query)
+        )
+
+
+def _present(query: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in query.items() if value is not None}
 
 
 def _refused(method: str, path: str, response: httpx.Response) -> NoReturn:
@@ -346,6 +363,35 @@ class DatabaseBackend:
 
         expired = self.alerting.expire_silence(silence_id)
         return silence_document(expired, self.alerting.now())
+
+    def series_page(self, model: str, signal: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        from watchkeeper.server.routes.signals import parse_instant, window_form
+
+        page = self.service.series_page(
+            model,
+            signal,
+            version=query.get("version"),
+            segment=query.get("segment"),
+            window_seconds=window_form(query.get("window")),
+            start=parse_instant(query.get("start"), name="start"),
+            end=parse_instant(query.get("end"), name="end"),
+            limit=int(query["limit"]),
+        )
+        return {"model": model, "signal": signal, **page}
+
+    def range_report(self, model: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        import time
+
+        from watchkeeper.server.routes.signals import report_range
+
+        since, until = report_range(query.get("start"), query.get("end"), now=time.time())
+        return self.service.range_report(
+            model,
+            start=since,
+            end=until,
+            version=query.get("version"),
+            segment=query.get("segment"),
+        )
 
 
 def shown_db(db_url: str) -> str:

@@ -9,14 +9,17 @@ the JSON of the service wire contract::
     {"name": "churn", "task": "classification",
      "features": {"age": "numeric", "plan": "categorical"},
      "prediction": "prediction", "proba": {"0": "proba_0", "1": "proba_1"},
-     "target_kind": "categorical", "windows": [3600, 86400], "segments": ["region"],
+     "target_kind": "categorical", "windows": [3600, "day", "week", "month"],
+     "timezone": "Europe/Paris", "segments": ["region"],
      "retention_days": 30, "profile_retention_days": 400,
      "quality": {"alpha": 0.01, "floors": {"missing_rate": 0.1}}}
 
 ``prediction`` names the column that holds the model output in reports (``None``: the model
 sends no prediction); ``proba`` maps each class label to the name of its probability column,
-and its keys are the only class labels an event's ``proba`` may use. ``quality`` sets the
-data-quality thresholds of the model's windows and range reports (``docs/quality.md``).
+and its keys are the only class labels an event's ``proba`` may use. ``windows`` lists fixed
+lengths and calendar units (:mod:`watchkeeper.windowing`); calendar windows follow ``timezone``.
+``quality`` sets the data-quality thresholds of the model's windows and range reports
+(``docs/quality.md``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from watchkeeper.errors import ConfigError
 from watchkeeper.ingest.rules import text_problem
 from watchkeeper.schema import ColumnKind, TaskType
 from watchkeeper.stats.quality_thresholds import QualityThresholds
+from watchkeeper.windowing import UTC_NAME, WindowLength, check_timezone
 
 __all__ = [
     "EVENT_FIELDS",
@@ -77,7 +81,7 @@ def check_model_name(name: object, *, key: str = "name") -> str:
 
 
 _MAX_NAME_LENGTH = 128
-_DEFAULT_WINDOWS = (3600, 86400)
+_DEFAULT_WINDOWS = (WindowLength("fixed", 3600), WindowLength("fixed", 86_400))
 _DEFAULT_QUALITY = QualityThresholds()  # frozen, so one shared default is safe
 _KNOWN_KEYS = frozenset(
     {
@@ -88,6 +92,7 @@ _KNOWN_KEYS = frozenset(
         "proba",
         "target_kind",
         "windows",
+        "timezone",
         "segments",
         "retention_days",
         "profile_retention_days",
@@ -161,7 +166,11 @@ class ModelSpec:
     target_kind:
         Kind of the delayed labels; ``None`` derives it from ``task`` (categorical / numeric).
     windows:
-        Profile window lengths in seconds, ascending and distinct.
+        Profile window lengths, shortest first and distinct: seconds (``3600``), durations
+        (``"30m"``, ``"6h"``) or calendar units (``"day"``, ``"week"``, ``"month"``); see
+        :mod:`watchkeeper.windowing`. Stored as :class:`WindowLength` values.
+    timezone:
+        IANA time zone of the calendar windows (default ``UTC``); fixed lengths ignore it.
     segments:
         Tag keys an event's ``segment`` may use (e.g. ``region``, ``device``).
     retention_days, profile_retention_days:
@@ -174,8 +183,8 @@ class ModelSpec:
     -------
     >>> spec = ModelSpec.from_dict({"name": "iris", "task": "classification",
     ...                             "features": {"sepal_length": "numeric"}})
-    >>> spec.windows, spec.label_kind.value
-    ((3600, 86400), 'categorical')
+    >>> [window.to_json() for window in spec.windows], spec.label_kind.value
+    ([3600, 86400], 'categorical')
     """
 
     name: str
@@ -184,7 +193,8 @@ class ModelSpec:
     prediction: str | None = "prediction"
     proba: Mapping[str, str] | None = None
     target_kind: ColumnKind | None = None
-    windows: tuple[int, ...] = _DEFAULT_WINDOWS
+    windows: tuple[WindowLength, ...] = _DEFAULT_WINDOWS
+    timezone: str = UTC_NAME
     segments: tuple[str, ...] = ()
     retention_days: int = 30
     profile_retention_days: int = 400
@@ -254,19 +264,38 @@ class ModelSpec:
             object.__setattr__(self, "quality", QualityThresholds.from_config(self.quality))
 
     def _check_windows(self) -> None:
+        timezone = check_timezone(self.timezone)
         if isinstance(self.windows, str) or not isinstance(self.windows, Sequence):
-            raise ConfigError("windows: must be a list of window lengths in seconds", key="windows")
+            raise ConfigError(
+                "windows: must be a list of window lengths (seconds, '6h', 'day', 'week', 'month')",
+                key="windows",
+            )
         windows = tuple(
-            _check_positive_int(window, key=f"windows[{position}]")
+            WindowLength.parse(window, timezone=timezone, key=f"windows[{position}]")
             for position, window in enumerate(self.windows)
         )
-        if not windows or list(windows) != sorted(set(windows)):
+        nominal = [window.nominal_seconds for window in windows]
+        if not windows or nominal != sorted(set(nominal)):
             raise ConfigError(
-                f"windows: must be a non-empty ascending list of distinct seconds, got "
-                f"{list(windows)}",
+                "windows: must be a non-empty list of distinct lengths, shortest first, got "
+                f"{[window.to_json() for window in windows]}",
                 key="windows",
             )
         object.__setattr__(self, "windows", windows)
+
+    def window(self, value: int | str) -> WindowLength:
+        """The window length of this spec written ``value`` (its form or its stored id)."""
+        try:
+            wanted = WindowLength.parse(value, timezone=self.timezone, key="window")
+        except ConfigError:
+            wanted = None
+        for window in self.windows:
+            if window == wanted or window.id == value:
+                return window
+        forms = ", ".join(repr(window.to_json()) for window in self.windows)
+        raise ConfigError(
+            f"window: model {self.name!r} keeps the windows {forms}, not {value!r}", key="window"
+        )
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -308,6 +337,7 @@ class ModelSpec:
             proba=data.get("proba"),
             target_kind=data.get("target_kind"),
             windows=data.get("windows", _DEFAULT_WINDOWS),
+            timezone=data.get("timezone", UTC_NAME),
             segments=data.get("segments", ()),
             retention_days=data.get("retention_days", 30),
             profile_retention_days=data.get("profile_retention_days", 400),
@@ -323,7 +353,8 @@ class ModelSpec:
             "prediction": self.prediction,
             "proba": None if self.proba is None else dict(self.proba),
             "target_kind": None if self.target_kind is None else self.target_kind.value,
-            "windows": list(self.windows),
+            "windows": [window.to_json() for window in self.windows],
+            "timezone": self.timezone,
             "segments": list(self.segments),
             "retention_days": self.retention_days,
             "profile_retention_days": self.profile_retention_days,

@@ -67,7 +67,7 @@ def note_closed(shared: MonitorState, state: ModelState, key: WindowKey) -> None
     already closed (a replay, or a client's backlog after an outage) — so that
     ``latest_samples`` (alerts, /metrics) sees every closed window.
     """
-    if key.window_seconds != state.spec.windows[0]:
+    if key.window_seconds != state.spec.windows[0].id:
         return
     name = state.spec.name
     with shared.lock:

@@ -21,7 +21,7 @@ from watchkeeper.monitor.joins import join_pending
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import KnownValues, ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers
-from watchkeeper.monitor.windows import EventBatch, WindowKey, window_start
+from watchkeeper.monitor.windows import EventBatch, WindowKey
 from watchkeeper.store import EncodedEvents
 from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
@@ -207,7 +207,7 @@ def _fold_rejected(
     )
     for version, count in counts.items():
         for size in state.spec.windows:
-            key = WindowKey(version, "", size, window_start(now, size))
+            key = WindowKey.at(version, "", size, now)
             window = windows.get(key)
             if window is None:
                 window = windows[key] = state.new_window()

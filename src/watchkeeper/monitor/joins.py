@@ -16,7 +16,7 @@ from watchkeeper.ingest import Rejection, validate_feedback, validate_labels
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers, update_stored
-from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile, window_start
+from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
 from watchkeeper.store import (
     EventRecord,
     FeedbackInsertResult,
@@ -102,7 +102,7 @@ def _fold_joined(shared: MonitorState, state: ModelState, items: Sequence[Joined
     groups: dict[WindowKey, list[Joined]] = {}
     for item in items:
         for size in state.spec.windows:
-            key = WindowKey(item.version, item.segment, size, window_start(item.ts, size))
+            key = WindowKey.at(item.version, item.segment, size, item.ts)
             groups.setdefault(key, []).append(item)
     with shared.persist_lock:
         closed: list[tuple[WindowKey, list[Joined]]] = []
@@ -186,7 +186,7 @@ def ingest_feedback(
             if event is None:
                 continue
             for size in state.spec.windows:
-                key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
+                key = WindowKey.at(event.version, event.segment, size, item.ts)
                 groups.setdefault(key, []).append(item.rating)
         _fold_ratings(shared, state, groups, now)
     conflicts = [

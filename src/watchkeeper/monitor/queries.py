@@ -8,17 +8,23 @@ computed once and cached.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from watchkeeper.errors import ConfigError, NotFoundError
 from watchkeeper.monitor.rangereport import range_report_document
 from watchkeeper.monitor.signals import Signals, signal_names
 from watchkeeper.monitor.state import ModelState, MonitorState
-from watchkeeper.monitor.windows import WindowKey, WindowProfile, window_start
+from watchkeeper.monitor.windows import WindowKey, WindowProfile
+from watchkeeper.windowing import WindowLength
 
-__all__ = ["Queries"]
+__all__ = ["SERIES_PAGE_LIMIT", "Queries"]
+
+#: Points per page when :meth:`Queries.series` reads a whole series.
+SERIES_PAGE_LIMIT = 1000
 
 _SIGNAL_CACHE_SIZE = 4096
 
@@ -49,11 +55,49 @@ class Queries:
         *,
         version: str | None,
         segment: str | None,
-        window_seconds: int | None,
+        window_seconds: int | str | None,
         start: float | None,
         end: float | None,
     ) -> list[dict[str, Any]]:
-        """One point per window of ``signal``; versions / segments not given are merged."""
+        """One point per window of ``signal``, every window of the range (all pages of
+        :meth:`series_page`); versions / segments not given are merged."""
+        points: list[dict[str, Any]] = []
+        cursor = start
+        while True:
+            page = self.series_page(
+                model,
+                signal,
+                version=version,
+                segment=segment,
+                window_seconds=window_seconds,
+                start=cursor,
+                end=end,
+                limit=SERIES_PAGE_LIMIT,
+            )
+            points += page["points"]
+            if page["next"] is None:
+                return points
+            cursor = page["next"]
+
+    def series_page(
+        self,
+        model: str,
+        signal: str,
+        *,
+        version: str | None,
+        segment: str | None,
+        window_seconds: int | str | None,
+        start: float | None,
+        end: float | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        """At most ``limit`` points of ``signal``, oldest first, and the cursor of the rest.
+
+        The windows are those of length ``window_seconds`` (a length of the spec: seconds,
+        ``"day"``, ``"week"``, ``"month"``; default its shortest) that overlap ``[start, end)``;
+        ``start`` None begins at the oldest stored window, ``end`` None includes the open ones.
+        ``next`` is None on the last page, else the ``start`` of the next page.
+        """
         state = self._shared.model(model)
         if signal not in signal_names(state.plan):
             raise NotFoundError(
@@ -61,25 +105,32 @@ class Queries:
                 kind="signal",
                 name=signal,
             )
-        size = _window_size(state, window_seconds)
-        now = self._shared.clock()
-        end = now + size if end is None else end
-        start = end - 48 * size if start is None else start
-        found = self._collect(state, size, window_start(start, size), end, version, segment)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit: must be a positive integer, got {limit!r}", key="limit")
+        length = _window_length(state, window_seconds)
+        begin = -math.inf if start is None else length.start(_finite(start, key="start"))
+        stop = math.inf if end is None else _finite(end, key="end")
+        if start is not None and not stop > start:
+            raise ConfigError(f"end must be after start, got start={start}, end={end}", key="end")
+        starts = self._starts(state, length, begin, stop, version, segment, limit + 1)
+        following = starts[limit] if len(starts) > limit else None
+        found = self._collect(
+            state, length, begin, stop if following is None else following, version, segment
+        )
         points = []
-        for begin in sorted(found):
-            signals, count = self._group_signals(state, size, found[begin])
+        for window_begin in sorted(found):
+            signals, count = self._group_signals(state, length, found[window_begin])
             points.append(
                 {
-                    "start": begin,
-                    "end": begin + size,
+                    "start": window_begin,
+                    "end": found[window_begin][0][0].end,
                     "value": signals.get(signal),
                     "version": version,
                     "segment": segment,
                     "count": count,
                 }
             )
-        return points
+        return {"window": length.to_json(), "points": points, "next": following}
 
     def range_report(
         self,
@@ -90,22 +141,34 @@ class Queries:
         version: str | None,
         segment: str | None,
     ) -> dict[str, Any]:
-        """A ``watchkeeper.report/v1`` document of every window (smallest size) in the range."""
+        """A ``watchkeeper.report/v1`` document of the windows covering ``[start, end)``.
+
+        It merges the windows of the longest length of the spec whose windows tile the range
+        exactly; when none does, those of the shortest length that overlap it. ``window.start``
+        / ``window.end`` (and the name) give the range covered, ``window.requested`` the one
+        asked for and ``window.exact`` whether they are the same.
+        """
         state = self._shared.model(model)
+        start, end = _finite(start, key="start"), _finite(end, key="end")
         if not end > start:
             raise ConfigError(f"end must be after start, got start={start}, end={end}", key="end")
-        size = state.spec.windows[0]
-        begin = window_start(start, size)
-        found = self._collect(state, size, begin, end, version, segment)
+        length = _covering_length(state.spec.windows, start, end)
+        begin = length.start(start)
+        last = length.start(end)
+        stop = end if last == end else length.end(last)
+        found = self._collect(state, length, begin, stop, version, segment)
         windows = [window for entries in found.values() for _, window, _, _ in entries]
         merged = _merge(windows, state) if windows else state.new_window()
         info = {
-            "name": f"{model} [{begin:.0f}, {end:.0f})",
+            "name": f"{model} [{_iso(begin)}, {_iso(stop)})",
             "model": model,
             "start": begin,
-            "end": end,
-            "window_seconds": size,
-            "windows": len(windows),
+            "end": stop,
+            "exact": begin == start and stop == end,
+            "requested": {"start": start, "end": end},
+            "window": length.to_json(),
+            "timezone": state.spec.timezone,
+            "windows": len(found),
             "version": version,
             "segment": segment,
         }
@@ -124,7 +187,7 @@ class Queries:
             except NotFoundError:
                 continue
             size = state.spec.windows[0]
-            found = self._collect(state, size, begin, begin + size, None, None).get(begin, [])
+            found = self._collect(state, size, begin, size.end(begin), None, None).get(begin, [])
             by_version: dict[str, list[_Found]] = {}
             for entry in found:
                 by_version.setdefault(entry[0].version, []).append(entry)
@@ -137,24 +200,54 @@ class Queries:
                     parts = signal.split(".")
                     if len(parts) == 3 and parts[0] in ("drift", "quality"):
                         labels["feature"] = parts[1]
-                    samples.append({"labels": labels, "value": value, "timestamp": begin + size})
+                    samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
         return samples
+
+    def _starts(
+        self,
+        state: ModelState,
+        length: WindowLength,
+        start: float,
+        end: float,
+        version: str | None,
+        segment: str | None,
+        limit: int,
+    ) -> list[float]:
+        """The first ``limit`` starts of ``length`` windows in ``[start, end)``, stored or open."""
+        shared = self._shared
+        with shared.timed("read_windows"):
+            stored = shared.store.window_starts(
+                state.model_id,
+                window_seconds=length.id,
+                start=start,
+                end=end,
+                version=version,
+                segment=segment,
+                limit=limit,
+            )
+        with shared.lock:
+            opened = {
+                key.window_start
+                for key in shared.open.get(state.spec.name, {})
+                if _selected(key, length, start, end, version, segment)
+            }
+        return sorted(opened.union(stored))[:limit]
 
     def _collect(
         self,
         state: ModelState,
-        size: int,
+        length: WindowLength,
         start: float,
         end: float,
         version: str | None,
         segment: str | None,
     ) -> dict[float, list[_Found]]:
-        """Windows of ``size`` starting in ``[start, end)``: stored closed ones and open ones."""
+        """Windows of ``length`` starting in ``[start, end)``: stored closed ones and open ones."""
         shared = self._shared
         with shared.timed("read_windows"):
             rows = shared.store.windows(
                 state.model_id,
-                window_seconds=size,
+                window_seconds=length.id,
                 start=start,
                 end=end,
                 version=version,
@@ -165,16 +258,11 @@ class Queries:
             if not row.closed or not row.profile:
                 continue
             window, signals = WindowProfile.from_bytes(row.profile)
-            key = WindowKey(row.version, row.segment, row.window_seconds, row.window_start)
+            key = WindowKey.starting(row.version, row.segment, length, row.window_start)
             found.setdefault(key.window_start, []).append((key, window, row.updated_at, signals))
         with shared.lock:
             for key, window in shared.open.get(state.spec.name, {}).items():
-                if (
-                    key.window_seconds == size
-                    and start <= key.window_start < end
-                    and (version is None or key.version == version)
-                    and (segment is None or key.segment == segment)
-                ):
+                if _selected(key, length, start, end, version, segment):
                     copy = window.merge(
                         WindowProfile(plan=state.plan, reference=None, reference_id=None)
                     )
@@ -184,14 +272,15 @@ class Queries:
         return found
 
     def _group_signals(
-        self, state: ModelState, size: int, entries: Sequence[_Found]
+        self, state: ModelState, length: WindowLength, entries: Sequence[_Found]
     ) -> tuple[Signals, int]:
+        """The signals of one window (all its entries merged) and its event count."""
         if len(entries) == 1 and entries[0][3]:
             return dict(entries[0][3]), entries[0][1].events
         cache_key = (
             state.spec.name,
             state.reference_id,
-            size,
+            length.id,
             tuple(sorted((key, token) for key, _, token, _ in entries)),
         )
         merged = _merge([window for _, window, _, _ in entries], state)
@@ -200,7 +289,7 @@ class Queries:
             if cached is not None:
                 self._signal_cache.move_to_end(cache_key)
                 return cached, merged.events
-        signals = state.signals(merged, size)
+        signals = state.signals(merged, entries[0][0].seconds)
         with self._shared.lock:
             self._signal_cache[cache_key] = signals
             if len(self._signal_cache) > _SIGNAL_CACHE_SIZE:
@@ -208,16 +297,42 @@ class Queries:
         return signals, merged.events
 
 
-def _window_size(state: ModelState, window_seconds: int | None) -> int:
-    if window_seconds is None:
-        return state.spec.windows[0]
-    if window_seconds not in state.spec.windows:
-        raise ConfigError(
-            f"window_seconds: model {state.spec.name!r} keeps windows of "
-            f"{list(state.spec.windows)} s, not {window_seconds}",
-            key="window_seconds",
-        )
-    return window_seconds
+def _window_length(state: ModelState, window: int | str | None) -> WindowLength:
+    return state.spec.windows[0] if window is None else state.spec.window(window)
+
+
+def _covering_length(lengths: Sequence[WindowLength], start: float, end: float) -> WindowLength:
+    """The longest length whose windows tile ``[start, end)``, else the shortest."""
+    for length in reversed(lengths):
+        if length.start(start) == start and length.start(end) == end:
+            return length
+    return lengths[0]
+
+
+def _selected(
+    key: WindowKey,
+    length: WindowLength,
+    start: float,
+    end: float,
+    version: str | None,
+    segment: str | None,
+) -> bool:
+    return (
+        key.window_seconds == length.id
+        and start <= key.window_start < end
+        and (version is None or key.version == version)
+        and (segment is None or key.segment == segment)
+    )
+
+
+def _finite(value: float, *, key: str) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}: must be a finite time, got {value!r}", key=key)
+    return value
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def _merge(windows: Sequence[WindowProfile], state: ModelState) -> WindowProfile:

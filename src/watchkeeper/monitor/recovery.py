@@ -21,7 +21,7 @@ from typing import Any
 
 from watchkeeper.monitor.joins import Joined, joined, label_columns
 from watchkeeper.monitor.state import ModelState, MonitorState
-from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile, window_start
+from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
 from watchkeeper.store import Checkpoint, CheckpointWindow, FeedbackRecord, LabelRecord
 
 __all__ = ["Recovery"]
@@ -180,7 +180,8 @@ class Recovery:
         windows: _Recovered = {}
         for row in open_records:
             if row.model_id in by_id:
-                key = WindowKey(row.version, row.segment, row.window_seconds, row.window_start)
+                length = by_id[row.model_id].spec.window(row.window_seconds)
+                key = WindowKey.starting(row.version, row.segment, length, row.window_start)
                 windows.setdefault(row.model_id, {})[key] = by_id[row.model_id].new_window()
         with shared.timed("read_checkpoint"):
             checkpoint = shared.store.checkpoint()
@@ -240,8 +241,11 @@ class Recovery:
     ) -> None:
         """Resume the open windows from ``checkpoint`` and replay what was stored after it."""
         for saved in checkpoint.windows:
-            open_here = windows.get(saved.model_id, {})
-            key = WindowKey(saved.version, saved.segment, saved.window_seconds, saved.window_start)
+            open_here = windows.get(saved.model_id)
+            if not open_here:
+                continue
+            length = by_id[saved.model_id].spec.window(saved.window_seconds)
+            key = WindowKey.starting(saved.version, saved.segment, length, saved.window_start)
             if key in open_here:
                 state = by_id[saved.model_id]
                 open_here[key] = WindowProfile.resume(
@@ -323,7 +327,7 @@ class Recovery:
                 if event is None or event.seq >= item.seq:
                     continue
                 for size in state.spec.windows:
-                    key = WindowKey(event.version, event.segment, size, window_start(item.ts, size))
+                    key = WindowKey.at(event.version, event.segment, size, item.ts)
                     window = recovered.get(key)
                     if window is not None:
                         window.fold_ratings([item.rating])
@@ -345,7 +349,7 @@ class Recovery:
         shared = self._shared
         size = state.spec.windows[0]
         rows = shared.store.windows(
-            state.model_id, window_seconds=size, start=now - 48 * size, end=now
+            state.model_id, window_seconds=size.id, start=now - 48 * size.nominal_seconds, end=now
         )
         starts = [row.window_start for row in rows if row.closed]
         if starts:
@@ -403,7 +407,7 @@ def _fold_recovered_labels(
     groups: dict[WindowKey, list[Joined]] = {}
     for item in items:
         for size in state.spec.windows:
-            key = WindowKey(item.version, item.segment, size, window_start(item.ts, size))
+            key = WindowKey.at(item.version, item.segment, size, item.ts)
             if key in windows:
                 groups.setdefault(key, []).append(item)
     for key, group in groups.items():

@@ -202,11 +202,12 @@ class MonitorService:
         *,
         version: str | None = None,
         segment: str | None = None,
-        window_seconds: int | None = None,
+        window_seconds: int | str | None = None,
         start: float | None = None,
         end: float | None = None,
     ) -> list[dict[str, Any]]:
-        """One point per window of ``signal``; versions / segments not given are merged."""
+        """One point per window of ``signal``, every window of the range; versions / segments
+        not given are merged (see :meth:`Queries.series_page`)."""
         return self._queries.series(
             model,
             signal,
@@ -215,6 +216,31 @@ class MonitorService:
             window_seconds=window_seconds,
             start=start,
             end=end,
+        )
+
+    def series_page(
+        self,
+        model: str,
+        signal: str,
+        *,
+        limit: int,
+        version: str | None = None,
+        segment: str | None = None,
+        window_seconds: int | str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> dict[str, Any]:
+        """At most ``limit`` points of ``signal`` and the ``next`` start (None on the last
+        page); see :meth:`Queries.series_page`."""
+        return self._queries.series_page(
+            model,
+            signal,
+            version=version,
+            segment=segment,
+            window_seconds=window_seconds,
+            start=start,
+            end=end,
+            limit=limit,
         )
 
     def range_report(
@@ -226,7 +252,8 @@ class MonitorService:
         version: str | None = None,
         segment: str | None = None,
     ) -> dict[str, Any]:
-        """A ``watchkeeper.report/v1`` document of every window (smallest size) in the range."""
+        """A ``watchkeeper.report/v1`` document of the windows covering ``[start, end)``
+        (see :meth:`Queries.range_report`)."""
         return self._queries.range_report(
             model, start=start, end=end, version=version, segment=segment
         )

@@ -63,7 +63,7 @@ def persist(
     closed: bool,
 ) -> None:
     """Store ``window`` with its signals."""
-    signals = state.signals(window, key.window_seconds)
+    signals = state.signals(window, key.seconds)
     put_window(shared, state, key, window.to_bytes(signals=signals), window.events, closed=closed)
 
 

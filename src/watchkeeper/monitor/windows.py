@@ -33,6 +33,7 @@ from watchkeeper.monitor.performance import (
 from watchkeeper.profiles import DatasetProfile, ProfileAccumulator
 from watchkeeper.schema import ColumnKind, TaskType
 from watchkeeper.store import StorableEvent
+from watchkeeper.windowing import WindowLength, describe_window_id
 
 __all__ = [
     "LATENCY_KLL_K",
@@ -40,7 +41,6 @@ __all__ = [
     "EventBatch",
     "WindowKey",
     "WindowProfile",
-    "window_start",
 ]
 
 LATENCY_KLL_K = 200
@@ -50,30 +50,50 @@ _HEADER = struct.Struct("<8sH")
 _PROFILED = frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN})
 
 
-def window_start(ts: float, window_seconds: int) -> float:
-    """Start of the ``window_seconds`` window holding ``ts`` (windows are aligned to the epoch)."""
-    return float(np.floor(ts / window_seconds) * window_seconds)
-
-
 class WindowKey(NamedTuple):
-    """Identity of one window of one model: version, segment, length and start (epoch s)."""
+    """Identity of one window of one model: version, segment, length and bounds (epoch s).
+
+    ``window_seconds`` is the length's stable id (:attr:`WindowLength.id`: the seconds of a
+    fixed length, a negative number per calendar unit); build keys with :meth:`at` or
+    :meth:`starting`, which take the bounds from the length.
+    """
 
     version: str
     segment: str
     window_seconds: int
     window_start: float
+    window_end: float
+
+    @classmethod
+    def at(cls, version: str, segment: str, length: WindowLength, ts: float) -> WindowKey:
+        """The key of the ``length`` window holding instant ``ts`` (a window starting exactly
+        at ``ts`` holds it)."""
+        start, end = length.bounds(ts)
+        return cls(version, segment, length.id, start, end)
+
+    @classmethod
+    def starting(cls, version: str, segment: str, length: WindowLength, start: float) -> WindowKey:
+        """The key of the ``length`` window that starts at ``start``."""
+        return cls(version, segment, length.id, float(start), float(length.end(start)))
 
     @property
     def end(self) -> float:
         """End of the window (exclusive)."""
-        return self.window_start + self.window_seconds
+        return self.window_end
+
+    @property
+    def seconds(self) -> float:
+        """The real length of this window (a calendar day may have 23 or 25 hours)."""
+        return self.window_end - self.window_start
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form with the end."""
+        """JSON-ready form: the length as in the spec (``window``), the bounds and the real
+        length in seconds."""
         return {
             "version": self.version,
             "segment": self.segment,
-            "window_seconds": self.window_seconds,
+            "window": describe_window_id(self.window_seconds),
+            "window_seconds": self.seconds,
             "start": self.window_start,
             "end": self.end,
         }
@@ -276,8 +296,10 @@ class EventBatch:
             errors=self.errors[indices],
         )
 
-    def groups(self, window_sizes: Sequence[int]) -> list[tuple[WindowKey, npt.NDArray[np.intp]]]:
-        """Row indices of each window (every size) that the batch touches."""
+    def groups(
+        self, lengths: Sequence[WindowLength]
+    ) -> list[tuple[WindowKey, npt.NDArray[np.intp]]]:
+        """Row indices of each window (of every length) that the batch touches."""
         if not self.ids:
             return []
         pairs = list(zip(self.versions, self.segments, strict=True))
@@ -285,21 +307,23 @@ class EventBatch:
         keys = list(distinct)
         codes = np.array([distinct[pair] for pair in pairs], dtype=np.int64)
         result: list[tuple[WindowKey, npt.NDArray[np.intp]]] = []
-        for size in window_sizes:
-            buckets = np.floor(self.ts / size).astype(np.int64)
-            if len(keys) == 1 and buckets[0] == buckets[-1] and (buckets == buckets[0]).all():
+        for length in lengths:
+            starts = length.starts(self.ts)
+            if len(keys) == 1 and starts[0] == starts[-1] and (starts == starts[0]).all():
                 version, segment = keys[0]
-                key = WindowKey(version, segment, int(size), float(buckets[0] * size))
+                key = WindowKey.starting(version, segment, length, float(starts[0]))
                 result.append((key, np.arange(len(self.ids))))
                 continue
-            stacked = np.stack([codes, buckets], axis=1)
+            bucket_starts, buckets = np.unique(starts, return_inverse=True)
+            stacked = np.stack([codes, buckets.ravel()], axis=1)
             uniques, inverse = np.unique(stacked, axis=0, return_inverse=True)
             inverse = inverse.ravel()
             order = np.argsort(inverse, kind="stable")
             bounds = np.cumsum(np.bincount(inverse, minlength=len(uniques)))[:-1]
             for (code, bucket), rows in zip(uniques.tolist(), np.split(order, bounds), strict=True):
                 version, segment = keys[code]
-                result.append((WindowKey(version, segment, int(size), float(bucket * size)), rows))
+                start = float(bucket_starts[bucket])
+                result.append((WindowKey.starting(version, segment, length, start), rows))
         return result
 
 

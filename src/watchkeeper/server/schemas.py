@@ -67,7 +67,20 @@ class ModelConfig(_Strict):
     prediction: str | None = "prediction"
     proba: dict[str, str] | None = None
     target_kind: Literal["numeric", "categorical", "boolean", "datetime", "text"] | None = None
-    windows: list[int] = [3600, 86400]
+    windows: list[int | str] = Field(
+        default=[3600, 86400],
+        description=(
+            "Window lengths, shortest first: seconds (3600), durations ('30m', '6h') aligned "
+            "to the Unix epoch, or calendar units 'day', 'week' (ISO, from Monday) and 'month' "
+            "in `timezone`."
+        ),
+        examples=[[3600, "day", "week", "month"]],
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the calendar windows (fixed lengths ignore it).",
+        examples=["Europe/Paris"],
+    )
     segments: list[str] = []
     retention_days: int = 30
     profile_retention_days: int = 400
@@ -254,11 +267,18 @@ class SignalPoint(BaseModel):
 
 
 class SignalSeries(BaseModel):
-    """``GET /v1/models/{model}/signals/{signal}``."""
+    """``GET /v1/models/{model}/signals/{signal}``: one page of the series, oldest first."""
 
     model: str
     signal: str
+    window: int | str = Field(description="The window length, as in the model's `windows`.")
     points: list[SignalPoint]
+    next: float | None = Field(
+        description=(
+            "Null on the last page; else more windows remain: repeat the request with "
+            "`start` set to this value to read the next page."
+        )
+    )
 
 
 class RangeReport(BaseModel):

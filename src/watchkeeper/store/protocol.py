@@ -158,3 +158,15 @@ class MonitorStore(Protocol):
         version: str | None = None,
         segment: str | None = None,
     ) -> list[WindowRecord]: ...
+
+    def window_starts(
+        self,
+        model_id: ModelId,
+        *,
+        window_seconds: int,
+        start: float,
+        end: float,
+        version: str | None = None,
+        segment: str | None = None,
+        limit: int,
+    ) -> list[float]: ...

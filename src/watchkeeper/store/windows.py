@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -75,16 +76,7 @@ class WindowStore(StoreBase):
     ) -> list[WindowRecord]:
         """Window profiles with ``start <= window_start < end``, by start, version, segment."""
         c = t.window_profiles.c
-        conditions = [
-            c.model_id == model_id,
-            c.window_seconds == window_seconds,
-            c.window_start >= start,
-            c.window_start < end,
-        ]
-        if version is not None:
-            conditions.append(c.version == version)
-        if segment is not None:
-            conditions.append(c.segment == segment)
+        conditions = _window_conditions(model_id, window_seconds, start, end, version, segment)
         with self._connection("read window profiles", write=False) as connection:
             rows = connection.execute(
                 sa.select(t.window_profiles)
@@ -92,6 +84,31 @@ class WindowStore(StoreBase):
                 .order_by(c.window_start, c.version, c.segment)
             ).all()
         return records_from(WindowRecord, rows)
+
+    def window_starts(
+        self,
+        model_id: ModelId,
+        *,
+        window_seconds: int,
+        start: float,
+        end: float,
+        version: str | None = None,
+        segment: str | None = None,
+        limit: int,
+    ) -> list[float]:
+        """The first ``limit`` distinct starts of the windows :meth:`windows` would return, in
+        order (to page through a long series without reading every profile)."""
+        c = t.window_profiles.c
+        conditions = _window_conditions(model_id, window_seconds, start, end, version, segment)
+        with self._connection("read window starts", write=False) as connection:
+            rows = connection.execute(
+                sa.select(c.window_start)
+                .where(*conditions)
+                .distinct()
+                .order_by(c.window_start)
+                .limit(limit)
+            ).scalars()
+            return [float(value) for value in rows]
 
     def window_segments(self, model_id: ModelId) -> set[str]:
         """The distinct segments of a model's stored windows, open or closed (``""`` included)."""
@@ -184,3 +201,28 @@ class WindowStore(StoreBase):
                 for table in (t.events, t.labels, t.feedback, t.checkpoints)
             ]
         return max((int(value) for value in largest if value is not None), default=0)
+
+
+def _window_conditions(
+    model_id: ModelId,
+    window_seconds: int,
+    start: float,
+    end: float,
+    version: str | None,
+    segment: str | None,
+) -> list[sa.ColumnElement[bool]]:
+    """Windows of one length starting in ``[start, end)``, of one version / segment if given.
+
+    Infinite bounds mean "no bound" (not every backend binds an infinite float).
+    """
+    c = t.window_profiles.c
+    conditions = [c.model_id == model_id, c.window_seconds == window_seconds]
+    if math.isfinite(start):
+        conditions.append(c.window_start >= start)
+    if math.isfinite(end):
+        conditions.append(c.window_start < end)
+    if version is not None:
+        conditions.append(c.version == version)
+    if segment is not None:
+        conditions.append(c.segment == segment)
+    return conditions

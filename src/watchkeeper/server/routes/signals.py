@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,6 +20,8 @@ __all__ = ["parse_instant", "router"]
 router = APIRouter(tags=["signals"])
 
 _DAY = 86_400.0
+DEFAULT_SERIES_LIMIT = 1000
+MAX_SERIES_LIMIT = 10_000
 
 Instant = Annotated[
     str | None,
@@ -32,9 +35,13 @@ def parse_instant(value: str | None, *, name: str) -> float | None:
         return None
     text = value.strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            raise InputError(f"{name}: must be a finite time, got {value!r}", column=name)
+        return number
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -44,6 +51,25 @@ def parse_instant(value: str | None, *, name: str) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def report_range(start: str | None, end: str | None, *, now: float) -> tuple[float, float]:
+    """``[start, end)`` of a range report from query values: the last 24 hours by default."""
+    until = parse_instant(end, name="end")
+    until = now if until is None else until
+    since = parse_instant(start, name="start")
+    since = until - _DAY if since is None else since
+    if since >= until:
+        raise InputError(f"start ({since}) must be before end ({until})", column="start")
+    return since, until
+
+
+def window_form(window: str | None) -> int | str | None:
+    """A ``window`` query value as the spec writes it: digits are seconds."""
+    if window is None:
+        return None
+    text = window.strip()
+    return int(text) if text.isdigit() else text
 
 
 @router.get(
@@ -73,24 +99,40 @@ async def signal_series(
     request: Request,
     version: Annotated[str | None, Query()] = None,
     segment: Annotated[str | None, Query(description="Canonical 'k=v,k2=v2' segment.")] = None,
-    window: Annotated[int | None, Query(gt=0, description="Window length in seconds.")] = None,
+    window: Annotated[
+        str | None,
+        Query(
+            description="A window length of the model: seconds ('3600'), a duration ('6h'), "
+            "'day', 'week' or 'month'; default the shortest."
+        ),
+    ] = None,
     start: Instant = None,
     end: Instant = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_SERIES_LIMIT, description="Most points in this page.")
+    ] = DEFAULT_SERIES_LIMIT,
 ) -> JsonResponse:
-    """One point per closed window: start, end, value, version, segment, count."""
+    """One point per window (open ones included) overlapping ``[start, end)``, oldest first:
+    start, end, value, version, segment, count.
+
+    Without ``start`` the series begins at the oldest stored window; without ``end`` it runs to
+    the open windows. A page holds at most ``limit`` points; when more remain, ``next`` is the
+    ``start`` of the next page (null on the last one), so nothing is left out silently.
+    """
     state = app_state(request)
-    points = await run_in_threadpool(
-        lambda: state.service.series(
+    page = await run_in_threadpool(
+        lambda: state.service.series_page(
             model,
             signal,
             version=version,
             segment=segment,
-            window_seconds=window,
+            window_seconds=window_form(window),
             start=parse_instant(start, name="start"),
             end=parse_instant(end, name="end"),
+            limit=limit,
         )
     )
-    return JsonResponse({"model": model, "signal": signal, "points": points})
+    return JsonResponse({"model": model, "signal": signal, **page})
 
 
 @router.get(
@@ -108,14 +150,14 @@ async def range_report(
     version: Annotated[str | None, Query()] = None,
     segment: Annotated[str | None, Query()] = None,
 ) -> JsonResponse:
-    """Drift, quality and performance of ``[start, end)`` (default: the last 24 hours)."""
+    """Drift, quality and performance of ``[start, end)`` (default: the last 24 hours).
+
+    The report merges the windows of the longest length that tiles the range exactly, else the
+    shortest windows overlapping it; ``window.start`` / ``window.end`` and the name give the
+    range covered, ``window.requested`` the range asked for, ``window.exact`` whether they match.
+    """
     state = app_state(request)
-    until = parse_instant(end, name="end")
-    until = state.clock() if until is None else until
-    since = parse_instant(start, name="start")
-    since = until - _DAY if since is None else since
-    if since >= until:
-        raise InputError(f"start ({since}) must be before end ({until})", column="start")
+    since, until = report_range(start, end, now=state.clock())
     report = await run_in_threadpool(
         lambda: state.service.range_report(
             model, start=since, end=until, version=version, segment=segment
