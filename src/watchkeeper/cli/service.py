@@ -227,7 +227,9 @@ def models_register(
                 signal_catalog=service.signal_catalog,
             )
             try:
-                alerting.on_model_registered(registered.name)
+                alerting.on_model_registered(
+                    registered.name, window_seconds=registered.windows[0]
+                )
                 rules = len(alerting.rules())
             finally:
                 alerting.close()

@@ -183,7 +183,7 @@ class Client:
             stored = local.register_model(ModelSpec.from_dict(dict(config)), reference=frame)
             alerting = self._local_sink("register_model").alerting
             if alerting is not None:
-                alerting.on_model_registered(stored.name)
+                alerting.on_model_registered(stored.name, window_seconds=stored.windows[0])
             return stored.to_dict()
         registered = self._request("POST", "/v1/models", json=dict(config))
         if reference is not None:

@@ -179,10 +179,11 @@ def alerts_router(
     )
     def add_defaults(model: str, request: Request) -> dict[str, Any]:
         service = getattr(getattr(request.app.state, "watchkeeper", None), "service", None)
+        pack: dict[str, float] = {}
         if service is not None:
             # Unknown models answer 404 instead of getting rules that never match.
-            service.get_model(model)
-        added = engine.add_default_rules(model)
+            pack["window_seconds"] = service.get_model(model).windows[0]
+        added = engine.add_default_rules(model, **pack)
         return {"added": [spec.name for spec in added], **_rules_body(engine.rules())}
 
     @router.get(

@@ -52,7 +52,11 @@ async def register_model(request: Request) -> JsonResponse:
     spec = await run_in_threadpool(lambda: ModelSpec.from_dict(parse_json(body)))
     registered = await run_in_threadpool(state.service.register_model, spec)
     # Every new model starts with the documented default rule pack (docs/alerts.md).
-    await run_in_threadpool(state.alerting.on_model_registered, registered.name)
+    await run_in_threadpool(
+        lambda: state.alerting.on_model_registered(
+            registered.name, window_seconds=registered.windows[0]
+        )
+    )
     return JsonResponse(registered.to_dict(), status_code=201)
 
 
