@@ -227,9 +227,7 @@ def models_register(
                 signal_catalog=service.signal_catalog,
             )
             try:
-                alerting.on_model_registered(
-                    registered.name, window_seconds=registered.windows[0]
-                )
+                alerting.on_model_registered(registered.name, window_seconds=registered.windows[0])
                 rules = len(alerting.rules())
             finally:
                 alerting.close()

@@ -23,10 +23,10 @@ huge samples from being called drift.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -47,7 +47,6 @@ from watchkeeper.stats._drift_discrete import (
     to_shares,
     two_proportion_z,
 )
-from watchkeeper.stats.multiple import holm_adjusted
 from watchkeeper.stats._drift_numeric import (
     ks_and_wasserstein,
     ks_p_value,
@@ -56,6 +55,7 @@ from watchkeeper.stats._drift_numeric import (
     right_closed_counts,
     sorted_finite,
 )
+from watchkeeper.stats.multiple import holm_adjusted
 
 __all__ = [
     "DEFAULT_DISTANCE_THRESHOLDS",
