@@ -85,3 +85,37 @@ def test_a_half_sd_shift_of_one_of_twenty_features_pages_at_the_second_window(
     # shifted window closes; no other feature pages.
     assert fired[0] == (4, "PricesFeatureDrift", "f00")
     assert {feature for _, rule, feature in fired if rule == "PricesFeatureDrift"} == {"f00"}
+
+
+def test_no_data_in_local_mode_is_measured_from_the_last_event(tmp_path: Path) -> None:
+    """Hourly windows and one event a minute for three hours: never absent (windows carry their
+    end as timestamp; the last event does not). Then the stream stops: NoData once it has been
+    silent for more than 30 minutes. A second model that never sent an event: never."""
+    clock = [START]
+    client = Client.local(f"sqlite:///{tmp_path / 'quiet.db'}", clock=lambda: clock[0])
+    try:
+        for name in ("prices", "unused"):
+            client.register_model(
+                {
+                    "name": name,
+                    "task": "regression",
+                    "windows": [int(HOUR)],
+                    "features": {"x": "numeric"},
+                }
+            )
+        logger = client.logger("prices", "v1")
+        fired: list[tuple[float, str]] = []
+        for minute in range(180):
+            clock[0] = START + minute * 60.0
+            logger.log({"x": 1.0}, 1.0, timestamp=clock[0])
+            if minute % 10 == 9:
+                assert logger.flush(timeout=10)
+                client.tick()
+        last = clock[0]
+        assert client.alerts() == []
+        for step in range(1, 25):
+            clock[0] = last + step * 300.0
+            fired += [(clock[0], c["rule"]) for c in client.tick() if c["state"] == "firing"]
+    finally:
+        client.close()
+    assert fired == [(last + 35 * 60.0, "PricesNoData")]
