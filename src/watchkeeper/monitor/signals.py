@@ -2,7 +2,8 @@
 
 Names are shared with the alert rules (``docs/monitoring.md`` lists them with units). Drift
 uses :func:`watchkeeper.profiles.drift_from_profiles` against the reference profile (the batch
-core's tests and verdict policy, read off the shared bins), quality uses
+core's tests and verdict policy, read off the shared bins) and decides the window's features as
+one family (:func:`watchkeeper.stats.drift.family_verdicts`), quality uses
 :func:`watchkeeper.profiles.quality_summary`, performance the window's merged accumulator.
 """
 
