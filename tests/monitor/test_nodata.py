@@ -181,3 +181,10 @@ def test_the_last_event_survives_a_restart(store: Store) -> None:
         assert float(alert["value"]) == pytest.approx(2 * HOUR, abs=300)
     finally:
         second.close()
+
+
+def test_the_engine_reads_the_signal_the_monitor_publishes() -> None:
+    from watchkeeper.alerts import rules
+    from watchkeeper.monitor import queries
+
+    assert rules.LAST_EVENT_SIGNAL == queries.LAST_EVENT_SIGNAL
