@@ -128,6 +128,7 @@ def run_live_demo(
     """Replay ``later`` through the monitoring service and alerting on an embedded store."""
     import time
 
+    from watchkeeper.alerts.defaults import pack_options
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.config import Settings
     from watchkeeper.ingest.spec import ModelSpec
@@ -162,7 +163,7 @@ def run_live_demo(
             }
         )
         service.register_model(spec, reference=reference.drop(columns=[TARGET, "proba"]))
-        alerting.on_model_registered(MODEL)
+        alerting.on_model_registered(MODEL, **pack_options(spec))
 
         records = later[features].to_dict("records")
         predictions = later["prediction"].astype(int).astype(str).tolist()
@@ -193,7 +194,9 @@ def run_live_demo(
         service.tick(now)
         timeline = _timeline(service, first, now)
         samples = service.latest_samples()
-        alerting.evaluate(now - 1800.0, samples)
+        # The pack's drift rules need their signal to hold for one window (two windows in a
+        # row); the demo's drift persists, so the latest window stands for both.
+        alerting.evaluate(now - WINDOW_SECONDS, samples)
         alerting.evaluate(now, samples)
         firing = [
             {

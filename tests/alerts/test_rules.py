@@ -170,6 +170,15 @@ def test_nan_never_satisfies_a_threshold_even_not_equal() -> None:
     assert len(evaluator.evaluate(1, [drift(0.5, 1)])) == 1
 
 
+def _last_event(
+    model: str, at: float, *, version: str | None = None, segment: str | None = None
+) -> Sample:
+    """The service's ``last_event`` sample: the ingest time of the model's newest event."""
+    return Sample.of(
+        model=model, signal="last_event", value=at, timestamp=at, version=version, segment=segment
+    )
+
+
 def test_absent_fires_when_a_model_goes_quiet() -> None:
     rule = RuleSpec(
         name="NoData",
@@ -180,31 +189,49 @@ def test_absent_fires_when_a_model_goes_quiet() -> None:
         annotations={"summary": "{{ labels.model }} silent for {{ value }} s"},
     )
     evaluator = RuleEvaluator(rules=[rule])
-    accuracy = Sample.of(model="credit", signal="accuracy", value=0.9, timestamp=1000.0)
-    assert evaluator.evaluate(1000.0, [accuracy]) == []
-    assert evaluator.evaluate(1500.0, [accuracy]) == []
-    sent = evaluator.evaluate(1700.0, [accuracy])
+    last = _last_event("credit", 1000.0)
+    assert evaluator.evaluate(1000.0, [last]) == []
+    assert evaluator.evaluate(1600.0, [last]) == []
+    # Window signals do not count as data: their timestamp is their window's end.
+    window = Sample.of(model="credit", signal="accuracy", value=0.9, timestamp=1700.0)
+    sent = evaluator.evaluate(1700.0, [last, window])
     assert [dict(alert.labels) for alert in sent] == [
         {"model": "credit", "signal": "absent", "alertname": "NoData", "severity": "warning"}
     ]
     assert sent[0].annotations["summary"] == "credit silent for 700.0 s"
-    # No sample at all for the model also counts as absent (value unknown).
-    other = RuleEvaluator(rules=[rule])
-    assert other.evaluate(0.0, [])[0].value is None
-    fresh = Sample.of(model="credit", signal="accuracy", value=0.9, timestamp=1750.0)
+    # A model that never had an event is not absent: its stream has not started.
+    assert RuleEvaluator(rules=[rule]).evaluate(5000.0, [window]) == []
+    fresh = _last_event("credit", 1750.0)
     assert evaluator.evaluate(1760.0, [fresh])[0].state is AlertState.RESOLVED
 
 
 def test_absent_with_wildcard_model_watches_every_model_seen() -> None:
     rule = RuleSpec(name="NoData", signal="absent", condition=AbsentCondition(period=60.0))
     evaluator = RuleEvaluator(rules=[rule])
-    evaluator.evaluate(
-        0, [Sample.of(model=name, signal="accuracy", value=1, timestamp=0) for name in ("a", "b")]
-    )
-    sent = evaluator.evaluate(
-        100, [Sample.of(model="a", signal="accuracy", value=1, timestamp=100)]
-    )
+    evaluator.evaluate(0, [_last_event(name, 0.0) for name in ("a", "b")])
+    sent = evaluator.evaluate(100, [_last_event("a", 100.0), _last_event("b", 0.0)])
     assert [alert.labels["model"] for alert in sent] == ["b"]
+    assert sent[0].value == 100.0
+
+
+def test_absent_of_a_version_or_segment_watches_its_own_events() -> None:
+    rule = RuleSpec(
+        name="EuQuiet",
+        model="credit",
+        segment="region=eu",
+        signal="absent",
+        condition=AbsentCondition(period=60.0),
+    )
+    evaluator = RuleEvaluator(rules=[rule])
+    samples = [
+        _last_event("credit", 0.0, version="1", segment="region=eu"),
+        _last_event("credit", 95.0, version="2", segment="region=eu"),
+        _last_event("credit", 100.0, version="2", segment="region=us"),
+    ]
+    assert evaluator.evaluate(100.0, samples) == []
+    (sent,) = evaluator.evaluate(160.0, samples)
+    assert sent.labels["segment"] == "region=eu"
+    assert sent.value == 65.0
 
 
 def test_version_and_segment_selectors() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from typing import TYPE_CHECKING
 
 from watchkeeper.alerts.model import Severity
 from watchkeeper.alerts.rules import (
@@ -12,8 +14,12 @@ from watchkeeper.alerts.rules import (
     RuleSpec,
     ThresholdCondition,
 )
+from watchkeeper.errors import ConfigError
 
-__all__ = ["default_rules", "rule_prefix"]
+if TYPE_CHECKING:
+    from watchkeeper.ingest.spec import ModelSpec
+
+__all__ = ["default_rules", "pack_options", "rule_prefix"]
 
 
 def rule_prefix(model: str) -> str:
@@ -24,6 +30,12 @@ def rule_prefix(model: str) -> str:
     return prefix if prefix[:1].isalpha() else f"Model{prefix}"
 
 
+def pack_options(spec: ModelSpec) -> dict[str, float]:
+    """The options of ``spec``'s default pack: ``window_seconds``, its smallest window (a
+    calendar window by its nominal length: a day 86,400 s, a week 604,800 s, a month 31 days)."""
+    return {"window_seconds": float(spec.windows[0].nominal_seconds)}
+
+
 def default_rules(
     model: str,
     *,
@@ -32,17 +44,31 @@ def default_rules(
     error_rate: float = 0.05,
     latency_p99_ms: float = 500.0,
     absent_for: float = 1800.0,
+    window_seconds: float = 3600.0,
 ) -> list[RuleSpec]:
     """Six rules for ``model``: drift share, feature drift, accuracy drop, error rate, p99 latency
     and absent data. Names are prefixed with the model so packs of several models can coexist.
 
     Feature drift is the calibrated verdict of each window (``drift.<feature>.detected``: the
-    column's test is significant *and* its effect size passes the floor, exactly as in the batch
-    report, see docs/drift.md), so its false-alarm rate is the test's nominal level at any
-    window size. Dataset drift fires when half of the features drift (Evidently's default
-    share). Latency 500 ms p99 and 5 % errors are Flagger's
-    builtin canary checks' orders of magnitude; tune all of them per model.
+    column's test is significant after Holm's correction over the window's features *and* its
+    effect size passes the floor, see docs/drift.md), so a window of a healthy stream flags any
+    feature with probability at most 5 % however many features there are. Both drift rules
+    fire only when that holds for two windows in a row (``for`` is one window,
+    ``window_seconds``, the model's smallest window): a real shift persists, noise seldom does,
+    which brings false pages of a healthy stream with hourly windows to about
+    ``24 · 0.05² / features`` a day (measured in docs/alerts.md). Dataset drift fires when half
+    of the features drift (Evidently's default share). Latency 500 ms p99 and 5 % errors are
+    Flagger's builtin canary checks' orders of magnitude; tune all of them per model.
+
+    ``NoData`` fires when the model has accepted no event for ``absent_for`` seconds, measured
+    from the ingest time of its last event; a model that has never had an event is not
+    alerted (see docs/alerts.md).
     """
+    if not math.isfinite(window_seconds) or window_seconds <= 0:
+        raise ConfigError(
+            f"window_seconds: expected a positive number of seconds, got {window_seconds!r}",
+            key="window_seconds",
+        )
     prefix = rule_prefix(model)
 
     def rule(
@@ -71,7 +97,7 @@ def default_rules(
             "DriftShareHigh",
             "drift_share",
             ThresholdCondition(op=Op.GE, threshold=drift_share),
-            for_=900.0,
+            for_=window_seconds,
             keep_firing_for=900.0,
             severity=Severity.WARNING,
             summary='{{ labels.model }}: drift share {{ value | printf("%.2f") }} of features',
@@ -80,11 +106,11 @@ def default_rules(
             "FeatureDrift",
             "drift.*.detected",
             ThresholdCondition(op=Op.GE, threshold=1.0),
-            for_=1800.0,
+            for_=window_seconds,
             keep_firing_for=900.0,
             severity=Severity.WARNING,
-            summary="{{ labels.model }}: {{ labels.feature }} drifted (significant test and "
-            "effect above its floor)",
+            summary="{{ labels.model }}: {{ labels.feature }} drifted in two windows in a row "
+            "(significant after Holm's correction over the features, effect above its floor)",
         ),
         rule(
             "AccuracyDrop",

@@ -460,9 +460,10 @@ class AlertingEngine:
         self._change_rules(with_pack)
         return added
 
-    def on_model_registered(self, model: str) -> None:
-        """Hook for the model registry: give a new model the default rule pack."""
-        self.add_default_rules(model)
+    def on_model_registered(self, model: str, **pack: float) -> None:
+        """Hook for the model registry: give a new model the default rule pack (``pack``: its
+        options, e.g. ``window_seconds``, the model's smallest window)."""
+        self.add_default_rules(model, **pack)
 
     def export_prometheus(self) -> PrometheusExport:
         """The current rules as a Prometheus rules file over watchkeeper's ``/metrics``."""

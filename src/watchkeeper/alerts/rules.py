@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 ABSENT_SIGNAL = "absent"
+LAST_EVENT_SIGNAL = "last_event"
 RESERVED_LABELS = frozenset({"alertname", "severity"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIGNAL = re.compile(r"^[A-Za-z_*][A-Za-z0-9_.*-]*$")
@@ -139,7 +140,10 @@ class DetectorCondition:
 
 @dataclass(frozen=True)
 class AbsentCondition:
-    """True when no sample for the selector has a timestamp within the last ``period`` seconds."""
+    """True when the selected model (version, segment) has accepted no event for more than
+    ``period`` seconds, measured from the ingest time of its newest event (the service's
+    ``last_event`` samples). A selector that has never had an event is not absent: the stream
+    has not started (see docs/alerts.md)."""
 
     period: float
 
@@ -623,12 +627,12 @@ class RuleEvaluator:
         models = [spec.model] if spec.model != "*" else sorted(self._seen_models - {""})
         active: dict[Fingerprint, tuple[dict[str, str], float]] = {}
         for model in models:
-            latest = -math.inf
-            for group in index.by_model.get(model, {}).values():
-                for sample in group:
-                    if self._selects(spec, sample):
-                        latest = max(latest, sample.timestamp)
-            if latest >= now - condition.period:
+            events = index.by_model.get(model, {}).get(LAST_EVENT_SIGNAL, ())
+            latest = max(
+                (sample.value for sample in events if self._selects(spec, sample)),
+                default=-math.inf,
+            )
+            if not math.isfinite(latest) or latest >= now - condition.period:
                 continue
             series = {"model": model, "signal": ABSENT_SIGNAL}
             if spec.version not in (None, "*"):
@@ -637,8 +641,7 @@ class RuleEvaluator:
                 series["segment"] = spec.segment
             labels = rule.alert_labels(series)
             # The value of an absent alert is how long the selector has been silent.
-            silent_for = now - latest if math.isfinite(latest) else math.nan
-            active[fingerprint(labels)] = (labels, silent_for)
+            active[fingerprint(labels)] = (labels, now - latest)
         return active
 
     def _advance(

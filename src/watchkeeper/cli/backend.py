@@ -286,7 +286,9 @@ class DatabaseBackend:
         registered = self.service.register_model(
             ModelSpec.from_dict(dict(config)), reference=reference
         )
-        self.alerting.on_model_registered(registered.name)
+        from watchkeeper.alerts.defaults import pack_options
+
+        self.alerting.on_model_registered(registered.name, **pack_options(registered))
         return registered.to_dict()
 
     def create_token(self, name: str, scopes: list[str]) -> dict[str, Any]:
@@ -325,10 +327,12 @@ class DatabaseBackend:
         return prometheus_document(self.alerting.export_prometheus())
 
     def add_default_rules(self, model: str) -> dict[str, Any]:
+        from watchkeeper.alerts.defaults import pack_options
         from watchkeeper.alerts.views import rules_document
 
-        self.service.get_model(model)  # an unknown model is refused, as by the API
-        added = self.alerting.add_default_rules(model)
+        # An unknown model is refused, as by the API.
+        spec = self.service.get_model(model)
+        added = self.alerting.add_default_rules(model, **pack_options(spec))
         return {"added": [spec.name for spec in added], **rules_document(self.alerting.rules())}
 
     def alerts(self, state: str) -> dict[str, Any]:

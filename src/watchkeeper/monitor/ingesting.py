@@ -89,6 +89,12 @@ def ingest(
             window.fold(part)
         _fold_rejected(shared, state, rejected_versions, now)
         _fold_rejected(shared, state, over_cap.versions, now, over_cap=True)
+        if len(batch):
+            # What an absent-data rule measures silence from: the ingest time (the time
+            # stored as the events' ``ingested_at``), not the events' own timestamps.
+            last = shared.last_event.setdefault(name, {})
+            for pair in set(zip(batch.versions, batch.segments, strict=True)):
+                last[pair] = max(now, last.get(pair, now))
     if late:
         fold_late(shared, state, late)
     join_pending(shared, state, batch)

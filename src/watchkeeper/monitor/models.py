@@ -98,6 +98,8 @@ def delete_model(shared: MonitorState, model: str) -> None:
             shared.marked,
             shared.pending,
             shared.last_closed,
+            shared.last_event,
+            shared.stored_last_event,
         ):
             table.pop(model, None)
         shared.known.pop(model, None)

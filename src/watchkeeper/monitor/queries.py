@@ -21,10 +21,13 @@ from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.windows import WindowKey, WindowProfile
 from watchkeeper.windowing import WindowLength
 
-__all__ = ["SERIES_PAGE_LIMIT", "Queries"]
+__all__ = ["LAST_EVENT_SIGNAL", "SERIES_PAGE_LIMIT", "Queries"]
 
 #: Points per page when :meth:`Queries.series` reads a whole series.
 SERIES_PAGE_LIMIT = 1000
+
+LAST_EVENT_SIGNAL = "last_event"
+"""The sample of a model's newest event's ingest time, per version and segment."""
 
 _SIGNAL_CACHE_SIZE = 4096
 
@@ -177,7 +180,8 @@ class Queries:
         )
 
     def latest_samples(self) -> list[dict[str, Any]]:
-        """Signals of the latest closed window (smallest size) of each model, per version."""
+        """Signals of the latest closed window (smallest size) of each model, per version, and
+        the :meth:`last_events` samples."""
         with self._shared.lock:
             latest = dict(self._shared.last_closed)
         samples: list[dict[str, Any]] = []
@@ -201,7 +205,51 @@ class Queries:
                     if len(parts) == 3 and parts[0] in ("drift", "quality"):
                         labels["feature"] = parts[1]
                     samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
-        return samples
+        return samples + self.last_events()
+
+    def last_events(self) -> list[dict[str, Any]]:
+        """One ``last_event`` sample per model, version and segment that has had an event: the
+        ingest time of its newest accepted event (epoch seconds, also the sample's timestamp),
+        what absent-data rules measure silence from.
+
+        Times of events ingested by this process are kept in memory (on the service's clock);
+        for versions and segments without one, the newest ``ingested_at`` the store holds is
+        read once per model, so a restart neither forgets a stream that stopped nor revives
+        one. The store stamps ``ingested_at`` with the wall clock: a simulated clock (a replay
+        in local mode) sees those times only for streams it has not sent to since it started.
+        """
+        shared = self._shared
+        for spec in shared.specs():
+            with shared.lock:
+                if spec.name in shared.stored_last_event:
+                    continue
+            try:
+                state = shared.model(spec.name)
+            except NotFoundError:
+                continue
+            with shared.timed("last_ingested"):
+                stored = shared.store.last_ingested(state.model_id)
+            with shared.lock:
+                shared.stored_last_event.setdefault(spec.name, stored)
+        with shared.lock:
+            known = {
+                name: {**shared.stored_last_event.get(name, {}), **shared.last_event.get(name, {})}
+                for name in shared.stored_last_event.keys() | shared.last_event.keys()
+            }
+        return [
+            {
+                "labels": {
+                    "model": name,
+                    "version": version,
+                    "segment": segment,
+                    "signal": LAST_EVENT_SIGNAL,
+                },
+                "value": at,
+                "timestamp": at,
+            }
+            for name, last in sorted(known.items())
+            for (version, segment), at in sorted(last.items())
+        ]
 
     def _starts(
         self,

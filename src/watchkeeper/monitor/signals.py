@@ -2,7 +2,8 @@
 
 Names are shared with the alert rules (``docs/monitoring.md`` lists them with units). Drift
 uses :func:`watchkeeper.profiles.drift_from_profiles` against the reference profile (the batch
-core's tests and verdict policy, read off the shared bins), quality uses
+core's tests and verdict policy, read off the shared bins) and decides the window's features as
+one family (:func:`watchkeeper.stats.drift.family_verdicts`), quality uses
 :func:`watchkeeper.profiles.quality_summary` with the model spec's thresholds
 (``ModelSpec.quality``), performance the window's merged accumulator.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
 from watchkeeper.profiles import DatasetProfile, drift_from_profiles, quality_summary
 from watchkeeper.schema import TaskType
-from watchkeeper.stats.drift import ColumnDrift
+from watchkeeper.stats.drift import ColumnDrift, family_verdicts
 from watchkeeper.stats.quality import QualityThresholds
 
 __all__ = [
@@ -146,16 +147,23 @@ def window_signals(
 
 
 def _drift_signals(signals: Signals, drift: Mapping[str, ColumnDrift], plan: ColumnPlan) -> None:
-    tested = [name for name in plan.features if name in drift]
-    drifted = [name for name in tested if drift[name].drift]
-    signals["drift_share"] = len(drifted) / len(tested) if tested else None
-    for name in tested:
-        result = drift[name]
+    """Drift signals; the features of the window are one family, the model's outputs another,
+    each decided by :func:`~watchkeeper.stats.drift.family_verdicts` (Holm's correction), so a
+    window of a healthy stream flags any feature with probability at most ``alpha`` however
+    many features the model has."""
+    features = family_verdicts({name: drift[name] for name in plan.features if name in drift})
+    drifted = [name for name, result in features.items() if result.drift]
+    signals["drift_share"] = len(drifted) / len(features) if features else None
+    for name, result in features.items():
         signals[f"drift.{name}.score"] = _number(result.effect_size)
         signals[f"drift.{name}.detected"] = 1.0 if result.drift else 0.0
         signals[f"drift.{name}.p_value"] = _number(result.p_value)
     outputs = [plan.prediction] if plan.prediction is not None else list(plan.proba.values())
-    output_results = [drift[name] for name in outputs if name is not None and name in drift]
+    output_results = list(
+        family_verdicts(
+            {name: drift[name] for name in outputs if name is not None and name in drift}
+        ).values()
+    )
     if output_results:
         scores = [r.effect_size for r in output_results if r.effect_size is not None]
         signals["prediction_drift.score"] = _number(max(scores)) if scores else None

@@ -140,6 +140,11 @@ class MonitorState:
         self.known: dict[str, KnownValues] = {}
         # Per model: the start of the latest closed window of the smallest size.
         self.last_closed: dict[str, float] = {}
+        # Per model, per (version, segment): the ingest time of the newest event accepted by
+        # this process (on ``clock``), and, read from the store once, of the newest stored one
+        # (the store's wall-clock ``ingested_at``); the first wins where both are known.
+        self.last_event: dict[str, dict[tuple[str, str], float]] = {}
+        self.stored_last_event: dict[str, dict[tuple[str, str], float]] = {}
         # Windows ``tick`` has taken out of ``open`` and not yet stored as closed.
         self.closing: dict[tuple[str, WindowKey], WindowProfile] = {}
         self._counts: dict[str, dict[str, int]] = {}

@@ -183,7 +183,9 @@ class Client:
             stored = local.register_model(ModelSpec.from_dict(dict(config)), reference=frame)
             alerting = self._local_sink("register_model").alerting
             if alerting is not None:
-                alerting.on_model_registered(stored.name)
+                from watchkeeper.alerts.defaults import pack_options
+
+                alerting.on_model_registered(stored.name, **pack_options(stored))
             return stored.to_dict()
         registered = self._request("POST", "/v1/models", json=dict(config))
         if reference is not None:

@@ -5,17 +5,19 @@ decoded exactly as it would travel over HTTP (so NaN becomes null, NumPy scalars
 numbers) and handed to an in-process :class:`~watchkeeper.monitor.service.MonitorService`:
 validated against the model's config, committed to the store, folded into the model's windows,
 and windows that are due are closed. The alerting engine runs too, as in the server: a model
-registered here gets the default rule pack, and each time windows close their signals are
-evaluated against the rules and due notifications delivered (receivers from
-``settings.alerts_config``). A ``clock`` replaces the wall clock for both, so a notebook can
-replay history and see the alerts it would have raised. Closing the last sink checkpoints the
-open windows, so a server started later on the same database carries on where local mode
-stopped. As with the server, one process at a time owns a database's open windows.
+registered here gets the default rule pack, and each time windows close (and otherwise at most
+every ``settings.alerts_interval_seconds`` of the clock, so absent-data rules see a stream that
+stopped) the latest signals are evaluated against the rules and due notifications delivered
+(receivers from ``settings.alerts_config``). A ``clock`` replaces the wall clock for both, so a
+notebook can replay history and see the alerts it would have raised. Closing the last sink
+checkpoints the open windows, so a server started later on the same database carries on where
+local mode stopped. As with the server, one process at a time owns a database's open windows.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,11 +47,14 @@ class _SharedService:
         store: Store,
         alerting: AlertingEngine | None,
         clock: Callable[[], float],
+        alerts_interval: float,
     ) -> None:
         self.service = service
         self.store = store
         self.alerting = alerting
         self.clock = clock
+        self.alerts_interval = alerts_interval
+        self.evaluated_at = -math.inf
         self._users = 0
         self._lock = threading.Lock()
 
@@ -84,6 +89,8 @@ class LocalSink:
         The alerting engine evaluated when windows close (None: no alerting).
     clock:
         The clock of both (the wall clock by default).
+    alerts_interval:
+        Seconds of the clock after which a tick evaluates the rules even when no window closed.
     """
 
     def __init__(
@@ -93,8 +100,9 @@ class LocalSink:
         store: Store,
         alerting: AlertingEngine | None = None,
         clock: Callable[[], float] = time.time,
+        alerts_interval: float = 15.0,
     ) -> None:
-        self._shared = _SharedService(service, store, alerting, clock)
+        self._shared = _SharedService(service, store, alerting, clock, alerts_interval)
         self._service = self._shared.acquire()
         self._closed = False
 
@@ -127,7 +135,13 @@ class LocalSink:
         except BaseException:
             store.close()
             raise
-        return cls(service=service, store=store, alerting=alerting, clock=clock)
+        return cls(
+            service=service,
+            store=store,
+            alerting=alerting,
+            clock=clock,
+            alerts_interval=settings.alerts_interval_seconds,
+        )
 
     def share(self) -> LocalSink:
         """Another sink on the same service (one per logger); it closes with the last."""
@@ -152,13 +166,16 @@ class LocalSink:
         return self._shared.alerting
 
     def tick(self, now: float | None = None) -> EvaluationReport | None:
-        """Close the windows due at ``now`` (default: the clock); when any closed, evaluate the
-        alert rules on the latest signals and deliver due notifications."""
+        """Close the windows due at ``now`` (default: the clock); when any closed, or
+        ``alerts_interval`` seconds passed since the last evaluation, evaluate the alert rules
+        on the latest samples and deliver due notifications."""
         closed = self._service.tick(now)
-        alerting = self._shared.alerting
-        if not closed or alerting is None:
+        shared = self._shared
+        alerting = shared.alerting
+        at = shared.clock() if now is None else now
+        if alerting is None or not (closed or at - shared.evaluated_at >= shared.alerts_interval):
             return None
-        at = self._shared.clock() if now is None else now
+        shared.evaluated_at = at
         report = alerting.evaluate(at, self._service.latest_samples())
         alerting.deliver(at)
         return report

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from watchkeeper._yaml import load_yaml
 from watchkeeper.alerts.config import AlertingConfig, parse_rules
+from watchkeeper.alerts.defaults import pack_options
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.alerts.model import parse_duration
 from watchkeeper.alerts.outbox import OutboxItem
@@ -179,10 +180,11 @@ def alerts_router(
     )
     def add_defaults(model: str, request: Request) -> dict[str, Any]:
         service = getattr(getattr(request.app.state, "watchkeeper", None), "service", None)
+        pack: dict[str, float] = {}
         if service is not None:
             # Unknown models answer 404 instead of getting rules that never match.
-            service.get_model(model)
-        added = engine.add_default_rules(model)
+            pack = pack_options(service.get_model(model))
+        added = engine.add_default_rules(model, **pack)
         return {"added": [spec.name for spec in added], **rules_document(engine.rules())}
 
     @router.get(

@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI
@@ -29,6 +29,9 @@ from watchkeeper.errors import WatchkeeperError
 from watchkeeper.server.boot import RETRY_AFTER_SECONDS
 from watchkeeper.server.errors import error_body
 from watchkeeper.server.state import AppState
+
+if TYPE_CHECKING:
+    from watchkeeper.monitor import MonitorService
 
 __all__ = ["RefuseWhileRecovering", "lifespan", "maintain", "not_ready_reason", "recover"]
 
@@ -44,6 +47,14 @@ async def _upkeep(name: str, work: Callable[[], Any]) -> Any:
     except Exception:
         logger.exception("%s failed", name)
     return None
+
+
+def _closed_then_latest(service: MonitorService) -> list[dict[str, Any]]:
+    """The latest samples, after closing the windows that are due: a rule whose ``for`` is one
+    window then sees the next window's signals whenever it has held for one window, never the
+    same window's for longer (the windows' own tick runs on another schedule)."""
+    service.tick()
+    return service.latest_samples()
 
 
 async def maintain(state: AppState) -> None:
@@ -116,7 +127,8 @@ async def recover(state: AppState) -> None:
         # stalled a request by ~80 ms.
         gc.freeze()
         state.alerting.start(
-            state.service.latest_samples, interval=state.settings.alerts_interval_seconds
+            lambda: _closed_then_latest(state.service),
+            interval=state.settings.alerts_interval_seconds,
         )
         await maintain(state)
     finally:

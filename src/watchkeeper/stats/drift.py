@@ -23,6 +23,7 @@ huge samples from being called drift.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,7 @@ from watchkeeper.stats._drift_numeric import (
     right_closed_counts,
     sorted_finite,
 )
+from watchkeeper.stats.multiple import holm_adjusted
 
 __all__ = [
     "DEFAULT_DISTANCE_THRESHOLDS",
@@ -68,6 +70,7 @@ __all__ = [
     "DriftTest",
     "Histogram",
     "categorical_drift",
+    "family_verdicts",
     "hellinger_distance",
     "jensen_shannon_distance",
     "numeric_drift",
@@ -400,6 +403,44 @@ def _verdict(
         current_count=counts[1],
         histogram=histogram,
     )
+
+
+def family_verdicts(results: Mapping[str, ColumnDrift]) -> dict[str, ColumnDrift]:
+    """The verdicts of a family of columns tested together (the features of one window),
+    with Holm's correction for testing them all at once.
+
+    Each hypothesis test's p-value is replaced by its Holm-adjusted value over the family's
+    p-values (:func:`~watchkeeper.stats.multiple.holm_adjusted`, also kept as
+    ``metrics["holm_p_value"]``), and the verdict is taken again with the column's own policy:
+    adjusted p-value < ``alpha`` *and* effect size >= its floor. The chance that any column of
+    the family is flagged on identically distributed data is then at most ``alpha`` however many
+    columns there are. Columns decided by a distance alone have no p-value and keep their
+    verdict; ``p_value`` stays the column's own, unadjusted value.
+
+    >>> flagged = categorical_drift(["0", "1"], [500, 500], [450, 550], kind="boolean")
+    >>> calm = categorical_drift(["0", "1"], [500, 500], [500, 500], kind="boolean")
+    >>> round(flagged.p_value, 3), flagged.drift
+    (0.025, True)
+    >>> family_verdicts({"a": flagged, "b": calm})["a"].drift
+    False
+    """
+    tested = [name for name, result in results.items() if result.p_value is not None]
+    adjusted = dict(
+        zip(tested, holm_adjusted([results[name].p_value or 0.0 for name in tested]), strict=True)
+    )
+    corrected: dict[str, ColumnDrift] = {}
+    for name, result in results.items():
+        holm = adjusted.get(name)
+        if holm is None or result.alpha is None:
+            corrected[name] = result
+            continue
+        drift = holm < result.alpha and result.effect_size >= result.threshold
+        corrected[name] = dataclasses.replace(
+            result,
+            drift=bool(drift),
+            metrics=MappingProxyType({**result.metrics, "holm_p_value": holm}),
+        )
+    return corrected
 
 
 def _wasserstein_scale(reference: FloatArray, current: FloatArray) -> float:

@@ -220,6 +220,20 @@ class EventStore(StoreBase):
             ]
         return RetentionResult(events=counts[0], labels=counts[1], feedback=counts[2])
 
+    def last_ingested(self, model_id: ModelId) -> dict[tuple[str, str], float]:
+        """When the newest stored event of each (version, segment) of a model was ingested."""
+        column = t.events.c
+        query = (
+            sa.select(column.version, column.segment, sa.func.max(column.ingested_at))
+            .where(column.model_id == model_id)
+            .group_by(column.version, column.segment)
+        )
+        with self._connection("read last ingest times", write=False) as connection:
+            return {
+                (str(version), str(segment)): float(last)
+                for version, segment, last in connection.execute(query)
+            }
+
     def count_events_after(self, seq: int) -> int:
         """How many events (of every model) were stored by ingest calls numbered above ``seq``."""
         with self._connection("count events", write=False) as connection:

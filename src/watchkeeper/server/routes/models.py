@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from watchkeeper.alerts.defaults import pack_options
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.server.auth import require
 from watchkeeper.server.schemas import (
@@ -52,7 +53,9 @@ async def register_model(request: Request) -> JsonResponse:
     spec = await run_in_threadpool(lambda: ModelSpec.from_dict(parse_json(body)))
     registered = await run_in_threadpool(state.service.register_model, spec)
     # Every new model starts with the documented default rule pack (docs/alerts.md).
-    await run_in_threadpool(state.alerting.on_model_registered, registered.name)
+    await run_in_threadpool(
+        lambda: state.alerting.on_model_registered(registered.name, **pack_options(registered))
+    )
     return JsonResponse(registered.to_dict(), status_code=201)
 
 
