@@ -24,8 +24,10 @@ from watchkeeper.profiles.categorical import (
     CategoricalProfile,
 )
 from watchkeeper.profiles.numeric import (
+    DEFAULT_EXACT_VALUES,
     DEFAULT_FINE_BINS,
     DEFAULT_KLL_K,
+    DEFAULT_OUTLINE_POINTS,
     NumericProfile,
     fold_finite_block,
 )
@@ -54,7 +56,7 @@ _PROFILE_TYPES: dict[ColumnKind, type[ColumnProfile]] = {
     ColumnKind.CATEGORICAL: CategoricalProfile,
     ColumnKind.BOOLEAN: BooleanProfile,
 }
-_BYTE_FIELDS = frozenset({"edges", "kll", "hll"})
+_BYTE_FIELDS = frozenset({"edges", "kll", "hll", "exact", "outline", "outside"})
 # Below this many finite values per fold the sketch thread costs more than it saves.
 _THREADED_MIN_VALUES = 262_144
 # KLL updates hold the GIL; chunks of this size hand it back to the binning thread often.
@@ -68,18 +70,30 @@ class ProfileOptions:
     ``k`` is the KLL quantile sketch parameter (rank error about 1.3 % at 200), ``fine_bins``
     the number of reference-quantile bins of a numeric reference profile, ``max_labels`` the
     number of categorical labels counted exactly, ``lg_k`` the HyperLogLog size (2**lg_k
-    registers).
+    registers), ``exact_values`` how many finite values a numeric column keeps exactly and
+    ``outline_points`` how many order statistics a numeric reference keeps for its outline.
     """
 
     k: int = DEFAULT_KLL_K
     fine_bins: int = DEFAULT_FINE_BINS
     max_labels: int = DEFAULT_MAX_LABELS
     lg_k: int = DEFAULT_HLL_LG_K
+    exact_values: int = DEFAULT_EXACT_VALUES
+    outline_points: int = DEFAULT_OUTLINE_POINTS
 
     def __post_init__(self) -> None:
         # Constructing a profile validates every option with a clear message.
-        NumericProfile(k=self.k, fine_bins=self.fine_bins)
+        self.numeric()
         CategoricalProfile(max_labels=self.max_labels, lg_k=self.lg_k)
+
+    def numeric(self) -> NumericProfile:
+        """An empty numeric profile with these options."""
+        return NumericProfile(
+            k=self.k,
+            fine_bins=self.fine_bins,
+            exact_values=self.exact_values,
+            outline_points=self.outline_points,
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -239,7 +253,7 @@ def _empty_profiles(
         elif isinstance(template, CategoricalProfile):
             profiles[name] = CategoricalProfile(max_labels=template.max_labels, lg_k=template.lg_k)
         elif kind is ColumnKind.NUMERIC:
-            profiles[name] = NumericProfile(k=options.k, fine_bins=options.fine_bins)
+            profiles[name] = options.numeric()
         elif kind is ColumnKind.CATEGORICAL:
             profiles[name] = CategoricalProfile(max_labels=options.max_labels, lg_k=options.lg_k)
         elif kind is ColumnKind.BOOLEAN:
