@@ -78,10 +78,12 @@ def outline(values: FloatArray, *, points: int, anchors: FloatArray) -> Piecewis
     if size <= points:
         kept = ordered
     else:
-        gaps = np.sqrt(np.diff(ordered) / size)
+        with np.errstate(over="ignore"):
+            gaps = np.sqrt(np.diff(ordered) / size)
         spread = np.concatenate(([0.0], np.cumsum(gaps)))
         coordinate = np.arange(size, dtype=np.float64) / (size - 1)
-        if spread[-1] > 0.0:
+        # A span beyond the float range (values near ±1.8e308) leaves the rank alone.
+        if 0.0 < spread[-1] < np.inf:
             coordinate = 0.5 * coordinate + 0.5 * spread / spread[-1]
         positions = np.searchsorted(coordinate, np.linspace(0.0, 1.0, points))
         # With each chosen order statistic its predecessor, so both sides of a gap are kept.
