@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from watchkeeper.errors import InputError
 from watchkeeper.profiles._binning import FloatArray
 
 
@@ -25,6 +26,23 @@ class PiecewiseCDF:
     points: FloatArray
     left: FloatArray
     right: FloatArray
+
+    def to_bytes(self) -> bytes:
+        """Points, left and right shares as three little-endian float64 arrays."""
+        return np.concatenate((self.points, self.left, self.right)).astype("<f8").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: object) -> PiecewiseCDF:
+        """Read :meth:`to_bytes`; InputError unless the result is a CDF."""
+        if not isinstance(data, bytes) or len(data) % 24 or not data:
+            raise InputError("numeric profile outline must be three equal float64 arrays")
+        points, left, right = np.frombuffer(data, dtype="<f8").reshape(3, -1).astype(np.float64)
+        ordered = bool(np.all(np.diff(points) > 0.0)) and bool(np.all(np.isfinite(points)))
+        shares = np.concatenate((left, right))
+        monotone = bool(np.all(left <= right)) and bool(np.all(right[:-1] <= left[1:]))
+        if not (ordered and monotone and shares.min() >= 0.0 and shares.max() <= 1.0):
+            raise InputError("numeric profile outline is not a CDF")
+        return cls(points, left, right)
 
     def limits(self, grid: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Left and right limits of the CDF at every point of the sorted ``grid``."""

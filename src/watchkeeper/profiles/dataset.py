@@ -29,7 +29,7 @@ from watchkeeper.profiles.numeric import (
     DEFAULT_KLL_K,
     DEFAULT_OUTLINE_POINTS,
     NumericProfile,
-    fold_finite_block,
+    combine_moments,
 )
 from watchkeeper.schema import ColumnKind, ResolvedSchema
 
@@ -225,6 +225,48 @@ def _decode(entry: dict[str, Any]) -> dict[str, Any]:
         else value
         for key, value in entry.items()
     }
+
+
+def fold_finite_block(
+    profiles: list[NumericProfile], block: FineBinsBlock, values: FloatArray
+) -> None:
+    """Fold row ``i`` of ``values`` into ``profiles[i]``, for rows of finite values only.
+
+    The same as ``profiles[i].update(values[i])`` for every ``i`` (bit for bit), with the
+    moments, extremes and bins of all rows computed in a few NumPy calls. ``block`` holds the
+    profiles' bins in order; ``values`` must be C-contiguous and writeable (the sketches read
+    its rows in place).
+    """
+    size = values.shape[1]
+    if size == 0:
+        return
+    means = values.mean(axis=1)
+    deviations = values - means[:, None]
+    minima = values.min(axis=1)
+    maxima = values.max(axis=1)
+    bin_counts = block.counts(values)
+    for index, profile in enumerate(profiles):
+        if profile._bin_counts is None:
+            raise AssertionError("fold_finite_block needs profiles with bins")
+        previous = profile.finite_count
+        profile.count += size
+        row_deviations = deviations[index]
+        profile.mean, profile.m2 = combine_moments(
+            previous,
+            profile.mean,
+            profile.m2,
+            size,
+            float(means[index]),
+            float(np.dot(row_deviations, row_deviations)),
+        )
+        low, high = float(minima[index]), float(maxima[index])
+        profile.minimum = low if previous == 0 else min(profile.minimum, low)
+        profile.maximum = high if previous == 0 else max(profile.maximum, high)
+        profile._bin_counts += bin_counts[index]
+        profile._keep_outside(values[index], bin_counts[index])
+        profile._keep_exact(values[index])
+        profile._outline = None
+        profile._sketch_update(values[index])
 
 
 def _empty_profiles(

@@ -11,7 +11,14 @@ import numpy as np
 import numpy.typing as npt
 
 from watchkeeper.errors import InputError
-from watchkeeper.profiles._binning import CountArray, FineBins, FineBinsBlock, FloatArray
+from watchkeeper.profiles._binning import (
+    DEFAULT_FINE_BINS,
+    CountArray,
+    FineBins,
+    FloatArray,
+    fine_edges,
+    validated_edges,
+)
 from watchkeeper.profiles._cdf import PiecewiseCDF, mixture, outline
 from watchkeeper.schema import ColumnKind
 
@@ -26,7 +33,6 @@ __all__ = [
 ]
 
 DEFAULT_KLL_K = 200
-DEFAULT_FINE_BINS = 100
 # A window keeps its raw finite values up to this many (16 KiB), so that the Wasserstein
 # distance of a small window is exact; beyond it the bins and the sketch take over.
 DEFAULT_EXACT_VALUES = 2048
@@ -41,51 +47,6 @@ SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 _NO_VALUES: FloatArray = np.zeros(0, dtype=np.float64)
 _NO_VALUES.setflags(write=False)
-
-_TAIL_LEVELS = np.array([1e-4, 1e-3, 1.0 - 1e-3, 1.0 - 1e-4])
-
-
-def fine_edges(values: npt.ArrayLike, *, bins: int = DEFAULT_FINE_BINS) -> FloatArray:
-    """Fine bin edges: the distinct exact ``i / bins`` quantiles of the finite ``values``.
-
-    The 0.01 %, 0.1 %, 99.9 % and 99.99 % quantiles are edges too, so that a few outliers
-    sit in tiny tail bins of their own instead of stretching a whole 1 % bin across the gap.
-    Quantiles follow the inverted empirical CDF (Hyndman & Fan 1996, definition 1), so every
-    edge is an observed value and discrete data get one bin per distinct value. A last edge
-    just above the maximum closes the top bin, so bins are ``[e_i, e_{i+1})`` and a value is
-    out of the reference range exactly when it falls in a tail bin.
-
-    >>> fine_edges([3.0, 1.0, 2.0, 2.0], bins=4).tolist()
-    [1.0, 2.0, 3.0, 3.0000000000000004]
-    """
-    array = np.asarray(values, dtype=np.float64).ravel()
-    finite = array[np.isfinite(array)]
-    if finite.size == 0:
-        raise InputError("fine bin edges need at least one finite value")
-    if bins < 1:
-        raise InputError(f"fine bins must be >= 1, got {bins}")
-    size = finite.size
-    levels = np.arange(bins + 1, dtype=np.int64)
-    # ceil(i * n / bins) - 1 in integers: the inverted-CDF position of level i / bins.
-    grid = np.maximum((levels * size + bins - 1) // bins - 1, 0)
-    tails = np.maximum(np.ceil(_TAIL_LEVELS * size).astype(np.int64) - 1, 0)
-    positions = np.concatenate((grid, tails))
-    partitioned = np.partition(finite, np.unique(positions))
-    distinct = np.unique(partitioned[positions])
-    edges: FloatArray = np.append(distinct, np.nextafter(distinct[-1], np.inf))
-    return edges
-
-
-def _validated_edges(edges: npt.ArrayLike) -> FloatArray:
-    array = np.array(edges, dtype=np.float64).ravel()
-    if array.size == 0:
-        raise InputError("fine bin edges must not be empty")
-    if np.isnan(array).any() or np.isneginf(array).any() or np.isposinf(array[:-1]).any():
-        raise InputError("fine bin edges must be finite (only the last may be +inf)")
-    if array.size > 1 and not bool(np.all(array[1:] > array[:-1])):
-        raise InputError("fine bin edges must be strictly increasing")
-    array.setflags(write=False)
-    return array
 
 
 def _new_sketch(k: int) -> Any:
@@ -137,7 +98,7 @@ class NumericProfile:
     >>> reference = NumericProfile.of(rng.normal(size=10_000))
     >>> window = NumericProfile.of(rng.normal(size=5_000), edges=reference.edges)
     >>> int(window.bin_counts.sum()), len(reference.edges)
-    (5000, 102)
+    (5000, 105)
     """
 
     kind: ClassVar[ColumnKind] = ColumnKind.NUMERIC
@@ -200,7 +161,7 @@ class NumericProfile:
         self._outside: FloatArray | None = _NO_VALUES
         self._outline: PiecewiseCDF | None = None
         if edges is not None:
-            self._set_edges(_validated_edges(edges))
+            self._set_edges(validated_edges(edges))
 
     @classmethod
     def of(
@@ -389,7 +350,7 @@ class NumericProfile:
         self.maximum = batch_max if previous == 0 else max(self.maximum, batch_max)
         self._keep_exact(finite)
         if self._bins is None:
-            edges = _validated_edges(fine_edges(finite, bins=self.fine_bins))
+            edges = validated_edges(fine_edges(finite, bins=self.fine_bins))
             self._set_edges(edges)
             if self.outline_points:
                 # The last edge is just above the maximum, not an observed value.
@@ -543,7 +504,7 @@ class NumericProfile:
             "outline_points": self.outline_points,
             "exact": None if self._exact is None else self._exact.astype("<f8").tobytes(),
             "outside": None if self._outside is None else self._outside.astype("<f8").tobytes(),
-            "outline": None if self._outline is None else _outline_bytes(self._outline),
+            "outline": None if self._outline is None else self._outline.to_bytes(),
         }
 
     @classmethod
@@ -593,7 +554,7 @@ class NumericProfile:
             if profile._outside.size != beyond:
                 raise InputError("numeric profile outside values do not match its tail bins")
         outline_data = state.get("outline")
-        profile._outline = None if outline_data is None else _outline_from_bytes(outline_data)
+        profile._outline = None if outline_data is None else PiecewiseCDF.from_bytes(outline_data)
         return profile
 
 
@@ -620,22 +581,6 @@ def _merged_outline(first: NumericProfile, second: NumericProfile) -> PiecewiseC
         return None
     weight = second.finite_count / (first.finite_count + second.finite_count)
     return mixture(first._outline, second._outline, weight)
-
-
-def _outline_bytes(cdf: PiecewiseCDF) -> bytes:
-    return np.concatenate((cdf.points, cdf.left, cdf.right)).astype("<f8").tobytes()
-
-
-def _outline_from_bytes(data: object) -> PiecewiseCDF:
-    if not isinstance(data, bytes) or len(data) % 24 or not data:
-        raise InputError("numeric profile outline must be three equal float64 arrays")
-    points, left, right = np.frombuffer(data, dtype="<f8").reshape(3, -1).astype(np.float64)
-    ordered = bool(np.all(np.diff(points) > 0.0)) and bool(np.all(np.isfinite(points)))
-    shares = np.concatenate((left, right))
-    monotone = bool(np.all(left <= right)) and bool(np.all(right[:-1] <= left[1:]))
-    if not (ordered and monotone and shares.min() >= 0.0 and shares.max() <= 1.0):
-        raise InputError("numeric profile outline is not a CDF")
-    return PiecewiseCDF(points, left, right)
 
 
 def _values_from_bytes(data: object, limit: int, name: str) -> FloatArray | None:
@@ -666,45 +611,3 @@ def _float_or_nan(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"expected a number or null, got {value!r}")
     return float(value)
-
-
-def fold_finite_block(
-    profiles: list[NumericProfile], block: FineBinsBlock, values: FloatArray
-) -> None:
-    """Fold row ``i`` of ``values`` into ``profiles[i]``, for rows of finite values only.
-
-    The same as ``profiles[i].update(values[i])`` for every ``i`` (bit for bit), with the
-    moments, extremes and bins of all rows computed in a few NumPy calls. ``block`` holds the
-    profiles' bins in order; ``values`` must be C-contiguous and writeable (the sketches read
-    its rows in place).
-    """
-    size = values.shape[1]
-    if size == 0:
-        return
-    means = values.mean(axis=1)
-    deviations = values - means[:, None]
-    minima = values.min(axis=1)
-    maxima = values.max(axis=1)
-    bin_counts = block.counts(values)
-    for index, profile in enumerate(profiles):
-        if profile._bin_counts is None:
-            raise AssertionError("fold_finite_block needs profiles with bins")
-        previous = profile.finite_count
-        profile.count += size
-        row_deviations = deviations[index]
-        profile.mean, profile.m2 = combine_moments(
-            previous,
-            profile.mean,
-            profile.m2,
-            size,
-            float(means[index]),
-            float(np.dot(row_deviations, row_deviations)),
-        )
-        low, high = float(minima[index]), float(maxima[index])
-        profile.minimum = low if previous == 0 else min(profile.minimum, low)
-        profile.maximum = high if previous == 0 else max(profile.maximum, high)
-        profile._bin_counts += bin_counts[index]
-        profile._keep_outside(values[index], bin_counts[index])
-        profile._keep_exact(values[index])
-        profile._outline = None
-        profile._sketch_update(values[index])
