@@ -17,8 +17,16 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
 
-from watchkeeper.profiles import DatasetProfile, NumericProfile, profile_numeric_drift
+from watchkeeper.profiles import (
+    DatasetProfile,
+    NumericProfile,
+    ProfileAccumulator,
+    drift_from_profiles,
+    profile_frame,
+    profile_numeric_drift,
+)
 from watchkeeper.profiles._cdf import outline_error_bound, sample_cdf, wasserstein
+from watchkeeper.schema import infer_schema
 from watchkeeper.stats.drift import numeric_drift
 
 Draw = Callable[[np.random.Generator, int, float], np.ndarray]
@@ -195,3 +203,29 @@ def test_bytes_keep_exact_values_and_old_profiles_still_load() -> None:
     old_metrics = profile_numeric_drift(old_profiles[0], old_profiles[1]).metrics
     assert old_metrics["ks"] <= expected["ks"] + 1e-12
     assert np.isfinite(old_metrics["wasserstein_norm"])
+
+
+def test_accumulated_windows_as_the_service_builds_them(rainfall: pd.DataFrame) -> None:
+    # The live path: a reference profile of the frame, windows folded batch by batch (the
+    # block fold of every numeric column at once), drift of every column of the window.
+    frame = rainfall[list(HEAVY_TAILED_RAINFALL)]
+    reference = profile_frame(frame.iloc[:6000], infer_schema(frame))
+    for start, rows in ((6000, 30), (12_000, 30), (14_000, 1500), (15_000, 3000)):
+        accumulator = ProfileAccumulator(reference=reference)
+        for batch in range(start, start + rows, 10):
+            accumulator.update(
+                {name: frame[name].to_numpy()[batch : batch + 10] for name in frame.columns}
+            )
+        window = accumulator.profile()
+        results = drift_from_profiles(reference, window)
+        for name in HEAVY_TAILED_RAINFALL:
+            values = frame[name].to_numpy()
+            exact = exact_w_over_sigma(values[:6000], values[start : start + rows])
+            value = results[name].metrics["wasserstein_norm"]
+            column = window.columns[name]
+            assert isinstance(column, NumericProfile)
+            assert (column.exact is not None) == (rows <= 2048)
+            if rows <= 2048:
+                assert value == pytest.approx(exact, abs=1e-4), name
+            else:
+                assert abs(value - exact) <= 0.05, name
