@@ -14,8 +14,59 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from watchkeeper.errors import InputError
+
 FloatArray = npt.NDArray[np.float64]
 CountArray = npt.NDArray[np.int64]
+
+DEFAULT_FINE_BINS = 100
+
+_TAIL_LEVELS = np.array([1e-4, 1e-3, 1.0 - 1e-3, 1.0 - 1e-4])
+
+
+def fine_edges(values: npt.ArrayLike, *, bins: int = DEFAULT_FINE_BINS) -> FloatArray:
+    """Fine bin edges: the distinct exact ``i / bins`` quantiles of the finite ``values``.
+
+    The 0.01 %, 0.1 %, 99.9 % and 99.99 % quantiles are edges too, so that a few outliers
+    sit in tiny tail bins of their own instead of stretching a whole 1 % bin across the gap.
+    Quantiles follow the inverted empirical CDF (Hyndman & Fan 1996, definition 1), so every
+    edge is an observed value and discrete data get one bin per distinct value. A last edge
+    just above the maximum closes the top bin, so bins are ``[e_i, e_{i+1})`` and a value is
+    out of the reference range exactly when it falls in a tail bin.
+
+    >>> fine_edges([3.0, 1.0, 2.0, 2.0], bins=4).tolist()
+    [1.0, 2.0, 3.0, 3.0000000000000004]
+    """
+    array = np.asarray(values, dtype=np.float64).ravel()
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        raise InputError("fine bin edges need at least one finite value")
+    if bins < 1:
+        raise InputError(f"fine bins must be >= 1, got {bins}")
+    size = finite.size
+    levels = np.arange(bins + 1, dtype=np.int64)
+    # ceil(i * n / bins) - 1 in integers: the inverted-CDF position of level i / bins.
+    grid = np.maximum((levels * size + bins - 1) // bins - 1, 0)
+    tails = np.maximum(np.ceil(_TAIL_LEVELS * size).astype(np.int64) - 1, 0)
+    positions = np.concatenate((grid, tails))
+    partitioned = np.partition(finite, np.unique(positions))
+    distinct = np.unique(partitioned[positions])
+    edges: FloatArray = np.append(distinct, np.nextafter(distinct[-1], np.inf))
+    return edges
+
+
+def validated_edges(edges: npt.ArrayLike) -> FloatArray:
+    """``edges`` as a read-only float64 array; InputError unless usable as fine bin edges."""
+    array = np.array(edges, dtype=np.float64).ravel()
+    if array.size == 0:
+        raise InputError("fine bin edges must not be empty")
+    if np.isnan(array).any() or np.isneginf(array).any() or np.isposinf(array[:-1]).any():
+        raise InputError("fine bin edges must be finite (only the last may be +inf)")
+    if array.size > 1 and not bool(np.all(array[1:] > array[:-1])):
+        raise InputError("fine bin edges must be strictly increasing")
+    array.setflags(write=False)
+    return array
+
 
 # 2**14 cells (128 KiB of start indices) stay in L2 cache; finer grids serve uneven edges.
 _GRID_CELLS = (1 << 14, 1 << 16)

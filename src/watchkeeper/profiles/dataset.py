@@ -24,10 +24,12 @@ from watchkeeper.profiles.categorical import (
     CategoricalProfile,
 )
 from watchkeeper.profiles.numeric import (
+    DEFAULT_EXACT_VALUES,
     DEFAULT_FINE_BINS,
     DEFAULT_KLL_K,
+    DEFAULT_OUTLINE_POINTS,
     NumericProfile,
-    fold_finite_block,
+    combine_moments,
 )
 from watchkeeper.schema import ColumnKind, ResolvedSchema
 
@@ -54,7 +56,7 @@ _PROFILE_TYPES: dict[ColumnKind, type[ColumnProfile]] = {
     ColumnKind.CATEGORICAL: CategoricalProfile,
     ColumnKind.BOOLEAN: BooleanProfile,
 }
-_BYTE_FIELDS = frozenset({"edges", "kll", "hll"})
+_BYTE_FIELDS = frozenset({"edges", "kll", "hll", "exact", "outline", "outside"})
 # Below this many finite values per fold the sketch thread costs more than it saves.
 _THREADED_MIN_VALUES = 262_144
 # KLL updates hold the GIL; chunks of this size hand it back to the binning thread often.
@@ -68,18 +70,30 @@ class ProfileOptions:
     ``k`` is the KLL quantile sketch parameter (rank error about 1.3 % at 200), ``fine_bins``
     the number of reference-quantile bins of a numeric reference profile, ``max_labels`` the
     number of categorical labels counted exactly, ``lg_k`` the HyperLogLog size (2**lg_k
-    registers).
+    registers), ``exact_values`` how many finite values a numeric column keeps exactly and
+    ``outline_points`` how many order statistics a numeric reference keeps for its outline.
     """
 
     k: int = DEFAULT_KLL_K
     fine_bins: int = DEFAULT_FINE_BINS
     max_labels: int = DEFAULT_MAX_LABELS
     lg_k: int = DEFAULT_HLL_LG_K
+    exact_values: int = DEFAULT_EXACT_VALUES
+    outline_points: int = DEFAULT_OUTLINE_POINTS
 
     def __post_init__(self) -> None:
         # Constructing a profile validates every option with a clear message.
-        NumericProfile(k=self.k, fine_bins=self.fine_bins)
+        self.numeric()
         CategoricalProfile(max_labels=self.max_labels, lg_k=self.lg_k)
+
+    def numeric(self) -> NumericProfile:
+        """An empty numeric profile with these options."""
+        return NumericProfile(
+            k=self.k,
+            fine_bins=self.fine_bins,
+            exact_values=self.exact_values,
+            outline_points=self.outline_points,
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -213,6 +227,48 @@ def _decode(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def fold_finite_block(
+    profiles: list[NumericProfile], block: FineBinsBlock, values: FloatArray
+) -> None:
+    """Fold row ``i`` of ``values`` into ``profiles[i]``, for rows of finite values only.
+
+    The same as ``profiles[i].update(values[i])`` for every ``i`` (bit for bit), with the
+    moments, extremes and bins of all rows computed in a few NumPy calls. ``block`` holds the
+    profiles' bins in order; ``values`` must be C-contiguous and writeable (the sketches read
+    its rows in place).
+    """
+    size = values.shape[1]
+    if size == 0:
+        return
+    means = values.mean(axis=1)
+    deviations = values - means[:, None]
+    minima = values.min(axis=1)
+    maxima = values.max(axis=1)
+    bin_counts = block.counts(values)
+    for index, profile in enumerate(profiles):
+        if profile._bin_counts is None:
+            raise AssertionError("fold_finite_block needs profiles with bins")
+        previous = profile.finite_count
+        profile.count += size
+        row_deviations = deviations[index]
+        profile.mean, profile.m2 = combine_moments(
+            previous,
+            profile.mean,
+            profile.m2,
+            size,
+            float(means[index]),
+            float(np.dot(row_deviations, row_deviations)),
+        )
+        low, high = float(minima[index]), float(maxima[index])
+        profile.minimum = low if previous == 0 else min(profile.minimum, low)
+        profile.maximum = high if previous == 0 else max(profile.maximum, high)
+        profile._bin_counts += bin_counts[index]
+        profile._keep_outside(values[index], bin_counts[index])
+        profile._keep_exact(values[index])
+        profile._outline = None
+        profile._sketch_update(values[index])
+
+
 def _empty_profiles(
     kinds: Mapping[str, ColumnKind],
     reference: DatasetProfile | None,
@@ -239,7 +295,7 @@ def _empty_profiles(
         elif isinstance(template, CategoricalProfile):
             profiles[name] = CategoricalProfile(max_labels=template.max_labels, lg_k=template.lg_k)
         elif kind is ColumnKind.NUMERIC:
-            profiles[name] = NumericProfile(k=options.k, fine_bins=options.fine_bins)
+            profiles[name] = options.numeric()
         elif kind is ColumnKind.CATEGORICAL:
             profiles[name] = CategoricalProfile(max_labels=options.max_labels, lg_k=options.lg_k)
         elif kind is ColumnKind.BOOLEAN:

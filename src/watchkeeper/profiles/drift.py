@@ -28,6 +28,8 @@ import numpy.typing as npt
 
 from watchkeeper.errors import ConfigError, DriftError, SchemaError
 from watchkeeper.profiles._binning import FloatArray
+from watchkeeper.profiles._cdf import ks_lower_bound
+from watchkeeper.profiles._wasserstein import exact_sides, profile_wasserstein
 from watchkeeper.profiles.categorical import OTHER_LABEL, BooleanProfile, CategoricalProfile
 from watchkeeper.profiles.dataset import ColumnProfile, DatasetProfile
 from watchkeeper.profiles.numeric import NumericProfile
@@ -65,81 +67,6 @@ def _cdf_gaps(reference: FloatArray, current: FloatArray) -> tuple[float, int, i
         gaps = np.abs(cum_ref * n_cur - cum_cur * n_ref)
         return float(gaps.max()) / (float(n_ref) * float(n_cur)), n_ref, n_cur
     return float(np.abs(cum_ref / n_ref - cum_cur / n_cur).max()), n_ref, n_cur
-
-
-_GRID_QUANTILES = np.linspace(0.0, 1.0, 257)
-
-
-_WIDE_BIN = 4.0
-
-
-def _anchored_cdf(
-    profile: NumericProfile,
-    counts: FloatArray,
-    boundaries: FloatArray,
-    wide: npt.NDArray[np.bool_],
-    grid: FloatArray,
-) -> FloatArray:
-    """The CDF at ``grid``: exact at bin boundaries, linear inside ordinary bins.
-
-    A bin's exact count fixes how much the CDF rises across it. Inside a bin of a quantile
-    grid the rise is close to even, except in a ``wide`` bin — one stretched by an outlier, a
-    gap in the data or values beyond the reference range — where the KLL ranks say where the
-    rise happens (an even spread would move mass far from any data). Ordinary bins stay linear
-    because the sketch's rank error is as large as such a bin's share.
-    """
-    cumulative = np.concatenate(([0.0], np.cumsum(counts))) / counts.sum()
-    last = boundaries.size - 2
-    index = np.clip(np.searchsorted(boundaries, grid, side="right") - 1, 0, last)
-    low, high = boundaries[index], boundaries[index + 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(high > low, (grid - low) / (high - low), 1.0)
-    resolvable = counts / counts.sum() >= 4.0 * profile.rank_error()
-    shaped = (wide & resolvable)[index]
-    if shaped.any():
-        at = grid[shaped]
-        rank_low, rank_high, rank = (
-            profile.ranks(points) for points in (low[shaped], high[shaped], at)
-        )
-        span = rank_high - rank_low
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share[shaped] = np.where(span > 0.0, (rank - rank_low) / span, share[shaped])
-    rise = cumulative[index + 1] - cumulative[index]
-    cdf: FloatArray = cumulative[index] + rise * np.clip(share, 0.0, 1.0)
-    return cdf
-
-
-def _profile_wasserstein(
-    boundaries: FloatArray,
-    reference: NumericProfile,
-    current: NumericProfile,
-    ref_counts: FloatArray,
-    cur_counts: FloatArray,
-) -> float:
-    """``∫|F_r - F_c|`` on bin boundaries refined by both sides' KLL quantiles (Vallender 1974).
-
-    The two CDFs are evaluated at every boundary and at 257 quantiles of each side, so the
-    integration grid is fine where either sample has mass; see :func:`_anchored_cdf`.
-    """
-    inner = np.concatenate(
-        (reference.quantiles(_GRID_QUANTILES), current.quantiles(_GRID_QUANTILES))
-    )
-    grid = np.unique(np.concatenate((boundaries, np.clip(inner, boundaries[0], boundaries[-1]))))
-    widths = np.diff(boundaries)
-    typical = np.median(widths[widths > 0.0]) if np.any(widths > 0.0) else 0.0
-    wide = widths > _WIDE_BIN * typical
-    gap = _anchored_cdf(reference, ref_counts, boundaries, wide, grid) - _anchored_cdf(
-        current, cur_counts, boundaries, wide, grid
-    )
-    start, end = np.abs(gap[:-1]), np.abs(gap[1:])
-    steps = np.diff(grid)
-    same_sign = gap[:-1] * gap[1:] >= 0.0
-    total = start + end
-    # Where the gap changes sign between two grid points the triangles have area
-    # (a² + b²) / 2(a + b) per unit width.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        crossing = np.where(total > 0.0, (start**2 + end**2) / (2.0 * total), 0.0)
-    return float((np.where(same_sign, total / 2.0, crossing) * steps).sum())
 
 
 def _group_bins(reference: FloatArray, bins: int) -> npt.NDArray[np.intp]:
@@ -212,11 +139,15 @@ def profile_numeric_drift(
     ref_counts = reference.bin_counts.astype(np.float64)
     cur_counts = current.bin_counts.astype(np.float64)
     ks, n_ref, n_cur = _cdf_gaps(ref_counts, cur_counts)
+    sides = exact_sides(reference, current)
+    if sides is not None:
+        # Every point of either side, not only the bin edges: still never above the exact D.
+        ks = max(ks, ks_lower_bound(*sides))
     ks_result = ks_p_value(ks, n_ref, n_cur)
     low = min(reference.minimum, current.minimum, float(edges[0]))
     high = max(reference.maximum, current.maximum, float(edges[-1]))
     boundaries = np.concatenate(([low], edges, [high]))
-    wasserstein = _profile_wasserstein(boundaries, reference, current, ref_counts, cur_counts)
+    wasserstein = profile_wasserstein(reference, current, ref_counts, cur_counts, boundaries)
     scale = _scale(reference, current)
     starts = _group_bins(ref_counts, config.bins)
     ref_groups = np.add.reduceat(ref_counts, starts)

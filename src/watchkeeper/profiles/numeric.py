@@ -1,4 +1,5 @@
-"""Mergeable profile of a numeric column: counts, exact moments, KLL quantiles, fine bins."""
+"""Mergeable profile of a numeric column: counts, exact moments, KLL quantiles, fine bins,
+the exact values of a small window and the outline of a reference's distribution."""
 
 from __future__ import annotations
 
@@ -10,67 +11,42 @@ import numpy as np
 import numpy.typing as npt
 
 from watchkeeper.errors import InputError
-from watchkeeper.profiles._binning import CountArray, FineBins, FineBinsBlock, FloatArray
+from watchkeeper.profiles._binning import (
+    DEFAULT_FINE_BINS,
+    CountArray,
+    FineBins,
+    FloatArray,
+    fine_edges,
+    validated_edges,
+)
+from watchkeeper.profiles._cdf import PiecewiseCDF, mixture, outline
 from watchkeeper.schema import ColumnKind
 
 __all__ = [
+    "DEFAULT_EXACT_VALUES",
     "DEFAULT_FINE_BINS",
     "DEFAULT_KLL_K",
+    "DEFAULT_OUTLINE_POINTS",
     "SUMMARY_QUANTILES",
     "NumericProfile",
     "fine_edges",
 ]
 
 DEFAULT_KLL_K = 200
-DEFAULT_FINE_BINS = 100
+# A window keeps its raw finite values up to this many (16 KiB), so that the Wasserstein
+# distance of a small window is exact; beyond it the bins and the sketch take over.
+DEFAULT_EXACT_VALUES = 2048
+# Order statistics (times two) a reference keeps for its outline (docs/profiles.md).
+DEFAULT_OUTLINE_POINTS = 256
+# A window keeps its values beyond the reference range exactly up to this many (2 KiB): in
+# heavy tails the few largest values carry much of the Wasserstein distance.
+OUTSIDE_VALUES = 256
 # Quantiles reported by ``to_dict`` (named p01 … p99).
 SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-_TAIL_LEVELS = np.array([1e-4, 1e-3, 1.0 - 1e-3, 1.0 - 1e-4])
-
-
-def fine_edges(values: npt.ArrayLike, *, bins: int = DEFAULT_FINE_BINS) -> FloatArray:
-    """Fine bin edges: the distinct exact ``i / bins`` quantiles of the finite ``values``.
-
-    The 0.01 %, 0.1 %, 99.9 % and 99.99 % quantiles are edges too, so that a few outliers
-    sit in tiny tail bins of their own instead of stretching a whole 1 % bin across the gap.
-    Quantiles follow the inverted empirical CDF (Hyndman & Fan 1996, definition 1), so every
-    edge is an observed value and discrete data get one bin per distinct value. A last edge
-    just above the maximum closes the top bin, so bins are ``[e_i, e_{i+1})`` and a value is
-    out of the reference range exactly when it falls in a tail bin.
-
-    >>> fine_edges([3.0, 1.0, 2.0, 2.0], bins=4).tolist()
-    [1.0, 2.0, 3.0, 3.0000000000000004]
-    """
-    array = np.asarray(values, dtype=np.float64).ravel()
-    finite = array[np.isfinite(array)]
-    if finite.size == 0:
-        raise InputError("fine bin edges need at least one finite value")
-    if bins < 1:
-        raise InputError(f"fine bins must be >= 1, got {bins}")
-    size = finite.size
-    levels = np.arange(bins + 1, dtype=np.int64)
-    # ceil(i * n / bins) - 1 in integers: the inverted-CDF position of level i / bins.
-    grid = np.maximum((levels * size + bins - 1) // bins - 1, 0)
-    tails = np.maximum(np.ceil(_TAIL_LEVELS * size).astype(np.int64) - 1, 0)
-    positions = np.concatenate((grid, tails))
-    partitioned = np.partition(finite, np.unique(positions))
-    distinct = np.unique(partitioned[positions])
-    edges: FloatArray = np.append(distinct, np.nextafter(distinct[-1], np.inf))
-    return edges
-
-
-def _validated_edges(edges: npt.ArrayLike) -> FloatArray:
-    array = np.array(edges, dtype=np.float64).ravel()
-    if array.size == 0:
-        raise InputError("fine bin edges must not be empty")
-    if np.isnan(array).any() or np.isneginf(array).any() or np.isposinf(array[:-1]).any():
-        raise InputError("fine bin edges must be finite (only the last may be +inf)")
-    if array.size > 1 and not bool(np.all(array[1:] > array[:-1])):
-        raise InputError("fine bin edges must be strictly increasing")
-    array.setflags(write=False)
-    return array
+_NO_VALUES: FloatArray = np.zeros(0, dtype=np.float64)
+_NO_VALUES.setflags(write=False)
 
 
 def _new_sketch(k: int) -> Any:
@@ -110,12 +86,19 @@ class NumericProfile:
     edges takes them from the first finite values it sees; a window profile inherits them from
     its reference so that the two can be compared bin by bin.
 
+    Two more pieces make the Wasserstein distance exact where bins cannot be: the finite
+    values themselves while there are at most ``exact_values`` of them (:attr:`exact`), and,
+    for a profile that computed its own edges from one batch (a reference), an *outline* of
+    that batch — its exact CDF at about ``outline_points`` order statistics chosen so that
+    tails, outliers and gaps keep their own (:attr:`outline`; see
+    :func:`watchkeeper.profiles._cdf.outline`).
+
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> reference = NumericProfile.of(rng.normal(size=10_000))
     >>> window = NumericProfile.of(rng.normal(size=5_000), edges=reference.edges)
     >>> int(window.bin_counts.sum()), len(reference.edges)
-    (5000, 102)
+    (5000, 105)
     """
 
     kind: ClassVar[ColumnKind] = ColumnKind.NUMERIC
@@ -123,8 +106,12 @@ class NumericProfile:
     __slots__ = (
         "_bin_counts",
         "_bins",
+        "_exact",
+        "_outline",
+        "_outside",
         "_sketch",
         "count",
+        "exact_values",
         "fine_bins",
         "k",
         "m2",
@@ -134,6 +121,7 @@ class NumericProfile:
         "missing",
         "negative_infinite",
         "non_numeric",
+        "outline_points",
         "positive_infinite",
     )
 
@@ -143,13 +131,20 @@ class NumericProfile:
         edges: npt.ArrayLike | None = None,
         k: int = DEFAULT_KLL_K,
         fine_bins: int = DEFAULT_FINE_BINS,
+        exact_values: int = DEFAULT_EXACT_VALUES,
+        outline_points: int = DEFAULT_OUTLINE_POINTS,
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or not 8 <= k <= 65_535:
             raise InputError(f"KLL parameter k must be an integer in [8, 65535], got {k!r}")
         if isinstance(fine_bins, bool) or not isinstance(fine_bins, int) or fine_bins < 1:
             raise InputError(f"fine_bins must be a positive integer, got {fine_bins!r}")
+        for name, value in (("exact_values", exact_values), ("outline_points", outline_points)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65_536:
+                raise InputError(f"{name} must be an integer in [0, 65536], got {value!r}")
         self.k = k
         self.fine_bins = fine_bins
+        self.exact_values = exact_values
+        self.outline_points = outline_points
         self.count = 0
         self.missing = 0
         self.non_numeric = 0
@@ -162,8 +157,11 @@ class NumericProfile:
         self._sketch: Any = _new_sketch(k)
         self._bins: FineBins | None = None
         self._bin_counts: CountArray | None = None
+        self._exact: FloatArray | None = _NO_VALUES
+        self._outside: FloatArray | None = _NO_VALUES
+        self._outline: PiecewiseCDF | None = None
         if edges is not None:
-            self._set_edges(_validated_edges(edges))
+            self._set_edges(validated_edges(edges))
 
     @classmethod
     def of(
@@ -174,9 +172,17 @@ class NumericProfile:
         non_numeric: int = 0,
         k: int = DEFAULT_KLL_K,
         fine_bins: int = DEFAULT_FINE_BINS,
+        exact_values: int = DEFAULT_EXACT_VALUES,
+        outline_points: int = DEFAULT_OUTLINE_POINTS,
     ) -> NumericProfile:
         """Profile of ``values`` (float64, NaN where missing); see :meth:`update`."""
-        profile = cls(edges=edges, k=k, fine_bins=fine_bins)
+        profile = cls(
+            edges=edges,
+            k=k,
+            fine_bins=fine_bins,
+            exact_values=exact_values,
+            outline_points=outline_points,
+        )
         profile.update(values, non_numeric=non_numeric)
         return profile
 
@@ -185,12 +191,38 @@ class NumericProfile:
         self._bin_counts = np.zeros(self._bins.size, dtype=np.int64)
 
     def empty_like(self) -> NumericProfile:
-        """An empty profile with the same edges and sketch size (for windows and batches)."""
-        twin = NumericProfile(k=self.k, fine_bins=self.fine_bins)
+        """An empty profile with the same edges and sizes (for windows and batches)."""
+        twin = self._twin()
         if self._bins is not None:
             twin._bins = self._bins
             twin._bin_counts = np.zeros(self._bins.size, dtype=np.int64)
         return twin
+
+    def _twin(self) -> NumericProfile:
+        return NumericProfile(
+            k=self.k,
+            fine_bins=self.fine_bins,
+            exact_values=self.exact_values,
+            outline_points=self.outline_points,
+        )
+
+    @property
+    def exact(self) -> FloatArray | None:
+        """The finite values in arrival order (read-only) while there are at most
+        ``exact_values`` of them and none came from a profile without them; else ``None``."""
+        return self._exact
+
+    @property
+    def outside(self) -> FloatArray | None:
+        """The finite values beyond the fine edges (in the two tail bins), read-only, while
+        there are at most ``OUTSIDE_VALUES`` of them; else ``None``."""
+        return self._outside
+
+    @property
+    def outline(self) -> PiecewiseCDF | None:
+        """The reference outline: the exact CDF of the values at chosen order statistics,
+        linear between them; ``None`` for window profiles and after a later fold."""
+        return self._outline
 
     @property
     def edges(self) -> FloatArray | None:
@@ -259,6 +291,14 @@ class NumericProfile:
         result: FloatArray = cdf[inverse.reshape(points.shape)]
         return result
 
+    def sketch_items(self) -> tuple[FloatArray, FloatArray]:
+        """The values the KLL sketch retains and their weights (each stands for that many)."""
+        retained = [(value, weight) for value, weight in self._sketch]
+        if not retained:
+            return np.zeros(0), np.zeros(0)
+        values, weights = np.array(retained, dtype=np.float64).T
+        return values, weights
+
     def rank_error(self) -> float:
         """Normalised rank error of the KLL sketch (99 % confidence, single quantile)."""
         return float(self._sketch.normalized_rank_error(False))
@@ -308,13 +348,47 @@ class NumericProfile:
         batch_min, batch_max = float(np.min(finite)), float(np.max(finite))
         self.minimum = batch_min if previous == 0 else min(self.minimum, batch_min)
         self.maximum = batch_max if previous == 0 else max(self.maximum, batch_max)
+        self._keep_exact(finite)
         if self._bins is None:
-            self._set_edges(_validated_edges(fine_edges(finite, bins=self.fine_bins)))
+            edges = validated_edges(fine_edges(finite, bins=self.fine_bins))
+            self._set_edges(edges)
+            if self.outline_points:
+                # The last edge is just above the maximum, not an observed value.
+                self._outline = outline(finite, points=self.outline_points, anchors=edges[:-1])
+        else:
+            # An outline describes the one batch it was built from.
+            self._outline = None
         bins, bin_counts = self._bins, self._bin_counts
         if bins is None or bin_counts is None:
             raise AssertionError("fine bins are set before the first finite value is counted")
-        bin_counts += bins.counts(finite)
+        batch_counts = bins.counts(finite)
+        bin_counts += batch_counts
+        self._keep_outside(finite, batch_counts)
         return finite
+
+    def _keep_outside(self, finite: FloatArray, batch_counts: CountArray) -> None:
+        """Keep a batch's values beyond the edges (found only when the tail bins grew)."""
+        beyond = int(batch_counts[0] + batch_counts[-1])
+        if beyond == 0 or self._outside is None or self._bins is None:
+            return
+        if self._outside.size + beyond > OUTSIDE_VALUES:
+            self._outside = None
+            return
+        edges = self._bins.edges
+        kept = np.concatenate((self._outside, finite[(finite < edges[0]) | (finite >= edges[-1])]))
+        kept.setflags(write=False)
+        self._outside = kept
+
+    def _keep_exact(self, finite: FloatArray) -> None:
+        """Append a batch's finite values to the exact values, or drop them past the limit."""
+        if self._exact is None or finite.size == 0:
+            return
+        if self._exact.size + finite.size > self.exact_values:
+            self._exact = None
+            return
+        kept = np.concatenate((self._exact, finite))
+        kept.setflags(write=False)
+        self._exact = kept
 
     def _sketch_update(self, finite: FloatArray) -> None:
         if finite.size:
@@ -323,7 +397,7 @@ class NumericProfile:
 
     def copy(self) -> NumericProfile:
         """An independent copy."""
-        twin = NumericProfile(k=self.k, fine_bins=self.fine_bins)
+        twin = self._twin()
         for name in (
             "count",
             "missing",
@@ -339,14 +413,21 @@ class NumericProfile:
         twin._sketch = datasketches.kll_doubles_sketch.deserialize(self._sketch.serialize())
         twin._bins = self._bins
         twin._bin_counts = None if self._bin_counts is None else self._bin_counts.copy()
+        # Both are read-only and replaced, never changed in place, so sharing them is safe.
+        twin._exact = self._exact
+        twin._outside = self._outside
+        twin._outline = self._outline
         return twin
 
     def merge(self, other: NumericProfile) -> NumericProfile:
         """A new profile of both inputs' data; neither input changes.
 
         Counts, moments, minimum, maximum and bin counts are those of the concatenated data;
-        the quantile sketch keeps its rank-error guarantee. Both profiles must use the same
-        ``k`` and, if both have finite values, the same fine edges.
+        the quantile sketch keeps its rank-error guarantee. The exact values are kept while
+        both sides have them and together they stay within ``exact_values``; the outline is
+        the exact mixture of both outlines, kept while every side with finite values has one.
+        Both profiles must use the same ``k`` and, if both have finite values, the same fine
+        edges.
         """
         if not isinstance(other, NumericProfile):
             raise InputError(f"cannot merge a numeric profile with {type(other).__name__}")
@@ -377,6 +458,9 @@ class NumericProfile:
             merged._bin_counts = np.zeros(other._bins.size, dtype=np.int64)
         if merged._bin_counts is not None and other._bin_counts is not None:
             merged._bin_counts += other._bin_counts
+        merged._exact = _merged_exact(self._exact, other._exact, self.exact_values)
+        merged._outside = _merged_exact(self._outside, other._outside, OUTSIDE_VALUES)
+        merged._outline = _merged_outline(self, other)
         return merged
 
     def to_dict(self) -> dict[str, object]:
@@ -416,15 +500,24 @@ class NumericProfile:
             "edges": None if edges is None else edges.astype("<f8").tobytes(),
             "bin_counts": None if self._bin_counts is None else self._bin_counts.tolist(),
             "kll": bytes(self._sketch.serialize()),
+            "exact_values": self.exact_values,
+            "outline_points": self.outline_points,
+            "exact": None if self._exact is None else self._exact.astype("<f8").tobytes(),
+            "outside": None if self._outside is None else self._outside.astype("<f8").tobytes(),
+            "outline": None if self._outline is None else self._outline.to_bytes(),
         }
 
     @classmethod
     def _from_state(cls, state: dict[str, Any]) -> NumericProfile:
         edges = state["edges"]
+        # Profiles stored before exact values and outlines existed have neither field: they
+        # load without them, and drift falls back to the bins (docs/profiles.md).
         profile = cls(
             edges=None if edges is None else np.frombuffer(edges, dtype="<f8"),
             k=state["k"],
             fine_bins=state["fine_bins"],
+            exact_values=state.get("exact_values", DEFAULT_EXACT_VALUES),
+            outline_points=state.get("outline_points", DEFAULT_OUTLINE_POINTS),
         )
         for name in ("count", "missing", "non_numeric", "positive_infinite", "negative_infinite"):
             value = state[name]
@@ -451,7 +544,55 @@ class NumericProfile:
             if int(array.sum()) != profile.finite_count:
                 raise InputError("numeric profile bin counts do not add up to its finite count")
             profile._bin_counts = array
+        profile._exact = _values_from_bytes(state.get("exact"), profile.exact_values, "exact")
+        if profile._exact is not None and profile._exact.size != profile.finite_count:
+            raise InputError("numeric profile exact values do not match its finite count")
+        profile._outside = _values_from_bytes(state.get("outside"), OUTSIDE_VALUES, "outside")
+        if profile._outside is not None:
+            counts = profile.bin_counts
+            beyond = int(counts[0] + counts[-1]) if counts.size else 0
+            if profile._outside.size != beyond:
+                raise InputError("numeric profile outside values do not match its tail bins")
+        outline_data = state.get("outline")
+        profile._outline = None if outline_data is None else PiecewiseCDF.from_bytes(outline_data)
         return profile
+
+
+def _merged_exact(
+    first: FloatArray | None, second: FloatArray | None, limit: int
+) -> FloatArray | None:
+    if first is None or second is None or first.size + second.size > limit:
+        return None
+    if second.size == 0:
+        return first
+    if first.size == 0:
+        return second
+    merged = np.concatenate((first, second))
+    merged.setflags(write=False)
+    return merged
+
+
+def _merged_outline(first: NumericProfile, second: NumericProfile) -> PiecewiseCDF | None:
+    if second.finite_count == 0:
+        return first._outline
+    if first.finite_count == 0:
+        return second._outline
+    if first._outline is None or second._outline is None:
+        return None
+    weight = second.finite_count / (first.finite_count + second.finite_count)
+    return mixture(first._outline, second._outline, weight)
+
+
+def _values_from_bytes(data: object, limit: int, name: str) -> FloatArray | None:
+    if data is None:
+        return None
+    if not isinstance(data, bytes) or len(data) % 8 or len(data) // 8 > limit:
+        raise InputError(f"numeric profile {name} values must be at most {limit} float64s")
+    values = np.frombuffer(data, dtype="<f8").astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"numeric profile {name} values must be finite")
+    values.setflags(write=False)
+    return values
 
 
 def _same_edges(left: FloatArray | None, right: FloatArray | None) -> bool:
@@ -470,42 +611,3 @@ def _float_or_nan(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"expected a number or null, got {value!r}")
     return float(value)
-
-
-def fold_finite_block(
-    profiles: list[NumericProfile], block: FineBinsBlock, values: FloatArray
-) -> None:
-    """Fold row ``i`` of ``values`` into ``profiles[i]``, for rows of finite values only.
-
-    The same as ``profiles[i].update(values[i])`` for every ``i`` (bit for bit), with the
-    moments, extremes and bins of all rows computed in a few NumPy calls. ``block`` holds the
-    profiles' bins in order; ``values`` must be C-contiguous and writeable (the sketches read
-    its rows in place).
-    """
-    size = values.shape[1]
-    if size == 0:
-        return
-    means = values.mean(axis=1)
-    deviations = values - means[:, None]
-    minima = values.min(axis=1)
-    maxima = values.max(axis=1)
-    bin_counts = block.counts(values)
-    for index, profile in enumerate(profiles):
-        if profile._bin_counts is None:
-            raise AssertionError("fold_finite_block needs profiles with bins")
-        previous = profile.finite_count
-        profile.count += size
-        row_deviations = deviations[index]
-        profile.mean, profile.m2 = combine_moments(
-            previous,
-            profile.mean,
-            profile.m2,
-            size,
-            float(means[index]),
-            float(np.dot(row_deviations, row_deviations)),
-        )
-        low, high = float(minima[index]), float(maxima[index])
-        profile.minimum = low if previous == 0 else min(profile.minimum, low)
-        profile.maximum = high if previous == 0 else max(profile.maximum, high)
-        profile._bin_counts += bin_counts[index]
-        profile._sketch_update(values[index])
