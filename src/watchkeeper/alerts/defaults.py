@@ -32,6 +32,7 @@ def default_rules(
     error_rate: float = 0.05,
     latency_p99_ms: float = 500.0,
     absent_for: float = 1800.0,
+    min_labels: int = 100,
 ) -> list[RuleSpec]:
     """Six rules for ``model``: drift share, feature drift, accuracy drop, error rate, p99 latency
     and absent data. Names are prefixed with the model so packs of several models can coexist.
@@ -40,8 +41,12 @@ def default_rules(
     column's test is significant *and* its effect size passes the floor, exactly as in the batch
     report, see docs/drift.md), so its false-alarm rate is the test's nominal level at any
     window size. Dataset drift fires when half of the features drift (Evidently's default
-    share). Latency 500 ms p99 and 5 % errors are Flagger's
-    builtin canary checks' orders of magnitude; tune all of them per model.
+    share). Accuracy is judged per window once it has ``min_labels`` labels (100: the 95 %
+    confidence interval of a window's accuracy is then at most ±0.098 wide, ±0.078 near 0.8, so
+    one window below the floor is evidence, not noise) and fires on the first such window
+    (no ``for``: the label minimum is its guard, and a ``for`` would cost a whole window more of
+    delay after labels that may already be weeks late). Latency 500 ms p99 and 5 % errors are
+    Flagger's builtin canary checks' orders of magnitude; tune all of them per model.
     """
     prefix = rule_prefix(model)
 
@@ -54,6 +59,7 @@ def default_rules(
         summary: str,
         for_: float = 0.0,
         keep_firing_for: float = 0.0,
+        min_labels: int | None = None,
     ) -> RuleSpec:
         return RuleSpec(
             name=f"{prefix}{name}",
@@ -62,6 +68,7 @@ def default_rules(
             condition=condition,
             for_=for_,
             keep_firing_for=keep_firing_for,
+            min_labels=min_labels,
             severity=severity,
             annotations={"summary": summary},
         )
@@ -90,7 +97,7 @@ def default_rules(
             "AccuracyDrop",
             "accuracy",
             ThresholdCondition(op=Op.LT, threshold=accuracy_floor),
-            for_=1800.0,
+            min_labels=min_labels,
             severity=Severity.CRITICAL,
             summary='{{ labels.model }} accuracy {{ value | printf("%.3f") }} '
             "is below {{ threshold }}",

@@ -561,10 +561,12 @@ def version() -> None:
 def _register_command_groups() -> None:
     """Add the service and alerting commands (kept in their own modules)."""
     from watchkeeper.cli.alerts import register as register_alerts
+    from watchkeeper.cli.replay import register as register_replay
     from watchkeeper.cli.service import register as register_service
 
     register_service(app)
     register_alerts(app)
+    register_replay(app)
 
 
 _register_command_groups()

@@ -136,6 +136,9 @@ class MonitorState:
         self.known: dict[str, KnownValues] = {}
         # Per model: the start of the latest closed window of the smallest size.
         self.last_closed: dict[str, float] = {}
+        # Per model: starts of closed windows (smallest size) that changed since the alerting
+        # engine last read them (closed, late events folded, labels or feedback joined).
+        self.changed: dict[str, set[float]] = {}
         # Windows ``tick`` has taken out of ``open`` and not yet stored as closed.
         self.closing: dict[tuple[str, WindowKey], WindowProfile] = {}
         self._counts: dict[str, dict[str, int]] = {}

@@ -5,10 +5,11 @@ decoded exactly as it would travel over HTTP (so NaN becomes null, NumPy scalars
 numbers) and handed to an in-process :class:`~watchkeeper.monitor.service.MonitorService`:
 validated against the model's config, committed to the store, folded into the model's windows,
 and windows that are due are closed. The alerting engine runs too, as in the server: a model
-registered here gets the default rule pack, and each time windows close their signals are
-evaluated against the rules and due notifications delivered (receivers from
-``settings.alerts_config``). A ``clock`` replaces the wall clock for both, so a notebook can
-replay history and see the alerts it would have raised. Closing the last sink checkpoints the
+registered here gets the default rule pack, and each time windows close or change (labels or
+late events joining closed windows) their signals are evaluated against the rules in event
+time and due notifications delivered (receivers from ``settings.alerts_config``). A ``clock``
+replaces the wall clock for both, so a notebook can replay history and see the alerts it would
+have raised. Closing the last sink checkpoints the
 open windows, so a server started later on the same database carries on where local mode
 stopped. As with the server, one process at a time owns a database's open windows.
 """
@@ -123,6 +124,7 @@ class LocalSink:
                 clock=clock,
                 external_url=settings.external_url,
                 signal_catalog=service.signal_catalog,
+                notify_horizon=settings.notify_horizon,
             )
         except BaseException:
             store.close()
@@ -152,14 +154,19 @@ class LocalSink:
         return self._shared.alerting
 
     def tick(self, now: float | None = None) -> EvaluationReport | None:
-        """Close the windows due at ``now`` (default: the clock); when any closed, evaluate the
-        alert rules on the latest signals and deliver due notifications."""
-        closed = self._service.tick(now)
+        """Close the windows due at ``now`` (default: the clock); when any window closed or
+        changed (late events, labels, feedback), evaluate the alert rules on each changed
+        window in event time (and absence on the latest signals) and deliver due
+        notifications."""
+        self._service.tick(now)
         alerting = self._shared.alerting
-        if not closed or alerting is None:
+        if alerting is None:
+            return None
+        windows = self._service.changed_windows()
+        if not windows:
             return None
         at = self._shared.clock() if now is None else now
-        report = alerting.evaluate(at, self._service.latest_samples())
+        report = alerting.evaluate(at, self._service.latest_samples(), windows=windows)
         alerting.deliver(at)
         return report
 
