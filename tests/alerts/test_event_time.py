@@ -170,3 +170,15 @@ def test_history_older_than_the_horizon_is_recorded_but_not_sent() -> None:
     report = engine.evaluate(8 * DAY, [], windows=[_as_dict(_window(0.0, DAY, 0.5, 200))])
     assert [alert.state for alert in report.alerts] == [AlertState.FIRING]
     engine.close()
+
+
+def test_an_older_window_does_not_rewind_the_alert_after_a_restart() -> None:
+    from watchkeeper.alerts.state import InMemoryAlertStateStore
+
+    store = InMemoryAlertStateStore()
+    RuleEvaluator(rules=[_rule()], store=store).evaluate_window(_window(5 * HOUR, HOUR, 0.5, 200))
+    restarted = RuleEvaluator(rules=[_rule()], store=store)
+    restarted.evaluate_window(_window(2 * HOUR, HOUR, 0.99, 200))
+    assert restarted.alerts()[0].state is AlertState.FIRING
+    restarted.evaluate_window(_window(6 * HOUR, HOUR, 0.99, 200))
+    assert restarted.alerts()[0].state is AlertState.RESOLVED

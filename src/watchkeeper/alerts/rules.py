@@ -610,6 +610,17 @@ class RuleEvaluator:
                 self._orphans[record.fingerprint] = record
             else:
                 bucket[record.fingerprint] = record
+                # The newest moment the alert's state moved at: windows older than it do not
+                # rewind the alert after a restart or a rule change either.
+                moments = (
+                    record.active_at,
+                    record.fired_at,
+                    record.resolved_at,
+                    record.keep_firing_since,
+                )
+                self._cursor[record.rule, record.fingerprint] = max(
+                    moment for moment in moments if moment is not None
+                )
 
     @property
     def rules(self) -> list[RuleSpec]:
