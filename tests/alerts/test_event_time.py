@@ -182,3 +182,13 @@ def test_an_older_window_does_not_rewind_the_alert_after_a_restart() -> None:
     assert restarted.alerts()[0].state is AlertState.FIRING
     restarted.evaluate_window(_window(6 * HOUR, HOUR, 0.99, 200))
     assert restarted.alerts()[0].state is AlertState.RESOLVED
+
+
+def test_min_labels_is_kept_in_the_prometheus_export() -> None:
+    from watchkeeper.alerts import export_prometheus_rules
+
+    export = export_prometheus_rules([_rule(min_labels=100)])
+    assert (
+        '(watchkeeper_model_accuracy{model="m"} < 0.8) and on (model, version) '
+        '(watchkeeper_signal{model="m",segment="*",signal="labeled_count"} >= 100)'
+    ) in export.yaml
