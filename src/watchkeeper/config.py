@@ -47,6 +47,7 @@ class Settings:
     log_level: str = "info"
     alerts_config: str | None = None
     alerts_interval_seconds: float = 15.0
+    alerts_history_horizon_seconds: float = 30 * 86_400.0
     sqlite_synchronous: str = "FULL"
     ingest_workers: int | None = None
     ingest_concurrency: int | None = None
@@ -93,6 +94,7 @@ class Settings:
             "retention_check_seconds",
             "checkpoint_seconds",
             "alerts_interval_seconds",
+            "alerts_history_horizon_seconds",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must be >= 0, got {getattr(self, key)}", key=key)
@@ -111,6 +113,11 @@ class Settings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def notify_horizon(self) -> float | None:
+        """How old (event time) an alert's window may be and still be sent; None: any age."""
+        return self.alerts_history_horizon_seconds or None
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without authentication configured."""

@@ -40,12 +40,18 @@ REFERENCE = [
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """A server (one ingest worker) with the ``shop`` model and its reference profile."""
+    """A server (one ingest worker) with the ``shop`` model and its reference profile; it
+    accepts events up to 60 days old, longer than the model keeps them (30 days)."""
     root = tmp_path_factory.mktemp("bad-inputs")
 
     def run(url: str) -> Iterator[ServerProcess]:
         process = ServerProcess(
-            db=url, log=root / "server.log", env={"WATCHKEEPER_INGEST_WORKERS": "1"}
+            db=url,
+            log=root / "server.log",
+            env={
+                "WATCHKEEPER_INGEST_WORKERS": "1",
+                "WATCHKEEPER_MAX_EVENT_AGE_SECONDS": str(60 * 86_400),
+            },
         ).start()
         try:
             with process.client() as client:
@@ -180,6 +186,9 @@ CASES: dict[str, tuple[str, Callable[[str], tuple[bytes, str]], str, str]] = {
     "long text": ("events", _with(_set("features.note", "n" * 65_537)), "features.note",
                   "at most 65536"),
     "arrow invalid UTF-8": ("events", _invalid_utf8, "features.plan", "surrogate"),
+    # Stored, it would be acknowledged and then deleted by the next retention pass.
+    "older than retention": ("events", _with(_set("timestamp", time.time() - 31 * 86_400)),
+                             "timestamp", "raw-event retention of 30 days (retention_days)"),
     "surrogate label id": ("labels", _labels(_set("id", SURROGATE)), "id", "surrogate"),
     "surrogate label": ("labels", _labels(_set("label", SURROGATE)), "label", "surrogate"),
     "NUL label id": ("labels", _labels(_set("id", "l\x00")), "id", "NUL"),

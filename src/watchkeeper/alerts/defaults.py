@@ -45,6 +45,7 @@ def default_rules(
     latency_p99_ms: float = 500.0,
     absent_for: float = 1800.0,
     window_seconds: float = 3600.0,
+    min_labels: int = 100,
 ) -> list[RuleSpec]:
     """Six rules for ``model``: drift share, feature drift, accuracy drop, error rate, p99 latency
     and absent data. Names are prefixed with the model so packs of several models can coexist.
@@ -54,11 +55,16 @@ def default_rules(
     effect size passes the floor, see docs/drift.md), so a window of a healthy stream flags any
     feature with probability at most 5 % however many features there are. Both drift rules
     fire only when that holds for two windows in a row (``for`` is one window,
-    ``window_seconds``, the model's smallest window): a real shift persists, noise seldom does,
-    which brings false pages of a healthy stream with hourly windows to about
+    ``window_seconds``, the model's smallest window, in event time): a real shift persists,
+    noise seldom does, which brings false pages of a healthy stream with hourly windows to about
     ``24 · 0.05² / features`` a day (measured in docs/alerts.md). Dataset drift fires when half
-    of the features drift (Evidently's default share). Latency 500 ms p99 and 5 % errors are
-    Flagger's builtin canary checks' orders of magnitude; tune all of them per model.
+    of the features drift (Evidently's default share). Accuracy is judged per window once it has
+    ``min_labels`` labels (100: the 95 % confidence interval of a window's accuracy is then at
+    most ±0.098 wide, ±0.078 near 0.8, so one window below the floor is evidence, not noise) and
+    fires on the first such window (no ``for``: the label minimum is its guard, and a ``for``
+    would cost a whole window more of delay after labels that may already be weeks late).
+    Latency 500 ms p99 and 5 % errors are Flagger's builtin canary checks' orders of magnitude;
+    tune all of them per model.
 
     ``NoData`` fires when the model has accepted no event for ``absent_for`` seconds, measured
     from the ingest time of its last event; a model that has never had an event is not
@@ -80,6 +86,7 @@ def default_rules(
         summary: str,
         for_: float = 0.0,
         keep_firing_for: float = 0.0,
+        min_labels: int | None = None,
     ) -> RuleSpec:
         return RuleSpec(
             name=f"{prefix}{name}",
@@ -88,6 +95,7 @@ def default_rules(
             condition=condition,
             for_=for_,
             keep_firing_for=keep_firing_for,
+            min_labels=min_labels,
             severity=severity,
             annotations={"summary": summary},
         )
@@ -116,7 +124,7 @@ def default_rules(
             "AccuracyDrop",
             "accuracy",
             ThresholdCondition(op=Op.LT, threshold=accuracy_floor),
-            for_=1800.0,
+            min_labels=min_labels,
             severity=Severity.CRITICAL,
             summary='{{ labels.model }} accuracy {{ value | printf("%.3f") }} '
             "is below {{ threshold }}",

@@ -4,13 +4,17 @@
 
 * rules are stored in the ``alert_rule`` table, so rules applied through the API, the CLI or
   a YAML file survive restarts;
-* ``evaluate(now, samples)`` runs the :class:`RuleEvaluator` over the latest signal samples
-  (``MonitorService.latest_samples()`` dicts or :class:`Sample`), hands the result to the
-  :class:`Dispatcher` and flushes due groups into the SQL outbox;
+* ``evaluate(now, samples, windows=...)`` runs the :class:`RuleEvaluator`: rules on window
+  signals over each changed window in event time (``MonitorService.changed_windows()``, so
+  labels that join a window weeks after it closed are alerted on, and a backfill gets the alert
+  history it would have had), ``absent`` rules over ``samples`` on the wall clock; it hands the
+  result to the :class:`Dispatcher` and flushes due groups into the SQL outbox. Without
+  ``windows`` every rule reads ``samples`` (``MonitorService.latest_samples()`` dicts or
+  :class:`Sample`) on the wall clock;
 * ``deliver(now)`` runs the :class:`DeliveryWorker` once;
 * ``start(sample_source)`` runs both in background threads until ``stop()``;
 * every state change of an alert (pending, firing, resolved, inactive) is appended to the
-  ``alert_history`` table.
+  ``alert_history`` table, at the event time of its window (or the wall clock for ``absent``).
 
 Alert state, the notification log, silences and the outbox live in the tables of
 :mod:`watchkeeper.alerts.sql`, on the same database. Every one of these tables is created by the
@@ -42,7 +46,12 @@ from watchkeeper.alerts.notifiers import Receiver
 from watchkeeper.alerts.outbox import DeliveryReport, DeliveryWorker, OutboxItem, OutboxStatus
 from watchkeeper.alerts.promexport import PrometheusExport, export_prometheus_rules
 from watchkeeper.alerts.routing import Matcher, Route, Silence, parse_matchers
-from watchkeeper.alerts.rules import RuleEvaluator, RuleSpec, check_rule_references
+from watchkeeper.alerts.rules import (
+    RuleEvaluator,
+    RuleSpec,
+    WindowSamples,
+    check_rule_references,
+)
 from watchkeeper.alerts.sql import (
     SqlAlertStateStore,
     SqlOutbox,
@@ -63,6 +72,7 @@ __all__ = [
     "default_alerting_config",
     "engine_metadata",
     "sample_from_dict",
+    "window_from_dict",
 ]
 
 logger = logging.getLogger("watchkeeper.alerts")
@@ -139,6 +149,34 @@ def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:
     if "feature" not in clean and signal.startswith("drift.") and signal.count(".") >= 2:
         clean["feature"] = signal[len("drift.") : signal.rindex(".")]
     return Sample(labels=clean, value=value, timestamp=timestamp)
+
+
+def window_from_dict(data: Mapping[str, Any] | WindowSamples, *, index: int = 0) -> WindowSamples:
+    """Convert one ``MonitorService.changed_windows()`` entry (``start``, ``end``,
+    ``samples``) into :class:`WindowSamples`."""
+    if isinstance(data, WindowSamples):
+        return data
+    if not isinstance(data, Mapping) or not isinstance(data.get("samples"), Sequence):
+        raise InputError(
+            f"windows[{index}]: expected a mapping with start, end and samples, got {data!r}",
+            column="windows",
+        )
+    try:
+        start, end = float(data["start"]), float(data["end"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            f"windows[{index}]: start and end must be numbers, got {data.get('start')!r} and "
+            f"{data.get('end')!r}",
+            column="windows",
+        ) from None
+    samples = [
+        sample if isinstance(sample, Sample) else sample_from_dict(sample, index=position)
+        for position, sample in enumerate(data["samples"])
+    ]
+    try:
+        return WindowSamples(start=start, end=end, samples=samples)
+    except ConfigError as error:
+        raise InputError(f"windows[{index}]: {error}", column="windows") from None
 
 
 @dataclass(frozen=True)
@@ -248,6 +286,8 @@ class AlertingEngine:
     file (an :class:`AlertingConfig`, a path or YAML text); without it alerts are recorded but
     not sent. ``clock`` gives the time for
     API calls and the background loops; ``evaluate`` and ``deliver`` take it explicitly.
+    ``notify_horizon`` (seconds; None sends everything): alerts whose newest window ended
+    longer ago than this are history (a backfill) — recorded in the alert history, not sent.
 
     >>> engine = AlertingEngine(db="sqlite://", clock=lambda: 0.0)
     >>> [spec.name for spec in engine.add_default_rules("credit")][:2]
@@ -270,8 +310,10 @@ class AlertingEngine:
         resolved_retention: float = 900.0,
         delivery_seed: int | None = None,
         signal_catalog: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+        notify_horizon: float | None = None,
     ) -> None:
         self._signal_catalog = signal_catalog
+        self._notify_horizon = notify_horizon
         if isinstance(config, str | Path):
             config = load_alerting_config(config)
         self.config = config if config is not None else default_alerting_config()
@@ -327,6 +369,7 @@ class AlertingEngine:
             external_url=self._external_url,
             resend_delay=self._resend_delay,
             resolved_retention=self._resolved_retention,
+            notify_horizon=self._notify_horizon,
         )
 
     @staticmethod
@@ -439,7 +482,7 @@ class AlertingEngine:
                 ],
             )
 
-    def add_default_rules(self, model: str, **thresholds: float) -> list[RuleSpec]:
+    def add_default_rules(self, model: str, **thresholds: Any) -> list[RuleSpec]:
         """Add the default rule pack of ``model`` (see ``default_rules``); return what was added.
 
         Rules of the pack whose name is already taken in the stored set are left as they are,
@@ -472,24 +515,48 @@ class AlertingEngine:
     # -- evaluation and delivery -------------------------------------------------------------
 
     def evaluate(
-        self, now: float, samples: Iterable[Mapping[str, Any] | Sample]
+        self,
+        now: float,
+        samples: Iterable[Mapping[str, Any] | Sample],
+        *,
+        windows: Iterable[Mapping[str, Any] | WindowSamples] | None = None,
     ) -> EvaluationReport:
-        """Evaluate every rule on the latest ``samples``, route the alerts and flush due groups.
+        """Evaluate the rules, route the alerts and flush due groups.
 
-        ``samples`` are :class:`Sample` objects or ``MonitorService.latest_samples()`` dicts.
+        With ``windows`` (``MonitorService.changed_windows()`` entries or
+        :class:`WindowSamples`), rules on window signals are evaluated on each window in event
+        time (oldest first; each transition is recorded at its window's end) and ``absent``
+        rules on ``samples`` at ``now``. Without it every rule reads ``samples``
+        (``MonitorService.latest_samples()`` dicts or :class:`Sample`) at ``now``.
         """
         converted = [
             sample if isinstance(sample, Sample) else sample_from_dict(sample, index=index)
             for index, sample in enumerate(samples)
         ]
         self._sync_rules()
+        steps = (
+            None
+            if windows is None
+            else sorted(
+                (window_from_dict(window, index=index) for index, window in enumerate(windows)),
+                key=lambda window: window.end,
+            )
+        )
+        transitions: list[AlertTransition] = []
         with self._lock:
-            before = {record.fingerprint: record for record in self._evaluator.alerts()}
-            alerts = self._evaluator.evaluate(now, converted)
-            after = {record.fingerprint: record for record in self._evaluator.alerts()}
+            for window in steps or ():
+                before = self._snapshot()
+                self._evaluator.evaluate_window(window)
+                transitions += _transitions(
+                    before, self._snapshot(), window.end, self._evaluator.observed_value
+                )
+            before = self._snapshot()
+            alerts = self._evaluator.evaluate(now, converted, windowed=steps is not None)
+            transitions += _transitions(
+                before, self._snapshot(), now, self._evaluator.observed_value
+            )
             self._dispatcher.put(alerts, now)
             written = self._dispatcher.tick(now)
-        transitions = _transitions(before, after, now, self._evaluator.observed_value)
         if transitions:
             with self._sql("record alert history", write=True) as connection:
                 connection.execute(
@@ -511,6 +578,9 @@ class AlertingEngine:
             alerts=tuple(alerts), transitions=tuple(transitions), notifications=tuple(written)
         )
 
+    def _snapshot(self) -> dict[Fingerprint, AlertRecord]:
+        return {record.fingerprint: record for record in self._evaluator.alerts()}
+
     def deliver(self, now: float) -> DeliveryReport:
         """Deliver every due notification once (failures are retried with backoff later)."""
         with self._delivery_lock:
@@ -520,13 +590,16 @@ class AlertingEngine:
         self,
         sample_source: Callable[[], list[dict[str, Any]]],
         *,
+        window_source: Callable[[], list[dict[str, Any]]] | None = None,
         interval: float = 15.0,
         delivery_interval: float = 5.0,
     ) -> None:
         """Run evaluation every ``interval`` and delivery every ``delivery_interval`` seconds.
 
-        Both loops run in daemon threads until :meth:`stop`; an error in one round is logged
-        and the next round runs as usual.
+        Each round reads ``sample_source()`` and, when given, ``window_source()`` (the changed
+        windows, evaluated in event time; see :meth:`evaluate`). Both loops run in daemon
+        threads until :meth:`stop`; an error in one round is logged and the next round runs as
+        usual.
         """
         if interval <= 0 or delivery_interval <= 0:
             raise ConfigError(
@@ -542,7 +615,11 @@ class AlertingEngine:
                 args=(
                     "evaluation",
                     interval,
-                    lambda: self.evaluate(self._clock(), sample_source()),
+                    lambda: self.evaluate(
+                        self._clock(),
+                        sample_source(),
+                        windows=None if window_source is None else window_source(),
+                    ),
                 ),
                 name="watchkeeper-alerts-evaluation",
                 daemon=True,

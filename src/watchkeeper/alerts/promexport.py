@@ -17,6 +17,9 @@ signal                     PromQL
 ``absent``                 no ``watchkeeper_predictions_total`` increase over the period
 =========================  ==============================================================
 
+A rule's ``min_labels`` becomes ``and on (model, version)`` the window's ``labeled_count``
+(``watchkeeper_signal{signal="labeled_count", segment="*"}``) being at least that.
+
 Rules on other signals, and detector rules, have no PromQL equivalent and are reported in
 :attr:`PrometheusExport.skipped`. Annotation templates are translated from watchkeeper's Jinja
 syntax to Go templates for the simple forms (``{{ labels.x }}``, ``{{ value }}``,
@@ -114,7 +117,15 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
         )
     else:
         return None
-    return f"{metric} {op} {threshold:.10g}"
+    expression = f"{metric} {op} {threshold:.10g}"
+    if spec.min_labels is not None:
+        # The window must have the labels the rule needs (the generic gauge of all segments).
+        base = _selector(spec)[1:-1]
+        labeled = (
+            f'watchkeeper_signal{{{base}{"," if base else ""}segment="*",signal="labeled_count"}}'
+        )
+        expression = f"({expression}) and on ({_BY}) ({labeled} >= {spec.min_labels})"
+    return expression
 
 
 def _verdict_metric(spec: RuleSpec, feature: str) -> str:

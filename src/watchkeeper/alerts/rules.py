@@ -14,6 +14,16 @@ rules to the latest signal samples with the state machine of Prometheus alerting
   activation starts a fresh pending alert.
 
 NaN samples never satisfy a threshold; a missing signal is caught by an ``absent`` rule.
+
+Signals of windows can also be evaluated **per window in event time**
+(:meth:`RuleEvaluator.evaluate_window`): each window is one step at its end, so ``for`` and
+``keep_firing_for`` are event time (``for: 30m`` on hourly windows: two bad windows in a row,
+pending at the first one's end, firing at the second's), and a window with no usable value for a
+series (no value,
+NaN, fewer labels than the rule's ``min_labels``) leaves that series' alert as it is — neither a
+pass nor a fail. A window older than the newest one already evaluated for a series does not
+rewind its alert. Absence (``absent`` rules), resending and retention stay on the wall clock of
+:meth:`RuleEvaluator.evaluate`.
 """
 
 from __future__ import annotations
@@ -56,11 +66,15 @@ __all__ = [
     "RuleEvaluator",
     "RuleSpec",
     "ThresholdCondition",
+    "WindowSamples",
     "check_rule_references",
 ]
 
 ABSENT_SIGNAL = "absent"
 LAST_EVENT_SIGNAL = "last_event"
+#: The signal whose value a rule's ``min_labels`` is compared with (same model, version,
+#: segment and window as the rule's sample).
+LABELED_COUNT_SIGNAL = "labeled_count"
 RESERVED_LABELS = frozenset({"alertname", "severity"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIGNAL = re.compile(r"^[A-Za-z_*][A-Za-z0-9_.*-]*$")
@@ -170,6 +184,7 @@ _SPEC_KEYS = frozenset(
         "segment",
         "for",
         "keep_firing_for",
+        "min_labels",
         "severity",
         "labels",
         "annotations",
@@ -251,6 +266,8 @@ class RuleSpec:
     ``model``/``version``/``segment`` select series (``"*"`` or ``None`` match any);
     ``signal`` is a signal name (``accuracy``, ``drift.age.score``), a glob over names
     (``drift.*.score``) or ``absent``. ``for_`` is the ``for`` duration in seconds.
+    ``min_labels`` (rules on performance): a window whose ``labeled_count`` is below it has no
+    usable value for the rule — neither a pass nor a fail; ``None`` sets no minimum.
     """
 
     name: str
@@ -261,6 +278,7 @@ class RuleSpec:
     segment: str | None = None
     for_: float = 0.0
     keep_firing_for: float = 0.0
+    min_labels: int | None = None
     severity: Severity = Severity.WARNING
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -288,6 +306,22 @@ class RuleSpec:
             if not math.isfinite(seconds) or seconds < 0:
                 raise ConfigError(
                     f"{key}: expected a non-negative duration, got {seconds!r}", key=key
+                )
+        if self.min_labels is not None:
+            if (
+                isinstance(self.min_labels, bool)
+                or not isinstance(self.min_labels, int)
+                or self.min_labels < 1
+            ):
+                raise ConfigError(
+                    f"min_labels: expected a whole number of labels >= 1 (or none), got "
+                    f"{self.min_labels!r}",
+                    key="min_labels",
+                )
+            if is_absent:
+                raise ConfigError(
+                    "min_labels: an 'absent' rule reads no labels; remove min_labels",
+                    key="min_labels",
                 )
         object.__setattr__(self, "severity", Severity(self.severity))
         labels = _string_map(self.labels, key="labels")
@@ -318,6 +352,8 @@ class RuleSpec:
         data["condition"] = self.condition.to_dict()
         data["for"] = format_duration(self.for_)
         data["keep_firing_for"] = format_duration(self.keep_firing_for)
+        if self.min_labels is not None:
+            data["min_labels"] = self.min_labels
         data["severity"] = self.severity.value
         data["labels"] = dict(self.labels)
         data["annotations"] = dict(self.annotations)
@@ -362,6 +398,7 @@ class RuleSpec:
                 keep_firing_for=parse_duration(
                     data.get("keep_firing_for", 0), key=f"{path}.keep_firing_for"
                 ),
+                min_labels=data.get("min_labels"),
                 severity=Severity(severity),
                 labels=_string_map(data.get("labels"), key=f"{path}.labels"),
                 annotations=_string_map(data.get("annotations"), key=f"{path}.annotations"),
@@ -452,22 +489,65 @@ class Rule:
         return rendered
 
 
+@dataclass(frozen=True)
+class WindowSamples:
+    """The samples of one window, ``[start, end)``, evaluated as one step in event time."""
+
+    start: float
+    end: float
+    samples: Sequence[Sample]
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and math.isfinite(self.end) and self.start < self.end):
+            raise ConfigError(
+                f"window: expected finite start < end, got start={self.start!r}, end={self.end!r}",
+                key="window",
+            )
+
+
+_SeriesKey = tuple[str, str, str, float]
+
+
+def _series_key(sample: Sample) -> _SeriesKey:
+    """Model, version, segment and time of a sample: what its labelled count is looked up by."""
+    labels = sample.labels
+    return (
+        labels.get("model", ""),
+        labels.get("version", ""),
+        labels.get("segment", ""),
+        sample.timestamp,
+    )
+
+
 @dataclass(slots=True)
 class _Index:
     by_signal: dict[str, list[Sample]]
     by_model: dict[str, dict[str, list[Sample]]]
+    labeled: dict[_SeriesKey, float]
 
 
 def _index(samples: Iterable[Sample]) -> _Index:
     by_signal: dict[str, list[Sample]] = {}
     by_model: dict[str, dict[str, list[Sample]]] = {}
+    labeled: dict[_SeriesKey, float] = {}
     for sample in samples:
         signal = sample.labels.get("signal", "")
         by_signal.setdefault(signal, []).append(sample)
         by_model.setdefault(sample.labels.get("model", ""), {}).setdefault(signal, []).append(
             sample
         )
-    return _Index(by_signal=by_signal, by_model=by_model)
+        if signal == LABELED_COUNT_SIGNAL:
+            labeled[_series_key(sample)] = sample.value
+    return _Index(by_signal=by_signal, by_model=by_model, labeled=labeled)
+
+
+def _enough_labels(rule: Rule, sample: Sample, index: _Index) -> bool:
+    """Whether ``sample``'s window has the labels ``rule`` needs (no minimum: always)."""
+    minimum = rule.spec.min_labels
+    if minimum is None:
+        return True
+    count = index.labeled.get(_series_key(sample), math.nan)
+    return count >= minimum
 
 
 class RuleEvaluator:
@@ -478,6 +558,10 @@ class RuleEvaluator:
     A new evaluator (e.g. after a restart) reloads the store and reports every firing and
     retained resolved alert once more, so a fresh dispatcher sees them; the dispatcher's
     notification log keeps that from paging twice.
+
+    ``notify_horizon`` (seconds, None: no horizon): an alert whose latest window ended longer
+    than this before the wall clock is history (a backfill) — its transitions are recorded but
+    it is not handed to the dispatcher.
     """
 
     def __init__(
@@ -488,6 +572,7 @@ class RuleEvaluator:
         external_url: str = "",
         resend_delay: float = 60.0,
         resolved_retention: float = 900.0,
+        notify_horizon: float | None = None,
     ) -> None:
         names = [spec.name for spec in rules]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -495,6 +580,13 @@ class RuleEvaluator:
             raise ConfigError(f"rule names must be unique; repeated: {duplicates}", key="rules")
         if resend_delay < 0 or resolved_retention < 0:
             raise ConfigError("resend_delay and resolved_retention must be ≥ 0")
+        if notify_horizon is not None and not notify_horizon > 0:
+            raise ConfigError(
+                f"notify_horizon: expected a positive number of seconds or None, got "
+                f"{notify_horizon!r}",
+                key="notify_horizon",
+            )
+        self._notify_horizon = notify_horizon
         self._rules = [spec.build(external_url=external_url) for spec in rules]
         self._store: AlertStateStore = store if store is not None else InMemoryAlertStateStore()
         self._resend_delay = resend_delay
@@ -508,6 +600,10 @@ class RuleEvaluator:
         # Value of every series in the latest evaluation, condition met or not: the value
         # that ends a pending or firing state is recorded with that change.
         self._observed: dict[Fingerprint, float] = {}
+        # Per rule and series: the end of the newest window evaluated in event time.
+        self._cursor: dict[tuple[str, Fingerprint], float] = {}
+        # Per series: the end of its newest window with a usable value (for notify_horizon).
+        self._event_time: dict[Fingerprint, float] = {}
         self._generator_urls = {rule.spec.name: rule.generator_url for rule in self._rules}
         for record in self._store.load_alerts():
             # Report everything once more after a restart: the dispatcher starts empty.
@@ -518,6 +614,17 @@ class RuleEvaluator:
                 self._orphans[record.fingerprint] = record
             else:
                 bucket[record.fingerprint] = record
+                # The newest moment the alert's state moved at: windows older than it do not
+                # rewind the alert after a restart or a rule change either.
+                moments = (
+                    record.active_at,
+                    record.fired_at,
+                    record.resolved_at,
+                    record.keep_firing_since,
+                )
+                self._cursor[record.rule, record.fingerprint] = max(
+                    moment for moment in moments if moment is not None
+                )
 
     @property
     def rules(self) -> list[RuleSpec]:
@@ -533,8 +640,15 @@ class RuleEvaluator:
         value = self._observed.get(fp)
         return None if value is None or math.isnan(value) else value
 
-    def evaluate(self, now: float, samples: Iterable[Sample]) -> list[Alert]:
-        """Advance every rule to ``now`` and return the alerts to send to the dispatcher."""
+    def evaluate(
+        self, now: float, samples: Iterable[Sample], *, windowed: bool = False
+    ) -> list[Alert]:
+        """Advance every rule to ``now`` and return the alerts to send to the dispatcher.
+
+        ``windowed=True``: rules on window signals are evaluated per window by
+        :meth:`evaluate_window` instead, so here only ``absent`` rules read ``samples``; the
+        others just forget resolved alerts past retention.
+        """
         index = _index(samples)
         self._seen_models.update(index.by_model)
         self._observed = {}
@@ -542,8 +656,15 @@ class RuleEvaluator:
         deleted: list[Fingerprint] = []
         outgoing: list[Alert] = []
         for rule in self._rules:
-            active = self._active_series(rule, index, now)
-            self._advance(rule, active, now, changed, deleted)
+            if windowed and not isinstance(rule.spec.condition, AbsentCondition):
+                self._expire_resolved(rule, now, deleted)
+                continue
+            if isinstance(rule.spec.condition, AbsentCondition):
+                active = self._absent_series(rule, rule.spec.condition, index, now)
+                self._advance(rule, active, now, changed, deleted)
+                continue
+            active, _, unusable = self._judge(rule, index)
+            self._advance(rule, active, now, changed, deleted, skip=unusable)
         self._retire_orphans(now, outgoing, deleted)
         for bucket in self._records.values():
             for record in bucket.values():
@@ -551,14 +672,55 @@ class RuleEvaluator:
                     record = record.evolve(last_sent=now)
                     bucket[record.fingerprint] = record
                     changed.append(record)
-                    outgoing.append(self._to_alert(record, now))
+                    if not self._is_history(record.fingerprint, now):
+                        outgoing.append(self._to_alert(record, now))
+        self._save(changed, deleted)
+        return outgoing
+
+    def evaluate_window(self, window: WindowSamples) -> None:
+        """Advance the rules on window signals by one window, in event time (see the module
+        docstring); ``absent`` rules are left to :meth:`evaluate`, which also sends."""
+        index = _index(window.samples)
+        self._seen_models.update(index.by_model)
+        self._observed = {}
+        changed: list[AlertRecord] = []
+        deleted: list[Fingerprint] = []
+        for rule in self._rules:
+            if isinstance(rule.spec.condition, AbsentCondition):
+                continue
+            active, usable, _ = self._judge(rule, index, window_end=window.end)
+            for fp in usable:
+                self._event_time[fp] = window.end
+            self._advance(rule, active, window.end, changed, deleted, only=usable)
+        self._save(changed, deleted)
+
+    def _save(self, changed: list[AlertRecord], deleted: list[Fingerprint]) -> None:
         if changed or deleted:
             gone = set(deleted)
             latest = {record.fingerprint: record for record in changed}
             self._store.save_alerts([record for fp, record in latest.items() if fp not in gone])
             if deleted:
                 self._store.delete_alerts(deleted)
-        return outgoing
+
+    def _is_history(self, fp: Fingerprint, now: float) -> bool:
+        """Whether the series' newest window is older than the notification horizon."""
+        if self._notify_horizon is None:
+            return False
+        seen = self._event_time.get(fp)
+        return seen is not None and now - seen > self._notify_horizon
+
+    def _expire_resolved(self, rule: Rule, now: float, deleted: list[Fingerprint]) -> None:
+        bucket = self._records[rule.spec.name]
+        for fp, record in list(bucket.items()):
+            resolved_at = record.resolved_at
+            if (
+                record.state is AlertState.RESOLVED
+                and resolved_at is not None
+                and record.last_sent is not None
+                and now - resolved_at >= self._retention
+            ):
+                del bucket[fp]
+                deleted.append(fp)
 
     def _candidates(self, rule: Rule, index: _Index) -> Iterable[Sample]:
         spec = rule.spec
@@ -582,43 +744,59 @@ class RuleEvaluator:
             return False
         return spec.segment in (None, "*") or sample.labels.get("segment", "") == spec.segment
 
-    def _active_series(
-        self, rule: Rule, index: _Index, now: float
-    ) -> dict[Fingerprint, tuple[dict[str, str], float]]:
+    def _judge(
+        self, rule: Rule, index: _Index, *, window_end: float | None = None
+    ) -> tuple[dict[Fingerprint, tuple[dict[str, str], float]], set[Fingerprint], set[Fingerprint]]:
+        """The series whose condition holds (with labels and value), the series with a usable
+        value, and those without one (too few labels; in a window step also NaN, or a window
+        older than the newest one evaluated for the series)."""
         condition = rule.spec.condition
         active: dict[Fingerprint, tuple[dict[str, str], float]] = {}
-        if isinstance(condition, AbsentCondition):
-            return self._absent_series(rule, condition, index, now)
-        if isinstance(condition, ThresholdCondition):
-            compare = _COMPARE[condition.op]
-            threshold = condition.threshold
-            for sample in self._candidates(rule, index):
-                value = sample.value
-                labels = rule.alert_labels(sample.labels)
-                fp = fingerprint(labels)
-                self._observed[fp] = value
-                # NaN means "no usable data": it never satisfies a threshold, even !=.
-                if value == value and compare(value, threshold):
-                    active[fp] = (labels, value)
-            return active
+        usable: set[Fingerprint] = set()
+        unusable: set[Fingerprint] = set()
         for sample in self._candidates(rule, index):
             labels = rule.alert_labels(sample.labels)
-            key = (rule.spec.name, fingerprint(labels))
-            detector, seen_until = self._detectors.get(key) or (
-                condition.build_detector(),
-                -math.inf,
-            )
-            if sample.timestamp > seen_until and math.isfinite(sample.value):
-                try:
-                    detector.update(sample.value)
-                except WatchkeeperError:
+            fp = fingerprint(labels)
+            if not _enough_labels(rule, sample, index):
+                unusable.add(fp)
+                continue
+            if window_end is not None:
+                cursor = (rule.spec.name, fp)
+                if sample.value != sample.value or window_end < self._cursor.get(cursor, -math.inf):
+                    unusable.add(fp)
                     continue
-                seen_until = sample.timestamp
-            self._detectors[key] = (detector, seen_until)
-            self._observed[key[1]] = sample.value
-            if detector.drift_detected:
-                active[key[1]] = (labels, sample.value)
-        return active
+                self._cursor[cursor] = window_end
+            usable.add(fp)
+            self._observed[fp] = sample.value
+            if isinstance(condition, ThresholdCondition):
+                # NaN means "no usable data": it never satisfies a threshold, even !=.
+                value = sample.value
+                if value == value and _COMPARE[condition.op](value, condition.threshold):
+                    active[fp] = (labels, value)
+            elif isinstance(condition, DetectorCondition) and self._detect(
+                rule, condition, fp, sample
+            ):
+                active[fp] = (labels, sample.value)
+        return active, usable, unusable
+
+    def _detect(
+        self, rule: Rule, condition: DetectorCondition, fp: Fingerprint, sample: Sample
+    ) -> bool:
+        """Feed the series' detector a sample newer than the last one; whether it flags drift."""
+        key = (rule.spec.name, fp)
+        detector, seen_until = self._detectors.get(key) or (
+            condition.build_detector(),
+            -math.inf,
+        )
+        if sample.timestamp > seen_until and math.isfinite(sample.value):
+            try:
+                detector.update(sample.value)
+            except WatchkeeperError:
+                self._detectors[key] = (detector, seen_until)
+                return False
+            seen_until = sample.timestamp
+        self._detectors[key] = (detector, seen_until)
+        return bool(detector.drift_detected)
 
     def _absent_series(
         self, rule: Rule, condition: AbsentCondition, index: _Index, now: float
@@ -651,7 +829,13 @@ class RuleEvaluator:
         now: float,
         changed: list[AlertRecord],
         deleted: list[Fingerprint],
+        *,
+        only: set[Fingerprint] | None = None,
+        skip: set[Fingerprint] | frozenset[Fingerprint] = frozenset(),
     ) -> None:
+        """Move the rule's alerts to ``now``: ``active`` series start or stay pending/firing;
+        the others (only those in ``only`` when given, never those in ``skip``) count as the
+        condition being false."""
         spec = rule.spec
         bucket = self._records[spec.name]
         for fp, (labels, value) in active.items():
@@ -677,7 +861,12 @@ class RuleEvaluator:
             if record != bucket.get(fp):
                 bucket[fp] = record
                 changed.append(record)
-        for fp in [fp for fp in bucket if fp not in active]:
+        quiet = [
+            fp
+            for fp in bucket
+            if fp not in active and fp not in skip and (only is None or fp in only)
+        ]
+        for fp in quiet:
             record = bucket[fp]
             if record.state is AlertState.PENDING:
                 del bucket[fp]
@@ -690,14 +879,21 @@ class RuleEvaluator:
                         bucket[fp] = record
                         changed.append(record)
                     continue
+                # Not yet reported resolved: times in event time and the wall clock of the
+                # last send do not compare, so the record says it by itself.
                 record = record.evolve(
                     state=AlertState.RESOLVED,
                     resolved_at=now,
                     last_value=self.observed_value(fp),
+                    last_sent=None,
                 )
                 bucket[fp] = record
                 changed.append(record)
-            elif record.resolved_at is not None and now - record.resolved_at >= self._retention:
+            elif (
+                record.resolved_at is not None
+                and record.last_sent is not None
+                and now - record.resolved_at >= self._retention
+            ):
                 del bucket[fp]
                 deleted.append(fp)
         if not isinstance(spec.condition, DetectorCondition):
@@ -723,9 +919,7 @@ class RuleEvaluator:
         if record.state is AlertState.PENDING:
             return False
         if record.state is AlertState.RESOLVED:
-            return record.last_sent is None or (
-                record.resolved_at is not None and record.resolved_at > record.last_sent
-            )
+            return record.last_sent is None
         return record.last_sent is None or now - record.last_sent >= self._resend_delay
 
     def _to_alert(self, record: AlertRecord, now: float) -> Alert:

@@ -606,12 +606,14 @@ def version() -> None:
 def _register_command_groups() -> None:
     """Add the service and alerting commands (kept in their own modules)."""
     from watchkeeper.cli.alerts import register as register_alerts
+    from watchkeeper.cli.replay import register as register_replay
     from watchkeeper.cli.service import register as register_service
     from watchkeeper.cli.signals import register as register_signals
 
     register_service(app)
     register_alerts(app)
     register_signals(app)
+    register_replay(app)
 
 
 _register_command_groups()

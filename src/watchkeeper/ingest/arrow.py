@@ -347,6 +347,7 @@ def validate_table(
     max_age_seconds: float,
     max_future_seconds: float = 300.0,
     max_batch: int,
+    retention_seconds: float | None = None,
 ) -> ValidBatch:
     """Validate a columnar batch (one row per event, columns as in :func:`raw_events`) with
     the rules of the JSON path; accepted events come back as columns."""
@@ -356,7 +357,7 @@ def validate_table(
             "batches",
             field="events",
         )
-    window = rules.Window.build(now, max_age_seconds, max_future_seconds)
+    window = rules.Window.build(now, max_age_seconds, max_future_seconds, retention_seconds)
     return validate_raw(raw_events(table, model), model, window)
 
 

@@ -72,6 +72,7 @@ class DecodeJob:
     max_batch: int
     max_body_bytes: int = 32 * 1024 * 1024
     codec: EventCodec = SQLITE_CODEC
+    retention_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def _limits(job: DecodeJob) -> dict[str, Any]:
         "max_age_seconds": job.max_age_seconds,
         "max_future_seconds": job.max_future_seconds,
         "max_batch": job.max_batch,
+        "retention_seconds": job.retention_seconds,
     }
 
 

@@ -88,6 +88,7 @@ def validate_event_batch(
     max_age_seconds: float,
     max_future_seconds: float = 300.0,
     max_batch: int,
+    retention_seconds: float | None = None,
 ) -> ValidBatch:
     """Validate a decoded JSON batch of prediction events against ``model``.
 
@@ -106,7 +107,7 @@ def validate_event_batch(
     (1, Rejection(index=1, field='features.x', reason='expected a number, got a string'))
     """
     events = check_batch(payload, max_batch, "events")
-    window = rules.Window.build(now, max_age_seconds, max_future_seconds)
+    window = rules.Window.build(now, max_age_seconds, max_future_seconds, retention_seconds)
     return validate_raw(raw_events(events, model), model, window)
 
 

@@ -526,23 +526,48 @@ def label_rule(kind: ColumnKind) -> Callable[[Any], Any]:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The accepted time range of timestamps, and the server time for absent ones."""
+    """The accepted time range of timestamps, and the server time for absent ones.
+
+    ``by_retention``: the earliest accepted time is the model's raw-event retention (tighter
+    than the accepted age), so an older event is refused for that reason: stored, it would be
+    deleted by the next retention pass after having been acknowledged.
+    """
 
     now: float
     earliest: float
     latest: float
+    by_retention: bool = False
 
     @classmethod
-    def build(cls, now: float, max_age_seconds: float, max_future_seconds: float) -> Window:
+    def build(
+        cls,
+        now: float,
+        max_age_seconds: float,
+        max_future_seconds: float,
+        retention_seconds: float | None = None,
+    ) -> Window:
         """The window around ``now``; IngestError for a bad configuration."""
         if not (math.isfinite(now) and max_age_seconds > 0 and max_future_seconds >= 0):
             raise IngestError(
                 f"bad validation window: now={now}, max_age_seconds={max_age_seconds}, "
                 f"max_future_seconds={max_future_seconds}; ages must be positive"
             )
-        return cls(now=now, earliest=now - max_age_seconds, latest=now + max_future_seconds)
+        by_retention = retention_seconds is not None and retention_seconds < max_age_seconds
+        age = retention_seconds if by_retention and retention_seconds else max_age_seconds
+        return cls(
+            now=now,
+            earliest=now - age,
+            latest=now + max_future_seconds,
+            by_retention=by_retention,
+        )
 
     def _out_of_range(self, ts: float) -> str | None:
+        if ts < self.earliest and self.by_retention:
+            return (
+                f"older than the model's raw-event retention of "
+                f"{(self.now - self.earliest) / 86_400:g} days (retention_days): it would be "
+                "deleted at the next retention pass; raise retention_days to keep it"
+            )
         if ts < self.earliest:
             return f"older than the accepted age of {self.now - self.earliest:g} s"
         if ts > self.latest:

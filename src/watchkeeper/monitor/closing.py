@@ -11,9 +11,19 @@ from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.stored import persist, update_stored
 from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
 
-__all__ = ["apply_retention", "fold_late", "note_closed", "tick"]
+__all__ = [
+    "CHANGED_WINDOWS_LIMIT",
+    "apply_retention",
+    "fold_late",
+    "note_changed",
+    "note_closed",
+    "tick",
+]
 
 _DAY = 86_400.0
+#: Changed windows kept per model for the alerting engine; beyond it the oldest are dropped
+#: (a backfill of more windows between two evaluations alerts on the newest ones).
+CHANGED_WINDOWS_LIMIT = 10_000
 
 
 def tick(shared: MonitorState, now: float) -> list[dict[str, Any]]:
@@ -73,6 +83,22 @@ def note_closed(shared: MonitorState, state: ModelState, key: WindowKey) -> None
     with shared.lock:
         previous = shared.last_closed.get(name, -math.inf)
         shared.last_closed[name] = max(previous, key.window_start)
+    note_changed(shared, state, key)
+
+
+def note_changed(shared: MonitorState, state: ModelState, key: WindowKey) -> None:
+    """Record that a closed window of the smallest size changed, for the alerting engine.
+
+    The engine evaluates every changed window in event time (``Queries.changed_windows``), so
+    labels that join a window days after it closed still reach the rules on performance.
+    """
+    if key.window_seconds != state.spec.windows[0].id:
+        return
+    with shared.lock:
+        changed = shared.changed.setdefault(state.spec.name, set())
+        changed.add(key.window_start)
+        if len(changed) > CHANGED_WINDOWS_LIMIT:
+            changed.discard(min(changed))
 
 
 def _reopen(

@@ -45,6 +45,8 @@ def decode_job(shared: MonitorState, state: ModelState) -> DecodeJob:
         max_batch=shared.settings.max_batch_events,
         max_body_bytes=shared.settings.max_body_bytes,
         codec=shared.store.event_codec,
+        # Events older than the raw-event retention are refused, never stored to be deleted.
+        retention_seconds=state.spec.retention_days * 86_400.0,
         **shared.validation_window(),
     )
 

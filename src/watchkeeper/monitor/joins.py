@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from watchkeeper.ingest import Rejection, validate_feedback, validate_labels
+from watchkeeper.monitor.closing import note_changed
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers, update_stored
@@ -120,6 +121,7 @@ def _fold_joined(shared: MonitorState, state: ModelState, items: Sequence[Joined
                 window.fold_labels(*label_columns(group))
 
             update_stored(shared, state, key, add)
+            note_changed(shared, state, key)
 
 
 def ingest_labels(shared: MonitorState, model: str, labels: list[Any], seq: int) -> IngestOutcome:
@@ -225,6 +227,7 @@ def _fold_ratings(
                 window.fold_ratings(ratings)
 
             update_stored(shared, state, key, add)
+            note_changed(shared, state, key)
 
 
 def _outcome(

@@ -186,26 +186,70 @@ class Queries:
             latest = dict(self._shared.last_closed)
         samples: list[dict[str, Any]] = []
         for name, begin in sorted(latest.items()):
-            try:
-                state = self._shared.model(name)
-            except NotFoundError:
-                continue
-            size = state.spec.windows[0]
-            found = self._collect(state, size, begin, size.end(begin), None, None).get(begin, [])
-            by_version: dict[str, list[_Found]] = {}
-            for entry in found:
-                by_version.setdefault(entry[0].version, []).append(entry)
-            for version, entries in sorted(by_version.items()):
-                signals, _ = self._group_signals(state, size, entries)
-                for signal, value in signals.items():
-                    if value is None:
-                        continue
-                    labels = {"model": name, "version": version, "segment": "*", "signal": signal}
-                    parts = signal.split(".")
-                    if len(parts) == 3 and parts[0] in ("drift", "quality"):
-                        labels["feature"] = parts[1]
-                    samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
+            samples += self._window_samples(name, begin)
         return samples + self.last_events()
+
+    def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
+        """Every window of the smallest size starting in ``[start, end)``, merged over versions
+        and segments, with all its signals: ``{"start", "end", "count", "signals"}``."""
+        state = self._shared.model(model)
+        if not end > start:
+            raise ConfigError(f"end must be after start, got start={start}, end={end}", key="end")
+        size = state.spec.windows[0]
+        found = self._collect(state, size, size.start(start), end, None, None)
+        windows = []
+        for begin in sorted(found):
+            signals, count = self._group_signals(state, size, found[begin])
+            windows.append(
+                {"start": begin, "end": size.end(begin), "count": count, "signals": signals}
+            )
+        return windows
+
+    def changed_windows(self) -> list[dict[str, Any]]:
+        """The closed windows (smallest size) that changed since the last call, oldest first.
+
+        A window changes when it closes, when late events fold into it and when labels or
+        feedback join it; each entry is ``{"model", "start", "end", "samples"}`` with the
+        window's samples as :meth:`latest_samples` gives them, so the alerting engine can
+        evaluate every window in event time. Reading empties the feed.
+        """
+        with self._shared.lock:
+            changed = self._shared.changed
+            self._shared.changed = {}
+        windows: list[dict[str, Any]] = []
+        for name, starts in sorted(changed.items()):
+            for begin in sorted(starts):
+                samples = self._window_samples(name, begin)
+                if samples:
+                    end = samples[0]["timestamp"]
+                    windows.append({"model": name, "start": begin, "end": end, "samples": samples})
+        windows.sort(key=lambda window: (window["end"], window["model"]))
+        return windows
+
+    def _window_samples(self, name: str, begin: float) -> list[dict[str, Any]]:
+        """The samples of ``name``'s closed window (smallest size) starting at ``begin``, per
+        version, stamped with the window's end (none once the model is deleted)."""
+        try:
+            state = self._shared.model(name)
+        except NotFoundError:
+            return []
+        size = state.spec.windows[0]
+        found = self._collect(state, size, begin, size.end(begin), None, None).get(begin, [])
+        by_version: dict[str, list[_Found]] = {}
+        for entry in found:
+            by_version.setdefault(entry[0].version, []).append(entry)
+        samples: list[dict[str, Any]] = []
+        for version, entries in sorted(by_version.items()):
+            signals, _ = self._group_signals(state, size, entries)
+            for signal, value in signals.items():
+                if value is None:
+                    continue
+                labels = {"model": name, "version": version, "segment": "*", "signal": signal}
+                parts = signal.split(".")
+                if len(parts) == 3 and parts[0] in ("drift", "quality"):
+                    labels["feature"] = parts[1]
+                samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
+        return samples
 
     def last_events(self) -> list[dict[str, Any]]:
         """One ``last_event`` sample per model, version and segment that has had an event: the

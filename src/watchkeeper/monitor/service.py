@@ -262,6 +262,16 @@ class MonitorService:
         """Signals of the latest closed window (smallest size) of each model, per version."""
         return self._queries.latest_samples()
 
+    def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
+        """Every window of the smallest size starting in ``[start, end)`` (versions and
+        segments merged) with all its signals: ``{"start", "end", "count", "signals"}``."""
+        return self._queries.windows(model, start=start, end=end)
+
+    def changed_windows(self) -> list[dict[str, Any]]:
+        """Closed windows changed since the last call (closed, late events, labels or feedback
+        joined), oldest first, each with its samples; reading empties the feed."""
+        return self._queries.changed_windows()
+
     def counters(self) -> dict[str, Any]:
         """Ingest totals per model and store operation latencies (cumulative histograms)."""
         return self._shared.counters()

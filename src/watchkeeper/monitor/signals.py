@@ -23,6 +23,7 @@ from watchkeeper.stats.quality import QualityThresholds
 __all__ = [
     "CLASSIFICATION_SIGNALS",
     "FEEDBACK_SIGNALS",
+    "LABEL_SIGNALS",
     "REGRESSION_SIGNALS",
     "SERVICE_SIGNALS",
     "drift_results",
@@ -48,8 +49,11 @@ CLASSIFICATION_SIGNALS = (
     "roc_auc",
     "log_loss",
     "labeled_count",
+    "label_coverage",
 )
-REGRESSION_SIGNALS = ("mae", "rmse", "mape", "r2", "mean_error", "labeled_count")
+REGRESSION_SIGNALS = ("mae", "rmse", "mape", "r2", "mean_error", "labeled_count", "label_coverage")
+#: Signals about the labels behind a window's performance, not performance itself.
+LABEL_SIGNALS = ("labeled_count", "label_coverage")
 FEEDBACK_SIGNALS = (
     "feedback_count",
     "feedback_mean_rating",
@@ -139,9 +143,12 @@ def window_signals(
     metrics = window.performance.metrics()
     wanted = CLASSIFICATION_SIGNALS if plan.task is TaskType.CLASSIFICATION else REGRESSION_SIGNALS
     for name in wanted:
-        if name != "labeled_count":
+        if name not in LABEL_SIGNALS:
             signals[name] = _number(metrics.get(name))
-    signals["labeled_count"] = float(metrics["labeled"])
+    labeled = float(metrics["labeled"])
+    signals["labeled_count"] = labeled
+    # Labelled rows per event of the window: how much of its traffic the performance covers.
+    signals["label_coverage"] = labeled / events if events else None
     _feedback_signals(signals, window)
     return signals
 

@@ -99,9 +99,10 @@ class Client:
         """A client that runs the monitoring service in-process on ``db_url``, with no server.
 
         Events are validated, stored and folded into windows exactly as the server does, and
-        the alert rules are evaluated whenever windows close (:meth:`tick`, :meth:`alerts`).
-        ``clock`` replaces the wall clock (to replay history). Example:
-        ``Client.local("sqlite:///watchkeeper.db")``.
+        the alert rules are evaluated on every window that closes or changes (labels joined
+        late, late events), in event time (:meth:`tick`, :meth:`alerts`). ``clock`` replaces
+        the wall clock (to replay history; ``watchkeeper.sdk.replay`` does it for a whole
+        file). Example: ``Client.local("sqlite:///watchkeeper.db")``.
         """
         from watchkeeper.sdk.local import LocalSink
 
@@ -211,7 +212,8 @@ class Client:
 
     def tick(self, now: float | None = None) -> list[dict[str, Any]]:
         """Local mode: close the windows due at ``now`` (default: the clock), evaluate the
-        alert rules and deliver due notifications; returns the alert state changes."""
+        alert rules on every window closed or changed since the last evaluation (in event
+        time) and deliver due notifications; returns the alert state changes."""
         sink = self._local_sink("tick")
         report = sink.tick(now)
         return [] if report is None else [change.to_dict() for change in report.transitions]

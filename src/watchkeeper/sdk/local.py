@@ -5,9 +5,10 @@ decoded exactly as it would travel over HTTP (so NaN becomes null, NumPy scalars
 numbers) and handed to an in-process :class:`~watchkeeper.monitor.service.MonitorService`:
 validated against the model's config, committed to the store, folded into the model's windows,
 and windows that are due are closed. The alerting engine runs too, as in the server: a model
-registered here gets the default rule pack, and each time windows close (and otherwise at most
-every ``settings.alerts_interval_seconds`` of the clock, so absent-data rules see a stream that
-stopped) the latest signals are evaluated against the rules and due notifications delivered
+registered here gets the default rule pack, and each time windows close or change (labels or
+late events joining closed windows) their signals are evaluated against the rules in event
+time, and otherwise at most every ``settings.alerts_interval_seconds`` of the clock the latest
+signals are (so absent-data rules see a stream that stopped); due notifications are delivered
 (receivers from ``settings.alerts_config``). A ``clock`` replaces the wall clock for both, so a
 notebook can replay history and see the alerts it would have raised. Closing the last sink
 checkpoints the open windows, so a server started later on the same database carries on where
@@ -131,6 +132,7 @@ class LocalSink:
                 clock=clock,
                 external_url=settings.external_url,
                 signal_catalog=service.signal_catalog,
+                notify_horizon=settings.notify_horizon,
             )
         except BaseException:
             store.close()
@@ -166,17 +168,21 @@ class LocalSink:
         return self._shared.alerting
 
     def tick(self, now: float | None = None) -> EvaluationReport | None:
-        """Close the windows due at ``now`` (default: the clock); when any closed, or
-        ``alerts_interval`` seconds passed since the last evaluation, evaluate the alert rules
-        on the latest samples and deliver due notifications."""
-        closed = self._service.tick(now)
+        """Close the windows due at ``now`` (default: the clock); when any window closed or
+        changed (late events, labels, feedback), or ``alerts_interval`` seconds passed since the
+        last evaluation, evaluate the alert rules on each changed window in event time (and
+        absence on the latest signals) and deliver due notifications."""
+        self._service.tick(now)
         shared = self._shared
         alerting = shared.alerting
+        if alerting is None:
+            return None
         at = shared.clock() if now is None else now
-        if alerting is None or not (closed or at - shared.evaluated_at >= shared.alerts_interval):
+        windows = self._service.changed_windows()
+        if not windows and at - shared.evaluated_at < shared.alerts_interval:
             return None
         shared.evaluated_at = at
-        report = alerting.evaluate(at, self._service.latest_samples())
+        report = alerting.evaluate(at, self._service.latest_samples(), windows=windows)
         alerting.deliver(at)
         return report
 

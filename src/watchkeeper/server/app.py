@@ -75,6 +75,7 @@ def create_app(
             clock=clock,
             external_url=settings.external_url,
             signal_catalog=service.signal_catalog,
+            notify_horizon=settings.notify_horizon,
         )
         workers = _ingest_workers(settings)
         state = AppState(

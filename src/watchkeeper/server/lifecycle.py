@@ -3,8 +3,9 @@
 The app serves at once: /healthz answers while the monitor recovers its open windows in the
 background (from the latest checkpoint and the rows stored after it), /readyz answers 503 with
 the progress, and :class:`RefuseWhileRecovering` answers 503 with ``Retry-After`` to the routes
-that need the monitor. Once recovered, the alerting engine starts and one background task closes
-due windows every ``window_check_seconds``, checkpoints the open windows every
+that need the monitor. Once recovered, the alerting engine starts (evaluating every window that
+closed or changed — late events, labels, feedback — in event time) and one background task
+closes due windows every ``window_check_seconds``, checkpoints the open windows every
 ``checkpoint_seconds`` and applies retention every ``retention_check_seconds`` (each is off when
 set to 0). On shutdown the task is cancelled (a recovery in progress is interrupted), the monitor
 checkpoints its open windows, and a store the app opened itself is closed.
@@ -126,8 +127,12 @@ async def recover(state: AppState) -> None:
         # tens of thousands of objects per batch, and each full collection of the start-up heap
         # stalled a request by ~80 ms.
         gc.freeze()
+        # Window signals are evaluated per changed window in event time (delayed labels,
+        # backfills); the latest samples serve absence on the wall clock.
         state.alerting.start(
+            # The samples first: closing due windows there puts them in the changed windows.
             lambda: _closed_then_latest(state.service),
+            window_source=state.service.changed_windows,
             interval=state.settings.alerts_interval_seconds,
         )
         await maintain(state)

@@ -60,9 +60,10 @@ __all__ = [
 LATENCY_BUCKETS_SECONDS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-# The metrics computed from joined labels (their count is not a performance metric).
+# The metrics computed from joined labels (their count and coverage are not performance).
 PERFORMANCE_SIGNALS: Final = frozenset(CLASSIFICATION_SIGNALS + REGRESSION_SIGNALS) - {
-    "labeled_count"
+    "labeled_count",
+    "label_coverage",
 }
 _DRIFT_SCORE: Final = re.compile(r"^drift\.(?P<feature>.+)\.score$")
 _METRIC_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
