@@ -62,6 +62,7 @@ from watchkeeper.alerts.sql import (
 )
 from watchkeeper.alerts.state import AlertRecord
 from watchkeeper.errors import ConfigError, ConflictError, InputError, StoreError
+from watchkeeper.signalkey import feature_of
 from watchkeeper.store.engine import WRITE_OPTION
 
 __all__ = [
@@ -121,8 +122,9 @@ def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:
     """Convert one ``MonitorService.latest_samples()`` entry into a :class:`Sample`.
 
     Empty or null label values are dropped, and so is ``segment: "*"`` (all segments, the
-    same as no segment label); a missing ``feature`` label is derived from
-    ``drift.<feature>.<stat>`` signal names, and a null value becomes NaN ("no usable data").
+    same as no segment label); a missing ``feature`` label is derived from ``drift.`` and
+    ``quality.`` signal names (:func:`~watchkeeper.signalkey.feature_of`), and a null value
+    becomes NaN ("no usable data").
     """
     labels = data.get("labels") if isinstance(data, Mapping) else None
     if not isinstance(labels, Mapping) or not labels.get("model") or not labels.get("signal"):
@@ -146,8 +148,9 @@ def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:
         if text is not None and text != "" and not (name == "segment" and text == "*")
     }
     signal = clean["signal"]
-    if "feature" not in clean and signal.startswith("drift.") and signal.count(".") >= 2:
-        clean["feature"] = signal[len("drift.") : signal.rindex(".")]
+    feature = feature_of(signal)
+    if "feature" not in clean and feature is not None:
+        clean["feature"] = feature
     return Sample(labels=clean, value=value, timestamp=timestamp)
 
 

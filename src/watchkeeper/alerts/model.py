@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from watchkeeper.errors import ConfigError
+from watchkeeper.signalkey import feature_of
 
 __all__ = [
     "ZERO_TIME",
@@ -173,14 +174,16 @@ class Sample:
         version: str | None = None,
         segment: str | None = None,
     ) -> Sample:
-        """Build a sample, adding the ``feature`` label for ``drift.<feature>.<stat>`` signals."""
+        """Build a sample, adding the ``feature`` label of ``drift.`` and ``quality.`` signals
+        (:func:`watchkeeper.signalkey.feature_of`)."""
         labels = {"model": model, "signal": signal}
         if version is not None:
             labels["version"] = version
         if segment:
             labels["segment"] = segment
-        if signal.startswith("drift.") and signal.count(".") >= 2:
-            labels["feature"] = signal[len("drift.") : signal.rindex(".")]
+        feature = feature_of(signal)
+        if feature is not None:
+            labels["feature"] = feature
         return cls(labels=labels, value=float(value), timestamp=float(timestamp))
 
 

@@ -37,14 +37,13 @@ import yaml
 
 from watchkeeper.alerts.model import format_duration
 from watchkeeper.alerts.rules import AbsentCondition, RuleSpec, ThresholdCondition
+from watchkeeper.signalkey import SignalKey
 
 __all__ = ["PrometheusExport", "export_prometheus_rules"]
 
 _LABELS_REF = re.compile(r"\{\{\s*labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _VALUE_REF = re.compile(r"\{\{\s*value\s*\}\}")
 _PRINTF_REF = re.compile(r"\{\{\s*value\s*\|\s*printf\(\s*(\"[^\"]*\"|'[^']*')\s*\)\s*\}\}")
-_FEATURE_SIGNAL = re.compile(r"^drift\.([^.]+)\.score$")
-_VERDICT_SIGNAL = re.compile(r"^drift\.([^.]+)\.detected$")
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,12 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
         return None
     op = condition.op.value
     threshold = condition.threshold
-    feature = _FEATURE_SIGNAL.match(spec.signal)
-    if feature is not None or re.fullmatch(r"drift\.\*\.score", spec.signal):
-        name = feature.group(1) if feature is not None else "*"
-        metric = f"watchkeeper_feature_drift_score{_selector(spec, feature=name)}"
-    elif (verdict := _VERDICT_SIGNAL.match(spec.signal)) is not None:
-        metric = _verdict_metric(spec, verdict.group(1))
+    scored = _drift_column(spec.signal, "score")
+    verdict = _drift_column(spec.signal, "detected")
+    if scored is not None:
+        metric = f"watchkeeper_feature_drift_score{_selector(spec, feature=scored)}"
+    elif verdict is not None:
+        metric = _verdict_metric(spec, verdict)
     elif spec.signal == "accuracy":
         metric = f"watchkeeper_model_accuracy{_selector(spec)}"
     elif spec.signal == "feedback_mean_rating":
@@ -126,6 +125,15 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
         )
         expression = f"({expression}) and on ({_BY}) ({labeled} >= {spec.min_labels})"
     return expression
+
+
+def _drift_column(signal: str, stat: str) -> str | None:
+    """The feature (or ``*`` pattern) of a ``drift.<feature>.<stat>`` rule signal, else None."""
+    try:
+        key = SignalKey.parse(signal)
+    except ValueError:
+        return None
+    return key.column if key.family == "drift" and key.stat == stat else None
 
 
 def _verdict_metric(spec: RuleSpec, feature: str) -> str:

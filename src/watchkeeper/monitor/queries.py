@@ -19,6 +19,7 @@ from watchkeeper.monitor.rangereport import range_report_document
 from watchkeeper.monitor.signals import Signals, signal_names
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.windows import WindowKey, WindowProfile
+from watchkeeper.signalkey import feature_of
 from watchkeeper.windowing import WindowLength
 
 __all__ = ["LAST_EVENT_SIGNAL", "SERIES_PAGE_LIMIT", "Queries"]
@@ -245,9 +246,9 @@ class Queries:
                 if value is None:
                     continue
                 labels = {"model": name, "version": version, "segment": "*", "signal": signal}
-                parts = signal.split(".")
-                if len(parts) == 3 and parts[0] in ("drift", "quality"):
-                    labels["feature"] = parts[1]
+                feature = feature_of(signal)
+                if feature is not None:
+                    labels["feature"] = feature
                 samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
         return samples
 

@@ -17,6 +17,7 @@ from typing import Any
 from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
 from watchkeeper.profiles import DatasetProfile, drift_from_profiles, quality_summary
 from watchkeeper.schema import TaskType
+from watchkeeper.signalkey import SignalKey
 from watchkeeper.stats.drift import ColumnDrift, family_verdicts
 from watchkeeper.stats.quality import QualityThresholds
 
@@ -73,23 +74,28 @@ _RATE_CHECKS = ("missing_rate", "non_numeric_share", "out_of_range_share", "new_
 Signals = dict[str, float | None]
 
 
+def _column(family: str, column: str, stat: str) -> str:
+    """The name of a per-column signal (:class:`~watchkeeper.signalkey.SignalKey`)."""
+    return SignalKey(stat, family, column).format()
+
+
 def signal_names(plan: ColumnPlan) -> list[str]:
     """Every signal a window of a model with this plan can carry."""
     names = list(SERVICE_SIGNALS)
     if plan.features:
         names.append("drift_share")
     for feature in plan.features:
-        names += [f"drift.{feature}.{part}" for part in ("score", "detected", "p_value")]
+        names += [_column("drift", feature, part) for part in ("score", "detected", "p_value")]
     if plan.prediction is not None or plan.proba:
         names += ["prediction_drift.score", "prediction_drift.detected"]
     for feature in plan.features:
-        names.append(f"quality.{feature}.missing_rate")
-        names.append(f"quality.{feature}.failed")
+        names.append(_column("quality", feature, "missing_rate"))
+        names.append(_column("quality", feature, "failed"))
         kind = plan.kinds[feature].value
         if kind == "numeric":
-            names.append(f"quality.{feature}.out_of_range_share")
+            names.append(_column("quality", feature, "out_of_range_share"))
         elif kind == "categorical":
-            names.append(f"quality.{feature}.new_category_share")
+            names.append(_column("quality", feature, "new_category_share"))
     names += CLASSIFICATION_SIGNALS if plan.task is TaskType.CLASSIFICATION else REGRESSION_SIGNALS
     names += FEEDBACK_SIGNALS
     return names
@@ -162,9 +168,9 @@ def _drift_signals(signals: Signals, drift: Mapping[str, ColumnDrift], plan: Col
     drifted = [name for name, result in features.items() if result.drift]
     signals["drift_share"] = len(drifted) / len(features) if features else None
     for name, result in features.items():
-        signals[f"drift.{name}.score"] = _number(result.effect_size)
-        signals[f"drift.{name}.detected"] = 1.0 if result.drift else 0.0
-        signals[f"drift.{name}.p_value"] = _number(result.p_value)
+        signals[_column("drift", name, "score")] = _number(result.effect_size)
+        signals[_column("drift", name, "detected")] = 1.0 if result.drift else 0.0
+        signals[_column("drift", name, "p_value")] = _number(result.p_value)
     outputs = [plan.prediction] if plan.prediction is not None else list(plan.proba.values())
     output_results = list(
         family_verdicts(
@@ -187,10 +193,10 @@ def _quality_signals(signals: Signals, summary: Mapping[str, Any], plan: ColumnP
         failed = any(
             checks[check]["verdict"] == "fail" for check in _RATE_CHECKS if check in checks
         )
-        signals[f"quality.{name}.failed"] = 1.0 if failed else 0.0
+        signals[_column("quality", name, "failed")] = 1.0 if failed else 0.0
         for check, signal in _QUALITY_CHECKS.items():
             if check in checks:
-                signals[f"quality.{name}.{signal}"] = _number(checks[check]["current"])
+                signals[_column("quality", name, signal)] = _number(checks[check]["current"])
 
 
 def _feedback_signals(signals: Signals, window: WindowProfile) -> None:

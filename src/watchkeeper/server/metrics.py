@@ -44,6 +44,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from watchkeeper.monitor.signals import CLASSIFICATION_SIGNALS, REGRESSION_SIGNALS
+from watchkeeper.signalkey import feature_of
 
 if TYPE_CHECKING:
     from watchkeeper.monitor.service import MonitorService
@@ -65,7 +66,6 @@ PERFORMANCE_SIGNALS: Final = frozenset(CLASSIFICATION_SIGNALS + REGRESSION_SIGNA
     "labeled_count",
     "label_coverage",
 }
-_DRIFT_SCORE: Final = re.compile(r"^drift\.(?P<feature>.+)\.score$")
 _METRIC_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
 _SYSTEM_PREFIXES: Final = ("process_", "system_", "gpu_")
 # The monitor labels samples merged over every segment "*"; "" is the events without segment.
@@ -260,9 +260,9 @@ class ServiceCollector(Collector):
             signal.add_metric([model, version, segment, name], value)
             if segment not in _OVERALL:
                 continue
-            match = _DRIFT_SCORE.match(name)
-            if match is not None:
-                drift.add_metric([model, version, labels.get("feature", match["feature"])], value)
+            feature = feature_of(name)
+            if feature is not None and name.startswith("drift.") and name.endswith(".score"):
+                drift.add_metric([model, version, labels.get("feature", feature)], value)
             elif name in PERFORMANCE_SIGNALS:
                 performance.add_metric([model, version, name], value)
                 if name == "accuracy":
