@@ -8,6 +8,7 @@ computed once and cached.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -103,9 +104,13 @@ class Queries:
         ``next`` is None on the last page, else the ``start`` of the next page.
         """
         state = self._shared.model(model)
-        if signal not in signal_names(state.plan):
+        names = signal_names(state.plan)
+        if signal not in names:
+            close = difflib.get_close_matches(signal, names, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
             raise NotFoundError(
-                f"model {model!r} has no signal {signal!r}; see signal_names()",
+                f"model {model!r} has no signal {signal!r}; {hint}it has {len(names)} signals "
+                f"({', '.join(names[:6])}, …; all of them: GET /v1/models/{model}/signals)",
                 kind="signal",
                 name=signal,
             )
