@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from watchkeeper.cli.lazy import LazyGroup
 from watchkeeper.errors import WatchkeeperError
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ EXIT_USAGE = 2
 
 app = typer.Typer(
     name="watchkeeper",
+    # The service, alerting, signals and replay commands load when used (cli/lazy.py).
+    cls=LazyGroup,
     help="Keep machine learning models healthy in production.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -601,22 +604,6 @@ def version() -> None:
     from watchkeeper import __version__
 
     typer.echo(__version__)
-
-
-def _register_command_groups() -> None:
-    """Add the service and alerting commands (kept in their own modules)."""
-    from watchkeeper.cli.alerts import register as register_alerts
-    from watchkeeper.cli.replay import register as register_replay
-    from watchkeeper.cli.service import register as register_service
-    from watchkeeper.cli.signals import register as register_signals
-
-    register_service(app)
-    register_alerts(app)
-    register_signals(app)
-    register_replay(app)
-
-
-_register_command_groups()
 
 
 def main() -> None:
