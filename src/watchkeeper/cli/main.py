@@ -231,17 +231,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _p_value(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 1e-300:
-        return "<1e-300"
-    return f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
-
-
 def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from watchkeeper.report.formatting import format_p_value
 
     document = result.to_dict()
     summary = document["summary"]
@@ -266,7 +260,7 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
             label,
             entry["kind"],
             entry["test"],
-            _p_value(entry["p_value"]),
+            format_p_value(entry["p_value"]),
             f"{_fmt(entry['effect_size'])} "
             f"{_EFFECT_SYMBOLS.get(entry['effect_measure'], entry['effect_measure'])}",
             _fmt(entry["psi"]),

@@ -27,6 +27,7 @@ import orjson
 from markupsafe import Markup
 
 from watchkeeper.errors import ConfigError, InputError
+from watchkeeper.report.formatting import format_p_value
 from watchkeeper.report.report import REPORT_SCHEMA
 
 if TYPE_CHECKING:
@@ -488,12 +489,6 @@ def _format_number(value: Any) -> str:
     return f"{value:.2e}"
 
 
-def _format_p_value(value: Any) -> str:
-    if _is_number(value) and value < 1e-4:
-        return f"{value:.1e}" if value > 0 else "0"
-    return _format_number(value)
-
-
 def _format_percent(value: Any) -> str:
     if not _is_number(value):
         return "—"
@@ -570,7 +565,7 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters.update(
         num=_format_number,
-        pvalue=_format_p_value,
+        pvalue=lambda value: format_p_value(value if _is_number(value) else None),
         percent=_format_percent,
         change=_format_change,
         shade=_cell_shade,

@@ -1,0 +1,40 @@
+"""The terminal summary and the HTML page write a report's p-values the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from watchkeeper.cli.main import app
+from watchkeeper.report import Report
+from watchkeeper.report.formatting import format_p_value
+from watchkeeper.report.html import render_html
+
+
+def test_an_underflowed_p_value_reads_the_same_in_the_terminal_and_the_html(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"far": rng.normal(0, 1, 5000), "near": rng.normal(0, 1, 5000)})
+    current = pd.DataFrame({"far": rng.normal(8, 1, 5000), "near": rng.normal(0.05, 1, 5000)})
+    result = Report().run(reference, current)
+    columns = result.to_dict()["drift"]["columns"]
+    assert columns["far"]["p_value"] < 1e-300
+    shown = {name: format_p_value(columns[name]["p_value"]) for name in ("far", "near")}
+    assert shown["far"] == "<1e-300"
+
+    html = render_html(result.to_dict())
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+    terminal = CliRunner().invoke(
+        app,
+        ["report", str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv")],
+        env={"COLUMNS": "200"},
+    )
+    assert terminal.exit_code == 0, terminal.stderr
+    for text in shown.values():
+        assert text in terminal.stdout
+        assert text.replace("<", "&lt;") in html
