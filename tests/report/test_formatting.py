@@ -38,3 +38,16 @@ def test_an_underflowed_p_value_reads_the_same_in_the_terminal_and_the_html(
     for text in shown.values():
         assert text in terminal.stdout
         assert text.replace("<", "&lt;") in html
+
+
+def test_long_column_names_wrap_in_a_narrow_terminal(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    name = "a_really_long_feature_name_that_a_narrow_terminal_used_to_cut_short"
+    pd.DataFrame({name: rng.normal(size=300)}).to_csv(tmp_path / "ref.csv", index=False)
+    pd.DataFrame({name: rng.normal(1, 1, size=300)}).to_csv(tmp_path / "cur.csv", index=False)
+    terminal = CliRunner().invoke(
+        app, ["report", str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv")], env={"COLUMNS": "80"}
+    )
+    assert terminal.exit_code == 0, terminal.stderr
+    cells = [line.split("│")[1].strip() for line in terminal.stdout.splitlines() if "│" in line]
+    assert "".join(cells[:4]).startswith(name)

@@ -248,7 +248,12 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
     )
     table = Table(title="Drift by column (largest effect first)", title_justify="left")
     for header in ("column", "kind", "test", "p-value", "effect size", "PSI", "drift"):
-        table.add_column(header, justify="left" if header in ("column", "kind") else "right")
+        # Column names wrap instead of being cut: a narrow terminal still shows all of each.
+        table.add_column(
+            header,
+            justify="left" if header in ("column", "kind") else "right",
+            overflow="fold" if header == "column" else "ellipsis",
+        )
     columns = drift["columns"]
     ordered = [row["column"] for row in drift["ranking"]] + [
         name for name, entry in columns.items() if entry["role"] != "feature"
