@@ -40,6 +40,7 @@ def test_the_wheel_carries_its_data_and_no_tests(wheel: Path) -> None:
     for needed in (
         "watchkeeper/py.typed",
         "watchkeeper/data/rainfall.csv.gz",
+        "watchkeeper/data/model-config.schema.json",
         "watchkeeper/report/templates/report.html.j2",
         "watchkeeper/store/migrations/env.py",
         "watchkeeper/store/migrations/script.py.mako",

@@ -216,6 +216,17 @@ def models_list(
         )
 
 
+@models_app.command("schema")
+def models_schema() -> None:
+    """Print the JSON Schema of a model config (model.yaml), for editors and CI checks."""
+    from importlib import resources
+
+    typer.echo(
+        (resources.files("watchkeeper.data") / "model-config.schema.json").read_text("utf-8"),
+        nl=False,
+    )
+
+
 @models_app.command("register")
 def models_register(
     spec_file: Annotated[Path, typer.Argument(help="Model config as YAML or JSON.")],

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ERROR_DESCRIPTIONS",
+    "MODEL_CONFIG_SCHEMA_FILE",
     "ErrorBody",
     "Event",
     "EventBatch",
@@ -35,6 +36,7 @@ __all__ = [
     "TokenCreated",
     "TokenInfo",
     "answers",
+    "model_config_schema",
 ]
 
 Scalar = str | float | int | bool | None
@@ -85,6 +87,27 @@ class ModelConfig(_Strict):
     retention_days: int = 30
     profile_retention_days: int = 400
     quality: QualityConfig | None = None
+
+
+MODEL_CONFIG_SCHEMA_FILE = "model-config.schema.json"
+"""The JSON Schema of ``model.yaml`` shipped in ``watchkeeper/data`` (for editors and CI)."""
+
+
+def model_config_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a model config (``model.yaml``, ``POST /v1/models``).
+
+    Every config watchkeeper accepts validates against it; watchkeeper's own check on load
+    (:meth:`~watchkeeper.ingest.spec.ModelSpec.from_dict`) is stricter (reserved feature names,
+    probabilities for classification only, window order, time zone names) and names the field
+    of each problem. The copy shipped in the package is this function's output
+    (``tests/ingest/test_model_config_schema.py`` keeps them equal).
+    """
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **ModelConfig.model_json_schema(),
+        "description": "A monitored model's config: model.yaml, or the body of POST /v1/models "
+        "(docs/model-config.md).",
+    }
 
 
 class Event(_Strict):
