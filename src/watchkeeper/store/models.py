@@ -39,7 +39,8 @@ class ModelStore(StoreBase):
                 ).scalar_one()
         except ConflictError:
             raise ConflictError(
-                f"a model named {name!r} already exists; update its config or pick another name"
+                f"a model named {name!r} already exists; pick another name, or set new reference "
+                f"data with PUT /v1/models/{name}/reference (its config cannot change yet)"
             ) from None
         return ModelRecord(
             id=model_id, name=name, config=dict(config), created_at=now, updated_at=now
