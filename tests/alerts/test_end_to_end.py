@@ -20,7 +20,8 @@ from watchkeeper.alerts import (
     SlackNotifier,
     ThresholdCondition,
 )
-from watchkeeper.alerts.sql import SqlAlertStateStore, SqlOutbox, SqlSilenceStore
+from watchkeeper.store.alerts import SqlAlertStateStore, SqlSilenceStore
+from watchkeeper.store.outbox import SqlOutbox
 
 RULE = RuleSpec(
     name="KeyFeatureDrift",

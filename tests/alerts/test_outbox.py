@@ -21,7 +21,7 @@ from watchkeeper.alerts import (
     Receiver,
     WebhookNotifier,
 )
-from watchkeeper.alerts.sql import SqlOutbox
+from watchkeeper.store.outbox import SqlOutbox
 
 OutboxFactory = Callable[[], Outbox]
 

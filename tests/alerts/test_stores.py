@@ -22,9 +22,11 @@ from watchkeeper.alerts import (
     Silence,
     SilenceStore,
 )
-from watchkeeper.alerts.sql import SqlAlertStateStore, SqlSilenceStore, alerts_metadata
 from watchkeeper.errors import NotFoundError, StoreError
 from watchkeeper.store import Store
+from watchkeeper.store.alerts import SqlAlertStateStore, SqlRuleStore, SqlSilenceStore
+from watchkeeper.store.outbox import SqlOutbox
+from watchkeeper.store.tables import ALERT_TABLES
 
 
 @pytest.fixture(params=["memory", *SQL_BACKENDS])
@@ -158,13 +160,16 @@ def test_state_values_round_trip_exactly(sql_url: str) -> None:
 def test_a_bare_engine_is_migrated_to_the_store_schema(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     SqlAlertStateStore(engine=engine).save_alerts([record("a")])
-    assert set(alerts_metadata.tables) == {
+    names = {table.name for table in ALERT_TABLES}
+    assert names == {
         "alert_state",
         "alert_notify_log",
         "alert_silence",
         "alert_outbox",
+        "alert_rule",
+        "alert_history",
     }
-    assert set(alerts_metadata.tables) < set(sa.inspect(engine).get_table_names())
+    assert names < set(sa.inspect(engine).get_table_names())
     engine.dispose()
     # The migration, not create_all, made the tables: the store sees a database at the head.
     with Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store:
@@ -181,6 +186,58 @@ def test_an_in_memory_engine_is_migrated_in_place() -> None:
 
 
 def test_unwritable_database_raises_store_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="could not migrate its database") as caught:
+    with pytest.raises(
+        StoreError, match="failed during migrate schema: unable to open database file"
+    ) as caught:
         SqlAlertStateStore(engine=f"sqlite:///{tmp_path}")  # a directory, not a database file
     assert caught.value.backend == "sqlite"
+
+
+_SQL_WORDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "FROM", "[SQL", "[parameters")
+
+
+def _assert_no_sql(message: str) -> None:
+    assert not [word for word in _SQL_WORDS if word in message], message
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+@pytest.mark.parametrize(
+    ("table", "call", "operation"),
+    [
+        ("alert_state", lambda url: SqlAlertStateStore(engine=url).load_alerts(), "load alerts"),
+        (
+            "alert_silence",
+            lambda url: SqlSilenceStore(engine=url).get("missing"),
+            "read a silence",
+        ),
+        (
+            "alert_outbox",
+            lambda url: SqlOutbox(engine=url).claim(0.0, limit=5, lease=30.0),
+            "claim notifications",
+        ),
+        ("alert_rule", lambda url: SqlRuleStore(engine=url).load_rules(), "load rules"),
+        ("alert_history", lambda url: SqlRuleStore(engine=url).history(10), "read alert history"),
+    ],
+)
+def test_a_failing_query_is_a_store_error_without_sql_text(
+    backend: str, table: str, call: Callable[[str], object], operation: str, tmp_path: Path
+) -> None:
+    with backend_url(backend, tmp_path) as url:
+        with Store.open(url) as store, store.engine.begin() as connection:
+            connection.execute(sa.text(f"DROP TABLE {table}"))
+        with pytest.raises(StoreError) as caught:
+            call(url)
+    message = str(caught.value)
+    assert f"{backend.split('-')[0]} store at " in message
+    assert f"failed during {operation}: " in message
+    assert table in message  # the driver's reason ("no such table: …") is kept
+    _assert_no_sql(message)
+    assert caught.value.backend == backend.split("-")[0]
+
+
+def test_a_closed_alert_store_is_a_store_error(tmp_path: Path) -> None:
+    store = SqlSilenceStore(engine=f"sqlite:///{tmp_path / 'wk.db'}")
+    store.close()
+    with pytest.raises(StoreError, match="list silences: this alert store is closed") as caught:
+        store.list()
+    _assert_no_sql(str(caught.value))

@@ -13,7 +13,7 @@ from tests.alerts._servers import CaptureServer
 from tests.store.test_migrations import HEAD
 from watchkeeper.alerts import AlertState, Op, RuleSpec, ThresholdCondition, load_rules
 from watchkeeper.alerts.engine import AlertingEngine, sample_from_dict
-from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError
+from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError, StoreError
 from watchkeeper.store import Store
 
 RULES = """
@@ -191,6 +191,25 @@ def test_an_engine_over_an_opened_store_shares_its_database(sql_url: str) -> Non
         reopened = AlertingEngine(db=store.engine, clock=lambda: 0.0)
         assert [spec.name for spec in reopened.rules()][:1] == ["CreditDriftShareHigh"]
         reopened.close()
+
+
+def test_a_database_error_is_a_store_error_without_sql_text(sql_url: str) -> None:
+    engine = AlertingEngine(db=sql_url, clock=lambda: 0.0)
+    engine.add_default_rules("credit")
+    with engine.db.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alert_history")
+    with pytest.raises(StoreError) as caught:
+        engine.history()
+    with pytest.raises(StoreError) as evaluating:
+        engine.evaluate(0.0, latest_samples(0.0, 0.9))  # the pending alert's transition
+    engine.close()
+    for error in (caught.value, evaluating.value):
+        message = str(error)
+        assert "store at " in message, message
+        assert "alert_history" in message, message
+        assert not [word for word in ("SELECT", "INSERT", "[SQL") if word in message], message
+    assert "failed during read alert history: " in str(caught.value)
+    assert "failed during record alert history: " in str(evaluating.value)
 
 
 def test_default_pack_is_added_once_and_keeps_tuned_rules(sql_url: str) -> None:

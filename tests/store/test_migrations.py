@@ -1,5 +1,5 @@
-"""The Alembic migrations produce exactly the schema declared in ``watchkeeper.store.tables`` and
-in the alerting modules (``watchkeeper.alerts.sql``, ``watchkeeper.alerts.engine``)."""
+"""The Alembic migrations produce exactly the schema declared in ``watchkeeper.store.tables``,
+the alerting tables included: one metadata for the whole database."""
 
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tests.store.backends import backend_url
-from watchkeeper.alerts.engine import engine_metadata
-from watchkeeper.alerts.sql import alerts_metadata
 from watchkeeper.store import Store
 from watchkeeper.store.store import MIGRATIONS_DIR
-from watchkeeper.store.tables import metadata
+from watchkeeper.store.tables import ALERT_TABLES, metadata
 
-ALL_METADATA = [metadata, alerts_metadata, engine_metadata]
 HEAD = "0004"
 
 
@@ -36,10 +33,11 @@ def test_migrated_schema_matches_tables(backend: str, tmp_path: Path) -> None:
         assert store.schema_revision() == HEAD
         with store.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = compare_metadata(context, ALL_METADATA)
+            differences = compare_metadata(context, metadata)
             tables = set(sa.inspect(connection).get_table_names())
     assert differences == []
-    assert {"alert_state", "alert_outbox", "alert_rule", "alert_history"} < tables
+    assert {table.name for table in ALERT_TABLES} < tables
+    assert set(metadata.tables) <= tables
 
 
 def test_upgrade_before_and_after_open(tmp_path: Path) -> None:
@@ -89,8 +87,7 @@ def test_alerting_tables_made_before_0002_are_adopted(backend: str, tmp_path: Pa
     with backend_url(backend, tmp_path) as url:
         with Store(url) as store:
             _upgrade_to(store, "0001")
-            alerts_metadata.create_all(store.engine)
-            engine_metadata.create_all(store.engine)
+            metadata.create_all(store.engine, tables=ALERT_TABLES)
             with store.engine.begin() as connection:
                 connection.execute(
                     sa.text(

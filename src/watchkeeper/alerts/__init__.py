@@ -9,7 +9,7 @@ The pieces, in data-flow order (each a small typed seam; see docs/alerts.md):
 * :class:`Outbox` + :class:`DeliveryWorker` — persisted, at-least-once delivery with backoff;
 * notifiers — webhook (Alertmanager v4 payload), Slack, email, PagerDuty v2, Alertmanager;
 * stores — :class:`AlertStateStore`, :class:`SilenceStore`, :class:`Outbox` in memory here and
-  on SQL in :mod:`watchkeeper.alerts.sql`.
+  on SQL in the store (:mod:`watchkeeper.store.alerts`, :mod:`watchkeeper.store.outbox`).
 """
 
 from __future__ import annotations

@@ -16,23 +16,20 @@
 * every state change of an alert (pending, firing, resolved, inactive) is appended to the
   ``alert_history`` table, at the event time of its window (or the wall clock for ``absent``).
 
-Alert state, the notification log, silences and the outbox live in the tables of
-:mod:`watchkeeper.alerts.sql`, on the same database. Every one of these tables is created by the
-store's Alembic migrations (revision ``0002``), which the engine runs on open when the database
-is not at the newest revision yet. Without a routing file every alert goes to
-one receiver named ``default`` that has no integrations: alerts are evaluated, recorded and
-listed, but nothing is sent.
+Rules, history, alert state, the notification log, silences and the outbox are persisted by
+the store (:mod:`watchkeeper.store.alerts`, :mod:`watchkeeper.store.outbox`) in the service's
+database; the store's migrations create those tables (revision ``0002``) and run on open when
+the database is not at the newest revision yet. Without a routing file every alert goes to one
+receiver named ``default`` that has no integrations: alerts are evaluated, recorded and listed,
+but nothing is sent.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,7 @@ import sqlalchemy as sa
 from watchkeeper.alerts.config import AlertingConfig, ReceiverConfig, load_alerting_config
 from watchkeeper.alerts.defaults import default_rules
 from watchkeeper.alerts.dispatch import Dispatcher, GroupSnapshot
-from watchkeeper.alerts.model import Alert, AlertState, Fingerprint, Sample
+from watchkeeper.alerts.model import AlertState, Fingerprint, Sample
 from watchkeeper.alerts.notifiers import Receiver
 from watchkeeper.alerts.outbox import DeliveryReport, DeliveryWorker, OutboxItem, OutboxStatus
 from watchkeeper.alerts.promexport import PrometheusExport, export_prometheus_rules
@@ -52,18 +49,19 @@ from watchkeeper.alerts.rules import (
     WindowSamples,
     check_rule_references,
 )
-from watchkeeper.alerts.sql import (
-    SqlAlertStateStore,
-    SqlOutbox,
-    SqlSilenceStore,
-    alerts_metadata,
-    create_alerts_engine,
-    upgrade_schema,
-)
+from watchkeeper.alerts.samples import sample_from_dict, window_from_dict
 from watchkeeper.alerts.state import AlertRecord
-from watchkeeper.errors import ConfigError, ConflictError, InputError, StoreError
-from watchkeeper.signalkey import feature_of
-from watchkeeper.store.engine import WRITE_OPTION
+from watchkeeper.alerts.transitions import AlertTransition, EvaluationReport, state_changes
+from watchkeeper.errors import ConfigError, ConflictError
+from watchkeeper.store.alerts import (
+    RuleRows,
+    SqlAlertStateStore,
+    SqlRuleStore,
+    SqlSilenceStore,
+    create_alerts_engine,
+)
+from watchkeeper.store.base import upgrade_engine
+from watchkeeper.store.outbox import SqlOutbox
 
 __all__ = [
     "DEFAULT_RECEIVER",
@@ -71,7 +69,6 @@ __all__ = [
     "AlertingEngine",
     "EvaluationReport",
     "default_alerting_config",
-    "engine_metadata",
     "sample_from_dict",
     "window_from_dict",
 ]
@@ -79,31 +76,6 @@ __all__ = [
 logger = logging.getLogger("watchkeeper.alerts")
 
 DEFAULT_RECEIVER = "default"
-
-# The naming convention of the alert stores' (and so the store's) tables.
-engine_metadata = sa.MetaData(naming_convention=alerts_metadata.naming_convention)
-
-alert_rule = sa.Table(
-    "alert_rule",
-    engine_metadata,
-    sa.Column("name", sa.String, primary_key=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("spec", sa.JSON, nullable=False),
-    sa.Column("updated_at", sa.Double, nullable=False),
-)
-
-alert_history = sa.Table(
-    "alert_history",
-    engine_metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("fingerprint", sa.String, nullable=False, index=True),
-    sa.Column("rule", sa.String, nullable=False),
-    sa.Column("labels", sa.JSON, nullable=False),
-    sa.Column("previous", sa.String, nullable=False),
-    sa.Column("state", sa.String, nullable=False),
-    sa.Column("at", sa.Double, nullable=False, index=True),
-    sa.Column("value", sa.Double),
-)
 
 
 def default_alerting_config() -> AlertingConfig:
@@ -118,104 +90,6 @@ def default_alerting_config() -> AlertingConfig:
     )
 
 
-def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:
-    """Convert one ``MonitorService.latest_samples()`` entry into a :class:`Sample`.
-
-    Empty or null label values are dropped, and so is ``segment: "*"`` (all segments, the
-    same as no segment label); a missing ``feature`` label is derived from ``drift.`` and
-    ``quality.`` signal names (:func:`~watchkeeper.signalkey.feature_of`), and a null value
-    becomes NaN ("no usable data").
-    """
-    labels = data.get("labels") if isinstance(data, Mapping) else None
-    if not isinstance(labels, Mapping) or not labels.get("model") or not labels.get("signal"):
-        raise InputError(
-            f"samples[{index}].labels: expected a mapping with model and signal, got {labels!r}",
-            column="labels",
-        )
-    raw_value, raw_timestamp = data.get("value"), data.get("timestamp")
-    try:
-        value = math.nan if raw_value is None else float(raw_value)
-        timestamp = float(raw_timestamp)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(
-            f"samples[{index}]: value and timestamp must be numbers, got "
-            f"{raw_value!r} and {raw_timestamp!r}",
-            column="value",
-        ) from None
-    clean = {
-        str(name): str(text)
-        for name, text in labels.items()
-        if text is not None and text != "" and not (name == "segment" and text == "*")
-    }
-    signal = clean["signal"]
-    feature = feature_of(signal)
-    if "feature" not in clean and feature is not None:
-        clean["feature"] = feature
-    return Sample(labels=clean, value=value, timestamp=timestamp)
-
-
-def window_from_dict(data: Mapping[str, Any] | WindowSamples, *, index: int = 0) -> WindowSamples:
-    """Convert one ``MonitorService.changed_windows()`` entry (``start``, ``end``,
-    ``samples``) into :class:`WindowSamples`."""
-    if isinstance(data, WindowSamples):
-        return data
-    if not isinstance(data, Mapping) or not isinstance(data.get("samples"), Sequence):
-        raise InputError(
-            f"windows[{index}]: expected a mapping with start, end and samples, got {data!r}",
-            column="windows",
-        )
-    try:
-        start, end = float(data["start"]), float(data["end"])
-    except (KeyError, TypeError, ValueError):
-        raise InputError(
-            f"windows[{index}]: start and end must be numbers, got {data.get('start')!r} and "
-            f"{data.get('end')!r}",
-            column="windows",
-        ) from None
-    samples = [
-        sample if isinstance(sample, Sample) else sample_from_dict(sample, index=position)
-        for position, sample in enumerate(data["samples"])
-    ]
-    try:
-        return WindowSamples(start=start, end=end, samples=samples)
-    except ConfigError as error:
-        raise InputError(f"windows[{index}]: {error}", column="windows") from None
-
-
-@dataclass(frozen=True)
-class AlertTransition:
-    """One state change of one alert, as kept in the alert history."""
-
-    fingerprint: Fingerprint
-    rule: str
-    labels: Mapping[str, str]
-    previous: AlertState
-    state: AlertState
-    at: float
-    value: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "fingerprint": self.fingerprint,
-            "rule": self.rule,
-            "labels": dict(self.labels),
-            "previous": self.previous.value,
-            "state": self.state.value,
-            "at": self.at,
-            "value": self.value,
-        }
-
-
-@dataclass(frozen=True)
-class EvaluationReport:
-    """What one :meth:`AlertingEngine.evaluate` did."""
-
-    alerts: tuple[Alert, ...]
-    transitions: tuple[AlertTransition, ...]
-    notifications: tuple[OutboxItem, ...]
-
-
 def _references_known(spec: RuleSpec, catalog: Mapping[str, Sequence[str]]) -> bool:
     try:
         check_rule_references([spec], catalog)
@@ -224,7 +98,7 @@ def _references_known(spec: RuleSpec, catalog: Mapping[str, Sequence[str]]) -> b
     return True
 
 
-def _specs(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[RuleSpec]:
+def _specs(rows: RuleRows) -> list[RuleSpec]:
     return [RuleSpec.from_dict(spec, path=f"stored rule {name!r}") for name, spec in rows]
 
 
@@ -237,47 +111,6 @@ def _merged(
     names = {spec.name for spec in stored}
     merged = [by_name[spec.name] if overwrite and spec.name in by_name else spec for spec in stored]
     return merged + [spec for spec in incoming if spec.name not in names]
-
-
-def _transitions(
-    before: Mapping[Fingerprint, AlertRecord],
-    after: Mapping[Fingerprint, AlertRecord],
-    now: float,
-    observed: Callable[[Fingerprint], float | None],
-) -> list[AlertTransition]:
-    """State changes between two evaluations; a dropped pending alert carries the value that
-    ended it (``observed``), not the one that started it."""
-    changes: list[AlertTransition] = []
-    for fp, record in after.items():
-        old = before.get(fp)
-        previous = AlertState.INACTIVE if old is None else old.state
-        if previous is not record.state:
-            changes.append(
-                AlertTransition(
-                    fingerprint=fp,
-                    rule=record.rule,
-                    labels=record.labels,
-                    previous=previous,
-                    state=record.state,
-                    at=now,
-                    value=record.last_value,
-                )
-            )
-    for fp, old in before.items():
-        # A pending alert whose condition went false is dropped; resolved ones just expire.
-        if fp not in after and old.state is AlertState.PENDING:
-            changes.append(
-                AlertTransition(
-                    fingerprint=fp,
-                    rule=old.rule,
-                    labels=old.labels,
-                    previous=AlertState.PENDING,
-                    state=AlertState.INACTIVE,
-                    at=now,
-                    value=observed(fp),
-                )
-            )
-    return changes
 
 
 class AlertingEngine:
@@ -327,11 +160,12 @@ class AlertingEngine:
         self._resend_delay = resend_delay
         self._resolved_retention = resolved_retention
         try:
-            upgrade_schema(self.db)
+            upgrade_engine(self.db)
         except BaseException:
             if self._owns_db:
                 self.db.dispose()
             raise
+        self._rule_store = SqlRuleStore(engine=self.db)
         self._state = SqlAlertStateStore(engine=self.db)
         self._outbox = SqlOutbox(engine=self.db)
         self._silences = SqlSilenceStore(engine=self.db)
@@ -353,7 +187,7 @@ class AlertingEngine:
         # keep in-memory state that is not safe to touch from two threads at once.
         self._lock = threading.RLock()
         self._delivery_lock = threading.Lock()
-        self._loaded: list[tuple[str, dict[str, Any]]] = []
+        self._loaded: RuleRows = []
         self._evaluator = self._build_evaluator(self._load_rules())
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -375,16 +209,8 @@ class AlertingEngine:
             notify_horizon=self._notify_horizon,
         )
 
-    @staticmethod
-    def _stored_rows(connection: sa.Connection) -> list[tuple[str, dict[str, Any]]]:
-        rows = connection.execute(
-            sa.select(alert_rule.c.name, alert_rule.c.spec).order_by(alert_rule.c.position)
-        ).all()
-        return [(name, spec) for name, spec in rows]
-
     def _load_rules(self) -> list[RuleSpec]:
-        with self._sql("load rules", write=False) as connection:
-            self._loaded = self._stored_rows(connection)
+        self._loaded = self._rule_store.load_rules()
         return _specs(self._loaded)
 
     def _sync_rules(self) -> None:
@@ -392,29 +218,10 @@ class AlertingEngine:
         # Read under the lock: a read that overtook this process's own change would otherwise
         # bring back the rules that change replaced.
         with self._lock:
-            with self._sql("load rules", write=False) as connection:
-                rows = self._stored_rows(connection)
+            rows = self._rule_store.load_rules()
             if rows != self._loaded:
                 self._evaluator = self._build_evaluator(_specs(rows))
                 self._loaded = rows
-
-    @contextmanager
-    def _sql(self, action: str, *, write: bool) -> Iterator[sa.Connection]:
-        try:
-            with self.db.connect() as connection:
-                if write:
-                    # SQLite: take the write lock up front (BEGIN IMMEDIATE) instead of failing
-                    # when upgrading a read snapshot that another writer has moved past.
-                    connection.execution_options(**{WRITE_OPTION: True})
-                with connection.begin():
-                    yield connection
-        except sa.exc.SQLAlchemyError as error:
-            backend = self.db.dialect.name
-            raise StoreError(
-                f"alerting engine ({backend}) could not {action}: {error}; check that the "
-                "database is reachable and writable",
-                backend=backend,
-            ) from error
 
     def rules(self) -> list[RuleSpec]:
         """The rules being evaluated (the stored set), in the order they were applied."""
@@ -446,17 +253,21 @@ class AlertingEngine:
         A change that leaves the stored set as it is writes nothing and keeps the evaluator
         (and its streaming-detector state) unless another process changed the set.
         """
+        stored: list[RuleSpec] = []
+        merged: list[RuleSpec] = []
+
+        def replacement(rows: RuleRows) -> RuleRows | None:
+            stored[:] = _specs(rows)
+            merged[:] = change(list(stored))
+            if merged == stored:
+                return None
+            # Validate first (duplicate names, bad templates): an invalid set is never stored.
+            # The evaluator over the alert state is built after the commit.
+            RuleEvaluator(rules=merged, external_url=self._external_url)
+            return [(spec.name, spec.to_dict()) for spec in merged]
+
         with self._lock:
-            with self._sql("store rules", write=True) as connection:
-                if self.db.dialect.name == "postgresql":
-                    # Two processes changing the rule set at once would both read the old set
-                    # and the second would undo the first; the lock makes the second wait.
-                    connection.execute(sa.text("LOCK TABLE alert_rule IN EXCLUSIVE MODE"))
-                rows = self._stored_rows(connection)
-                stored = _specs(rows)
-                merged = change(stored)
-                if merged != stored:
-                    self._write_rules(connection, merged)
+            rows = self._rule_store.change_rules(replacement, now=self._clock())
             if merged != stored:
                 # Read back: the rows as the database returns them are what syncs compare.
                 self._evaluator = self._build_evaluator(self._load_rules())
@@ -464,26 +275,6 @@ class AlertingEngine:
                 self._evaluator = self._build_evaluator(stored)
                 self._loaded = rows
             return self._evaluator.rules
-
-    def _write_rules(self, connection: sa.Connection, specs: list[RuleSpec]) -> None:
-        # Validate first (duplicate names, bad templates): an invalid set is never stored.
-        # The evaluator over the alert state is built after the commit.
-        RuleEvaluator(rules=specs, external_url=self._external_url)
-        now = self._clock()
-        connection.execute(alert_rule.delete())
-        if specs:
-            connection.execute(
-                alert_rule.insert(),
-                [
-                    {
-                        "name": spec.name,
-                        "position": position,
-                        "spec": spec.to_dict(),
-                        "updated_at": now,
-                    }
-                    for position, spec in enumerate(specs)
-                ],
-            )
 
     def add_default_rules(self, model: str, **thresholds: Any) -> list[RuleSpec]:
         """Add the default rule pack of ``model`` (see ``default_rules``); return what was added.
@@ -550,33 +341,17 @@ class AlertingEngine:
             for window in steps or ():
                 before = self._snapshot()
                 self._evaluator.evaluate_window(window)
-                transitions += _transitions(
+                transitions += state_changes(
                     before, self._snapshot(), window.end, self._evaluator.observed_value
                 )
             before = self._snapshot()
             alerts = self._evaluator.evaluate(now, converted, windowed=steps is not None)
-            transitions += _transitions(
+            transitions += state_changes(
                 before, self._snapshot(), now, self._evaluator.observed_value
             )
             self._dispatcher.put(alerts, now)
             written = self._dispatcher.tick(now)
-        if transitions:
-            with self._sql("record alert history", write=True) as connection:
-                connection.execute(
-                    alert_history.insert(),
-                    [
-                        {
-                            "fingerprint": change.fingerprint,
-                            "rule": change.rule,
-                            "labels": dict(change.labels),
-                            "previous": change.previous.value,
-                            "state": change.state.value,
-                            "at": change.at,
-                            "value": change.value,
-                        }
-                        for change in transitions
-                    ],
-                )
+        self._rule_store.append_history([change.to_dict() for change in transitions])
         return EvaluationReport(
             alerts=tuple(alerts), transitions=tuple(transitions), notifications=tuple(written)
         )
@@ -688,13 +463,6 @@ class AlertingEngine:
         """The latest ``limit`` alert state changes, newest first."""
         if limit < 1:
             raise ConfigError(f"limit: expected a positive number, got {limit}", key="limit")
-        query = (
-            sa.select(alert_history)
-            .order_by(alert_history.c.at.desc(), alert_history.c.id.desc())
-            .limit(limit)
-        )
-        with self._sql("read alert history", write=False) as connection:
-            rows = connection.execute(query).mappings().all()
         return [
             AlertTransition(
                 fingerprint=row["fingerprint"],
@@ -705,7 +473,7 @@ class AlertingEngine:
                 at=row["at"],
                 value=row["value"],
             )
-            for row in rows
+            for row in self._rule_store.history(limit)
         ]
 
     def notifications(

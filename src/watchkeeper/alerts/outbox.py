@@ -1,7 +1,7 @@
 """The notification outbox and its delivery worker: at-least-once, in order, with backoff.
 
 Every notification is first written to an :class:`Outbox` (in memory here, SQL in
-:mod:`watchkeeper.alerts.sql`) under an idempotency key, and only then delivered by a
+:mod:`watchkeeper.store.outbox`) under an idempotency key, and only then delivered by a
 :class:`DeliveryWorker`. The guarantees:
 
 * **at least once** — an item stays ``pending`` until a notifier returned without error; a

@@ -1,7 +1,7 @@
 """Persisted alerting state: alert records, the notification log and silences.
 
 Three small Protocols with in-memory implementations here and SQL implementations in
-:mod:`watchkeeper.alerts.sql`. What they keep is exactly what a restart needs so that no page
+:mod:`watchkeeper.store.alerts`. What they keep is exactly what a restart needs so that no page
 is sent twice and no firing alert is lost:
 
 * :class:`AlertRecord` per fingerprint — state, ``active_at`` (so ``for`` keeps counting from

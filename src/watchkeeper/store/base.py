@@ -7,6 +7,7 @@ each call in its own short transaction (:meth:`StoreBase._connection`); the part
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -45,7 +47,7 @@ from watchkeeper.store.engine import (
 from watchkeeper.store.records import EventId
 from watchkeeper.store.writers import EventWriter, PostgresEventWriter, SqliteEventWriter
 
-__all__ = ["MIGRATIONS_DIR", "StoreBase", "migrate_connection"]
+__all__ = ["MIGRATIONS_DIR", "StoreBase", "engine_backend", "migrate_connection", "upgrade_engine"]
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # Any constant works; it only has to be the same in every process that migrates the database.
@@ -104,6 +106,51 @@ def migrate_connection(connection: Connection) -> None:
     config.attributes["connection"] = connection
     with _ALEMBIC_LOCK:
         command.upgrade(config, "head")
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def engine_backend(engine: Engine) -> Backend:
+    """The backend of ``engine``; a ``ConfigError`` for a database the store does not support."""
+    name = engine.dialect.name
+    if name == "sqlite":
+        return "sqlite"
+    if name == "postgresql":
+        return "postgresql"
+    raise ConfigError(f"watchkeeper stores data in SQLite or PostgreSQL, not {name!r}", key="db")
+
+
+def upgrade_engine(engine: Engine) -> None:
+    """Migrate the database of ``engine`` to the newest revision, as :meth:`StoreBase.upgrade`.
+
+    For components handed an engine rather than a URL (the alerting engine and its stores):
+    the same scripts and locks (:func:`migrate_connection`), on a connection of ``engine`` (so
+    an in-memory SQLite engine is migrated in place), and the same error translation. A
+    database already at the newest revision costs one query.
+    """
+    backend = engine_backend(engine)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        if current == _head_revision():
+            return
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                migrate_connection(connection)
+    except sa_exc.SQLAlchemyError as exc:
+        raise translate_error(
+            exc, backend=backend, operation="migrate schema", url=engine.url
+        ) from exc
+    except CommandError as exc:
+        raise StoreError(
+            f"migrating the {backend} store at {redact_url(engine.url)} failed: {exc}; the "
+            "database may have been created by a newer watchkeeper",
+            backend=backend,
+        ) from exc
 
 
 class StoreBase:

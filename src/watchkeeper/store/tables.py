@@ -9,6 +9,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "ALERT_TABLES",
+    "alert_history",
+    "alert_notify_log",
+    "alert_outbox",
+    "alert_rule",
+    "alert_silence",
+    "alert_state",
     "api_tokens",
     "checkpoints",
     "events",
@@ -215,4 +222,95 @@ registry_alias_moves = sa.Table(
     sa.Column("moved_at", sa.Double, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Index(None, "model", "alias", "moved_at"),
+)
+
+# -- alerting (revision 0002): alert state, notification log, silences, outbox, rules, history --
+
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("fingerprint", sa.String, primary_key=True),
+    sa.Column("rule", sa.String, nullable=False, index=True),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("annotations", sa.JSON, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("active_at", sa.Double, nullable=False),
+    sa.Column("fired_at", sa.Double),
+    sa.Column("resolved_at", sa.Double),
+    sa.Column("keep_firing_since", sa.Double),
+    sa.Column("last_value", sa.Double),
+    sa.Column("last_sent", sa.Double),
+)
+
+alert_notify_log = sa.Table(
+    "alert_notify_log",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("receiver", sa.String, nullable=False),
+    sa.Column("firing", sa.JSON, nullable=False),
+    sa.Column("resolved", sa.JSON, nullable=False),
+    sa.Column("notified_at", sa.Double, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("group_labels", sa.JSON, nullable=False),
+)
+
+alert_silence = sa.Table(
+    "alert_silence",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("starts_at", sa.Double, nullable=False),
+    sa.Column("ends_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("receiver", sa.String, nullable=False),
+    sa.Column("integration", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("delivered_at", sa.Double),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_alert_outbox_due", "status", "next_attempt_at"),
+)
+
+alert_rule = sa.Table(
+    "alert_rule",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String, nullable=False, index=True),
+    sa.Column("rule", sa.String, nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("previous", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("at", sa.Double, nullable=False, index=True),
+    sa.Column("value", sa.Double),
+)
+
+# The tables of the alerting engine, in creation order (migration 0002 adopts them when they exist).
+ALERT_TABLES = (
+    alert_state,
+    alert_notify_log,
+    alert_silence,
+    alert_outbox,
+    alert_rule,
+    alert_history,
 )

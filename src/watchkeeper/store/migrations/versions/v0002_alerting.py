@@ -1,6 +1,6 @@
 """Alerting: alert state, notification log, silences, outbox, rules and alert history.
 
-The tables of :mod:`watchkeeper.alerts.sql` and :mod:`watchkeeper.alerts.engine`. Before this
+The alerting tables of :mod:`watchkeeper.store.tables` (``ALERT_TABLES``). Before this
 revision the alerting code created them itself (``create_all``) in databases already at
 ``0001``; a table that exists is therefore adopted as it is rather than created again.
 
