@@ -359,8 +359,11 @@ def test_unused_pandas_categories_are_not_labels() -> None:
     reference = pd.Series(pd.Categorical(["a", "b", "a"], categories=["a", "b", "ghost"]))
     current = pd.Series(pd.Categorical(["a", "a", "a"], categories=["a", "b", "ghost"]))
     checks = categorical_checks(reference, current)
-    assert checks["constant"].verdict is Verdict.FAIL
-    assert checks["constant"].details == {"reference_distinct": 2, "current_distinct": 1}
+    details = checks["constant"].details
+    assert (details["reference_distinct"], details["current_distinct"]) == (2, 1)
+    # Three rows of one label out of a 2:1 column are not evidence (docs/quality.md).
+    assert checks["constant"].verdict is Verdict.OK
+    assert details["p_value"] == pytest.approx(0.5)
     assert checks["new_categories"].details["vanished_examples"] == ["b"]
 
 

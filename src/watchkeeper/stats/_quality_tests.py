@@ -8,8 +8,10 @@ passes a floor *and* its p-value is below ``alpha``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 __all__ = [
+    "constant_p_value",
     "largest_new_label_p_value",
     "new_category_p_value",
     "out_of_range_p_value",
@@ -176,3 +178,41 @@ def largest_new_label_p_value(rows: int, reference_rows: int, current_rows: int)
     fine = np.linspace(coarse[max(best - 1, 0)], coarse[min(best + 1, len(coarse) - 1)], 300)
     peak = float(max(log_ratio(coarse).max(), log_ratio(fine).max()))
     return 1.0 if peak >= 0.0 else math.exp(peak)
+
+
+def constant_p_value(reference_counts: Mapping[str, int], label: str, count: int) -> float:
+    """P-value that a current sample of ``count`` values, all ``label``, is single-valued by
+    chance.
+
+    When reference and current values are exchangeable, the current sample is a uniformly
+    random subset of size m = ``count`` of the N pooled values, and it is single-valued with
+    probability::
+
+        P = sum over labels u of C(c_u, m) / C(N, m)
+
+    where c_u is the pooled count of u. A boolean that is 95 % true in the reference makes a
+    30-row window all true with probability about 0.95**30: constant, but no evidence that the
+    column stopped varying. 1.0 when the current sample has fewer than two values.
+
+    >>> round(constant_p_value({"1": 95, "0": 5}, "1", 30), 3)
+    0.263
+    >>> constant_p_value({"a": 50, "b": 50}, "a", 40) < 1e-9
+    True
+    """
+    from scipy import special
+
+    if count < 2:
+        return 1.0
+    pooled = dict(reference_counts)
+    pooled[label] = pooled.get(label, 0) + count
+    total = sum(pooled.values())
+    log_all = special.gammaln(total + 1) - special.gammaln(total - count + 1)
+    probability = 0.0
+    for pooled_count in pooled.values():
+        if pooled_count >= count:
+            probability += math.exp(
+                special.gammaln(pooled_count + 1)
+                - special.gammaln(pooled_count - count + 1)
+                - log_all
+            )
+    return float(min(1.0, probability))

@@ -28,6 +28,7 @@ from watchkeeper.errors import EmptyDataError, InputError
 from watchkeeper.frame import NumericColumn, category_counts, numeric_values
 from watchkeeper.schema import ColumnKind
 from watchkeeper.stats._quality_tests import (
+    constant_p_value,
     largest_new_label_p_value,
     new_category_p_value,
     out_of_range_p_value,
@@ -286,8 +287,6 @@ def categorical_column_quality(
         current_rows=current_rows,
         thresholds=thresholds,
     )
-    reference_distinct = len(reference_present)
-    current_distinct = len(current_present)
     return {
         "missing_rate": missing_rate_check(
             missing=(reference_missing, current_missing),
@@ -295,18 +294,40 @@ def categorical_column_quality(
             thresholds=thresholds,
         ),
         "new_categories": new_categories,
-        "constant": QualityCheck(
-            name="constant",
-            reference=float(reference_distinct),
-            current=float(current_distinct),
-            threshold=None,
-            verdict=_constant_verdict(reference_distinct <= 1, current_distinct <= 1),
-            details={
-                "reference_distinct": reference_distinct,
-                "current_distinct": current_distinct,
-            },
-        ),
+        "constant": _categorical_constant(reference_present, current_present, thresholds),
     }
+
+
+def _categorical_constant(
+    reference_present: pd.Series, current_present: pd.Series, thresholds: QualityThresholds
+) -> QualityCheck:
+    """``constant`` of a categorical column: one label now where the reference had several,
+    and unlikely by chance (:func:`constant_p_value` below ``alpha``); a small window of a
+    column dominated by one label is often single-valued."""
+    reference_distinct = len(reference_present)
+    current_distinct = len(current_present)
+    verdict = _constant_verdict(reference_distinct <= 1, current_distinct <= 1)
+    details: dict[str, object] = {
+        "reference_distinct": reference_distinct,
+        "current_distinct": current_distinct,
+    }
+    if verdict is Verdict.FAIL and current_distinct == 1:
+        p_value = constant_p_value(
+            {str(label): int(count) for label, count in reference_present.items()},
+            str(current_present.index[0]),
+            int(current_present.iloc[0]),
+        )
+        details["p_value"] = p_value
+        if p_value >= thresholds.alpha:
+            verdict = Verdict.OK
+    return QualityCheck(
+        name="constant",
+        reference=float(reference_distinct),
+        current=float(current_distinct),
+        threshold=None,
+        verdict=verdict,
+        details=details,
+    )
 
 
 def new_category_check(
