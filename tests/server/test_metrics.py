@@ -136,5 +136,13 @@ def test_signal_gauges_follow_closed_windows(tmp_path: Path) -> None:
                 signal="count",
             )  # fmt: skip
             assert count == 200
+            # What NoData measures from: the ingest time of each stream's newest event.
+            last = [
+                value
+                for found, value in samples["watchkeeper_signal"]
+                if found.get("model") == "gauged" and found.get("signal") == "last_event"
+            ]
+            assert last
+            assert all(now - 5 <= value <= time.time() for value in last)
     finally:
         server.stop()
