@@ -457,12 +457,18 @@ def test_drift_table_is_sorted_by_effect_size_with_nulls_last(
 ) -> None:
     rendered = _parse(page).attribute_values("data-column")
     columns = report["drift"]["columns"]
-    with_effect = sorted(
-        (name for name in columns if columns[name]["effect_size"] is not None),
-        key=lambda name: -columns[name]["effect_size"],
-    )
-    assert rendered == [*with_effect, "distance_only"]
+    roles = [columns[name].get("role", "feature") != "feature" for name in rendered]
+    assert roles == sorted(roles)  # features first, then outputs and the target
+    for outputs in (False, True):
+        group = [name for name, other in zip(rendered, roles, strict=True) if other is outputs]
+        with_effect = sorted(
+            (name for name in group if columns[name]["effect_size"] is not None),
+            key=lambda name: (-columns[name]["effect_size"], name),
+        )
+        without = sorted(name for name in group if columns[name]["effect_size"] is None)
+        assert group == [*with_effect, *without]
     assert rendered[0] == "temperature"
+    assert "distance_only" in rendered
 
 
 def test_drift_badges_match_verdicts(page: str, report: dict[str, Any]) -> None:

@@ -235,7 +235,7 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
     from rich.markup import escape
     from rich.table import Table
 
-    from watchkeeper.report.formatting import format_p_value
+    from watchkeeper.report.formatting import drift_order, format_p_value
 
     document = result.to_dict()
     summary = document["summary"]
@@ -246,7 +246,9 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
         f"features drifted (share {summary['drift_share']:.2f}, "
         f"threshold {drift['drift_share_threshold']:.2f})"
     )
-    table = Table(title="Drift by column (largest effect first)", title_justify="left")
+    table = Table(
+        title="Drift by column (largest effect first, features then outputs)", title_justify="left"
+    )
     for header in ("column", "kind", "test", "p-value", "effect size", "PSI", "drift"):
         # Column names wrap instead of being cut: a narrow terminal still shows all of each.
         table.add_column(
@@ -255,9 +257,7 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
             overflow="fold" if header == "column" else "ellipsis",
         )
     columns = drift["columns"]
-    ordered = [row["column"] for row in drift["ranking"]] + [
-        name for name, entry in columns.items() if entry["role"] != "feature"
-    ]
+    ordered = drift_order(columns)
     for name in ordered[:limit]:
         entry = columns[name]
         label = escape(name if entry["role"] == "feature" else f"{name} ({entry['role']})")

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["format_p_value"]
+__all__ = ["drift_order", "format_p_value"]
 
 
 def format_p_value(value: float | None) -> str:
@@ -19,3 +21,26 @@ def format_p_value(value: float | None) -> str:
     if value < 1e-300:
         return "<1e-300"
     return f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
+
+
+def drift_order(columns: Mapping[str, Any]) -> list[str]:
+    """The order of a report's drift table: features by effect size, largest first, then the
+    model's outputs and the target the same way; columns without an effect size last in each,
+    ties by name. The terminal summary and the HTML page both list columns in this order.
+
+    >>> drift_order({"p": {"role": "prediction", "effect_size": 0.9},
+    ...              "b": {"role": "feature", "effect_size": 0.1},
+    ...              "a": {"role": "feature", "effect_size": 0.1},
+    ...              "c": {"role": "feature", "effect_size": None}})
+    ['a', 'b', 'c', 'p']
+    """
+
+    def key(name: str) -> tuple[int, int, float, str]:
+        entry = columns[name] if isinstance(columns[name], Mapping) else {}
+        effect = entry.get("effect_size")
+        role = 0 if entry.get("role", "feature") == "feature" else 1
+        if isinstance(effect, int | float) and math.isfinite(effect):
+            return (role, 0, -float(effect), str(name))
+        return (role, 1, 0.0, str(name))
+
+    return sorted(columns, key=key)

@@ -27,7 +27,7 @@ import orjson
 from markupsafe import Markup
 
 from watchkeeper.errors import ConfigError, InputError
-from watchkeeper.report.formatting import format_p_value
+from watchkeeper.report.formatting import drift_order, format_p_value
 from watchkeeper.report.report import REPORT_SCHEMA
 
 if TYPE_CHECKING:
@@ -151,11 +151,8 @@ class _DriftRow:
 
 def _drift_rows(drift: Mapping[str, Any]) -> tuple[list[_DriftRow], list[dict[str, Any]]]:
     columns = _mapping(drift.get("columns"))
-    # Largest effect first; columns without an effect size sink to the bottom in document order.
-    ordered = sorted(
-        columns.items(),
-        key=lambda item: _sort_effect(_mapping(item[1]).get("effect_size")),
-    )
+    # The terminal summary's order (report/formatting.py): features by effect, then outputs.
+    ordered = [(name, columns[name]) for name in drift_order(columns)]
     rows: list[_DriftRow] = []
     plots: list[dict[str, Any]] = []
     for name, raw_entry in ordered:
@@ -184,12 +181,6 @@ def _drift_rows(drift: Mapping[str, Any]) -> tuple[list[_DriftRow], list[dict[st
             )
         )
     return rows, plots
-
-
-def _sort_effect(effect: Any) -> tuple[int, float]:
-    if isinstance(effect, int | float) and math.isfinite(effect):
-        return (0, -float(effect))
-    return (1, 0.0)
 
 
 def _plot_data(column: str, histogram: Any) -> dict[str, Any] | None:
