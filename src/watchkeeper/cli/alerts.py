@@ -11,8 +11,6 @@ refused (unreachable, 401/403/404/409/5xx), 2 bad usage or an invalid file or va
 from __future__ import annotations
 
 import getpass
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,33 +31,10 @@ from watchkeeper.cli.backend import (
     fail,
     open_backend,
 )
+from watchkeeper.cli.output import JsonOpt, print_json, print_table, when
 from watchkeeper.errors import WatchkeeperError
 
 __all__ = ["register"]
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON answer.")]
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False))
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console(highlight=False, width=max(120, Console().width)).print(table)
 
 
 def _condition(spec: RuleSpec) -> str:
@@ -131,13 +106,13 @@ def rules_list(
     with open_backend(url=url, token=token, db=db, config=config) as backend:
         body = backend.list_rules()
     if output == "json":
-        _print_json(body)
+        print_json(body)
         return
     specs = _specs(body)
     if output == "yaml":
         typer.echo(dump_rules(specs), nl=False)
         return
-    _table(
+    print_table(
         f"{len(specs)} rule(s)",
         ["name", "model", "signal", "condition", "for", "severity"],
         [
@@ -206,10 +181,10 @@ def alerts_list(
     with open_backend(url=url, token=token, db=db, config=config) as backend:
         body = backend.alerts(state)
     if as_json:
-        _print_json(body)
+        print_json(body)
         return
     hidden = {"alertname", "severity", "model", "signal"}
-    _table(
+    print_table(
         f"{len(body['alerts'])} alert(s)",
         ["state", "alertname", "severity", "model", "signal", "labels", "value", "since"],
         [
@@ -225,7 +200,7 @@ def alerts_list(
                     if name not in hidden
                 ),
                 "-" if alert["value"] is None else f"{alert['value']:.4g}",
-                _when(alert["fired_at"] or alert["active_at"]),
+                when(alert["fired_at"] or alert["active_at"]),
             ]
             for alert in body["alerts"]
         ],
@@ -245,14 +220,14 @@ def alerts_history(
     with open_backend(url=url, token=token, db=db, config=config) as backend:
         body = backend.history(limit)
     if as_json:
-        _print_json(body)
+        print_json(body)
         return
-    _table(
+    print_table(
         f"{len(body['history'])} state change(s)",
         ["at", "alertname", "model", "feature", "change", "value"],
         [
             [
-                _when(change["at"]),
+                when(change["at"]),
                 change["labels"].get("alertname", change["rule"]),
                 change["labels"].get("model", ""),
                 change["labels"].get("feature", ""),
@@ -300,7 +275,7 @@ def silences_add(
             }
         )
     typer.echo(body["id"])
-    typer.echo(f"silenced {', '.join(matchers)} until {_when(body['ends_at'])}", err=True)
+    typer.echo(f"silenced {', '.join(matchers)} until {when(body['ends_at'])}", err=True)
 
 
 @silences_app.command("list")
@@ -317,9 +292,9 @@ def silences_list(
         body = backend.list_silences()
     silences = [item for item in body["silences"] if show_all or item["status"] != "expired"]
     if as_json:
-        _print_json({"silences": silences})
+        print_json({"silences": silences})
         return
-    _table(
+    print_table(
         f"{len(silences)} silence(s)",
         ["id", "status", "matchers", "starts", "ends", "by", "comment"],
         [
@@ -327,8 +302,8 @@ def silences_list(
                 item["id"],
                 item["status"],
                 ", ".join(item["matchers"]),
-                _when(item["starts_at"]),
-                _when(item["ends_at"]),
+                when(item["starts_at"]),
+                when(item["ends_at"]),
                 item["created_by"],
                 item["comment"],
             ]

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 
-from watchkeeper.cli.alerts import JsonOpt, _print_json, _table, _when
 from watchkeeper.cli.backend import (
     EXIT_USAGE,
     ConfigOpt,
@@ -25,6 +24,7 @@ from watchkeeper.cli.backend import (
     fail,
     open_backend,
 )
+from watchkeeper.cli.output import JsonOpt, print_json, print_table, when
 
 __all__ = ["register"]
 
@@ -98,15 +98,15 @@ def series(
         )
     if as_json:
         body = {"model": model, "signal": signal, "window": length, "points": points}
-        _print_json(body | {"next": following})
+        print_json(body | {"next": following})
         return
-    _table(
+    print_table(
         f"{model} {signal} ({len(points)} windows of {length})",
         ["start", "end", "value", "count"],
         [
             [
-                _when(point["start"]),
-                _when(point["end"]),
+                when(point["start"]),
+                when(point["end"]),
                 "-" if point["value"] is None else f"{point['value']:.6g}",
                 str(point["count"]),
             ]
@@ -133,18 +133,18 @@ def report(
     with open_backend(url=url, token=token, db=db, config=config) as backend:
         document = backend.range_report(model, query)
     if as_json:
-        _print_json(document)
+        print_json(document)
         return
     window = document.get("window")
     if not isinstance(window, dict):
         fail("the server's report has no window section; is it a watchkeeper server?", EXIT_USAGE)
     summary = document["summary"]
     requested = window["requested"]
-    typer.echo(f"{model}: {_when(window['start'])} to {_when(window['end'])}")
+    typer.echo(f"{model}: {when(window['start'])} to {when(window['end'])}")
     if not window["exact"]:
         typer.echo(
-            f"  covers more than requested ({_when(requested['start'])} to "
-            f"{_when(requested['end'])}): windows of {window['window']} do not align with it"
+            f"  covers more than requested ({when(requested['start'])} to "
+            f"{when(requested['end'])}): windows of {window['window']} do not align with it"
         )
     typer.echo(
         f"  {window['windows']} windows of {window['window']}, {document['current']['rows']} "

@@ -88,18 +88,6 @@ class ArtifactStore:
                 self._fs.rm(partial)
         return digest
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
-        """Store the file at ``path`` and return its sha256."""
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise NotFoundError(
-                f"cannot read the model file {os.fspath(path)!r}: {exc.strerror or exc}",
-                kind="file",
-                name=os.fspath(path),
-            ) from None
-        return self.put(data)
-
     def get(self, digest: str) -> bytes:
         """The bytes stored under ``digest``, after checking that they still hash to it."""
         path = self._path(_check_digest(digest))
@@ -117,7 +105,3 @@ class ArtifactStore:
                 f"(its bytes now hash to {actual}); refusing to load it"
             )
         return data
-
-    def exists(self, digest: str) -> bool:
-        """Whether a blob is stored under ``digest`` (not verified)."""
-        return bool(self._fs.exists(self._path(_check_digest(digest))))
