@@ -29,6 +29,7 @@ test-services:
 	scripts/install-chromium.sh
 	scripts/install-promtool.sh
 	scripts/postgres.sh start >/dev/null
+	scripts/mlflow.sh install >/dev/null
 
 pytest: install test-services
 	$(BIN)/pytest -n 2 --timeout=600 -q
@@ -39,4 +40,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_report.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) .venv-mlflow .mypy_cache .pytest_cache .ruff_cache build dist src/*.egg-info
