@@ -290,3 +290,70 @@ def test_errors_name_the_problem(
         import_from_mlflow(local_registry, name, tracking_uri=tracking_uri, imported_by="ana")
     assert raised.value.key == "flavor"
     assert f"MLflow {name}/1" in str(raised.value)
+
+
+def _native_models(frame: pd.DataFrame, target: pd.Series) -> dict[str, Any]:
+    """(log the model to MLflow, its positive-class probabilities) for each native flavor."""
+    import lightgbm
+    import xgboost
+    from skl2onnx import to_onnx
+
+    booster = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(frame, target)
+    lgb = lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(frame, target), 5)
+    onnx_model = to_onnx(
+        LogisticRegression().fit(frame, target),
+        frame.to_numpy(dtype=np.float32)[:1],
+        options={"zipmap": False},
+    )
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_model.SerializeToString())
+    return {
+        "xgboost": (
+            lambda name: mlflow.xgboost.log_model(
+                booster, name="model", registered_model_name=name, pip_requirements=[]
+            ),
+            booster.predict_proba(frame)[:, 1],
+        ),
+        "lightgbm": (
+            lambda name: mlflow.lightgbm.log_model(
+                lgb, name="model", registered_model_name=name, pip_requirements=[]
+            ),
+            lgb.predict(frame),
+        ),
+        "onnx": (
+            lambda name: mlflow.onnx.log_model(
+                onnx_model, name="model", registered_model_name=name, pip_requirements=[]
+            ),
+            session.run(None, {"X": frame.to_numpy(dtype=np.float32)})[1][:, 1],
+        ),
+    }
+
+
+@pytest.mark.parametrize("flavor", ["xgboost", "lightgbm", "onnx"])
+def test_native_flavors_import_as_ours(
+    local_registry: Registry, tracking_uri: str, flavor: str
+) -> None:
+    frame, target = _data(seed=6)
+    log, expected = _native_models(frame, target)[flavor]
+    name = _name(flavor)
+    with mlflow.start_run():
+        log(name)
+
+    import_from_mlflow(local_registry, name, tracking_uri=tracking_uri, imported_by="ana")
+    record = local_registry.version(name, 1)
+    assert record.flavor == flavor
+    assert record.tags["watchkeeper.mlflow.flavor"] == flavor
+    _, matrix = local_registry.load(record).predict_proba(frame)
+    np.testing.assert_allclose(matrix[:, 1], expected, rtol=1e-5, atol=1e-6)
+
+    # Mirrored back, MLflow's own loader serves it (the native flavor is written with it).
+    mirror = f"{name}-mirror"
+    mirror_to_mlflow(local_registry, name, tracking_uri=tracking_uri, into=mirror)
+    uri = f"models:/{mirror}/1"
+    if flavor == "onnx":  # MLflow's pyfunc wrapper cannot frame a 2-D output: its native loader
+        stored = local_registry.artifacts.get(record.artifact_sha256)
+        assert mlflow.onnx.load_model(uri).SerializeToString() == stored
+        return
+    served = mlflow.pyfunc.load_model(uri).predict(frame)
+    np.testing.assert_allclose(np.asarray(served, dtype=float).ravel(), expected, rtol=1e-5)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,7 +193,8 @@ def write_model(
 ) -> None:
     """Write a version as an MLflow model directory (``MLmodel`` plus the artifact)."""
     file_name, native, loader = _NATIVE[flavor]
-    if flavor == "xgboost" and data[:1] == b"{":
+    # UBJSON starts with "{" too; JSON has a quoted key (or blanks) next.
+    if flavor == "xgboost" and re.match(rb"\{\s*\"", data):
         file_name = "model.json"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / file_name).write_bytes(data)
