@@ -273,6 +273,10 @@ class Contrast:
     df: float
     size: float
 
+    def half_width(self, confidence: float) -> float:
+        """Half-width of the two-sided ``confidence`` interval of the estimate (t or normal)."""
+        return _quantile(0.5 + confidence / 2.0, self.df) * math.sqrt(self.variance)
+
 
 def difference_contrast(candidate: ArmSummary, baseline: ArmSummary) -> Contrast:
     """Candidate − baseline with its unpooled variance ``s₁²/n₁ + s₀²/n₀`` (``p q / n`` for
@@ -507,27 +511,33 @@ def _restricted_rates(
 ) -> tuple[float, float]:
     """Maximum-likelihood rates (p₁, p₀) under ``p₁ = w p₀ + c`` (Farrington & Manning 1990).
 
-    The two binomial log-likelihoods summed along the boundary line are concave in p₀, so a
-    golden-section search over the feasible segment (both rates in [0, 1]) finds the peak; it
-    is the root Farrington and Manning write in closed form (a cubic for ``w = 1``).
+    Along the boundary line the two binomial log-likelihoods are concave in p₀; their stationary
+    point solves the cubic ``w (x₁ − n₁ p₁) p₀ (1 − p₀) + (x₀ − n₀ p₀) p₁ (1 − p₁) = 0`` (the
+    cubic Farrington and Manning solve in closed form for ``w = 1``). The best of its real roots
+    in the feasible segment (both rates in [0, 1]) and the segment's ends is the maximum.
     """
     x1, n1, x0, n0 = candidate.successes, candidate.trials, baseline.successes, baseline.trials
+    # The cubic's coefficients, expanded with p₁ = c + w p₀ (ascending powers of p₀).
+    a0, a1 = x1 - n1 * offset, -n1 * weight
+    b0, b1, b2 = offset * (1.0 - offset), weight * (1.0 - 2.0 * offset), -(weight**2)
+    coefficients = [
+        -weight * a1 - n0 * b2,
+        weight * (a1 - a0) + x0 * b2 - n0 * b1,
+        weight * a0 + x0 * b1 - n0 * b0,
+        x0 * b0,
+    ]
+    low = max(0.0, -offset / weight)
+    high = min(1.0, (1.0 - offset) / weight)
+    candidates = [low, high]
+    for root in np.roots(coefficients):
+        if abs(root.imag) < 1e-12 and low <= root.real <= high:
+            candidates.append(float(root.real))
 
     def log_likelihood(rate_0: float) -> float:
         rate_1 = weight * rate_0 + offset
         return _binomial_log_likelihood(x1, n1, rate_1) + _binomial_log_likelihood(x0, n0, rate_0)
 
-    left = max(0.0, -offset / weight)
-    right = min(1.0, (1.0 - offset) / weight)
-    golden = (math.sqrt(5.0) - 1.0) / 2.0
-    while right - left > 1e-12:
-        inner_left = right - golden * (right - left)
-        inner_right = left + golden * (right - left)
-        if log_likelihood(inner_left) < log_likelihood(inner_right):
-            left = inner_left
-        else:
-            right = inner_right
-    rate_0 = (left + right) / 2.0
+    rate_0 = max(candidates, key=log_likelihood)
     return min(max(weight * rate_0 + offset, 0.0), 1.0), rate_0
 
 
