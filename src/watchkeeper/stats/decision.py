@@ -96,7 +96,9 @@ class Condition:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.value):
-            raise ConfigError(f"condition value must be a finite number, got {self.value}")
+            raise ConfigError(
+                f"condition value must be a finite number, got {self.value}", key="value"
+            )
         if self.kind is not MarginKind.THRESHOLD and self.value < 0.0:
             raise ConfigError(
                 f"a {self.kind.value} margin must be >= 0, got {self.value}", key="value"

@@ -9,9 +9,10 @@ live service compares arms from the moments it keeps per window, without raw val
   the relative lift with its delta-method interval;
 - :func:`margin_contrast` / :func:`margin_test`: "the candidate is not worse than a threshold,
   or than the baseline by more than an absolute or relative margin", one-sided, for metrics
-  where higher or lower is better (non-inferiority);
-- :func:`sample_ratio_mismatch`: the chi-square goodness-of-fit check of the arms' counts
-  against the configured split, to run before any verdict.
+  where higher or lower is better (non-inferiority).
+
+and the sample-ratio-mismatch check to run before any of them is in
+:mod:`watchkeeper.stats.srm`.
 
 The statistics and their defaults are described in ``docs/experiments.md``; the always-valid
 versions for repeated looks are in :mod:`watchkeeper.stats.sequential`.
@@ -46,12 +47,10 @@ __all__ = [
     "MarginTest",
     "MeanSummary",
     "ProportionSummary",
-    "SampleRatioCheck",
     "compare",
     "difference_contrast",
     "margin_contrast",
     "margin_test",
-    "sample_ratio_mismatch",
 ]
 
 
@@ -222,21 +221,17 @@ def compare(candidate: ArmSummary, baseline: ArmSummary, *, confidence: float = 
     """
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"confidence must be in (0, 1), got {confidence}", key="confidence")
-    _require_samples(candidate, "candidate")
-    _require_samples(baseline, "baseline")
-    difference = candidate.mean - baseline.mean
+    unpooled = difference_contrast(candidate, baseline)
+    difference, variance, df = unpooled.estimate, unpooled.variance, unpooled.df
     if isinstance(candidate, ProportionSummary) and isinstance(baseline, ProportionSummary):
-        test, df = "two_proportion_z", math.inf
+        test = "two_proportion_z"
         pooled = (candidate.successes + baseline.successes) / (candidate.trials + baseline.trials)
         null_variance = pooled * (1.0 - pooled) * (1.0 / candidate.trials + 1.0 / baseline.trials)
         statistic = _ratio(difference, math.sqrt(null_variance))
-        p_value = _two_sided_p(statistic, df)
-        variance = candidate.mean_variance + baseline.mean_variance
     else:
         test = "welch"
-        variance, df = _welch_variance_df([(1.0, _as_means(candidate)), (1.0, _as_means(baseline))])
         statistic = _ratio(difference, math.sqrt(variance))
-        p_value = _two_sided_p(statistic, df)
+    p_value = _two_sided_p(statistic, df)
     half_width = _quantile(0.5 + confidence / 2.0, df) * math.sqrt(variance)
     lift, lift_low, lift_high = _lift(candidate, baseline, confidence)
     return Comparison(
@@ -287,7 +282,8 @@ def difference_contrast(candidate: ArmSummary, baseline: ArmSummary) -> Contrast
     estimate = candidate.mean - baseline.mean
     if isinstance(candidate, ProportionSummary) and isinstance(baseline, ProportionSummary):
         return Contrast(estimate, candidate.mean_variance + baseline.mean_variance, math.inf, size)
-    variance, df = _welch_variance_df([(1.0, _as_means(candidate)), (1.0, _as_means(baseline))])
+    candidate_means, baseline_means = _mean_arms(candidate, baseline)
+    variance, df = _welch_variance_df([(1.0, candidate_means), (1.0, baseline_means)])
     return Contrast(estimate, variance, df, size)
 
 
@@ -333,7 +329,7 @@ def margin_contrast(
                 )
             variance = margin * (1.0 - margin) / candidate.trials
             return Contrast(estimate, variance, math.inf, candidate.trials)
-        variance, df = _welch_variance_df([(1.0, _as_means(candidate))])
+        variance, df = _welch_variance_df([(1.0, candidate)])
         return Contrast(estimate, variance, df, candidate.count)
     if baseline is None:
         raise InputError(f"a {kind.value} margin needs the baseline arm", column="baseline")
@@ -361,9 +357,8 @@ def margin_contrast(
             + baseline_weight**2 * rate_0 * (1.0 - rate_0) / baseline.trials
         )
         return Contrast(estimate, variance, math.inf, size)
-    variance, df = _welch_variance_df(
-        [(1.0, _as_means(candidate)), (baseline_weight, _as_means(baseline))]
-    )
+    candidate_means, baseline_means = _mean_arms(candidate, baseline)
+    variance, df = _welch_variance_df([(1.0, candidate_means), (baseline_weight, baseline_means)])
     return Contrast(estimate, variance, df, size)
 
 
@@ -393,88 +388,6 @@ def margin_test(contrast: Contrast) -> MarginTest:
     return MarginTest(contrast, statistic, p_holds, _upper_tail(-statistic, contrast.df))
 
 
-@dataclass(frozen=True, slots=True)
-class SampleRatioCheck:
-    """Observed arm counts against the configured split: Pearson's chi-square and its verdict.
-
-    ``mismatch`` is true when ``p_value < alpha``: the assignment or the logging is broken and no
-    comparison of these arms can be trusted.
-    """
-
-    counts: tuple[int, ...]
-    expected: tuple[float, ...]
-    statistic: float
-    df: int
-    p_value: float
-    alpha: float
-    mismatch: bool
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "counts": list(self.counts),
-            "expected": list(self.expected),
-            "statistic": self.statistic,
-            "df": self.df,
-            "p_value": self.p_value,
-            "alpha": self.alpha,
-            "mismatch": self.mismatch,
-        }
-
-
-def sample_ratio_mismatch(
-    counts: Sequence[int], weights: Sequence[float], *, alpha: float = 0.001
-) -> SampleRatioCheck:
-    """Chi-square goodness of fit of the arms' counts against the configured traffic split.
-
-    ``weights`` are the configured shares (any positive scale: ``[95, 5]`` or ``[0.5, 0.5]``).
-    The statistic is ``Σ (nᵢ − N wᵢ)² / (N wᵢ)`` on ``k − 1`` degrees of freedom (Pearson 1900;
-    Fabijan et al. 2019, "Diagnosing sample ratio mismatch in online controlled experiments",
-    KDD, for the p < 0.001 convention: at that level a healthy experiment is stopped once in a
-    thousand checks). Arms with weight 0 must have no units; any unit there is a mismatch. With
-    no units at all there is nothing to check (p-value 1).
-
-    >>> check = sample_ratio_mismatch([10_400, 9_600], [0.5, 0.5])
-    >>> check.mismatch, f"{check.p_value:.1e}"
-    (True, '1.5e-08')
-    """
-    if not 0.0 < alpha < 1.0:
-        raise ConfigError(f"alpha must be in (0, 1), got {alpha}", key="alpha")
-    observed = np.asarray(counts, dtype=np.float64)
-    shares = np.asarray(weights, dtype=np.float64)
-    if observed.ndim != 1 or observed.shape != shares.shape or observed.size < 2:
-        raise InputError(
-            "counts and weights must be two flat sequences of the same length >= 2 (one per arm)",
-            column="counts",
-        )
-    if (observed < 0).any() or not np.isfinite(observed).all():
-        raise InputError("counts must be finite numbers >= 0", column="counts")
-    if (shares < 0).any() or not np.isfinite(shares).all() or shares.sum() <= 0.0:
-        raise ConfigError("weights must be finite, >= 0 and not all 0", key="weights")
-    total = float(observed.sum())
-    expected = total * shares / shares.sum()
-    live = shares > 0
-    df = int(live.sum()) - 1
-    if total == 0.0:
-        statistic, p_value = 0.0, 1.0
-    elif (observed[~live] > 0).any():
-        statistic, p_value = math.inf, 0.0
-    elif df == 0:
-        statistic, p_value = 0.0, 1.0
-    else:
-        statistic = float((((observed - expected) ** 2)[live] / expected[live]).sum())
-        p_value = float(special.chdtrc(df, statistic))
-    return SampleRatioCheck(
-        counts=tuple(int(count) for count in observed),
-        expected=tuple(float(value) for value in expected),
-        statistic=statistic,
-        df=max(df, 0),
-        p_value=p_value,
-        alpha=alpha,
-        mismatch=p_value < alpha,
-    )
-
-
 def _require_samples(arm: ArmSummary, name: str) -> None:
     """Refuse an arm too small for a variance: fewer than 2 values (1 trial for a rate)."""
     needed = 1 if isinstance(arm, ProportionSummary) else 2
@@ -485,13 +398,15 @@ def _require_samples(arm: ArmSummary, name: str) -> None:
         )
 
 
-def _as_means(arm: ArmSummary) -> MeanSummary:
-    """A rate as a mean of 0/1 values (its sample variance), to mix with a numeric arm."""
-    if isinstance(arm, MeanSummary):
-        return arm
-    rate, trials = arm.mean, arm.trials
-    variance = rate * (1.0 - rate) * trials / (trials - 1) if trials > 1 else 0.0
-    return MeanSummary(count=trials, mean=rate, variance=variance)
+def _mean_arms(candidate: ArmSummary, baseline: ArmSummary) -> tuple[MeanSummary, MeanSummary]:
+    """Both arms as means; a rate against a mean is a caller's mix-up, refused."""
+    if isinstance(candidate, MeanSummary) and isinstance(baseline, MeanSummary):
+        return candidate, baseline
+    raise InputError(
+        f"the arms must be of one kind (two MeanSummary or two ProportionSummary), got "
+        f"{type(candidate).__name__} and {type(baseline).__name__}",
+        column="baseline",
+    )
 
 
 def _welch_variance_df(terms: Sequence[tuple[float, MeanSummary]]) -> tuple[float, float]:
