@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from watchkeeper.errors import ConfigError
 from watchkeeper.stats import decision
@@ -279,3 +281,24 @@ def test_bad_options_are_named() -> None:
 )
 def test_conditions_describe_themselves(condition: Condition, text: str) -> None:
     assert condition.describe() == text
+
+
+@given(
+    st.integers(0, 99),
+    st.integers(0, 500),
+    st.sampled_from(list(Method)),
+    st.sampled_from([ERRORS, ACCURACY]),
+    st.booleans(),
+)
+def test_any_arm_below_the_minimum_is_inconclusive(
+    short: int, other: int, method: Method, condition: Condition, candidate_short: bool
+) -> None:
+    """Whatever the counts, an arm the condition uses below the minimum gives no verdict."""
+    if condition.kind is MarginKind.THRESHOLD and not candidate_short:
+        return  # a threshold does not use the baseline
+    small = ProportionSummary(short // 2, short)
+    large = ProportionSummary(other // 3, max(other, 100))
+    candidate, baseline = (small, large) if candidate_short else (large, small)
+    verdict = decide(candidate, baseline, condition=condition, min_samples=100, method=method)
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert verdict.p_holds is None

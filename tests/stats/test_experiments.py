@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import optimize, stats
 
 from watchkeeper.errors import ConfigError, InputError
@@ -369,3 +371,66 @@ def test_from_values_drops_nan() -> None:
     values = np.array([1.0, np.nan, 3.0])
     assert MeanSummary.from_values(values) == MeanSummary(2, 2.0, 2.0)
     assert MeanSummary.from_values([]) == MeanSummary(0, 0.0, 0.0)
+
+
+@given(
+    st.integers(0, 400),
+    st.integers(1, 400),
+    st.integers(0, 400),
+    st.integers(1, 400),
+    st.sampled_from(list(Direction)),
+    st.sampled_from([MarginKind.DIFFERENCE, MarginKind.RELATIVE]),
+    st.floats(0.0, 0.5),
+)
+def test_restricted_rates_maximise_the_likelihood_on_the_boundary(
+    x1: int,
+    n1: int,
+    x0: int,
+    n0: int,
+    direction: Direction,
+    kind: MarginKind,
+    margin: float,
+) -> None:
+    """The rates behind a rate margin's variance lie on the boundary line, inside [0, 1], and
+    no feasible point of a fine grid on that line has a higher likelihood."""
+    candidate = ProportionSummary(min(x1, n1), n1)
+    baseline = ProportionSummary(min(x0, n0), n0)
+    sign = direction.sign
+    weight, shift = (
+        (1.0, -sign * margin) if kind is MarginKind.DIFFERENCE else (1.0 - sign * margin, 0.0)
+    )
+    rate_1, rate_0 = experiments._restricted_rates(candidate, baseline, weight, shift)
+    assert 0.0 <= rate_0 <= 1.0
+    assert 0.0 <= rate_1 <= 1.0
+    assert rate_1 == pytest.approx(weight * rate_0 + shift, abs=1e-9)
+
+    def log_likelihood(p0: np.ndarray) -> np.ndarray:
+        p1 = weight * p0 + shift
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(
+                stats.binom.logpmf(candidate.successes, n1, p1)
+                + stats.binom.logpmf(baseline.successes, n0, p0)
+            )
+
+    grid = np.linspace(0.0, 1.0, 2001)
+    grid = grid[(weight * grid + shift >= 0.0) & (weight * grid + shift <= 1.0)]
+    best = float(np.nanmax(log_likelihood(grid)))
+    assert float(log_likelihood(np.array([rate_0]))[0]) >= best - 1e-6
+
+
+@given(
+    st.integers(2, 500),
+    st.floats(-100, 100),
+    st.floats(0.0, 1e4),
+    st.integers(2, 500),
+    st.floats(-100, 100),
+    st.floats(0.0, 1e4),
+)
+def test_comparison_is_coherent(
+    n1: int, m1: float, v1: float, n0: int, m0: float, v0: float
+) -> None:
+    result = compare(MeanSummary(n1, m1, v1), MeanSummary(n0, m0, v0))
+    assert 0.0 <= result.p_value <= 1.0
+    assert result.ci_low <= result.difference <= result.ci_high
+    if result.p_value < 0.05:
+        assert not result.ci_low <= 0.0 <= result.ci_high

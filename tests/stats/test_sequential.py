@@ -196,6 +196,7 @@ def test_zero_variance_and_bad_options() -> None:
     same = sequential_compare(ProportionSummary(0, 500), ProportionSummary(0, 500))
     assert same.p_value == 1.0
     assert math.isinf(same.ci_high)
+    assert same.to_dict()["ci_high"] is None
     assert sequential_compare(MeanSummary(5, 2.0, 0.0), MeanSummary(5, 1.0, 0.0)).p_value == 0.0
     first = sequential_compare(ProportionSummary(5, 50), ProportionSummary(6, 50))
     with pytest.raises(ConfigError, match="previous"):

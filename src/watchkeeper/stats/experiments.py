@@ -180,11 +180,8 @@ class Comparison:
     confidence: float
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form (infinite degrees of freedom as ``None``)."""
-        return {
-            "test": self.test,
-            "candidate_count": self.candidate_count,
-            "baseline_count": self.baseline_count,
+        """JSON-ready form (infinite numbers, such as a normal test's df, as ``None``)."""
+        numbers = {
             "candidate_mean": self.candidate_mean,
             "baseline_mean": self.baseline_mean,
             "difference": self.difference,
@@ -192,11 +189,20 @@ class Comparison:
             "ci_high": self.ci_high,
             "p_value": self.p_value,
             "statistic": self.statistic,
-            "df": self.df if math.isfinite(self.df) else None,
+            "df": self.df,
             "lift": self.lift,
             "lift_ci_low": self.lift_ci_low,
             "lift_ci_high": self.lift_ci_high,
             "confidence": self.confidence,
+        }
+        return {
+            "test": self.test,
+            "candidate_count": self.candidate_count,
+            "baseline_count": self.baseline_count,
+            **{
+                name: value if value is None or math.isfinite(value) else None
+                for name, value in numbers.items()
+            },
         }
 
 
@@ -325,7 +331,7 @@ def margin_contrast(
         if isinstance(candidate, ProportionSummary):
             if not 0.0 < margin < 1.0:
                 raise ConfigError(
-                    f"a threshold on a rate must be in (0, 1), got {margin}", key="threshold"
+                    f"a threshold on a rate must be in (0, 1), got {margin}", key="margin"
                 )
             variance = margin * (1.0 - margin) / candidate.trials
             return Contrast(estimate, variance, math.inf, candidate.trials)
@@ -471,12 +477,15 @@ def _lift(
     """Relative lift with its delta-method interval; ``None`` when the baseline mean is 0."""
     if baseline.mean == 0.0:
         return None, None, None
-    lift = candidate.mean / baseline.mean - 1.0
-    variance = (
-        candidate.mean_variance / baseline.mean**2
-        + candidate.mean**2 * baseline.mean_variance / baseline.mean**4
+    ratio = candidate.mean / baseline.mean
+    scale = abs(baseline.mean)
+    # √(V₁/m₀² + m₁² V₀/m₀⁴) as a hypotenuse: m₀² underflows for tiny baseline means.
+    standard_error = math.hypot(
+        math.sqrt(candidate.mean_variance) / scale,
+        ratio * math.sqrt(baseline.mean_variance) / scale,
     )
-    half_width = _quantile(0.5 + confidence / 2.0, math.inf) * math.sqrt(variance)
+    lift = ratio - 1.0
+    half_width = _quantile(0.5 + confidence / 2.0, math.inf) * standard_error
     return lift, lift - half_width, lift + half_width
 
 

@@ -137,13 +137,13 @@ class SequentialComparison:
         return self.p_value < self.alpha
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
+        """JSON-ready form (an unbounded end of the interval as ``None``)."""
         return {
             "candidate_count": self.candidate_count,
             "baseline_count": self.baseline_count,
             "difference": self.difference,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
+            "ci_low": self.ci_low if math.isfinite(self.ci_low) else None,
+            "ci_high": self.ci_high if math.isfinite(self.ci_high) else None,
             "p_value": self.p_value,
             "log_likelihood_ratio": self.log_likelihood_ratio,
             "alpha": self.alpha,
