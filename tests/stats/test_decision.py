@@ -111,7 +111,7 @@ def test_fixed_method_reports_the_underlying_tests() -> None:
 def test_always_valid_method_reports_the_sequential_tests() -> None:
     candidate, baseline = ProportionSummary(300, 20_000), ProportionSummary(200, 20_000)
     verdict = decide(candidate, baseline, condition=ERRORS, min_samples=1000)
-    look = sequential_compare(candidate, baseline)
+    look = sequential_compare(candidate, baseline, tuning_samples=1000)
     contrast = margin_contrast(
         candidate,
         baseline,
@@ -125,7 +125,11 @@ def test_always_valid_method_reports_the_sequential_tests() -> None:
         look.ci_high,
         look.p_value,
     )
-    assert verdict.p_violated == contrast_p_value(contrast, alpha=0.05)
+    assert verdict.p_violated == contrast_p_value(contrast, alpha=0.05, tuning_samples=1000)
+    tuned_later = decide(
+        candidate, baseline, condition=ERRORS, min_samples=1000, tuning_samples=5000
+    )
+    assert tuned_later.p_violated == contrast_p_value(contrast, alpha=0.05)
     assert verdict.p_holds == 1.0
     assert verdict.outcome is Outcome.FAILURE
 
@@ -162,6 +166,11 @@ def test_a_good_candidate_is_promoted_and_a_bad_one_fails_at_volume() -> None:
     assert (
         decide(doubled, baseline, condition=generous, min_samples=1000).outcome is Outcome.FAILURE
     )
+    # A broken canary fails at the first look that may decide: the boundary is tuned there.
+    broken = decide(
+        ProportionSummary(30, 100), ProportionSummary(1, 100), condition=ERRORS, min_samples=100
+    )
+    assert broken.outcome is Outcome.FAILURE
     accuracy = Condition(
         direction=Direction.HIGHER_IS_BETTER, kind=MarginKind.DIFFERENCE, value=0.0
     )
