@@ -68,3 +68,11 @@ def test_every_setting_is_documented() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "service.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \| `WATCHKEEPER_[A-Z_]+` \|", docs, re.M))
     assert documented == {field.name for field in dataclasses.fields(Settings)}
+
+
+def test_artifact_location_defaults_beside_the_sqlite_file(tmp_path: Path) -> None:
+    beside = Settings(db=f"sqlite:///{tmp_path}/wk.db").artifact_location
+    assert beside == f"{tmp_path}/watchkeeper-artifacts"
+    assert Settings(db="sqlite:///:memory:").artifact_location == "watchkeeper-artifacts"
+    assert Settings(db="postgresql+psycopg://h/db").artifact_location == "watchkeeper-artifacts"
+    assert Settings(artifact_root="s3://b/m").artifact_location == "s3://b/m"

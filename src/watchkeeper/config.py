@@ -53,6 +53,7 @@ class Settings:
     ingest_concurrency: int | None = None
     max_versions_per_model: int = 100
     max_segments_per_model: int = 1_000
+    artifact_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
@@ -118,6 +119,19 @@ class Settings:
     def notify_horizon(self) -> float | None:
         """How old (event time) an alert's window may be and still be sent; None: any age."""
         return self.alerts_history_horizon_seconds or None
+
+    @property
+    def artifact_location(self) -> str:
+        """Where the model registry keeps artifacts: ``artifact_root``, or by default a
+        ``watchkeeper-artifacts`` directory beside a SQLite database file (the working
+        directory for PostgreSQL and in-memory SQLite)."""
+        if self.artifact_root:
+            return self.artifact_root
+        prefix = "sqlite:///"
+        if self.db.startswith(prefix) and self.db[len(prefix) :] not in ("", ":memory:"):
+            database = Path(self.db[len(prefix) :].split("?", 1)[0])
+            return str(database.parent / "watchkeeper-artifacts")
+        return "watchkeeper-artifacts"
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without authentication configured."""

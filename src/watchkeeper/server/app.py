@@ -77,6 +77,9 @@ def create_app(
             signal_catalog=service.signal_catalog,
             notify_horizon=settings.notify_horizon,
         )
+        from watchkeeper.registry import ArtifactStore, Registry
+
+        model_registry = Registry(store, ArtifactStore(settings.artifact_location), clock=clock)
         workers = _ingest_workers(settings)
         state = AppState(
             settings=settings,
@@ -86,6 +89,7 @@ def create_app(
             meter=meter,
             registry=build_registry(service, meter),
             alerting=alerting,
+            model_registry=model_registry,
             workers=workers,
             clock=clock,
         )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
+    from watchkeeper.registry import Registry
     from watchkeeper.server.workers import IngestWorkers
 
 __all__ = ["AppState", "app_state"]
@@ -36,6 +37,8 @@ class AppState:
     meter: IngestMeter
     registry: CollectorRegistry
     alerting: AlertingEngine
+    # The model registry (versions, aliases, artifacts) on the same store.
+    model_registry: Registry
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time
