@@ -357,3 +357,50 @@ def test_native_flavors_import_as_ours(
         return
     served = mlflow.pyfunc.load_model(uri).predict(frame)
     np.testing.assert_allclose(np.asarray(served, dtype=float).ravel(), expected, rtol=1e-5)
+
+
+def test_the_cli_imports_and_mirrors(tmp_path: Path, tracking_uri: str) -> None:
+    from typer.testing import CliRunner
+
+    from watchkeeper.cli.main import app
+
+    name = _name("cli")
+    _log_sklearn(name, seed=1)
+    MlflowClient(tracking_uri).set_registered_model_alias(name, "champion", "1")
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    common = ["--tracking-uri", tracking_uri, "--db", db]
+
+    first = runner.invoke(app, ["models", "mlflow", "import", name, *common, "--by", "ana"])
+    assert first.exit_code == 0, first.output
+    assert f"imported MLflow {name}/1 as {name}/1" in first.stdout
+    assert f"{name}@champion -> version 1" in first.stdout
+    again = runner.invoke(app, ["models", "mlflow", "import", name, *common])
+    assert f"MLflow {name}/1 is already {name}/1" in again.stdout
+    with Store.open(db) as store:
+        # The artifacts sit beside the database file (the settings' artifact location).
+        registry = Registry(store, ArtifactStore(tmp_path / "watchkeeper-artifacts"))
+        assert registry.history(name, "champion")[0].moved_by == "ana"
+        registry.load(f"{name}@champion")
+
+    mirrored = runner.invoke(
+        app, ["models", "mlflow", "mirror", name, *common, "--into", f"{name}-copy"]
+    )
+    assert mirrored.exit_code == 0, mirrored.output
+    assert f"registered {name}/1 as MLflow {name}-copy/1" in mirrored.stdout
+    assert MlflowClient(tracking_uri).get_registered_model(f"{name}-copy").aliases == {
+        "champion": "1"
+    }
+
+    absent = runner.invoke(app, ["models", "mlflow", "import", "absent", *common])
+    assert absent.exit_code == 1
+    assert "no registered model 'absent'" in absent.stderr
+    nowhere = ["--tracking-uri", f"http://127.0.0.1:{free_port()}", "--db", db]
+    unreachable = runner.invoke(app, ["models", "mlflow", "mirror", name, *nowhere])
+    assert unreachable.exit_code == 1
+    assert "cannot reach the MLflow tracking server" in unreachable.stderr
+    pickled = _name("cli-pickled")
+    _log_sklearn(pickled, seed=2, serialization_format="cloudpickle")
+    refused = runner.invoke(app, ["models", "mlflow", "import", pickled, *common])
+    assert refused.exit_code == 2
+    assert "--trust" in refused.stderr

@@ -266,4 +266,7 @@ def register(app: typer.Typer) -> None:
     """Add ``serve``, ``tokens`` and ``models`` to the main CLI app."""
     app.command("serve")(serve)
     app.add_typer(tokens_app, name="tokens")
+    from watchkeeper.cli.mlflow import mlflow_app
+
+    models_app.add_typer(mlflow_app, name="mlflow")
     app.add_typer(models_app, name="models")
