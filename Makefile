@@ -29,7 +29,7 @@ test-services:
 	scripts/install-chromium.sh
 	scripts/install-promtool.sh
 	scripts/postgres.sh start >/dev/null
-	scripts/mlflow.sh install >/dev/null
+	PYTHON=$(PYTHON) scripts/mlflow.sh install >/dev/null
 
 pytest: install test-services
 	$(BIN)/pytest -n 2 --timeout=600 -q

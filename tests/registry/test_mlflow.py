@@ -159,6 +159,24 @@ def test_aliases_arrive_with_their_history_and_reimport_is_idempotent(
     fourth = import_from_mlflow(local_registry, name, tracking_uri=tracking_uri, imported_by="ana")
     assert fourth.imported == {3: 3}
 
+    # Only some versions, under another name: an alias on a version left out is a note.
+    client.set_registered_model_alias(name, "legacy", "1")
+    partial = import_from_mlflow(
+        local_registry,
+        name,
+        tracking_uri=tracking_uri,
+        imported_by="ana",
+        into="fraud-copy",
+        versions=[2, 9],
+    )
+    assert partial.imported == {2: 1}
+    assert local_registry.alias_version("fraud-copy", "champion") == 1
+    assert local_registry.alias_version("fraud-copy", "challenger") == 1
+    assert partial.notes == [
+        f"MLflow model {name!r} has no version 9",
+        "alias 'legacy': MLflow version 1 was not imported",
+    ]
+
 
 def test_a_pickled_model_needs_trust(local_registry: Registry, tracking_uri: str) -> None:
     name = _name("pickled")

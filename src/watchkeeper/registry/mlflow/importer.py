@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from watchkeeper.errors import ConfigError, WatchkeeperError
-from watchkeeper.registry.mlflow.connection import connect, mlflow_errors, model_versions
+from watchkeeper.registry.mlflow.connection import (
+    MlflowAdapterError,
+    connect,
+    mlflow_errors,
+    model_versions,
+)
 from watchkeeper.registry.mlflow.formats import read_model
 from watchkeeper.registry.registry import Registry, check_alias
 from watchkeeper.store.registry import AliasMoveRecord, RegistryVersionRecord
@@ -168,11 +173,17 @@ def _import_version(
     artifacts = importlib.import_module("mlflow.artifacts")
     with mlflow_errors(tracking_uri, source.name), tempfile.TemporaryDirectory() as scratch:
         uri = client.get_model_version_download_uri(source.name, source.version)
-        local = Path(
-            artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=scratch, tracking_uri=tracking_uri
+        try:
+            local = Path(
+                artifacts.download_artifacts(
+                    artifact_uri=uri, dst_path=scratch, tracking_uri=tracking_uri
+                )
             )
-        )
+        except Exception as exc:  # the artifact store's own error (S3 credentials, a 404…)
+            raise MlflowAdapterError(
+                f"cannot download the artifacts of {label} from {uri}: {type(exc).__name__}: {exc}",
+                tracking_uri=tracking_uri,
+            ) from None
         try:
             mapped = read_model(local)
         except ConfigError as exc:
