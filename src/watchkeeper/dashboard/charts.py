@@ -215,13 +215,10 @@ def _traffic(windows: Sequence[Mapping[str, Any]], x: list[str]) -> dict[str, An
 
 
 def _other(
-    windows: Sequence[Mapping[str, Any]], x: list[str], prefix: str
+    windows: Sequence[Mapping[str, Any]], x: list[str], names: set[str], prefix: str
 ) -> dict[str, Any] | None:
     """Lines of every signal named ``prefix…`` (feedback, outcomes), in name order."""
-    names = sorted(
-        {name for window in windows for name in window["signals"] if name.startswith(prefix)}
-    )
-    return _lines(windows, x, names)
+    return _lines(windows, x, sorted(name for name in names if name.startswith(prefix)))
 
 
 def model_figures(
@@ -232,11 +229,11 @@ def model_figures(
     x = [_iso(float(window["start"])) for window in windows]
     if not windows:
         return []
+    names: set[str] = set().union(*(window["signals"] for window in windows))
     extra_features = sorted(
         {
             feature
-            for window in windows
-            for name in window["signals"]
+            for name in names
             if name.startswith("drift.") and (feature := feature_of(name)) is not None
         }
         - set(features)
@@ -298,9 +295,9 @@ def model_figures(
             "feedback",
             "Feedback",
             "User ratings (1–5).",
-            _other(windows, x, "feedback_") if _has_any(windows, "feedback_count") else None,
+            _other(windows, x, names, "feedback_") if _has_any(windows, "feedback_count") else None,
         ),
-        ("outcomes", "Outcomes", "Business outcomes.", _other(windows, x, "outcome")),
+        ("outcomes", "Outcomes", "Business outcomes.", _other(windows, x, names, "outcome")),
     ]
     return [
         {"id": key, "title": title, "help": text, "figure": figure}
