@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from watchkeeper.config import Settings
-from watchkeeper.errors import ConfigError, ConflictError, NotFoundError
+from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor import MonitorService, WindowProfile
 from watchkeeper.report import Report
@@ -453,3 +453,24 @@ def test_a_spec_feature_missing_from_the_reference_is_named(store: Store) -> Non
     ):
         service.register_model(spec_with_typo, reference=frame)
     assert service.register_model(ModelSpec.from_dict(config), reference=frame).name == "typo"
+
+
+def test_a_stored_window_keeps_its_profile_as_text_until_it_is_needed(store: Store) -> None:
+    """Reading a stored window for its signals never decodes its feature profiles, and a
+    window written back unchanged is byte-identical; a corrupt profile is a clear error."""
+    clock = Clock(T0 + 10)
+    service = make_service(store, clock)
+    service.register_model(spec(), reference=reference_frame())
+    service.ingest_events("churn", events(200, T0, seed=21))
+    clock.now = T0 + HOUR + 5
+    service.tick()
+    (row,) = [r for r in store.windows(1, window_seconds=3600, start=T0, end=T0 + HOUR) if r.closed]
+    window, signals = WindowProfile.from_bytes(row.profile)
+    assert signals["count"] == 200.0
+    assert window.to_bytes(signals=signals) == row.profile
+    assert window.dataset_profile() is not None
+    assert window_state(window)[0] == 200
+    corrupt = row.profile.replace(b'"profile":"', b'"profile":"!!', 1)
+    broken, _ = WindowProfile.from_bytes(corrupt)
+    with pytest.raises(InputError, match="corrupt window profile"):
+        broken.dataset_profile()

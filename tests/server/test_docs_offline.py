@@ -9,11 +9,15 @@ from tests.server.conftest import ServerProcess
 from watchkeeper.server.docs import ASSETS
 
 
-def test_root_leads_to_the_docs(server: ServerProcess) -> None:
+def test_root_is_the_dashboard_and_links_the_docs(server: ServerProcess) -> None:
     with server.client(token=None) as client:
         response = client.get("/", follow_redirects=False)
-    assert response.status_code == 307
-    assert response.headers["location"] == "/docs"
+        # With authentication on, the dashboard asks for a token first; its pages link /docs.
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login")
+        login = client.get(response.headers["location"])
+    assert login.status_code == 200
+    assert 'href="/docs"' in login.text
 
 
 def test_docs_pages_load_nothing_from_another_host(server: ServerProcess) -> None:

@@ -124,6 +124,12 @@ class MonitorService:
         """Versions of ``model`` seen in events (or recorded), oldest first."""
         return models.list_versions(self._shared, model)
 
+    def list_segments(self, model: str) -> list[str]:
+        """The segments of ``model``'s windows (canonical strings like ``country=de``), sorted;
+        events without segment values are in the segment ``""``."""
+        state = self._shared.model(model)
+        return sorted(self._shared.store.window_segments(state.model_id))
+
     # ------------------------------------------------------------------ ingest
 
     def decode_job(self, model: str) -> DecodeJob:
@@ -262,10 +268,22 @@ class MonitorService:
         """Signals of the latest closed window (smallest size) of each model, per version."""
         return self._queries.latest_samples()
 
-    def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
-        """Every window of the smallest size starting in ``[start, end)`` (versions and
-        segments merged) with all its signals: ``{"start", "end", "count", "signals"}``."""
-        return self._queries.windows(model, start=start, end=end)
+    def windows(
+        self,
+        model: str,
+        *,
+        start: float,
+        end: float,
+        window: int | str | None = None,
+        version: str | None = None,
+        segment: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every window of one length (default the smallest) starting in ``[start, end)``
+        with all its signals: ``{"start", "end", "count", "signals"}``; versions and segments
+        merged unless ``version`` / ``segment`` pick one."""
+        return self._queries.windows(
+            model, start=start, end=end, window=window, version=version, segment=segment
+        )
 
     def changed_windows(self) -> list[dict[str, Any]]:
         """Closed windows changed since the last call (closed, late events, labels or feedback

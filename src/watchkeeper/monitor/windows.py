@@ -370,7 +370,8 @@ class WindowProfile:
             else None
         )
         self._profile: DatasetProfile | None = None
-        self._encoded: bytes | None = None
+        # A stored profile not decoded yet: its base64 text as read, or its bytes.
+        self._encoded: bytes | str | None = None
         self.reference_id = reference_id if self._accumulator is not None else None
         self._latency: Any = _new_latency_sketch()
         self.events = 0
@@ -436,7 +437,7 @@ class WindowProfile:
             return self._accumulator.profile()
         if self._encoded is not None:
             # Decoded on first use: series of stored signals never pay for the profile.
-            self._profile = DatasetProfile.from_bytes(self._encoded)
+            self._profile = DatasetProfile.from_bytes(_decoded(self._encoded))
             self._encoded = None
         return self._profile
 
@@ -474,7 +475,7 @@ class WindowProfile:
         window, _ = cls.from_bytes(data)
         encoded, window._encoded = window._encoded, None
         if encoded is not None and reference is not None and window.reference_id == reference_id:
-            profile = DatasetProfile.from_bytes(encoded)
+            profile = DatasetProfile.from_bytes(_decoded(encoded))
             if profile.kinds == dict(plan.kinds):
                 window._accumulator = ProfileAccumulator.resume(profile)
                 return window
@@ -534,6 +535,8 @@ class WindowProfile:
         """Versioned bytes (with the window's computed ``signals``) for the store."""
         profile = None if self._encoded is not None else self.dataset_profile()
         encoded = self._encoded if profile is None else profile.to_bytes()
+        if isinstance(encoded, bytes):
+            encoded = base64.b64encode(encoded).decode("ascii")
         document = {
             "events": self.events,
             "errors": self.errors,
@@ -541,7 +544,7 @@ class WindowProfile:
             "over_cap": self.over_cap,
             "ratings": self.ratings.tolist(),
             "reference_id": self.reference_id,
-            "profile": None if encoded is None else base64.b64encode(encoded).decode("ascii"),
+            "profile": encoded,
             "latency": base64.b64encode(self._latency.serialize()).decode("ascii"),
             "performance": self.performance.to_state(),
             "signals": dict(signals or {}),
@@ -562,8 +565,12 @@ class WindowProfile:
             window = WindowProfile.__new__(WindowProfile)
             window._accumulator = None
             window._profile = None
+            # Kept as text until a profile is needed: a window read for its stored signals (a
+            # series, a dashboard page) never decodes its feature profiles.
             encoded = document["profile"]
-            window._encoded = None if encoded is None else base64.b64decode(encoded)
+            if encoded is not None and not isinstance(encoded, str):
+                raise TypeError("profile: expected base64 text")
+            window._encoded = encoded
             window.reference_id = document["reference_id"]
             window._latency = datasketches.kll_doubles_sketch.deserialize(
                 base64.b64decode(document["latency"])
@@ -579,3 +586,13 @@ class WindowProfile:
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as error:
             raise InputError(f"corrupt window profile ({type(error).__name__}: {error})") from None
         return window, signals
+
+
+def _decoded(encoded: bytes | str) -> bytes:
+    """The bytes of a stored profile kept as base64 text (or already bytes)."""
+    if isinstance(encoded, bytes):
+        return encoded
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError as error:
+        raise InputError(f"corrupt window profile (profile: {error})") from None

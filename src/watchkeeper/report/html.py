@@ -59,11 +59,13 @@ def render_html(
     *,
     plotly: Literal["inline", "cdn"] = "inline",
     title: str | None = None,
+    plotly_url: str | None = None,
 ) -> str:
     """Render a ``watchkeeper.report/v1`` document as one self-contained HTML page.
 
     ``plotly="inline"`` embeds plotly.js (about 4.8 MB) so the page draws its plots offline;
-    ``plotly="cdn"`` writes a ``<script src>`` to :func:`plotly_cdn_url` instead. ``title``
+    ``plotly="cdn"`` writes a ``<script src>`` to ``plotly_url`` (default :func:`plotly_cdn_url`)
+    instead, e.g. the dashboard's own copy. ``title``
     defaults to "watchkeeper report: CURRENT vs REFERENCE".
 
     Raises :class:`ConfigError` for an unknown ``plotly`` mode and :class:`InputError` when the
@@ -103,7 +105,7 @@ def render_html(
         "plot_data": _json_for_script({"plots": plots}),
         "plotly_mode": plotly,
         "plotly_js": _plotly_js() if plotly == "inline" else None,
-        "plotly_src": plotly_cdn_url(),
+        "plotly_src": plotly_url or plotly_cdn_url(),
         "css": Markup(_asset("report.css")),
         "script": Markup(_asset("report.js")),
     }

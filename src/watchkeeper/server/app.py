@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 
 import watchkeeper
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.dashboard import dashboard_router
 from watchkeeper.server.alerts_routes import alerts_router
 from watchkeeper.server.auth import Authenticator
 from watchkeeper.server.docs import docs_router
@@ -116,6 +117,7 @@ def create_app(
         app.include_router(router)
     app.include_router(alerts_router(state.alerting, max_body_bytes=settings.max_admin_body_bytes))
     app.include_router(docs_router(app))
+    app.include_router(dashboard_router())
     app.add_middleware(CloseUnreadBodies)
     _document_bodies(app)
     return app

@@ -3,7 +3,7 @@
 FastAPI's default /docs and /redoc pages load Swagger UI and ReDoc from a CDN, which leaves a
 blank page on a machine without internet access (most production networks). The assets come
 from the ``fastapi-offline`` distribution (Swagger UI, ReDoc and FastAPI's favicon, with their
-licences) and are served under ``/static/docs/``; ``/`` leads to /docs.
+licences) and are served under ``/static/docs/``. ``/`` is the dashboard's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 __all__ = ["ASSETS", "docs_router"]
 
@@ -32,13 +32,9 @@ def _asset(name: str) -> bytes:
 
 
 def docs_router(app: FastAPI) -> APIRouter:
-    """/docs (Swagger UI), /redoc (ReDoc), their assets, and ``/`` redirecting to /docs."""
+    """/docs (Swagger UI), /redoc (ReDoc) and their assets."""
     router = APIRouter(include_in_schema=False)
     title = f"{app.title} {app.version}"
-
-    @router.get("/", response_class=RedirectResponse)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     @router.get("/docs", response_class=HTMLResponse)
     def swagger() -> HTMLResponse:
