@@ -602,7 +602,8 @@ class RuleEvaluator:
         self._observed: dict[Fingerprint, float] = {}
         # Per rule and series: the end of the newest window evaluated in event time.
         self._cursor: dict[tuple[str, Fingerprint], float] = {}
-        # Per series: the end of its newest window with a usable value (for notify_horizon).
+        # Per series with an alert: the end of its newest window with a usable value (for
+        # notify_horizon); forgotten with the alert.
         self._event_time: dict[Fingerprint, float] = {}
         self._generator_urls = {rule.spec.name: rule.generator_url for rule in self._rules}
         for record in self._store.load_alerts():
@@ -689,12 +690,18 @@ class RuleEvaluator:
             if isinstance(rule.spec.condition, AbsentCondition):
                 continue
             active, usable, _ = self._judge(rule, index, window_end=window.end)
-            for fp in usable:
-                self._event_time[fp] = window.end
             self._advance(rule, active, window.end, changed, deleted, only=usable)
+            # Only series with an alert are sent, so only they need their event time.
+            bucket = self._records[rule.spec.name]
+            for fp in usable & bucket.keys():
+                self._event_time[fp] = window.end
         self._save(changed, deleted)
 
     def _save(self, changed: list[AlertRecord], deleted: list[Fingerprint]) -> None:
+        for fp in deleted:
+            # The series' event time goes with its alert (a new alert sets it again).
+            if not any(fp in bucket for bucket in self._records.values()):
+                self._event_time.pop(fp, None)
         if changed or deleted:
             gone = set(deleted)
             latest = {record.fingerprint: record for record in changed}
