@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from watchkeeper.schema import ColumnKind
+from watchkeeper.profiles import ProfileAccumulator, quality_summary
+from watchkeeper.profiles.dataset import profile_frame
+from watchkeeper.schema import ColumnKind, ResolvedSchema
 from watchkeeper.stats.duplicates import (
     RowHashSample,
     duplicate_p_value,
@@ -94,8 +96,9 @@ def test_a_merged_sample_is_the_sample_of_both(
     right = np.array(second, dtype=np.uint64) * spread
     merged = RowHashSample.of(left, limit=limit).merge(RowHashSample.of(right, limit=limit))
     direct = RowHashSample.of(np.concatenate((left, right)), limit=limit)
-    assert merged.level >= direct.level
-    at_level = direct.at_level(merged.level)
+    # The lowest level at which everything fits, however the data came in.
+    assert merged.level == direct.level
+    at_level = direct
     assert merged.hashes.tolist() == at_level.hashes.tolist()
     assert merged.counts.tolist() == at_level.counts.tolist()
     assert merged.rows == len(first) + len(second)
@@ -197,3 +200,79 @@ def test_a_sampled_test_still_sees_copies() -> None:
     assert test.level > 0
     assert test.p_value <= 0.001
     assert test.current_share == pytest.approx(2000 / 22_000, abs=0.03)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(20, 400),
+    st.integers(5, 400),
+    st.integers(0, 4),
+    st.integers(0, 60),
+)
+def test_batch_and_live_agree(
+    seed: int, reference_rows: int, current_rows: int, levels: int, copies: int
+) -> None:
+    check_batch_and_live(seed, reference_rows, current_rows, levels, copies)
+
+
+def test_batch_and_live_agree_past_the_limit() -> None:
+    """Sampled rows: the same level and the same kept rows, batch and live."""
+    assert check_batch_and_live(3, 3000, 5000, 0, 1000) == "fail"
+
+
+def check_batch_and_live(
+    seed: int, reference_rows: int, current_rows: int, levels: int, copies: int
+) -> str:
+    """The report's check and the live window's (folded in batches, then merged) are one."""
+    rng = np.random.default_rng(seed)
+
+    def frame(rows: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                # levels = 0: a continuous column.
+                "x": rng.integers(0, levels + 1, rows).astype(float)
+                if levels
+                else rng.normal(size=rows),
+                "c": rng.choice(["a", "b", "c"][: max(levels - 1, 1)], rows),
+                "f": rng.random(rows) < 0.5,
+            }
+        )
+
+    reference = frame(reference_rows)
+    current = frame(current_rows)
+    current = pd.concat([current, current.iloc[: min(copies, current_rows)]], ignore_index=True)
+    kinds = {"x": ColumnKind.NUMERIC, "c": ColumnKind.CATEGORICAL, "f": ColumnKind.BOOLEAN}
+    batch = dataset_quality(reference, current, reference_kinds=kinds, current_kinds=kinds)[
+        "duplicate_rows"
+    ]
+
+    schema = ResolvedSchema(
+        features=kinds,
+        outputs={},
+        target=None,
+        target_kind=None,
+        prediction=None,
+        proba={},
+        task=None,
+    )
+    reference_profile = profile_frame(reference, schema)
+    halves = []
+    step = max(7, len(current) // 20)
+    for part in (current.iloc[: len(current) // 2], current.iloc[len(current) // 2 :]):
+        accumulator = ProfileAccumulator(kinds=kinds, reference=reference_profile)
+        for start in range(0, len(part), step):
+            chunk = part.iloc[start : start + step]
+            accumulator.update({name: chunk[name].to_numpy() for name in kinds})
+        halves.append(accumulator.profile())
+    window = halves[0].merge(halves[1])
+    live = quality_summary(reference_profile, window)["dataset"]["duplicate_rows"]
+    assert live["verdict"] == batch.verdict.value
+    assert live["details"]["p_value"] == batch.details["p_value"]
+    # The report states the exact share; the window the share of its kept rows.
+    assert live["current"] == pytest.approx(
+        batch.current, abs=0 if batch.details["exact"] else 0.02
+    )
+    assert live["details"]["expected_share"] == pytest.approx(batch.details["expected_share"])
+    assert live["details"]["sample_level"] == batch.details["sample_level"]
+    return str(batch.verdict.value)

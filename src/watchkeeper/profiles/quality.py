@@ -16,6 +16,7 @@ from watchkeeper.errors import EmptyDataError, SchemaError
 from watchkeeper.profiles.categorical import OTHER_LABEL, BooleanProfile, CategoricalProfile
 from watchkeeper.profiles.dataset import ColumnProfile, DatasetProfile
 from watchkeeper.profiles.numeric import NumericProfile
+from watchkeeper.stats.duplicates import duplicate_rows_test
 from watchkeeper.stats.quality import (
     QualityCheck,
     QualityThresholds,
@@ -23,6 +24,7 @@ from watchkeeper.stats.quality import (
     Verdict,
     categorical_column_quality,
     constant_range_check,
+    duplicate_rows_check,
     infinite_check,
     missing_rate_check,
     non_numeric_check,
@@ -184,8 +186,9 @@ def quality_summary(
     """Data-quality checks of every reference column in ``current``, JSON-ready.
 
     Returns ``{"verdict", "rows": {"reference", "current"}, "columns": {name: {"verdict",
-    "checks": {check: QualityCheck.to_dict()}}}}``; a column absent from ``current`` fails a
-    ``present`` check.
+    "checks": {check: QualityCheck.to_dict()}}}, "dataset": {"duplicate_rows": ...}}``; a
+    column absent from ``current`` fails a ``present`` check. ``duplicate_rows`` is there when
+    both profiles carry row hashes (the test of the batch report, on the same samples).
 
     >>> import numpy as np
     >>> from watchkeeper.profiles import DatasetProfile, NumericProfile
@@ -220,9 +223,17 @@ def quality_summary(
             "verdict": verdict.value,
             "checks": {check_name: check.to_dict() for check_name, check in checks.items()},
         }
+    dataset: dict[str, object] = {}
+    if reference.row_hashes is not None and current.row_hashes is not None and current.rows:
+        duplicates = duplicate_rows_check(
+            duplicate_rows_test(reference.row_hashes, current.row_hashes), thresholds
+        )
+        verdicts.append(duplicates.verdict)
+        dataset["duplicate_rows"] = duplicates.to_dict()
     overall = max(verdicts, key=lambda verdict: verdict.severity, default=Verdict.OK)
     return {
         "verdict": overall.value,
         "rows": {"reference": reference.rows, "current": current.rows},
         "columns": columns,
+        "dataset": dataset,
     }

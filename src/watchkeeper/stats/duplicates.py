@@ -14,6 +14,7 @@ current rows are chosen by one rule: the test on the kept rows is as valid as on
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from watchkeeper.errors import InputError
-from watchkeeper.labels import canonical_labels
+from watchkeeper.labels import label_codes
 from watchkeeper.schema import ColumnKind
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ __all__ = [
     "WINDOW_ROW_LIMIT",
     "DuplicateTest",
     "RowHashSample",
+    "coded_keys",
     "column_keys",
     "duplicate_p_value",
     "duplicate_rows_test",
@@ -55,7 +57,7 @@ _ROW_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 _FMIX_1 = np.uint64(0xFF51AFD7ED558CCD)
 _FMIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 _SHIFT = np.uint64(33)
-# The key of a missing label: a 64-bit value no SipHash of a string is likely to take.
+# The key of a missing label: a 64-bit value no digest of a label is likely to take.
 _MISSING_KEY = np.uint64(0x6D697373696E6721)
 # Permutations of the Monte Carlo test: at most this many, fewer once enough exceed the
 # observed count (Besag & Clifford 1991), and fewer with many repeated rows (time bound).
@@ -88,9 +90,9 @@ def column_keys(values: npt.ArrayLike, kind: ColumnKind) -> HashArray:
     """64-bit keys of one column's values that depend only on the values, in any data set.
 
     Numeric columns (float64, NaN where missing) key on their bits, with ``-0.0`` folded into
-    ``0.0`` and every NaN made one; other columns on a SipHash (``pandas.util.hash_array``)
-    of their canonical label (:mod:`watchkeeper.labels`), so ``True``, ``1`` and ``"1"`` are
-    one value, as in the label counts.
+    ``0.0`` and every NaN made one; other columns on a BLAKE2b digest of their canonical
+    label (:mod:`watchkeeper.labels`), so ``True``, ``1`` and ``"1"`` are one value, as in
+    the label counts.
     """
     import pandas as pd
 
@@ -100,17 +102,42 @@ def column_keys(values: npt.ArrayLike, kind: ColumnKind) -> HashArray:
         )
         numbers[np.isnan(numbers)] = np.nan
         return numbers.view(np.uint64)
-    labels = canonical_labels(values if isinstance(values, pd.Series) else np.asarray(values))
-    missing = np.asarray(pd.isna(labels), dtype=bool)
-    keys: HashArray = pd.util.hash_array(np.where(missing, "", labels).astype(object))
-    keys[missing] = _MISSING_KEY
+    codes, labels = label_codes(values if isinstance(values, pd.Series) else np.asarray(values))
+    return coded_keys(codes, labels)
+
+
+def coded_keys(codes: npt.NDArray[np.intp], labels: Sequence[str]) -> HashArray:
+    """:func:`column_keys` of a label column given as :func:`watchkeeper.labels.label_codes`
+    (for callers that have the codes already)."""
+    # Each distinct label is hashed once; code -1 (missing) picks the trailing key.
+    label_keys = np.fromiter(
+        (_label_key(label) for label in labels), dtype=np.uint64, count=len(labels)
+    )
+    keys: HashArray = np.append(label_keys, _MISSING_KEY)[codes]
     return keys
 
 
-def row_hashes(columns: Mapping[str, npt.ArrayLike], kinds: Mapping[str, ColumnKind]) -> HashArray:
-    """Row hashes over the columns of ``kinds`` (taken in name order) of ``columns``."""
-    names = sorted(kinds)
-    return fold_keys([column_keys(columns[name], kinds[name]) for name in names])
+def _label_key(label: str) -> int:
+    """A 64-bit BLAKE2b digest of a label: the same in every process and data set."""
+    digest = hashlib.blake2b(label.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def row_hashes(
+    columns: Mapping[str, npt.ArrayLike],
+    kinds: Mapping[str, ColumnKind],
+    *,
+    keys: Mapping[str, HashArray] | None = None,
+) -> HashArray:
+    """Row hashes over the columns of ``kinds`` (taken in name order) of ``columns``; a
+    column's :func:`column_keys` may be given in ``keys`` instead."""
+    known = keys or {}
+    return fold_keys(
+        [
+            known[name] if name in known else column_keys(columns[name], kinds[name])
+            for name in sorted(kinds)
+        ]
+    )
 
 
 def frame_row_hashes(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> HashArray:
@@ -151,11 +178,13 @@ class RowHashSample:
         if self.hashes.shape != self.counts.shape or self.hashes.ndim != 1:
             raise InputError("row hash sample: hashes and counts must be 1-D of one length")
         if self.hashes.size and (
-            bool((np.diff(self.hashes.astype(np.float64)) < 0).any())
+            not bool((self.hashes[1:] > self.hashes[:-1]).all())
             or int(self.counts.min()) < 1
             or int(self.counts.sum()) > self.rows
         ):
-            raise InputError("row hash sample: hashes sorted, counts >= 1 and within rows")
+            raise InputError(
+                "row hash sample: hashes sorted and distinct, counts >= 1, within rows"
+            )
 
     @classmethod
     def of(cls, hashes: HashArray, *, limit: int = WINDOW_ROW_LIMIT) -> RowHashSample:
