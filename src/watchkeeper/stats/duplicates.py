@@ -310,7 +310,7 @@ def duplicate_p_value(pooled: CountArray, current: CountArray) -> tuple[float, f
     >>> round(expected, 2), p_value < 1e-7
     (0.85, True)
     """
-    from scipy import special, stats
+    from scipy import special
 
     pooled = np.asarray(pooled, dtype=np.int64)
     current = np.asarray(current, dtype=np.int64)
@@ -336,6 +336,8 @@ def duplicate_p_value(pooled: CountArray, current: CountArray) -> tuple[float, f
     if observed == 0:
         return 1.0, expected
     if colours.size == 1:
+        from scipy import stats  # only here: scipy.stats is slow to import
+
         return float(stats.hypergeom.sf(observed, total, int(colours[0]), size)), expected
     colours = np.append(colours, total - int(colours.sum()))
     generator = np.random.default_rng(_SEED)
