@@ -192,3 +192,33 @@ def test_min_labels_is_kept_in_the_prometheus_export() -> None:
         '(watchkeeper_model_accuracy{model="m"} < 0.8) and on (model, version) '
         '(watchkeeper_signal{model="m",segment="*",signal="labeled_count"} >= 100)'
     ) in export.yaml
+
+
+def test_the_event_time_of_a_series_is_forgotten_with_its_alert() -> None:
+    """A series is remembered for the notification horizon only while it has an alert."""
+    from watchkeeper.alerts.model import Sample
+
+    def segment_window(start: float, segment: str, accuracy: float) -> WindowSamples:
+        labels = {"model": "m", "version": "v1", "segment": segment}
+        samples = [
+            Sample(labels=labels | {"signal": name}, value=value, timestamp=start + HOUR)
+            for name, value in (("labeled_count", 500.0), ("accuracy", accuracy))
+        ]
+        return WindowSamples(start=start, end=start + HOUR, samples=samples)
+
+    evaluator = RuleEvaluator(
+        rules=[_rule(min_labels=100)], resolved_retention=0.0, notify_horizon=DAY
+    )
+    # A thousand healthy segments, one window each: nothing to alert on, nothing to keep.
+    for number in range(1000):
+        evaluator.evaluate_window(segment_window(0.0, f"s{number}", 0.95))
+    assert evaluator._event_time == {}
+    evaluator.evaluate_window(segment_window(HOUR, "bad", 0.5))
+    (record,) = evaluator.alerts()
+    assert evaluator._event_time == {record.fingerprint: 2 * HOUR}
+    evaluator.evaluate_window(segment_window(2 * HOUR, "bad", 0.95))
+    assert evaluator.alerts()[0].state is AlertState.RESOLVED
+    evaluator.evaluate(3 * HOUR, [], windowed=True)  # sent: the resolved alert goes
+    evaluator.evaluate(3 * HOUR + 1, [], windowed=True)
+    assert evaluator.alerts() == []
+    assert evaluator._event_time == {}

@@ -59,3 +59,52 @@ def test_closing_late_events_and_labels_feed_each_window_once(store: Store) -> N
     assert [w["count"] for w in windows] == [300, 201]
     assert windows[0]["signals"]["label_coverage"] == pytest.approx(100 / 300)
     service.close()
+
+
+def test_a_change_not_yet_evaluated_survives_a_restart(store_url: str) -> None:
+    """Changes stay stored until the engine acknowledges them: read or not, a restart (a new
+    process on the same database, no close) hands them over again."""
+    clock = Clock(T0 + 10)
+    first = events(300, T0, seed=1)
+    with Store.open(store_url) as store:
+        service = make_service(store, clock)
+        service.register_model(spec(), reference=reference_frame())
+        service.ingest_events("churn", first)
+        clock.now = T0 + HOUR + 1
+        service.tick()
+        (closed,) = service.changed_windows()
+        service.acknowledge_windows()  # evaluated
+        # Labels join after the evaluation; the process dies before the next one.
+        service.ingest_labels("churn", true_labels(first, seed=3)[:100])
+        del service
+    with Store.open(store_url) as store:
+        restarted = make_service(store, clock)
+        (joined,) = restarted.changed_windows()
+        assert (joined["start"], _signal(joined, "labeled_count")) == (closed["start"], 100.0)
+        # Read but not acknowledged (the round failed, or the process died): kept.
+        del restarted
+    with Store.open(store_url) as store:
+        again = make_service(store, clock)
+        (joined,) = again.changed_windows()
+        assert again.changed_windows() == [], "reading empties the feed"
+        again.acknowledge_windows()
+        del again
+    with Store.open(store_url) as store:
+        assert make_service(store, clock).changed_windows() == []
+        assert store.changed_windows() == []
+
+
+def test_a_window_that_changes_while_read_is_not_forgotten(store: Store) -> None:
+    clock = Clock(T0 + 10)
+    service = make_service(store, clock)
+    service.register_model(spec(), reference=reference_frame())
+    first = events(300, T0, seed=1)
+    service.ingest_events("churn", first)
+    clock.now = T0 + HOUR + 1
+    service.tick()
+    assert len(service.changed_windows()) == 1
+    # Labels join between the read and the acknowledgement: a newer change, kept.
+    service.ingest_labels("churn", true_labels(first, seed=3)[:50])
+    service.acknowledge_windows()
+    (joined,) = service.changed_windows()
+    assert _signal(joined, "labeled_count") == 50.0

@@ -221,7 +221,9 @@ def test_infinite_share_warns_on_an_increase() -> None:
 @pytest.mark.parametrize(
     ("reference", "current", "verdict"),
     [
-        ([1.0, 2.0, 3.0], [2.0, 2.0, math.nan], Verdict.FAIL),
+        (list(range(100)), [2.0, 2.0, 2.0, 2.0, math.nan], Verdict.FAIL),
+        # Two equal values of a three-value reference: likely by chance (p = 0.3).
+        ([1.0, 2.0, 3.0], [2.0, 2.0, math.nan], Verdict.OK),
         ([1.0, 2.0, 3.0], [math.nan, math.nan, math.nan], Verdict.FAIL),
         ([5.0, 5.0, 5.0], [5.0, 5.0, 5.0], Verdict.WARNING),
         ([5.0, 5.0, 5.0], [5.0, 6.0, 5.0], Verdict.OK),
@@ -241,7 +243,9 @@ def test_constant_check_reports_ranges_and_the_value() -> None:
     check = numeric_column_quality(
         numeric_values(pd.Series([1.0, 4.0])), numeric_values(pd.Series([2.5, 2.5]))
     )["constant"]
-    assert (check.reference, check.current, check.details) == (3.0, 0.0, {"value": 2.5})
+    assert (check.reference, check.current, check.details["value"]) == (3.0, 0.0, 2.5)
+    # 2.5 is unlisted, so taken to occur once: C(3, 2) / C(4, 2) of the pooled values.
+    assert check.details["p_value"] == pytest.approx(0.5)
 
 
 def test_empty_columns_raise() -> None:
@@ -439,7 +443,7 @@ def test_negative_zero_and_nan_payloads_equal_as_in_pandas() -> None:
 def test_hash_collision_is_resolved_exactly() -> None:
     # With integer keys k, the combined hash is k0·M + k1 (mod 2**64) before the bijective
     # finaliser, so (0, 0) and (1, -M) collide while being different rows.
-    multiplier = int(quality._ROW_MULTIPLIER)
+    multiplier = 0x9E3779B97F4A7C15  # the multiplier of watchkeeper.stats.duplicates.fold_keys
     colliding = np.array([2**64 - multiplier], dtype=np.uint64).view(np.int64)[0]
     frame = pd.DataFrame({"a": [0, 1, 0, 1], "b": np.array([0, colliding, 0, 5], dtype=np.int64)})
     row_hash = quality._row_hash(frame)
@@ -564,7 +568,8 @@ def test_dataset_quality_duplicate_verdicts() -> None:
     kinds = {"a": ColumnKind.NUMERIC}
     unique = pd.DataFrame({"a": np.arange(100.0)})
     few_duplicates = pd.DataFrame({"a": np.r_[np.arange(98.0), [0.0, 1.0]]})
-    many_duplicates = pd.DataFrame({"a": np.r_[np.arange(90.0), np.zeros(10)]})
+    # New values (as a continuous column would have), one of them copied ten times.
+    many_duplicates = pd.DataFrame({"a": np.r_[np.arange(500.0, 590.0), np.full(10, 500.0)]})
     checks = dataset_quality(unique, few_duplicates, reference_kinds=kinds, current_kinds=kinds)
     assert set(checks) == {"duplicate_rows", "schema"}
     duplicates = checks["duplicate_rows"]
@@ -573,10 +578,15 @@ def test_dataset_quality_duplicate_verdicts() -> None:
         0.02,
         Verdict.WARNING,
     )
-    assert duplicates.details == {"reference_count": 0, "current_count": 2}
+    assert (duplicates.details["reference_count"], duplicates.details["current_count"]) == (0, 2)
+    assert duplicates.details["exact"] is True
     many = dataset_quality(unique, many_duplicates, reference_kinds=kinds, current_kinds=kinds)
     assert many["duplicate_rows"].verdict is Verdict.FAIL
     same = dataset_quality(
         many_duplicates, many_duplicates, reference_kinds=kinds, current_kinds=kinds
     )
     assert same["duplicate_rows"].verdict is Verdict.OK
+    # The counts and the test are over the columns both frames have.
+    extra = many_duplicates.assign(row_id=np.arange(100))
+    wider = dataset_quality(unique, extra, reference_kinds=kinds, current_kinds=kinds)
+    assert wider["duplicate_rows"].verdict is Verdict.FAIL

@@ -369,15 +369,17 @@ class AlertingEngine:
         sample_source: Callable[[], list[dict[str, Any]]],
         *,
         window_source: Callable[[], list[dict[str, Any]]] | None = None,
+        window_ack: Callable[[], object] | None = None,
         interval: float = 15.0,
         delivery_interval: float = 5.0,
     ) -> None:
         """Run evaluation every ``interval`` and delivery every ``delivery_interval`` seconds.
 
         Each round reads ``sample_source()`` and, when given, ``window_source()`` (the changed
-        windows, evaluated in event time; see :meth:`evaluate`). Both loops run in daemon
-        threads until :meth:`stop`; an error in one round is logged and the next round runs as
-        usual.
+        windows, evaluated in event time; see :meth:`evaluate`), and calls ``window_ack()``
+        once they are evaluated (a round that fails leaves them stored, to be read again after
+        a restart). Both loops run in daemon threads until :meth:`stop`; an error in one round
+        is logged and the next round runs as usual.
         """
         if interval <= 0 or delivery_interval <= 0:
             raise ConfigError(
@@ -393,11 +395,7 @@ class AlertingEngine:
                 args=(
                     "evaluation",
                     interval,
-                    lambda: self.evaluate(
-                        self._clock(),
-                        sample_source(),
-                        windows=None if window_source is None else window_source(),
-                    ),
+                    lambda: self._evaluation_round(sample_source, window_source, window_ack),
                 ),
                 name="watchkeeper-alerts-evaluation",
                 daemon=True,
@@ -411,6 +409,17 @@ class AlertingEngine:
         ]
         for thread in self._threads:
             thread.start()
+
+    def _evaluation_round(
+        self,
+        sample_source: Callable[[], list[dict[str, Any]]],
+        window_source: Callable[[], list[dict[str, Any]]] | None,
+        window_ack: Callable[[], object] | None,
+    ) -> None:
+        windows = None if window_source is None else window_source()
+        self.evaluate(self._clock(), sample_source(), windows=windows)
+        if window_ack is not None:
+            window_ack()
 
     def _loop(self, name: str, interval: float, step: Callable[[], object]) -> None:
         while True:

@@ -1,7 +1,8 @@
 """Alert rules and their evaluation: ``inactive → pending → firing → resolved``.
 
-A :class:`RuleSpec` is a frozen, serialisable description (stored, sent over the API, loaded
-from YAML); ``spec.build()`` returns the live :class:`Rule`. :class:`RuleEvaluator` applies
+A :class:`RuleSpec` (``rulespec.py``, with its conditions in ``conditions.py``) is a frozen,
+serialisable description (stored, sent over the API, loaded from YAML); ``spec.build()``
+returns the live :class:`Rule`. :class:`RuleEvaluator` applies
 rules to the latest signal samples with the state machine of Prometheus alerting rules
 (https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/):
 
@@ -29,34 +30,31 @@ rewind its alert. Absence (``absent`` rules), resending and retention stay on th
 from __future__ import annotations
 
 import math
-import operator
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import yaml
-
-from watchkeeper._yaml import load_yaml
-from watchkeeper.alerts.model import (
-    Alert,
-    AlertState,
-    Fingerprint,
-    Sample,
-    Severity,
-    fingerprint,
-    format_duration,
-    parse_duration,
+from watchkeeper.alerts.conditions import (
+    ABSENT_SIGNAL,
+    LABELED_COUNT_SIGNAL,
+    LAST_EVENT_SIGNAL,
+    AbsentCondition,
+    Condition,
+    DetectorCondition,
+    Op,
+    ThresholdCondition,
 )
+from watchkeeper.alerts.model import Alert, AlertState, Fingerprint, Sample, fingerprint
+from watchkeeper.alerts.rulespec import Rule, RuleSpec, check_rule_references
+from watchkeeper.alerts.samples import WindowSamples
 from watchkeeper.alerts.state import AlertRecord, AlertStateStore, InMemoryAlertStateStore
-from watchkeeper.alerts.template import AnnotationTemplate
 from watchkeeper.errors import ConfigError, WatchkeeperError
 
 if TYPE_CHECKING:
     from watchkeeper.detectors import Detector
 
+# Specs, conditions, built rules and window samples live in rulespec.py, conditions.py and
+# samples.py; they are re-exported here, where callers have always imported them.
 __all__ = [
     "AbsentCondition",
     "Condition",
@@ -69,440 +67,6 @@ __all__ = [
     "WindowSamples",
     "check_rule_references",
 ]
-
-ABSENT_SIGNAL = "absent"
-LAST_EVENT_SIGNAL = "last_event"
-#: The signal whose value a rule's ``min_labels`` is compared with (same model, version,
-#: segment and window as the rule's sample).
-LABELED_COUNT_SIGNAL = "labeled_count"
-RESERVED_LABELS = frozenset({"alertname", "severity"})
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SIGNAL = re.compile(r"^[A-Za-z_*][A-Za-z0-9_.*-]*$")
-_CONDITION_TEXT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
-
-
-class Op(StrEnum):
-    """A threshold comparison."""
-
-    GT = ">"
-    GE = ">="
-    LT = "<"
-    LE = "<="
-    EQ = "=="
-    NE = "!="
-
-
-_COMPARE: dict[Op, Callable[[float, float], bool]] = {
-    Op.GT: operator.gt,
-    Op.GE: operator.ge,
-    Op.LT: operator.lt,
-    Op.LE: operator.le,
-    Op.EQ: operator.eq,
-    Op.NE: operator.ne,
-}
-
-
-@dataclass(frozen=True)
-class ThresholdCondition:
-    """``value op threshold``, e.g. ``> 0.2``."""
-
-    op: Op
-    threshold: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "op", Op(self.op))
-        if isinstance(self.threshold, bool) or not math.isfinite(self.threshold):
-            raise ConfigError(
-                f"threshold: expected a finite number, got {self.threshold!r}", key="threshold"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"op": ">", "threshold": 0.2}``."""
-        return {"op": self.op.value, "threshold": self.threshold}
-
-    def __str__(self) -> str:
-        return f"{self.op.value} {self.threshold:g}"
-
-
-@dataclass(frozen=True)
-class DetectorCondition:
-    """True while the series' streaming detector flags drift on its latest update.
-
-    ``detector`` is a ``watchkeeper.detectors.DetectorSpec``-shaped mapping ``{kind, params}``;
-    one detector is built per series and fed each new sample (by timestamp) once.
-    """
-
-    kind: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
-
-    def __hash__(self) -> int:
-        return hash((self.kind, tuple(sorted(self.params.items()))))
-
-    def build_detector(self) -> Detector:
-        """A fresh detector from ``watchkeeper.detectors``."""
-        from watchkeeper.detectors import DetectorSpec
-
-        return DetectorSpec(kind=self.kind, params=dict(self.params)).build()
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"detector": {"kind": ..., "params": {...}}}``."""
-        return {"detector": {"kind": self.kind, "params": dict(self.params)}}
-
-
-@dataclass(frozen=True)
-class AbsentCondition:
-    """True when the selected model (version, segment) has accepted no event for more than
-    ``period`` seconds, measured from the ingest time of its newest event (the service's
-    ``last_event`` samples). A selector that has never had an event is not absent: the stream
-    has not started (see docs/alerts.md)."""
-
-    period: float
-
-    def __post_init__(self) -> None:
-        if self.period <= 0:
-            raise ConfigError(
-                f"absent_for: expected a positive duration, got {self.period!r}", key="absent_for"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"absent_for": "30m"}``."""
-        return {"absent_for": format_duration(self.period)}
-
-
-Condition: TypeAlias = ThresholdCondition | DetectorCondition | AbsentCondition
-
-_SPEC_KEYS = frozenset(
-    {
-        "name",
-        "signal",
-        "condition",
-        "model",
-        "version",
-        "segment",
-        "for",
-        "keep_firing_for",
-        "min_labels",
-        "severity",
-        "labels",
-        "annotations",
-    }
-)
-
-
-def _string_map(value: object, *, key: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{key}: expected a mapping of name to text, got {value!r}", key=key)
-    result: dict[str, str] = {}
-    for name, text in value.items():
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise ConfigError(
-                f"{key}.{name}: names must look like [A-Za-z_][A-Za-z0-9_]*", key=f"{key}.{name}"
-            )
-        if not isinstance(text, str | int | float) or isinstance(text, bool):
-            raise ConfigError(f"{key}.{name}: expected text, got {text!r}", key=f"{key}.{name}")
-        result[name] = str(text)
-    return result
-
-
-def _parse_condition(value: object, *, key: str) -> Condition:
-    if isinstance(value, str):
-        found = _CONDITION_TEXT.match(value)
-        if found is not None:
-            try:
-                return ThresholdCondition(op=Op(found.group(1)), threshold=float(found.group(2)))
-            except (ValueError, ConfigError):
-                pass
-    elif isinstance(value, Mapping):
-        if set(value) == {"op", "threshold"}:
-            op, threshold = value["op"], value["threshold"]
-            if op not in {member.value for member in Op}:
-                raise ConfigError(
-                    f"{key}.op: expected one of > >= < <= == !=, got {op!r}", key=f"{key}.op"
-                )
-            if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-                raise ConfigError(
-                    f"{key}.threshold: expected a number, got {threshold!r}",
-                    key=f"{key}.threshold",
-                )
-            return ThresholdCondition(op=Op(op), threshold=float(threshold))
-        if set(value) == {"detector"} and isinstance(value["detector"], Mapping):
-            detector = value["detector"]
-            if not isinstance(detector.get("kind"), str) or set(detector) - {"kind", "params"}:
-                raise ConfigError(
-                    f"{key}.detector: expected {{kind: <name>, params: {{...}}}}, got {detector!r}",
-                    key=f"{key}.detector",
-                )
-            params = detector.get("params") or {}
-            if not isinstance(params, Mapping):
-                raise ConfigError(
-                    f"{key}.detector.params: expected a mapping, got {params!r}",
-                    key=f"{key}.detector.params",
-                )
-            return DetectorCondition(kind=detector["kind"], params=params)
-        if set(value) == {"absent_for"}:
-            period = parse_duration(value["absent_for"], key=f"{key}.absent_for")
-            if period <= 0:
-                raise ConfigError(
-                    f"{key}.absent_for: expected a positive duration such as 30m",
-                    key=f"{key}.absent_for",
-                )
-            return AbsentCondition(period=period)
-    raise ConfigError(
-        f'{key}: expected a threshold such as "> 0.2" (or {{op, threshold}}), '
-        f"{{detector: {{kind, params}}}} or {{absent_for: 30m}}, got {value!r}",
-        key=key,
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RuleSpec:
-    """A serialisable alert rule: which signal series, which condition, how long, what to say.
-
-    ``model``/``version``/``segment`` select series (``"*"`` or ``None`` match any);
-    ``signal`` is a signal name (``accuracy``, ``drift.age.score``), a glob over names
-    (``drift.*.score``) or ``absent``. ``for_`` is the ``for`` duration in seconds.
-    ``min_labels`` (rules on performance): a window whose ``labeled_count`` is below it has no
-    usable value for the rule — neither a pass nor a fail; ``None`` sets no minimum.
-    """
-
-    name: str
-    signal: str
-    condition: Condition
-    model: str = "*"
-    version: str | None = None
-    segment: str | None = None
-    for_: float = 0.0
-    keep_firing_for: float = 0.0
-    min_labels: int | None = None
-    severity: Severity = Severity.WARNING
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
-            raise ConfigError(
-                f"name: rule names look like HighDrift ([A-Za-z_][A-Za-z0-9_]*), got {self.name!r}",
-                key="name",
-            )
-        if not isinstance(self.signal, str) or not _SIGNAL.fullmatch(self.signal):
-            raise ConfigError(
-                f"signal: expected a signal name such as accuracy or drift.*.score, "
-                f"got {self.signal!r}",
-                key="signal",
-            )
-        is_absent = isinstance(self.condition, AbsentCondition)
-        if (self.signal == ABSENT_SIGNAL) != is_absent:
-            raise ConfigError(
-                "condition: signal 'absent' goes with condition {absent_for: <duration>} "
-                "and only with it",
-                key="condition",
-            )
-        for key, seconds in (("for", self.for_), ("keep_firing_for", self.keep_firing_for)):
-            if not math.isfinite(seconds) or seconds < 0:
-                raise ConfigError(
-                    f"{key}: expected a non-negative duration, got {seconds!r}", key=key
-                )
-        if self.min_labels is not None:
-            if (
-                isinstance(self.min_labels, bool)
-                or not isinstance(self.min_labels, int)
-                or self.min_labels < 1
-            ):
-                raise ConfigError(
-                    f"min_labels: expected a whole number of labels >= 1 (or none), got "
-                    f"{self.min_labels!r}",
-                    key="min_labels",
-                )
-            if is_absent:
-                raise ConfigError(
-                    "min_labels: an 'absent' rule reads no labels; remove min_labels",
-                    key="min_labels",
-                )
-        object.__setattr__(self, "severity", Severity(self.severity))
-        labels = _string_map(self.labels, key="labels")
-        clash = RESERVED_LABELS & labels.keys()
-        if clash:
-            raise ConfigError(
-                f"labels: {sorted(clash)} are set by the rule itself; use name/severity",
-                key="labels",
-            )
-        object.__setattr__(self, "labels", MappingProxyType(labels))
-        annotations = _string_map(self.annotations, key="annotations")
-        for name, source in annotations.items():
-            # Compiling reports template syntax errors when the spec is made, not when it pages.
-            AnnotationTemplate(source=source, key=f"annotations.{name}")
-        object.__setattr__(self, "annotations", MappingProxyType(annotations))
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.signal, self.model, self.version, self.segment))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict in the YAML rule format; :meth:`from_dict` reverses it."""
-        data: dict[str, Any] = {"name": self.name, "model": self.model}
-        if self.version is not None:
-            data["version"] = self.version
-        if self.segment is not None:
-            data["segment"] = self.segment
-        data["signal"] = self.signal
-        data["condition"] = self.condition.to_dict()
-        data["for"] = format_duration(self.for_)
-        data["keep_firing_for"] = format_duration(self.keep_firing_for)
-        if self.min_labels is not None:
-            data["min_labels"] = self.min_labels
-        data["severity"] = self.severity.value
-        data["labels"] = dict(self.labels)
-        data["annotations"] = dict(self.annotations)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: object, *, path: str = "rule") -> RuleSpec:
-        """Validate and build a spec; errors name ``path.field`` (e.g. ``rules[2].for``)."""
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{path}: expected a mapping with name, signal, condition", key=path)
-        unknown = set(data) - _SPEC_KEYS
-        if unknown:
-            raise ConfigError(
-                f"{path}.{sorted(unknown)[0]}: unknown field; rule fields are "
-                f"{', '.join(sorted(_SPEC_KEYS))}",
-                key=f"{path}.{sorted(unknown)[0]}",
-            )
-        for required in ("name", "signal", "condition"):
-            if required not in data:
-                raise ConfigError(f"{path}.{required}: missing", key=f"{path}.{required}")
-        severity = data.get("severity", "warning")
-        if severity not in {member.value for member in Severity}:
-            raise ConfigError(
-                f"{path}.severity: expected info, warning or critical, got {severity!r}",
-                key=f"{path}.severity",
-            )
-        for optional in ("model", "version", "segment"):
-            value = data.get(optional)
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(
-                    f"{path}.{optional}: expected text, got {value!r}", key=f"{path}.{optional}"
-                )
-        try:
-            return cls(
-                name=data["name"],
-                signal=data["signal"],
-                condition=_parse_condition(data["condition"], key=f"{path}.condition"),
-                model=data.get("model") or "*",
-                version=data.get("version"),
-                segment=data.get("segment"),
-                for_=parse_duration(data.get("for", 0), key=f"{path}.for"),
-                keep_firing_for=parse_duration(
-                    data.get("keep_firing_for", 0), key=f"{path}.keep_firing_for"
-                ),
-                min_labels=data.get("min_labels"),
-                severity=Severity(severity),
-                labels=_string_map(data.get("labels"), key=f"{path}.labels"),
-                annotations=_string_map(data.get("annotations"), key=f"{path}.annotations"),
-            )
-        except ConfigError as error:
-            if str(error).startswith(path):
-                raise
-            # Errors from the constructor name the field; prefix where it sits in the file.
-            separator = "." if error.key else ": "
-            raise ConfigError(
-                f"{path}{separator}{error}", key=f"{path}.{error.key}" if error.key else path
-            ) from error
-
-    def to_yaml(self) -> str:
-        """The rule as a YAML document."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, text: str) -> RuleSpec:
-        """Parse one rule from YAML text."""
-        return cls.from_dict(load_yaml(text))
-
-    def build(self, *, external_url: str = "") -> Rule:
-        """The live rule: compiled selector and annotation templates."""
-        return Rule(spec=self, external_url=external_url)
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(
-        "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern))
-    )
-
-
-class Rule:
-    """A built rule: matches samples and renders annotations. Build with ``RuleSpec.build()``."""
-
-    __slots__ = (
-        "_signal_cache",
-        "_templates",
-        "generator_url",
-        "signal_pattern",
-        "spec",
-        "threshold",
-    )
-
-    def __init__(self, *, spec: RuleSpec, external_url: str = "") -> None:
-        self.spec = spec
-        self.signal_pattern = _glob(spec.signal) if "*" in spec.signal else None
-        self._signal_cache: dict[str, bool] = {}
-        self._templates = {
-            name: AnnotationTemplate(source=source, key=f"annotations.{name}")
-            for name, source in spec.annotations.items()
-        }
-        condition = spec.condition
-        self.threshold = condition.threshold if isinstance(condition, ThresholdCondition) else None
-        base = external_url.rstrip("/")
-        self.generator_url = f"{base}/alerts/rules/{spec.name}" if base else ""
-
-    def signal_matches(self, signal: str) -> bool:
-        """Whether a signal name is selected (glob results cached per name)."""
-        if self.signal_pattern is None:
-            return signal == self.spec.signal
-        known = self._signal_cache.get(signal)
-        if known is None:
-            known = self.signal_pattern.fullmatch(signal) is not None
-            self._signal_cache[signal] = known
-        return known
-
-    def alert_labels(self, series_labels: Mapping[str, str]) -> dict[str, str]:
-        """Series labels, overridden by rule labels, plus ``alertname`` and ``severity``."""
-        labels = dict(series_labels)
-        labels.update(self.spec.labels)
-        labels["alertname"] = self.spec.name
-        labels["severity"] = self.spec.severity.value
-        return labels
-
-    def annotations(self, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
-        """Rendered annotations, plus ``value`` and ``threshold`` unless the rule sets them."""
-        rendered = {
-            name: template.render(value=value, labels=labels, threshold=self.threshold)
-            for name, template in self._templates.items()
-        }
-        if value is not None and "value" not in rendered:
-            rendered["value"] = f"{value:.6g}"
-        condition = self.spec.condition
-        if isinstance(condition, ThresholdCondition) and "threshold" not in rendered:
-            rendered["threshold"] = str(condition)
-        return rendered
-
-
-@dataclass(frozen=True)
-class WindowSamples:
-    """The samples of one window, ``[start, end)``, evaluated as one step in event time."""
-
-    start: float
-    end: float
-    samples: Sequence[Sample]
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.start) and math.isfinite(self.end) and self.start < self.end):
-            raise ConfigError(
-                f"window: expected finite start < end, got start={self.start!r}, end={self.end!r}",
-                key="window",
-            )
 
 
 _SeriesKey = tuple[str, str, str, float]
@@ -602,7 +166,8 @@ class RuleEvaluator:
         self._observed: dict[Fingerprint, float] = {}
         # Per rule and series: the end of the newest window evaluated in event time.
         self._cursor: dict[tuple[str, Fingerprint], float] = {}
-        # Per series: the end of its newest window with a usable value (for notify_horizon).
+        # Per series with an alert: the end of its newest window with a usable value (for
+        # notify_horizon); forgotten with the alert.
         self._event_time: dict[Fingerprint, float] = {}
         self._generator_urls = {rule.spec.name: rule.generator_url for rule in self._rules}
         for record in self._store.load_alerts():
@@ -689,12 +254,18 @@ class RuleEvaluator:
             if isinstance(rule.spec.condition, AbsentCondition):
                 continue
             active, usable, _ = self._judge(rule, index, window_end=window.end)
-            for fp in usable:
-                self._event_time[fp] = window.end
             self._advance(rule, active, window.end, changed, deleted, only=usable)
+            # Only series with an alert are sent, so only they need their event time.
+            bucket = self._records[rule.spec.name]
+            for fp in usable & bucket.keys():
+                self._event_time[fp] = window.end
         self._save(changed, deleted)
 
     def _save(self, changed: list[AlertRecord], deleted: list[Fingerprint]) -> None:
+        for fp in deleted:
+            # The series' event time goes with its alert (a new alert sets it again).
+            if not any(fp in bucket for bucket in self._records.values()):
+                self._event_time.pop(fp, None)
         if changed or deleted:
             gone = set(deleted)
             latest = {record.fingerprint: record for record in changed}
@@ -770,9 +341,8 @@ class RuleEvaluator:
             self._observed[fp] = sample.value
             if isinstance(condition, ThresholdCondition):
                 # NaN means "no usable data": it never satisfies a threshold, even !=.
-                value = sample.value
-                if value == value and _COMPARE[condition.op](value, condition.threshold):
-                    active[fp] = (labels, value)
+                if condition.holds(sample.value):
+                    active[fp] = (labels, sample.value)
             elif isinstance(condition, DetectorCondition) and self._detect(
                 rule, condition, fp, sample
             ):
@@ -935,42 +505,3 @@ class RuleEvaluator:
             generator_url=self._generator_urls.get(record.rule, ""),
             fingerprint=record.fingerprint,
         )
-
-
-def check_rule_references(specs: Sequence[RuleSpec], catalog: Mapping[str, Sequence[str]]) -> None:
-    """Raise ``ConfigError`` for a rule whose model is not registered or whose signal no
-    registered model produces (``catalog``: model → its signal names), naming the choices.
-
-    A typo must not become a rule that silently never fires. ``model: "*"`` rules are checked
-    against the signals of every registered model (and pass while none is registered).
-    """
-    for spec in specs:
-        if spec.signal == ABSENT_SIGNAL:
-            models = [spec.model] if spec.model != "*" else []
-        else:
-            models = [spec.model] if spec.model != "*" else sorted(catalog)
-        for model in models:
-            if model not in catalog:
-                raise ConfigError(
-                    f"rule {spec.name!r}: unknown model {model!r}; registered models: "
-                    f"{_choices(sorted(catalog))}",
-                    key=f"{spec.name}.model",
-                )
-        if spec.signal == ABSENT_SIGNAL or not models:
-            continue
-        produced = sorted({signal for model in models for signal in catalog[model]})
-        rule = Rule(spec=spec)
-        if not any(rule.signal_matches(signal) for signal in produced):
-            where = f"model {spec.model!r}" if spec.model != "*" else "any registered model"
-            raise ConfigError(
-                f"rule {spec.name!r}: {where} produces no signal {spec.signal!r}; signals: "
-                f"{_choices([*produced, ABSENT_SIGNAL])}",
-                key=f"{spec.name}.signal",
-            )
-
-
-def _choices(names: Sequence[str], limit: int = 40) -> str:
-    if not names:
-        return "(none)"
-    shown = ", ".join(names[:limit])
-    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")

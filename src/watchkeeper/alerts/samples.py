@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from watchkeeper.alerts.model import Sample
-from watchkeeper.alerts.rules import WindowSamples
 from watchkeeper.errors import ConfigError, InputError
 from watchkeeper.signalkey import feature_of
 
-__all__ = ["sample_from_dict", "window_from_dict"]
+__all__ = ["WindowSamples", "sample_from_dict", "window_from_dict"]
+
+
+@dataclass(frozen=True)
+class WindowSamples:
+    """The samples of one window, ``[start, end)``, evaluated as one step in event time."""
+
+    start: float
+    end: float
+    samples: Sequence[Sample]
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and math.isfinite(self.end) and self.start < self.end):
+            raise ConfigError(
+                f"window: expected finite start < end, got start={self.start!r}, end={self.end!r}",
+                key="window",
+            )
 
 
 def sample_from_dict(data: Mapping[str, Any], *, index: int = 0) -> Sample:

@@ -12,7 +12,6 @@ from watchkeeper.monitor.stored import persist, update_stored
 from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
 
 __all__ = [
-    "CHANGED_WINDOWS_LIMIT",
     "apply_retention",
     "fold_late",
     "note_changed",
@@ -21,9 +20,6 @@ __all__ = [
 ]
 
 _DAY = 86_400.0
-#: Changed windows kept per model for the alerting engine; beyond it the oldest are dropped
-#: (a backfill of more windows between two evaluations alerts on the newest ones).
-CHANGED_WINDOWS_LIMIT = 10_000
 
 
 def tick(shared: MonitorState, now: float) -> list[dict[str, Any]]:
@@ -90,15 +86,14 @@ def note_changed(shared: MonitorState, state: ModelState, key: WindowKey) -> Non
     """Record that a closed window of the smallest size changed, for the alerting engine.
 
     The engine evaluates every changed window in event time (``Queries.changed_windows``), so
-    labels that join a window days after it closed still reach the rules on performance.
+    labels that join a window days after it closed still reach the rules on performance. The
+    note is stored (``changed_windows`` table) until the engine acknowledges the evaluation,
+    so a restart in between loses none.
     """
     if key.window_seconds != state.spec.windows[0].id:
         return
-    with shared.lock:
-        changed = shared.changed.setdefault(state.spec.name, set())
-        changed.add(key.window_start)
-        if len(changed) > CHANGED_WINDOWS_LIMIT:
-            changed.discard(min(changed))
+    with shared.timed("note_changed_window"):
+        shared.store.note_changed_window(state.model_id, key.window_start)
 
 
 def _reopen(

@@ -21,6 +21,7 @@ from watchkeeper.monitor.signals import Signals, signal_names
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.windows import WindowKey, WindowProfile
 from watchkeeper.signalkey import feature_of
+from watchkeeper.store.records import ChangedWindow
 from watchkeeper.windowing import WindowLength
 
 __all__ = ["LAST_EVENT_SIGNAL", "SERIES_PAGE_LIMIT", "Queries"]
@@ -227,20 +228,45 @@ class Queries:
         A window changes when it closes, when late events fold into it and when labels or
         feedback join it; each entry is ``{"model", "start", "end", "samples"}`` with the
         window's samples as :meth:`latest_samples` gives them, so the alerting engine can
-        evaluate every window in event time. Reading empties the feed.
+        evaluate every window in event time. Reading empties the feed; the changes stay in the
+        store until :meth:`acknowledge_windows` (after the evaluation), so those of a process
+        that stopped first are read again after the restart.
         """
-        with self._shared.lock:
-            changed = self._shared.changed
-            self._shared.changed = {}
+        shared = self._shared
+        names = {shared.model(spec.name).model_id: spec.name for spec in shared.specs()}
+        stored = shared.store.changed_windows()
+        with shared.lock:
+            fresh = [
+                change
+                for change in stored
+                if shared.delivered.get((change.model_id, change.window_start)) != change.noted_at
+            ]
+            for change in fresh:
+                shared.delivered[change.model_id, change.window_start] = change.noted_at
         windows: list[dict[str, Any]] = []
-        for name, starts in sorted(changed.items()):
-            for begin in sorted(starts):
-                samples = self._window_samples(name, begin)
-                if samples:
-                    end = samples[0]["timestamp"]
-                    windows.append({"model": name, "start": begin, "end": end, "samples": samples})
+        for change in fresh:
+            name = names.get(change.model_id)
+            samples = [] if name is None else self._window_samples(name, change.window_start)
+            if samples:
+                end = samples[0]["timestamp"]
+                windows.append(
+                    {"model": name, "start": change.window_start, "end": end, "samples": samples}
+                )
         windows.sort(key=lambda window: (window["end"], window["model"]))
         return windows
+
+    def acknowledge_windows(self) -> None:
+        """Forget the changes read so far: the engine has evaluated them. A window that
+        changed again since stays in the feed."""
+        shared = self._shared
+        with shared.lock:
+            delivered, shared.delivered = shared.delivered, {}
+        shared.store.forget_changed_windows(
+            [
+                ChangedWindow(model_id, start, noted)
+                for (model_id, start), noted in delivered.items()
+            ]
+        )
 
     def _window_samples(self, name: str, begin: float) -> list[dict[str, Any]]:
         """The samples of ``name``'s closed window (smallest size) starting at ``begin``, per

@@ -49,12 +49,14 @@ def range_report_document(
         skipped |= {name: "no reference profile" for name in spec.features if name not in skipped}
 
     column_quality: dict[str, Any] = {}
+    duplicates: dict[str, Any] = {}
     if reference is not None and current is not None and current.rows > 0:
         summary = quality_summary(reference, current, spec.quality)
         column_quality = {
             name: entry["checks"]
             for name, entry in summary["columns"].items()  # type: ignore[attr-defined]
         }
+        duplicates = dict(summary["dataset"])  # type: ignore[call-overload]
     seen = window.events + window.rejected
     rejected_share = window.rejected / seen if seen else 0.0
     limit = spec.quality.max_non_numeric_share
@@ -66,7 +68,8 @@ def range_report_document(
             "threshold": limit,
             "verdict": "fail" if rejected_share > limit else "ok",
             "details": {"rejected": window.rejected, "accepted": window.events},
-        }
+        },
+        **duplicates,
     }
 
     metrics = window.performance.metrics()

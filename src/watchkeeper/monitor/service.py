@@ -287,8 +287,13 @@ class MonitorService:
 
     def changed_windows(self) -> list[dict[str, Any]]:
         """Closed windows changed since the last call (closed, late events, labels or feedback
-        joined), oldest first, each with its samples; reading empties the feed."""
+        joined), oldest first, each with its samples; reading empties the feed (the changes
+        are stored until :meth:`acknowledge_windows`, and read again after a restart)."""
         return self._queries.changed_windows()
+
+    def acknowledge_windows(self) -> None:
+        """The windows read from :meth:`changed_windows` were evaluated: forget them."""
+        self._queries.acknowledge_windows()
 
     def counters(self) -> dict[str, Any]:
         """Ingest totals per model and store operation latencies (cumulative histograms)."""

@@ -23,6 +23,7 @@ from watchkeeper.stats.quality import QualityThresholds
 
 __all__ = [
     "CLASSIFICATION_SIGNALS",
+    "DUPLICATE_SIGNALS",
     "FEEDBACK_SIGNALS",
     "LABEL_SIGNALS",
     "REGRESSION_SIGNALS",
@@ -67,9 +68,17 @@ _QUALITY_CHECKS = {
     "new_categories": "new_category_share",
 }
 
-# The checks calibrated to sample size (docs/quality.md): ``constant`` is left out of
-# ``quality.<feature>.failed`` because a window of a few events is constant by chance.
-_RATE_CHECKS = ("missing_rate", "non_numeric_share", "out_of_range_share", "new_categories")
+# The checks calibrated to sample size (docs/quality.md) that make ``quality.<f>.failed``;
+# ``constant`` counts only when tested (a window with no value has nothing to test).
+_CALIBRATED_CHECKS = (
+    "missing_rate",
+    "non_numeric_share",
+    "out_of_range_share",
+    "new_categories",
+    "constant",
+)
+#: Data-set quality signals of a window with profiled columns (docs/quality.md).
+DUPLICATE_SIGNALS = ("quality.duplicate_share", "quality.duplicates_failed")
 
 Signals = dict[str, float | None]
 
@@ -84,6 +93,7 @@ def signal_names(plan: ColumnPlan) -> list[str]:
     names = list(SERVICE_SIGNALS)
     if plan.features:
         names.append("drift_share")
+        names += DUPLICATE_SIGNALS
     for feature in plan.features:
         names += [_column("drift", feature, part) for part in ("score", "detected", "p_value")]
     if plan.prediction is not None or plan.proba:
@@ -191,12 +201,19 @@ def _quality_signals(signals: Signals, summary: Mapping[str, Any], plan: ColumnP
             continue
         checks = column["checks"]
         failed = any(
-            checks[check]["verdict"] == "fail" for check in _RATE_CHECKS if check in checks
+            checks[check]["verdict"] == "fail"
+            and (check != "constant" or "p_value" in checks[check]["details"])
+            for check in _CALIBRATED_CHECKS
+            if check in checks
         )
         signals[_column("quality", name, "failed")] = 1.0 if failed else 0.0
         for check, signal in _QUALITY_CHECKS.items():
             if check in checks:
                 signals[_column("quality", name, signal)] = _number(checks[check]["current"])
+    duplicates = summary["dataset"].get("duplicate_rows")
+    if duplicates is not None:
+        signals["quality.duplicate_share"] = _number(duplicates["current"])
+        signals["quality.duplicates_failed"] = 1.0 if duplicates["verdict"] == "fail" else 0.0
 
 
 def _feedback_signals(signals: Signals, window: WindowProfile) -> None:

@@ -145,9 +145,9 @@ class MonitorState:
         # (the store's wall-clock ``ingested_at``); the first wins where both are known.
         self.last_event: dict[str, dict[tuple[str, str], float]] = {}
         self.stored_last_event: dict[str, dict[tuple[str, str], float]] = {}
-        # Per model: starts of closed windows (smallest size) that changed since the alerting
-        # engine last read them (closed, late events folded, labels or feedback joined).
-        self.changed: dict[str, set[float]] = {}
+        # Changed windows (in the store) handed to the alerting engine and not yet
+        # acknowledged, by (model id, window start) → the change's ``noted_at``.
+        self.delivered: dict[tuple[int, float], float] = {}
         # Windows ``tick`` has taken out of ``open`` and not yet stored as closed.
         self.closing: dict[tuple[str, WindowKey], WindowProfile] = {}
         self._counts: dict[str, dict[str, int]] = {}

@@ -16,6 +16,7 @@ import orjson
 
 from watchkeeper.errors import InputError, SchemaError
 from watchkeeper.frame import numeric_values
+from watchkeeper.labels import label_codes
 from watchkeeper.profiles._binning import FineBinsBlock, FloatArray
 from watchkeeper.profiles.categorical import (
     DEFAULT_HLL_LG_K,
@@ -32,6 +33,13 @@ from watchkeeper.profiles.numeric import (
     combine_moments,
 )
 from watchkeeper.schema import ColumnKind, ResolvedSchema
+from watchkeeper.stats.duplicates import (
+    REFERENCE_ROW_LIMIT,
+    WINDOW_ROW_LIMIT,
+    RowHashSample,
+    coded_keys,
+    row_hashes,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +64,7 @@ _PROFILE_TYPES: dict[ColumnKind, type[ColumnProfile]] = {
     ColumnKind.CATEGORICAL: CategoricalProfile,
     ColumnKind.BOOLEAN: BooleanProfile,
 }
-_BYTE_FIELDS = frozenset({"edges", "kll", "hll", "exact", "outline", "outside"})
+_BYTE_FIELDS = frozenset({"edges", "kll", "hll", "exact", "outline", "outside", "hashes", "counts"})
 # Below this many finite values per fold the sketch thread costs more than it saves.
 _THREADED_MIN_VALUES = 262_144
 # KLL updates hold the GIL; chunks of this size hand it back to the binning thread often.
@@ -104,10 +112,14 @@ class DatasetProfile:
     profiles built with ``reference=`` share them with the reference, which is what makes
     drift between any two such profiles computable. Column profiles inside a
     ``DatasetProfile`` are treated as immutable: :meth:`merge` returns new ones.
+    ``row_hashes`` is the bounded sample of the rows' value hashes that the
+    ``duplicate_rows`` check reads (:mod:`watchkeeper.stats.duplicates`); ``None`` for
+    profiles written before it existed.
     """
 
     rows: int
     columns: Mapping[str, ColumnProfile] = field(default_factory=dict)
+    row_hashes: RowHashSample | None = None
 
     @property
     def kinds(self) -> dict[str, ColumnKind]:
@@ -141,7 +153,10 @@ class DatasetProfile:
                 merged[name] = profile.merge(other.columns[name])  # type: ignore[arg-type]
             except InputError as error:
                 raise InputError(f"column {name!r}: {error}", column=name) from None
-        return DatasetProfile(rows=self.rows + other.rows, columns=merged)
+        hashes = None
+        if self.row_hashes is not None and other.row_hashes is not None:
+            hashes = self.row_hashes.merge(other.row_hashes)
+        return DatasetProfile(rows=self.rows + other.rows, columns=merged, row_hashes=hashes)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe summary of every column."""
@@ -159,6 +174,8 @@ class DatasetProfile:
                 for name, profile in self.columns.items()
             ],
         }
+        if self.row_hashes is not None:
+            document["row_hashes"] = _encode(self.row_hashes.to_state())
         return _HEADER.pack(_MAGIC, PROFILE_FORMAT_VERSION) + orjson.dumps(document)
 
     @classmethod
@@ -190,6 +207,11 @@ class DatasetProfile:
                 if profile.count != rows:
                     raise InputError(f"column {name!r} counts {profile.count} values, not {rows}")
                 columns[name] = profile
+            hashes = None
+            if document.get("row_hashes") is not None:
+                hashes = RowHashSample.from_state(_decode(document["row_hashes"]))
+                if hashes.rows != rows:
+                    raise InputError(f"row hashes count {hashes.rows} rows, not {rows}")
         except InputError as error:
             raise InputError(f"corrupt watchkeeper profile: {error}") from None
         except (
@@ -204,7 +226,7 @@ class DatasetProfile:
         ) as error:
             reason = f"{type(error).__name__}: {error}"
             raise InputError(f"corrupt watchkeeper profile ({reason})") from None
-        return cls(rows=rows, columns=columns)
+        return cls(rows=rows, columns=columns, row_hashes=hashes)
 
 
 def _describe_kinds(kinds: Mapping[str, ColumnKind]) -> str:
@@ -366,15 +388,31 @@ def profile_frame(
         )
     profiles = _empty_profiles(kinds, reference, options)
     numeric_batch: list[tuple[NumericProfile, npt.ArrayLike, int]] = []
+    values: dict[str, npt.ArrayLike] = {}
     for name, profile in profiles.items():
-        series = frame[name]
+        series = values[name] = frame[name]
         if isinstance(profile, NumericProfile):
             column = numeric_values(series)
             numeric_batch.append((profile, column.values, column.non_numeric))
+            values[name] = column.values
         else:
             profile.update(series)
     _fold_numeric(numeric_batch)
-    return DatasetProfile(rows=len(frame), columns=profiles)
+    hashes = None
+    if kinds:
+        hashes = _empty_hashes(reference).merge(
+            RowHashSample.of(row_hashes(values, kinds), limit=_hash_limit(reference))
+        )
+    return DatasetProfile(rows=len(frame), columns=profiles, row_hashes=hashes)
+
+
+def _hash_limit(reference: DatasetProfile | None) -> int:
+    """Distinct rows a profile keeps: more for a reference than for a window."""
+    return REFERENCE_ROW_LIMIT if reference is None else WINDOW_ROW_LIMIT
+
+
+def _empty_hashes(reference: DatasetProfile | None) -> RowHashSample:
+    return RowHashSample.empty(limit=_hash_limit(reference))
 
 
 class ProfileAccumulator:
@@ -395,7 +433,7 @@ class ProfileAccumulator:
     (4, 1, 2.0)
     """
 
-    __slots__ = ("_block", "_numeric", "_profiles", "_rows")
+    __slots__ = ("_block", "_hashes", "_numeric", "_profiles", "_rows")
 
     def __init__(
         self,
@@ -414,6 +452,7 @@ class ProfileAccumulator:
             _profiled_kinds(kinds), reference, options or ProfileOptions()
         )
         self._rows = 0
+        self._hashes: RowHashSample | None = _empty_hashes(reference) if self._profiles else None
         # The numeric columns and their bins as one block, once every one has bins.
         self._numeric: list[tuple[str, NumericProfile]] = []
         self._block: FineBinsBlock | None = None
@@ -425,6 +464,8 @@ class ProfileAccumulator:
         accumulator = cls(kinds=profile.kinds)
         accumulator._profiles = {name: column.copy() for name, column in profile.columns.items()}
         accumulator._rows = profile.rows
+        # A checkpoint written before row hashes existed resumes without them.
+        accumulator._hashes = profile.row_hashes
         return accumulator
 
     @property
@@ -444,8 +485,20 @@ class ProfileAccumulator:
         lengths = {name: array.shape for name, array in arrays.items()}
         if len(set(lengths.values())) > 1 or any(len(shape) != 1 for shape in lengths.values()):
             raise InputError(f"batch columns must be 1-D arrays of one length, got {lengths}")
+        keys: dict[str, npt.NDArray[np.uint64]] = {}
         for name, profile in self._profiles.items():
-            if not isinstance(profile, NumericProfile):
+            if isinstance(profile, CategoricalProfile):
+                # One pass over the labels for both the counts and the row hashes (pandas'
+                # factorize is also faster here than value_counts on an object array).
+                codes, labels = label_codes(arrays[name])
+                counts = np.bincount(codes[codes >= 0], minlength=len(labels))
+                present = int(counts.sum())
+                profile.update_counts(
+                    dict(zip(labels, counts.tolist(), strict=True)),
+                    missing=len(codes) - present,
+                )
+                keys[name] = coded_keys(codes, labels)
+            elif not isinstance(profile, NumericProfile):
                 profile.update(arrays[name])
         if not self._fold_block(arrays):
             _fold_numeric(
@@ -457,6 +510,10 @@ class ProfileAccumulator:
             )
         if lengths:
             self._rows += next(iter(lengths.values()))[0]
+        if self._hashes is not None and lengths:
+            kinds = {name: profile.kind for name, profile in self._profiles.items()}
+            batch = RowHashSample.of(row_hashes(arrays, kinds, keys=keys), limit=self._hashes.limit)
+            self._hashes = self._hashes.merge(batch)
 
     def _fold_block(self, arrays: Mapping[str, np.ndarray]) -> bool:
         """Fold the numeric columns as one block when every one has bins and only finite
@@ -482,5 +539,7 @@ class ProfileAccumulator:
     def profile(self) -> DatasetProfile:
         """A snapshot of everything folded in so far."""
         return DatasetProfile(
-            rows=self._rows, columns={name: p.copy() for name, p in self._profiles.items()}
+            rows=self._rows,
+            columns={name: p.copy() for name, p in self._profiles.items()},
+            row_hashes=self._hashes,
         )

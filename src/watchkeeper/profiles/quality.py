@@ -9,18 +9,22 @@ New categories are exact while the reference kept every label (no ``other`` coun
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from watchkeeper.errors import EmptyDataError, SchemaError
 from watchkeeper.profiles.categorical import OTHER_LABEL, BooleanProfile, CategoricalProfile
 from watchkeeper.profiles.dataset import ColumnProfile, DatasetProfile
 from watchkeeper.profiles.numeric import NumericProfile
+from watchkeeper.stats.duplicates import duplicate_rows_test
 from watchkeeper.stats.quality import (
     QualityCheck,
     QualityThresholds,
+    ValueMasses,
     Verdict,
     categorical_column_quality,
     constant_range_check,
+    duplicate_rows_check,
     infinite_check,
     missing_rate_check,
     non_numeric_check,
@@ -68,6 +72,30 @@ def _range(profile: NumericProfile) -> tuple[float | None, float | None]:
     return profile.minimum, profile.maximum
 
 
+def value_masses(reference: NumericProfile) -> ValueMasses | None:
+    """The repeated values of a reference profile, read off its outline.
+
+    The outline (:func:`watchkeeper.profiles._cdf.outline`) keeps the exact CDF at its points,
+    so a point's count is exact. Its points are chosen evenly in a coordinate that gives each
+    value at least half its rank share, so a value held by c of n values has a point of its
+    own once (c - 1) / 2(n - 1) exceeds the spacing 1 / (p - 1) of the p outline points: any
+    value not listed occurs at most 1 + 2(n - 1) / (p - 1) times, and at most once when
+    n <= p (the outline then keeps every value). ``None`` without an outline (a profile
+    from an older release, or a merged one).
+    """
+    cdf = reference.outline
+    total = reference.finite_count
+    if cdf is None or total == 0:
+        return None
+    counts = np.rint((cdf.right - cdf.left) * total).astype(np.int64)
+    repeated = counts >= 2
+    masses = dict(zip(cdf.points[repeated].tolist(), counts[repeated].tolist(), strict=True))
+    points = max(reference.outline_points, 2)
+    # As in the batch check (ValueMasses.of), values seen once are not listed.
+    unlisted_max = 1 if total <= points else 2 + (2 * (total - 1)) // (points - 1)
+    return ValueMasses(counts=masses, total=total, unlisted_max=unlisted_max)
+
+
 def numeric_profile_quality(
     reference: NumericProfile,
     current: NumericProfile,
@@ -91,7 +119,13 @@ def numeric_profile_quality(
             reference.infinite / ref_rows, current.infinite / cur_rows
         ),
         "out_of_range_share": _out_of_range(reference, current, thresholds),
-        "constant": constant_range_check(*_range(reference), *_range(current)),
+        "constant": constant_range_check(
+            *_range(reference),
+            *_range(current),
+            masses=value_masses(reference),
+            current_count=current.finite_count,
+            thresholds=thresholds,
+        ),
     }
 
 
@@ -152,8 +186,9 @@ def quality_summary(
     """Data-quality checks of every reference column in ``current``, JSON-ready.
 
     Returns ``{"verdict", "rows": {"reference", "current"}, "columns": {name: {"verdict",
-    "checks": {check: QualityCheck.to_dict()}}}}``; a column absent from ``current`` fails a
-    ``present`` check.
+    "checks": {check: QualityCheck.to_dict()}}}, "dataset": {"duplicate_rows": ...}}``; a
+    column absent from ``current`` fails a ``present`` check. ``duplicate_rows`` is there when
+    both profiles carry row hashes (the test of the batch report, on the same samples).
 
     >>> import numpy as np
     >>> from watchkeeper.profiles import DatasetProfile, NumericProfile
@@ -188,9 +223,17 @@ def quality_summary(
             "verdict": verdict.value,
             "checks": {check_name: check.to_dict() for check_name, check in checks.items()},
         }
+    dataset: dict[str, object] = {}
+    if reference.row_hashes is not None and current.row_hashes is not None and current.rows:
+        duplicates = duplicate_rows_check(
+            duplicate_rows_test(reference.row_hashes, current.row_hashes), thresholds
+        )
+        verdicts.append(duplicates.verdict)
+        dataset["duplicate_rows"] = duplicates.to_dict()
     overall = max(verdicts, key=lambda verdict: verdict.severity, default=Verdict.OK)
     return {
         "verdict": overall.value,
         "rows": {"reference": reference.rows, "current": current.rows},
         "columns": columns,
+        "dataset": dataset,
     }

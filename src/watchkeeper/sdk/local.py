@@ -183,6 +183,7 @@ class LocalSink:
             return None
         shared.evaluated_at = at
         report = alerting.evaluate(at, self._service.latest_samples(), windows=windows)
+        self._service.acknowledge_windows()
         alerting.deliver(at)
         return report
 

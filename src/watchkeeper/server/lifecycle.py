@@ -133,6 +133,7 @@ async def recover(state: AppState) -> None:
             # The samples first: closing due windows there puts them in the changed windows.
             lambda: _closed_then_latest(state.service),
             window_source=state.service.changed_windows,
+            window_ack=state.service.acknowledge_windows,
             interval=state.settings.alerts_interval_seconds,
         )
         await maintain(state)

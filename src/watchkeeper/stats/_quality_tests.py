@@ -8,15 +8,58 @@ passes a floor *and* its p-value is below ``alpha``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+Label = TypeVar("Label", bound=Hashable)
 
 __all__ = [
+    "ValueMasses",
     "constant_p_value",
     "largest_new_label_p_value",
     "new_category_p_value",
     "out_of_range_p_value",
     "rate_increase_p_value",
 ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValueMasses:
+    """The repeated values of a numeric reference column, as the ``constant`` check needs them.
+
+    ``counts`` lists values with their counts, ``total`` is the number of finite reference
+    values and every value not listed occurs at most ``unlisted_max`` times (1 when every
+    repeated value is listed). See :func:`constant_p_value`.
+    """
+
+    counts: Mapping[float, int] = field(default_factory=dict)
+    total: int = 0
+    unlisted_max: int = 1
+
+    @classmethod
+    def of(cls, finite: npt.NDArray[np.float64]) -> ValueMasses:
+        """Exact masses of finite values: every value seen twice or more is listed."""
+        values, counts = np.unique(finite, return_counts=True)
+        repeated = counts >= 2
+        return cls(
+            counts=dict(zip(values[repeated].tolist(), counts[repeated].tolist(), strict=True)),
+            total=int(finite.size),
+            unlisted_max=1,
+        )
+
+    def p_value(self, value: float, count: int) -> float:
+        """:func:`constant_p_value` of ``count`` current values, all ``value``."""
+        return constant_p_value(
+            self.counts,
+            value,
+            count,
+            reference_total=self.total,
+            unlisted_max=self.unlisted_max,
+        )
 
 
 def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> float:
@@ -180,39 +223,71 @@ def largest_new_label_p_value(rows: int, reference_rows: int, current_rows: int)
     return 1.0 if peak >= 0.0 else math.exp(peak)
 
 
-def constant_p_value(reference_counts: Mapping[str, int], label: str, count: int) -> float:
+def constant_p_value(
+    reference_counts: Mapping[Label, int],
+    label: Label,
+    count: int,
+    *,
+    reference_total: int | None = None,
+    unlisted_max: int = 0,
+) -> float:
     """P-value that a current sample of ``count`` values, all ``label``, is single-valued by
     chance.
 
     When reference and current values are exchangeable, the current sample is a uniformly
     random subset of size m = ``count`` of the N pooled values, and it is single-valued with
-    probability::
+    probability C(c_u, m) / C(N, m) on value u, c_u its pooled count. The p-value is the
+    chance of a single-valued sample on a value no more frequent than ``label``::
 
-        P = sum over labels u of C(c_u, m) / C(N, m)
+        P = sum over values u with c_u <= c_label of C(c_u, m) / C(N, m)
 
-    where c_u is the pooled count of u. A boolean that is 95 % true in the reference makes a
-    30-row window all true with probability about 0.95**30: constant, but no evidence that the
-    column stopped varying. 1.0 when the current sample has fewer than two values.
+    so that a window stuck on a rare value fails even when the column has a point mass
+    elsewhere (a window of all zeros of a mostly-zero column is no evidence). A boolean that
+    is 95 % true in the reference makes a 30-row window all true with probability about
+    0.95**30: constant, but no evidence that the column stopped varying. 1.0 when the current
+    sample has fewer than two values.
+
+    ``reference_counts`` may list only some of the reference's values (a numeric column's
+    repeated values, or the atoms a profile kept): ``reference_total`` is then the number of
+    reference values, and every value not listed occurs at most ``unlisted_max`` times. The
+    unlisted ones add at most (U / b) C(b, m) / C(N, m) to P (U values in all, b =
+    ``unlisted_max``; C(c, m) / c grows with c, so equal counts of b are the worst case), and
+    ``label``, if unlisted, is taken to occur b times: an upper bound, so the test stays valid.
 
     >>> round(constant_p_value({"1": 95, "0": 5}, "1", 30), 3)
     0.263
     >>> constant_p_value({"a": 50, "b": 50}, "a", 40) < 1e-9
     True
+    >>> constant_p_value({0.0: 300}, 0.0, 5, reference_total=1000, unlisted_max=1) > 0.002
+    True
     """
-    from scipy import special
-
     if count < 2:
         return 1.0
+    listed = sum(reference_counts.values())
+    total = listed if reference_total is None else reference_total
+    if total < listed:
+        raise ValueError(f"reference_total {total} is below the listed counts {listed}")
     pooled = dict(reference_counts)
-    pooled[label] = pooled.get(label, 0) + count
-    total = sum(pooled.values())
-    log_all = special.gammaln(total + 1) - special.gammaln(total - count + 1)
-    probability = 0.0
-    for pooled_count in pooled.values():
-        if pooled_count >= count:
-            probability += math.exp(
-                special.gammaln(pooled_count + 1)
-                - special.gammaln(pooled_count - count + 1)
-                - log_all
-            )
+    unlisted = total - listed
+    if label not in pooled and unlisted_max > 0 and unlisted > 0:
+        pooled[label] = min(unlisted_max, unlisted)
+        unlisted -= pooled[label]
+    pooled[label] = observed = pooled.get(label, 0) + count
+    log_all = _log_falling(total + count, count)
+    probability = sum(
+        math.exp(_log_falling(pooled_count, count) - log_all)
+        for pooled_count in pooled.values()
+        if count <= pooled_count <= observed
+    )
+    if unlisted > 0 and unlisted_max >= count:
+        probability += (
+            unlisted / unlisted_max * math.exp(_log_falling(unlisted_max, count) - log_all)
+        )
     return float(min(1.0, probability))
+
+
+def _log_falling(top: int, length: int) -> float:
+    """log(top! / (top - length)!), the log of C(top, length) * length!."""
+    from scipy import special
+
+    return float(special.gammaln(top + 1) - special.gammaln(top - length + 1))

@@ -10,7 +10,8 @@ data, the threshold it was held to and a :class:`Verdict`. Column checks:
 - ``new_categories``      share of current rows whose label the reference never had
 - ``constant``            a column that stopped varying
 
-Data-set checks: ``duplicate_rows`` and ``schema`` (missing, unexpected and re-typed columns).
+Data-set checks: ``duplicate_rows`` (tested with :mod:`watchkeeper.stats.duplicates`) and
+``schema`` (missing, unexpected and re-typed columns).
 Definitions, defaults and verdict rules are in ``docs/quality.md``.
 """
 
@@ -28,11 +29,21 @@ from watchkeeper.errors import EmptyDataError, InputError
 from watchkeeper.frame import NumericColumn, category_counts, numeric_values
 from watchkeeper.schema import ColumnKind
 from watchkeeper.stats._quality_tests import (
+    ValueMasses,
     constant_p_value,
     largest_new_label_p_value,
     new_category_p_value,
     out_of_range_p_value,
     rate_increase_p_value,
+)
+from watchkeeper.stats.duplicates import (
+    REFERENCE_ROW_LIMIT,
+    WINDOW_ROW_LIMIT,
+    DuplicateTest,
+    RowHashSample,
+    duplicate_rows_test,
+    fold_keys,
+    frame_row_hashes,
 )
 from watchkeeper.stats.quality_thresholds import QualityThresholds
 
@@ -43,12 +54,14 @@ __all__ = [
     "NumericSummary",
     "QualityCheck",
     "QualityThresholds",
+    "ValueMasses",
     "Verdict",
     "categorical_column_quality",
     "column_quality",
     "constant_range_check",
     "dataset_quality",
     "duplicate_rows",
+    "duplicate_rows_check",
     "infinite_check",
     "largest_new_label_p_value",
     "missing_rate_check",
@@ -77,13 +90,6 @@ _SOFT_KIND_CHANGES = frozenset(
         frozenset({ColumnKind.CATEGORICAL, ColumnKind.TEXT}),
     }
 )
-
-# Odd 64-bit multipliers: the golden-ratio constant for combining columns and the two of
-# MurmurHash3's fmix64 finaliser, which spreads the combined hash over all 64 bits.
-_ROW_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-_FMIX_1 = np.uint64(0xFF51AFD7ED558CCD)
-_FMIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
-_SHIFT = np.uint64(33)
 
 
 class Verdict(StrEnum):
@@ -141,6 +147,8 @@ class NumericSummary:
     """What the numeric checks need from the reference, precomputed once.
 
     ``minimum`` / ``maximum`` are over the finite values; ``None`` when there are none.
+    ``masses`` are the repeated finite values the ``constant`` check tests a single-valued
+    current column against; without them that check fails every constant column.
     """
 
     rows: int
@@ -149,6 +157,7 @@ class NumericSummary:
     infinite: int
     minimum: float | None
     maximum: float | None
+    masses: ValueMasses | None = None
 
     def __post_init__(self) -> None:
         counts = {
@@ -183,6 +192,7 @@ class NumericSummary:
             infinite=column.infinite,
             minimum=minimum,
             maximum=maximum,
+            masses=ValueMasses.of(column.values[np.isfinite(column.values)]),
         )
 
 
@@ -234,7 +244,13 @@ def numeric_column_quality(
             summary, current.values, finite_mask, finite_count, thresholds
         ),
         "constant": constant_range_check(
-            summary.minimum, summary.maximum, current_min, current_max
+            summary.minimum,
+            summary.maximum,
+            current_min,
+            current_max,
+            masses=summary.masses,
+            current_count=finite_count,
+            thresholds=thresholds,
         ),
     }
 
@@ -534,30 +550,79 @@ def dataset_quality(
     current_kinds: Mapping[str, ColumnKind],
     thresholds: QualityThresholds | None = None,
 ) -> dict[str, QualityCheck]:
-    """Data-set checks: ``duplicate_rows`` (over all columns of each frame) and ``schema``.
+    """Data-set checks: ``duplicate_rows`` and ``schema``.
 
-    ``duplicate_rows`` fails when the current share exceeds the reference share by more than
-    ``max_duplicate_increase``, and warns when the current data has duplicates while the
-    reference had none.
+    Duplicates are counted over the columns both frames have (of ``reference_kinds``) and
+    tested with :func:`duplicate_rows_check` on the rows' hash samples, as the live service
+    does with its windows.
     """
     thresholds = thresholds or QualityThresholds()
-    reference_count, reference_share = duplicate_rows(reference)
-    current_count, current_share = duplicate_rows(current)
-    if current_share - reference_share > thresholds.max_duplicate_increase:
+    shared = {
+        name: kind
+        for name, kind in reference_kinds.items()
+        if name in current_kinds and name in reference.columns and name in current.columns
+    }
+    columns = list(shared)
+    reference_count, reference_share = duplicate_rows(reference[columns])
+    current_count, current_share = duplicate_rows(current[columns])
+    if shared:
+        test = duplicate_rows_test(
+            RowHashSample.of(frame_row_hashes(reference, shared), limit=REFERENCE_ROW_LIMIT),
+            RowHashSample.of(frame_row_hashes(current, shared), limit=WINDOW_ROW_LIMIT),
+        )
+        duplicates = duplicate_rows_check(test, thresholds)
+        duplicates = QualityCheck(
+            name=duplicates.name,
+            reference=reference_share,
+            current=current_share,
+            threshold=duplicates.threshold,
+            verdict=duplicates.verdict,
+            details={
+                **duplicates.details,
+                "reference_count": reference_count,
+                "current_count": current_count,
+            },
+        )
+    else:
+        duplicates = QualityCheck(
+            name="duplicate_rows",
+            reference=0.0,
+            current=0.0,
+            threshold=thresholds.max_duplicate_increase,
+            verdict=Verdict.OK,
+            details={"reason": "the two data sets share no column"},
+        )
+    return {"duplicate_rows": duplicates, "schema": schema_changes(reference_kinds, current_kinds)}
+
+
+def duplicate_rows_check(test: DuplicateTest, thresholds: QualityThresholds) -> QualityCheck:
+    """Fail when the current rows hold more duplicates than a same-size sample of the pooled
+    rows would, by more than the floor and than chance (batch and live).
+
+    The share must exceed the expected share by ``max_duplicate_increase`` and the
+    permutation test (:func:`watchkeeper.stats.duplicates.duplicate_rows_test`) must have
+    ``p < alpha``; a window with duplicates where the reference had none that does not fail
+    is a warning. Values are shares of the tested (hash-sampled) rows.
+    """
+    increase = test.current_share - test.expected_share
+    if increase > thresholds.max_duplicate_increase and test.p_value < thresholds.alpha:
         verdict = Verdict.FAIL
-    elif current_count > 0 and reference_count == 0:
+    elif test.current_duplicates > 0 and test.reference_duplicates == 0:
         verdict = Verdict.WARNING
     else:
         verdict = Verdict.OK
-    duplicates = QualityCheck(
+    return QualityCheck(
         name="duplicate_rows",
-        reference=reference_share,
-        current=current_share,
+        reference=test.reference_share,
+        current=test.current_share,
         threshold=thresholds.max_duplicate_increase,
         verdict=verdict,
-        details={"reference_count": reference_count, "current_count": current_count},
+        details={
+            **test.to_dict(),
+            "reference_count": test.reference_duplicates,
+            "current_count": test.current_duplicates,
+        },
     )
-    return {"duplicate_rows": duplicates, "schema": schema_changes(reference_kinds, current_kinds)}
 
 
 def _label(column: str | None) -> str:
@@ -738,19 +803,36 @@ def constant_range_check(
     reference_max: float | None,
     current_min: float | None,
     current_max: float | None,
+    *,
+    masses: ValueMasses | None = None,
+    current_count: int = 0,
+    thresholds: QualityThresholds | None = None,
 ) -> QualityCheck:
-    """Fail when a column that varied in the reference is constant now (warn if always was)."""
+    """Fail when a column that varied in the reference is constant now, and unlikely by
+    chance (warn if it always was constant).
+
+    With the reference's ``masses``, a current column of ``current_count`` finite values,
+    all one value, fails only when :func:`constant_p_value` is below ``alpha``: a window of a
+    column with a point mass (many zeros) is often all zeros, a continuous column that
+    stopped varying never is by chance. Without ``masses`` every such column fails.
+    """
     reference_range = _spread(reference_min, reference_max)
     current_range = _spread(current_min, current_max)
     details: dict[str, object] = {}
+    verdict = _constant_verdict(reference_range == 0.0, current_range == 0.0)
     if current_range == 0.0 and current_min is not None:
         details["value"] = current_min
+        if verdict is Verdict.FAIL and masses is not None:
+            p_value = masses.p_value(current_min, current_count)
+            details["p_value"] = p_value
+            if p_value >= (thresholds or QualityThresholds()).alpha:
+                verdict = Verdict.OK
     return QualityCheck(
         name="constant",
         reference=reference_range,
         current=current_range,
         threshold=None,
-        verdict=_constant_verdict(reference_range == 0.0, current_range == 0.0),
+        verdict=verdict,
         details=details,
     )
 
@@ -768,16 +850,7 @@ def _constant_verdict(reference_constant: bool, current_constant: bool) -> Verdi
 
 
 def _row_hash(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
-    row_hash = _column_keys(frame.iloc[:, 0])
-    for position in range(1, frame.shape[1]):
-        row_hash *= _ROW_MULTIPLIER
-        row_hash += _column_keys(frame.iloc[:, position])
-    row_hash ^= row_hash >> _SHIFT
-    row_hash *= _FMIX_1
-    row_hash ^= row_hash >> _SHIFT
-    row_hash *= _FMIX_2
-    row_hash ^= row_hash >> _SHIFT
-    return row_hash
+    return fold_keys([_column_keys(frame.iloc[:, j]) for j in range(frame.shape[1])])
 
 
 def _column_keys(series: pd.Series) -> npt.NDArray[np.uint64]:

@@ -50,7 +50,8 @@ class QualityThresholds:
     max_new_category_share:
         ``new_categories``: floor on the share of rows with labels the reference never had.
     max_duplicate_increase:
-        ``duplicate_rows``: floor on the increase of the duplicate share.
+        ``duplicate_rows``: floor on the duplicate share's excess over the share a sample of
+        the current size from the pooled rows is expected to have.
     alpha:
         Significance level of the tests, in (0, 1).
 

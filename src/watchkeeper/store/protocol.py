@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from watchkeeper.store.codec import EventCodec
 from watchkeeper.store.records import (
+    ChangedWindow,
     Checkpoint,
     CheckpointWindow,
     EncodedEvents,
@@ -63,6 +64,8 @@ class MonitorStore(Protocol):
     def delete_events_before(self, model_id: ModelId, cutoff: float) -> RetentionResult: ...
 
     def delete_model(self, name: str) -> None: ...
+
+    def changed_windows(self) -> list[ChangedWindow]: ...
 
     def delete_windows_before(self, model_id: ModelId, cutoff: float) -> int: ...
 
@@ -134,6 +137,10 @@ class MonitorStore(Protocol):
     def put_reference_profile(
         self, model_id: ModelId, profile: bytes, *, rows: int
     ) -> ReferenceProfileRecord: ...
+
+    def note_changed_window(self, model_id: ModelId, window_start: float) -> ChangedWindow: ...
+
+    def forget_changed_windows(self, windows: Sequence[ChangedWindow]) -> None: ...
 
     def upsert_window(
         self,

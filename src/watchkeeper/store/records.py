@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = [
+    "ChangedWindow",
     "Checkpoint",
     "CheckpointWindow",
     "Conflict",
@@ -280,6 +281,15 @@ class WindowRecord:
     event_count: int
     closed: bool
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedWindow:
+    """A closed window (smallest size) that changed at ``noted_at`` and awaits evaluation."""
+
+    model_id: ModelId
+    window_start: float
+    noted_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ transactions, migrations, the backend's event writer):
 - ``models.py``: models, versions, reference profiles
 - ``events.py``: events (written by ``writers.py``, encoded by ``codec.py``)
 - ``labels.py``: labels and feedback
-- ``windows.py``: window profiles and checkpoints
+- ``windows.py``: window profiles, checkpoints and the changed-windows feed
 - ``tokens.py``: API tokens
 - ``registry.py``: model registry versions, aliases and alias moves
 """

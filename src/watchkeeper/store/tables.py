@@ -17,6 +17,7 @@ __all__ = [
     "alert_silence",
     "alert_state",
     "api_tokens",
+    "changed_windows",
     "checkpoints",
     "events",
     "feedback",
@@ -143,6 +144,16 @@ window_profiles = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Index(None, "closed", "model_id"),
     sa.Index(None, "model_id", "window_seconds", "window_start"),
+)
+
+# Closed windows (smallest size) that changed — closed, late events, labels or feedback — and
+# that the alerting engine has not acknowledged evaluating; ``noted_at`` is the latest change.
+changed_windows = sa.Table(
+    "changed_windows",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("window_start", sa.Double, primary_key=True),
+    sa.Column("noted_at", sa.Double, nullable=False),
 )
 
 # The latest checkpoint of the open windows (one row, ``id`` 1): every ingest call numbered up to

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from watchkeeper.store import tables as t
 from watchkeeper.store.base import StoreBase
 from watchkeeper.store.records import (
+    ChangedWindow,
     Checkpoint,
     CheckpointWindow,
     ModelId,
@@ -144,6 +145,48 @@ class WindowStore(StoreBase):
                     )
                 ).rowcount
             )
+
+    # ------------------------------------------------------------------ changed windows
+
+    def note_changed_window(self, model_id: ModelId, window_start: float) -> ChangedWindow:
+        """Record that a closed window changed (now), so that the alerting engine evaluates
+        it even if the process restarts before it does."""
+        record = ChangedWindow(model_id, float(window_start), time.time())
+        insert = self._insert(t.changed_windows).values(
+            model_id=record.model_id, window_start=record.window_start, noted_at=record.noted_at
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[t.changed_windows.c.model_id, t.changed_windows.c.window_start],
+            set_={"noted_at": insert.excluded.noted_at},
+        )
+        with self._connection("note changed window", write=True) as connection:
+            connection.execute(statement)
+        return record
+
+    def changed_windows(self) -> list[ChangedWindow]:
+        """Every changed window not yet acknowledged, by model and start."""
+        c = t.changed_windows.c
+        with self._connection("read changed windows", write=False) as connection:
+            rows = connection.execute(
+                sa.select(t.changed_windows).order_by(c.model_id, c.window_start)
+            ).all()
+        return records_from(ChangedWindow, rows)
+
+    def forget_changed_windows(self, windows: Sequence[ChangedWindow]) -> None:
+        """Acknowledge evaluated windows; one that changed again since (a newer ``noted_at``)
+        stays."""
+        if not windows:
+            return
+        c = t.changed_windows.c
+        with self._connection("forget changed windows", write=True) as connection:
+            for window in windows:
+                connection.execute(
+                    t.changed_windows.delete().where(
+                        c.model_id == window.model_id,
+                        c.window_start == window.window_start,
+                        c.noted_at <= window.noted_at,
+                    )
+                )
 
     # ------------------------------------------------------------------ checkpoints
 
