@@ -257,6 +257,52 @@ class Queries:
                 samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
         return samples
 
+    def version_health(self, model: str) -> dict[str, dict[str, Any]]:
+        """Each version's live health: ``events`` (in its windows of the shortest length, the
+        open ones included), ``last_event`` (ingest time of its newest event) and ``window``
+        (its latest closed window with that window's signals, segments merged; None before one
+        closed)."""
+        state = self._shared.model(model)
+        size = state.spec.windows[0]
+        with self._shared.timed("read_window_totals"):
+            totals = self._shared.store.version_window_totals(
+                state.model_id, window_seconds=size.id
+            )
+        # Open windows in memory are newer than their stored rows (checkpointed); a process
+        # that runs no windows (the CLI on a database) reads the stored ones.
+        opened: dict[str, int] = {}
+        with self._shared.lock:
+            for key, window in self._shared.open.get(model, {}).items():
+                if key.window_seconds == size.id:
+                    opened[key.version] = opened.get(key.version, 0) + window.events
+        last: dict[str, float] = {}
+        for sample in self.last_events():
+            labels = sample["labels"]
+            if labels["model"] == model:
+                version = labels["version"]
+                last[version] = max(last.get(version, sample["value"]), sample["value"])
+        health: dict[str, dict[str, Any]] = {}
+        for version in sorted({version for version, _ in totals} | opened.keys() | last.keys()):
+            closed_events, latest = totals.get((version, True), (0, None))
+            open_events = opened.get(version, totals.get((version, False), (0, 0.0))[0])
+            latest_window: dict[str, Any] | None = None
+            if latest is not None:
+                found = self._collect(state, size, latest, size.end(latest), version, None)
+                if found.get(latest):
+                    signals, count = self._group_signals(state, size, found[latest])
+                    latest_window = {
+                        "start": latest,
+                        "end": size.end(latest),
+                        "count": count,
+                        "signals": signals,
+                    }
+            health[version] = {
+                "events": closed_events + open_events,
+                "last_event": last.get(version),
+                "window": latest_window,
+            }
+        return health
+
     def last_events(self) -> list[dict[str, Any]]:
         """One ``last_event`` sample per model, version and segment that has had an event: the
         ingest time of its newest accepted event (epoch seconds, also the sample's timestamp),

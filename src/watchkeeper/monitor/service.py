@@ -262,6 +262,11 @@ class MonitorService:
         """Signals of the latest closed window (smallest size) of each model, per version."""
         return self._queries.latest_samples()
 
+    def version_health(self, model: str) -> dict[str, dict[str, Any]]:
+        """Each version's events, newest event and latest closed window with its signals
+        (see :meth:`Queries.version_health`)."""
+        return self._queries.version_health(model)
+
     def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
         """Every window of the smallest size starting in ``[start, end)`` (versions and
         segments merged) with all its signals: ``{"start", "end", "count", "signals"}``."""
