@@ -54,6 +54,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPro
                 "WATCHKEEPER_MAX_ARTIFACT_BYTES": str(MAX_ARTIFACT),
                 "WATCHKEEPER_WINDOW_CHECK_SECONDS": "0.2",
                 "WATCHKEEPER_INGEST_WORKERS": "0",
+                "WATCHKEEPER_ALERTS_INTERVAL_SECONDS": "0.2",
             },
         ).start()
         stack.callback(process.stop)
@@ -76,14 +77,16 @@ def register(
 
 
 def live_entries(client: httpx.Client, *, timeout: float = 30.0) -> dict[str, dict[str, Any]]:
-    """The versions once the windows of versions 1 and 2 have closed."""
+    """The versions once the windows of versions 1 and 2 have closed and been evaluated."""
     deadline = time.monotonic() + timeout
     while True:
         answer = client.get("/v1/models/churn/versions")
         assert answer.status_code == 200, answer.text
         entries = {entry["version"]: entry for entry in answer.json()["versions"]}
         ready = all(
-            entries.get(name, {}).get("live") and entries[name]["live"]["window"]
+            entries.get(name, {}).get("live")
+            and entries[name]["live"]["window"]
+            and entries[name]["live"]["alerts"]
             for name in ("1", "2")
         )
         if ready or time.monotonic() > deadline:
@@ -151,7 +154,13 @@ def test_versions_aliases_history_and_rollback_over_http(
         assert one["live"]["window"]["end"] - one["live"]["window"]["start"] == 3600
         assert "error_rate" in one["live"]["window"]["signals"]
         assert one["live"]["last_event"] is not None
-        assert one["live"]["alerts"] == []
+        # Every tenth event is an error: the default pack's error-rate rule holds for the
+        # version's window (pending until it has held for 5 minutes of event time).
+        alerts = one["live"]["alerts"]
+        assert [(a["rule"], a["labels"]["version"]) for a in alerts] == [
+            ("ChurnErrorRateHigh", "1")
+        ]
+        assert alerts[0]["state"] in ("pending", "firing")
         assert isinstance(one["created_at"], float)
         assert one["metadata"] == {}
         three = entries["3"]
