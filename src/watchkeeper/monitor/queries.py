@@ -257,24 +257,23 @@ class Queries:
                 samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
         return samples
 
-    def version_health(self, model: str) -> dict[str, dict[str, Any]]:
+    def version_health(self, model: str, *, in_memory: bool) -> dict[str, dict[str, Any]]:
         """Each version's live health: ``events`` (in its windows of the shortest length, the
         open ones included), ``last_event`` (ingest time of its newest event) and ``window``
         (its latest closed window with that window's signals, segments merged; None before one
-        closed)."""
+        closed).
+
+        The open windows are counted in memory (``in_memory``: the process runs them), else as
+        the latest checkpoint holds them (a process that runs no windows, the CLI on a
+        database).
+        """
         state = self._shared.model(model)
         size = state.spec.windows[0]
         with self._shared.timed("read_window_totals"):
             totals = self._shared.store.version_window_totals(
                 state.model_id, window_seconds=size.id
             )
-        # Open windows in memory are newer than their stored rows (checkpointed); a process
-        # that runs no windows (the CLI on a database) reads the stored ones.
-        opened: dict[str, int] = {}
-        with self._shared.lock:
-            for key, window in self._shared.open.get(model, {}).items():
-                if key.window_seconds == size.id:
-                    opened[key.version] = opened.get(key.version, 0) + window.events
+        opened = self._open_events(state, size, in_memory=in_memory)
         last: dict[str, float] = {}
         for sample in self.last_events():
             labels = sample["labels"]
@@ -284,24 +283,46 @@ class Queries:
         health: dict[str, dict[str, Any]] = {}
         for version in sorted({version for version, _ in totals} | opened.keys() | last.keys()):
             closed_events, latest = totals.get((version, True), (0, None))
-            open_events = opened.get(version, totals.get((version, False), (0, 0.0))[0])
-            latest_window: dict[str, Any] | None = None
-            if latest is not None:
-                found = self._collect(state, size, latest, size.end(latest), version, None)
-                if found.get(latest):
-                    signals, count = self._group_signals(state, size, found[latest])
-                    latest_window = {
-                        "start": latest,
-                        "end": size.end(latest),
-                        "count": count,
-                        "signals": signals,
-                    }
             health[version] = {
-                "events": closed_events + open_events,
+                "events": closed_events + opened.get(version, 0),
                 "last_event": last.get(version),
-                "window": latest_window,
+                "window": None if latest is None else self._window(state, size, latest, version),
             }
         return health
+
+    def _open_events(
+        self, state: ModelState, size: WindowLength, *, in_memory: bool
+    ) -> dict[str, int]:
+        """Events per version in the open windows of ``size``: in memory, or checkpointed."""
+        if in_memory:
+            with self._shared.lock:
+                windows = [
+                    (key.version, key.window_seconds, window.events)
+                    for key, window in self._shared.open.get(state.spec.name, {}).items()
+                ]
+        else:
+            with self._shared.timed("read_checkpoint"):
+                checkpoint = self._shared.store.checkpoint()
+            windows = [
+                (window.version, window.window_seconds, window.event_count)
+                for window in (checkpoint.windows if checkpoint is not None else ())
+                if window.model_id == state.model_id
+            ]
+        opened: dict[str, int] = {}
+        for version, seconds, count in windows:
+            if seconds == size.id:
+                opened[version] = opened.get(version, 0) + count
+        return opened
+
+    def _window(
+        self, state: ModelState, size: WindowLength, begin: float, version: str
+    ) -> dict[str, Any] | None:
+        """One version's closed window of ``size`` starting at ``begin`` with its signals."""
+        found = self._collect(state, size, begin, size.end(begin), version, None).get(begin)
+        if not found:
+            return None
+        signals, count = self._group_signals(state, size, found)
+        return {"start": begin, "end": size.end(begin), "count": count, "signals": signals}
 
     def last_events(self) -> list[dict[str, Any]]:
         """One ``last_event`` sample per model, version and segment that has had an event: the

@@ -264,8 +264,9 @@ class MonitorService:
 
     def version_health(self, model: str) -> dict[str, dict[str, Any]]:
         """Each version's events, newest event and latest closed window with its signals
-        (see :meth:`Queries.version_health`)."""
-        return self._queries.version_health(model)
+        (see :meth:`Queries.version_health`); a service that has not started (the CLI on a
+        database) counts the open windows of the latest checkpoint."""
+        return self._queries.version_health(model, in_memory=self._recovery.recovered)
 
     def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
         """Every window of the smallest size starting in ``[start, end)`` (versions and
