@@ -145,29 +145,27 @@ def versions_document(
     for version in registered.keys() | seen.keys():
         record = registered.get(version)
         monitored = seen.get(version)
-        live = None
+        entry: dict[str, Any] = {
+            "version": version,
+            "created_at": None,
+            "metadata": {},
+            "registered": record is not None,
+            "monitored": monitored is not None,
+            "registry": None,
+            "live": None,
+        }
+        if record is not None:
+            entry["created_at"] = record.registered_at
+            entry["registry"] = version_dict(record, aliases.get(record.version, []))
         if monitored is not None:
-            live = {
+            # The monitor's fields as this route always answered them.
+            entry["created_at"] = monitored["created_at"]
+            entry["metadata"] = dict(monitored["metadata"])
+            entry["live"] = {
                 **health.get(version, {"events": 0, "last_event": None, "window": None}),
                 "alerts": alerts.get(version, []),
             }
-        entries.append(
-            {
-                "version": version,
-                "created_at": (
-                    monitored["created_at"] if monitored is not None else record.registered_at  # type: ignore[union-attr]
-                ),
-                "metadata": dict(monitored["metadata"]) if monitored is not None else {},
-                "registered": record is not None,
-                "monitored": monitored is not None,
-                "registry": (
-                    None
-                    if record is None
-                    else version_dict(record, aliases.get(record.version, []))
-                ),
-                "live": live,
-            }
-        )
+        entries.append(entry)
     entries.sort(key=_entry_order)
     return {"model": model, "versions": entries}
 
@@ -183,10 +181,11 @@ def version_entry(
     """The entry of one version as :func:`versions_document` gives it; 404 naming the versions
     there are when ``version`` is neither registered nor seen in events."""
     document = versions_document(model, registry=registry, monitor=monitor, alerting=alerting)
-    for entry in document["versions"]:
+    entries: list[dict[str, Any]] = document["versions"]
+    for entry in entries:
         if entry["version"] == version:
-            return entry  # type: ignore[no-any-return]
-    names = [entry["version"] for entry in document["versions"]]
+            return entry
+    names = [entry["version"] for entry in entries]
     raise NotFoundError(
         f"model {model!r} has no version {version!r}; its versions are "
         f"{', '.join(names[:20]) or 'none'}{', …' if len(names) > 20 else ''}",
