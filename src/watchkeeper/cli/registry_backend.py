@@ -40,6 +40,14 @@ class RegistryCalls(Protocol):
     def alias_history(self, model: str, alias: str, at: str | None) -> dict[str, Any]: ...
 
 
+def _operator() -> str:
+    """Who runs the command: the login name (``cli`` when the system has none for the user)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry nor LOGNAME / USER
+        return "cli"
+
+
 def _path(model: str, *parts: str) -> str:
     return "/".join(
         ["/v1/models", quote(model, safe=""), *(quote(part, safe="") for part in parts)]
@@ -126,7 +134,7 @@ class RegistryDatabaseCalls:
     ) -> dict[str, Any]:
         from watchkeeper.registry.views import version_document
 
-        record = self.registry.register(model, path, registered_by=getpass.getuser(), **options)
+        record = self.registry.register(model, path, registered_by=_operator(), **options)
         return version_document(self.registry, record)
 
     def list_versions(self, model: str) -> dict[str, Any]:
@@ -142,15 +150,13 @@ class RegistryDatabaseCalls:
     def set_alias(self, model: str, alias: str, version: int, reason: str) -> dict[str, Any]:
         from watchkeeper.registry.views import alias_document
 
-        move = self.registry.set_alias(
-            model, alias, version, moved_by=getpass.getuser(), reason=reason
-        )
+        move = self.registry.set_alias(model, alias, version, moved_by=_operator(), reason=reason)
         return alias_document(model, alias, move, version)
 
     def rollback(self, model: str, alias: str, reason: str) -> dict[str, Any]:
         from watchkeeper.registry.views import alias_document
 
-        move = self.registry.rollback(model, alias, moved_by=getpass.getuser(), reason=reason)
+        move = self.registry.rollback(model, alias, moved_by=_operator(), reason=reason)
         return alias_document(model, alias, move, move.to_version)
 
     def alias_history(self, model: str, alias: str, at: str | None) -> dict[str, Any]:
