@@ -304,6 +304,17 @@ def test_a_registry_only_model_and_bad_input_get_clear_errors(
         refused(
             register(admin, good, model="fraud", metrics="[1, 2]"), 422, "metrics", "JSON object"
         )
+        refused(register(admin, good, model="fraud", tags="{team"), 422, "tags", "not valid JSON")
+        refused(
+            admin.post(
+                "/v1/models/fraud/versions",
+                content=good.read_bytes(),
+                headers={"content-type": "application/octet-stream"},
+            ),
+            422,
+            "flavor",
+            "filename=",
+        )
         refused(register(admin, good, model="bad name!"), 422, "model")
 
         refused(

@@ -9,6 +9,7 @@ which the CLI calls too when it works on a database.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -32,7 +33,6 @@ from watchkeeper.server.schemas import RegisteredVersion, VersionInfo, VersionLi
 from watchkeeper.server.state import AppState, app_state
 from watchkeeper.server.wire import (
     JsonResponse,
-    parse_json,
     read_body,
     read_model,
     require_media,
@@ -130,7 +130,10 @@ def _json_object(name: str, text: str | None) -> dict[str, Any] | None:
     """A query parameter holding a JSON object (params, metrics, tags, signature)."""
     if text is None:
         return None
-    value = parse_json(text.encode("utf-8"))
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"{name}: not valid JSON ({error})", key=name) from None
     if not isinstance(value, dict):
         raise ConfigError(
             f'{name}: expected a JSON object such as {{"auc": 0.91}}, got {text[:80]!r}',
@@ -192,6 +195,13 @@ async def register_version(
     """
     state = app_state(request)
     require_media(request, ARTIFACT)
+    # Everything the query says is checked before the body is read.
+    if flavor is None and filename is None:
+        raise ConfigError(
+            "flavor: give the artifact's flavor (flavor=…) or its file name (filename=…)",
+            key="flavor",
+        )
+    chosen = flavor_from_path(filename or "artifact", flavor)
     metadata = {
         name: _json_object(name, value)
         for name, value in zip(_JSON_OBJECTS, (params, metrics, tags, signature), strict=True)
@@ -211,12 +221,6 @@ async def register_version(
                 "changed or cut in transit; nothing was registered",
                 key="sha256",
             )
-    if flavor is None and filename is None:
-        raise ConfigError(
-            "flavor: give the artifact's flavor (flavor=…) or its file name (filename=…)",
-            key="flavor",
-        )
-    chosen = flavor_from_path(filename or "artifact", flavor)
     record = await run_in_threadpool(
         lambda: state.model_registry.register(
             model,
