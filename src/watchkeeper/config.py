@@ -54,6 +54,7 @@ class Settings:
     max_versions_per_model: int = 100
     max_segments_per_model: int = 1_000
     artifact_root: str | None = None
+    max_artifact_bytes: int = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
@@ -84,6 +85,7 @@ class Settings:
             "max_batch_events",
             "max_versions_per_model",
             "max_segments_per_model",
+            "max_artifact_bytes",
         ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {getattr(self, key)}", key=key)

@@ -515,6 +515,13 @@ def test_window_upsert_semantics(store: Store, model_id: int) -> None:
     assert [(w.window_seconds, w.window_start, w.profile) for w in monthly] == [
         (-31, T0 - 5, b"month")
     ]
+    # Per (version, closed): the events of one length's windows and the latest start.
+    assert store.version_window_totals(model_id, window_seconds=3600) == {
+        ("v1", True): (5, T0),
+        ("v1", False): (2, T0 + 7200),
+        ("v2", False): (9, T0 + 3600),
+    }
+    assert store.version_window_totals(model_id, window_seconds=60) == {}
     assert store.delete_windows_before(model_id, T0 + 3600) == 3
     assert store.windows(model_id, window_seconds=3600, start=0, end=T0 + 1) == []
 

@@ -24,6 +24,11 @@ from urllib.parse import quote
 
 import typer
 
+from watchkeeper.cli.registry_backend import (
+    RegistryCalls,
+    RegistryDatabaseCalls,
+    RegistryServerCalls,
+)
 from watchkeeper.errors import ConfigError, InputError, WatchkeeperError
 
 if TYPE_CHECKING:
@@ -90,8 +95,9 @@ def _exit_code(error: WatchkeeperError) -> int:
     return EXIT_USAGE if isinstance(error, ConfigError | InputError) else EXIT_SERVER
 
 
-class Backend(Protocol):
-    """The operations of the CLI; each answers the JSON document of the matching API route."""
+class Backend(RegistryCalls, Protocol):
+    """The operations of the CLI; each answers the JSON document of the matching API route
+    (the model registry's are in :mod:`watchkeeper.cli.registry_backend`)."""
 
     def list_models(self) -> dict[str, Any]: ...
     def register_model(
@@ -113,7 +119,7 @@ class Backend(Protocol):
     def range_report(self, model: str, query: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
-class ServerBackend:
+class ServerBackend(RegistryServerCalls):
     """The CLI's operations over the HTTP API of the server at ``url``."""
 
     def __init__(self, url: str, token: str | None) -> None:
@@ -230,7 +236,7 @@ def _refused(method: str, path: str, response: httpx.Response) -> NoReturn:
     fail(f"{method} {path} answered {status}: {message}", code)
 
 
-class DatabaseBackend:
+class DatabaseBackend(RegistryDatabaseCalls):
     """The CLI's operations on the database itself, through the functions the routes call.
 
     A server running on the same database sees every change at once: models are read from

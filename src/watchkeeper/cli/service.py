@@ -178,7 +178,8 @@ def tokens_list(
 
 
 models_app = typer.Typer(
-    help="List and register monitored models (on the database, or a server with --url).",
+    help="Monitored models, their registered versions, aliases and history (on the database, "
+    "or a server with --url).",
     no_args_is_help=True,
 )
 
@@ -269,4 +270,7 @@ def register(app: typer.Typer) -> None:
     from watchkeeper.cli.mlflow import mlflow_app
 
     models_app.add_typer(mlflow_app, name="mlflow")
+    from watchkeeper.cli.registry import attach
+
+    attach(models_app)
     app.add_typer(models_app, name="models")

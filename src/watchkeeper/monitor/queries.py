@@ -293,6 +293,73 @@ class Queries:
                 samples.append({"labels": labels, "value": value, "timestamp": size.end(begin)})
         return samples
 
+    def version_health(self, model: str, *, in_memory: bool) -> dict[str, dict[str, Any]]:
+        """Each version's live health: ``events`` (in its windows of the shortest length, the
+        open ones included), ``last_event`` (ingest time of its newest event) and ``window``
+        (its latest closed window with that window's signals, segments merged; None before one
+        closed).
+
+        The open windows are counted in memory (``in_memory``: the process runs them), else as
+        the latest checkpoint holds them (a process that runs no windows, the CLI on a
+        database).
+        """
+        state = self._shared.model(model)
+        size = state.spec.windows[0]
+        with self._shared.timed("read_window_totals"):
+            totals = self._shared.store.version_window_totals(
+                state.model_id, window_seconds=size.id
+            )
+        opened = self._open_events(state, size, in_memory=in_memory)
+        last: dict[str, float] = {}
+        for sample in self.last_events():
+            labels = sample["labels"]
+            if labels["model"] == model:
+                version = labels["version"]
+                last[version] = max(last.get(version, sample["value"]), sample["value"])
+        health: dict[str, dict[str, Any]] = {}
+        for version in sorted({version for version, _ in totals} | opened.keys() | last.keys()):
+            closed_events, latest = totals.get((version, True), (0, None))
+            health[version] = {
+                "events": closed_events + opened.get(version, 0),
+                "last_event": last.get(version),
+                "window": None if latest is None else self._window(state, size, latest, version),
+            }
+        return health
+
+    def _open_events(
+        self, state: ModelState, size: WindowLength, *, in_memory: bool
+    ) -> dict[str, int]:
+        """Events per version in the open windows of ``size``: in memory, or checkpointed."""
+        if in_memory:
+            with self._shared.lock:
+                windows = [
+                    (key.version, key.window_seconds, window.events)
+                    for key, window in self._shared.open.get(state.spec.name, {}).items()
+                ]
+        else:
+            with self._shared.timed("read_checkpoint"):
+                checkpoint = self._shared.store.checkpoint()
+            windows = [
+                (window.version, window.window_seconds, window.event_count)
+                for window in (checkpoint.windows if checkpoint is not None else ())
+                if window.model_id == state.model_id
+            ]
+        opened: dict[str, int] = {}
+        for version, seconds, count in windows:
+            if seconds == size.id:
+                opened[version] = opened.get(version, 0) + count
+        return opened
+
+    def _window(
+        self, state: ModelState, size: WindowLength, begin: float, version: str
+    ) -> dict[str, Any] | None:
+        """One version's closed window of ``size`` starting at ``begin`` with its signals."""
+        found = self._collect(state, size, begin, size.end(begin), version, None).get(begin)
+        if not found:
+            return None
+        signals, count = self._group_signals(state, size, found)
+        return {"start": begin, "end": size.end(begin), "count": count, "signals": signals}
+
     def last_events(self) -> list[dict[str, Any]]:
         """One ``last_event`` sample per model, version and segment that has had an event: the
         ingest time of its newest accepted event (epoch seconds, also the sample's timestamp),

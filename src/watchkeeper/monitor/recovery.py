@@ -207,6 +207,11 @@ class Recovery:
         self._recovered = True
         self.checkpoint()
 
+    @property
+    def recovered(self) -> bool:
+        """Whether :meth:`start` has finished: the open windows are in memory from then on."""
+        return self._recovered
+
     def progress(self) -> tuple[int, int]:
         """Events replayed so far by :meth:`start`, and how many it replays in all."""
         return self._progress

@@ -268,6 +268,12 @@ class MonitorService:
         """Signals of the latest closed window (smallest size) of each model, per version."""
         return self._queries.latest_samples()
 
+    def version_health(self, model: str) -> dict[str, dict[str, Any]]:
+        """Each version's events, newest event and latest closed window with its signals
+        (see :meth:`Queries.version_health`); a service that has not started (the CLI on a
+        database) counts the open windows of the latest checkpoint."""
+        return self._queries.version_health(model, in_memory=self._recovery.recovered)
+
     def windows(
         self,
         model: str,

@@ -34,10 +34,11 @@ from typing import Any, Final
 
 import pandas as pd
 
-from watchkeeper.errors import ConfigError, NotFoundError
+from watchkeeper.errors import ConfigError, NotFoundError, WatchkeeperError
 from watchkeeper.ingest.spec import check_model_name
 from watchkeeper.registry.artifacts import ArtifactStore
 from watchkeeper.registry.flavors import (
+    FLAVORS,
     LoadedModel,
     dump_object,
     flavor_from_path,
@@ -142,9 +143,20 @@ class Registry:
         options = {"entry_point": entry_point} if entry_point is not None else {}
         if flavor == "pyfunc" and entry_point is None:
             raise ConfigError("entry_point: a pyfunc version needs one", key="entry_point")
-        features = self._signature(model, flavor, data, trust, signature, reference)
         # Load it once now: a version that cannot predict is refused before it is stored.
-        load_model(flavor, data, trust=trust, features=list(features), options=options)
+        try:
+            features = self._signature(model, flavor, data, trust, signature, reference)
+            load_model(flavor, data, trust=trust, features=list(features), options=options)
+        except WatchkeeperError:
+            raise
+        except Exception as exc:
+            # The runtimes raise their own types (BadZipFile, InvalidProtobuf, XGBoostError…).
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ConfigError(
+                f"artifact: the file does not load with the {flavor} flavor ({reason}); check the "
+                f"file and its flavor (one of {', '.join(FLAVORS)})",
+                key="artifact",
+            ) from None
         digest = self.artifacts.put(data)
         return self.store.add_registry_version(
             model,

@@ -256,12 +256,55 @@ class ReferenceSummary(BaseModel):
     reference_id: str
 
 
+class RegisteredVersion(BaseModel):
+    """A version in the model registry (docs/registry.md)."""
+
+    model: str
+    version: int
+    flavor: str
+    artifact: dict[str, Any] = Field(description="`sha256` and `bytes` of the artifact.")
+    trusted: bool
+    description: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    tags: dict[str, Any]
+    signature: dict[str, Any] = Field(description="`features`: name → kind, in input order.")
+    has_reference_profile: bool
+    code_revision: str | None
+    registered_by: str
+    registered_at: float
+    aliases: list[str] = Field(description="Aliases that point at this version now.")
+
+
+class LiveWindow(BaseModel):
+    """A version's latest closed window (shortest length, segments merged)."""
+
+    start: float
+    end: float
+    count: int
+    signals: dict[str, float | None]
+
+
+class LiveHealth(BaseModel):
+    """How a version does in production, from the monitor."""
+
+    events: int = Field(description="Events in its windows of the shortest length.")
+    last_event: float | None = Field(description="Ingest time of its newest event.")
+    window: LiveWindow | None
+    alerts: list[dict[str, Any]] = Field(description="Its pending and firing alerts.")
+
+
 class VersionInfo(BaseModel):
-    """A model version seen in events."""
+    """A model version: seen in events, registered, or both (joined by name: events of
+    version `"2"` are registry version 2)."""
 
     version: str
-    created_at: float
-    metadata: dict[str, Any]
+    created_at: float = Field(description="First seen in events, else registered.")
+    metadata: dict[str, Any] = Field(description="Metadata recorded with its events.")
+    registered: bool
+    monitored: bool
+    registry: RegisteredVersion | None = Field(description="Its registration, when registered.")
+    live: LiveHealth | None = Field(description="Its live health, when it has had events.")
 
 
 class VersionList(BaseModel):

@@ -155,6 +155,10 @@ class MonitorStore(Protocol):
         closed: bool,
     ) -> WindowRecord: ...
 
+    def version_window_totals(
+        self, model_id: ModelId, *, window_seconds: int
+    ) -> dict[tuple[str, bool], tuple[int, float]]: ...
+
     def window_segments(self, model_id: ModelId) -> set[str]: ...
 
     def windows(

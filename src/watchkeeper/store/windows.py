@@ -111,6 +111,23 @@ class WindowStore(StoreBase):
             ).scalars()
             return [float(value) for value in rows]
 
+    def version_window_totals(
+        self, model_id: ModelId, *, window_seconds: int
+    ) -> dict[tuple[str, bool], tuple[int, float]]:
+        """Per (version, closed): the events of a model's windows of one length, and the start
+        of the latest of them (what a version's live health reads without any profile)."""
+        c = t.window_profiles.c
+        query = (
+            sa.select(c.version, c.closed, sa.func.sum(c.event_count), sa.func.max(c.window_start))
+            .where(c.model_id == model_id, c.window_seconds == window_seconds)
+            .group_by(c.version, c.closed)
+        )
+        with self._connection("read window totals", write=False) as connection:
+            return {
+                (str(version), bool(closed)): (int(events or 0), float(latest))
+                for version, closed, events, latest in connection.execute(query)
+            }
+
     def window_segments(self, model_id: ModelId) -> set[str]:
         """The distinct segments of a model's stored windows, open or closed (``""`` included)."""
         c = t.window_profiles.c

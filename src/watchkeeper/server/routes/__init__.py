@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from watchkeeper.server.routes import health, ingest, models, signals, tokens
+from watchkeeper.server.routes import health, ingest, models, registry, signals, tokens
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     models.router,
+    registry.router,
     ingest.router,
     signals.router,
     tokens.router,

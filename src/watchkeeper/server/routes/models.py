@@ -1,4 +1,4 @@
-"""Model routes: register, list, read, delete, set the reference data, list versions."""
+"""Model routes: register, list, read, delete, set the reference data (versions: registry.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from watchkeeper.server.schemas import (
     ModelConfig,
     ModelList,
     ReferenceSummary,
-    VersionList,
     answers,
     json_body,
 )
@@ -129,17 +128,3 @@ async def set_reference(model: str, request: Request) -> JsonResponse:
     frame = await run_in_threadpool(read_frame, body, kind)
     summary = await run_in_threadpool(state.service.set_reference, model, frame)
     return JsonResponse(summary)
-
-
-@router.get(
-    "/v1/models/{model}/versions",
-    summary="List the versions seen for a model",
-    response_model=None,
-    responses=answers(VersionList, 404),
-    dependencies=[Depends(require("read"))],
-)
-async def list_versions(model: str, request: Request) -> JsonResponse:
-    """Versions of ``model`` that have sent events."""
-    state = app_state(request)
-    versions = await run_in_threadpool(state.service.list_versions, model)
-    return JsonResponse({"model": model, "versions": versions})
