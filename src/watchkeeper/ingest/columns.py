@@ -4,7 +4,8 @@ Validation returns :class:`ValidBatch`: the accepted events as :class:`ValidColu
 field, in batch order, no object per event: the monitor folds and the store encodes them as
 columns) and every problem of the rejected ones as :class:`Rejection` (index, field, reason).
 :class:`ValidEvent` is the row view of the same columns, for callers that want one object per
-event; labels and feedback are small and come back as :class:`ValidLabel` / :class:`ValidFeedback`.
+event; labels, feedback and outcomes are small and come back as :class:`ValidLabel` /
+:class:`ValidFeedback` / :class:`ValidOutcome`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "ValidEvent",
     "ValidFeedback",
     "ValidLabel",
+    "ValidOutcome",
     "ValidationResult",
 ]
 
@@ -190,6 +192,18 @@ class ValidFeedback:
     user_id: str
     rating: int
     comment: str | None
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ValidOutcome:
+    """An accepted business outcome ``name`` of the prediction in event ``id``; ``value`` is
+    1.0 / 0.0 for a binary outcome, the number for a numeric one."""
+
+    index: int
+    id: str
+    name: str
+    value: float
     ts: float
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "ERROR_DESCRIPTIONS",
@@ -31,6 +31,8 @@ __all__ = [
     "Label",
     "LabelBatch",
     "ModelConfig",
+    "Outcome",
+    "OutcomeBatch",
     "QualityConfig",
     "TokenCreate",
     "TokenCreated",
@@ -87,6 +89,19 @@ class ModelConfig(_Strict):
     retention_days: int = 30
     profile_retention_days: int = 400
     quality: QualityConfig | None = None
+    outcomes: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
+        Literal["binary", "numeric"],
+    ] = Field(
+        default_factory=dict,
+        max_length=32,
+        description=(
+            "Business outcomes the predictions may get (POST /v1/models/{name}/outcomes): "
+            "name → 'binary' (a click, a conversion) or 'numeric' (revenue)."
+        ),
+        examples=[{"click": "binary", "revenue": "numeric"}],
+        json_schema_extra={"additionalProperties": False},
+    )
 
 
 MODEL_CONFIG_SCHEMA_FILE = "model-config.schema.json"
@@ -160,6 +175,25 @@ class FeedbackBatch(_Strict):
     """``POST /v1/models/{model}/feedback``."""
 
     feedback: list[Feedback]
+
+
+class Outcome(_Strict):
+    """A business outcome ``name`` (declared in the model config) of the prediction ``id``."""
+
+    id: str = Field(description="The event id of the prediction.")
+    name: str = Field(description="A declared outcome of the model (its config's `outcomes`).")
+    value: bool | float = Field(
+        description="true/false or 0/1 for a binary outcome, a finite number for a numeric one."
+    )
+    timestamp: str | float | None = Field(
+        None, description="When it happened: ISO-8601 or epoch seconds; server time when absent."
+    )
+
+
+class OutcomeBatch(_Strict):
+    """``POST /v1/models/{model}/outcomes``."""
+
+    outcomes: list[Outcome]
 
 
 class Rejected(BaseModel):

@@ -210,15 +210,16 @@ class EventStore(StoreBase):
             )
 
     def delete_events_before(self, model_id: ModelId, cutoff: float) -> RetentionResult:
-        """Retention: delete events, labels and feedback of a model with ``ts < cutoff``."""
+        """Retention: delete events, labels, feedback and outcomes of a model with
+        ``ts < cutoff``."""
         with self._connection("apply retention", write=True) as connection:
             counts = [
                 connection.execute(
                     table.delete().where(table.c.model_id == model_id, table.c.ts < cutoff)
                 ).rowcount
-                for table in (t.events, t.labels, t.feedback)
+                for table in (t.events, t.labels, t.feedback, t.outcomes)
             ]
-        return RetentionResult(events=counts[0], labels=counts[1], feedback=counts[2])
+        return RetentionResult(*counts)
 
     def last_ingested(self, model_id: ModelId) -> dict[tuple[str, str], float]:
         """When the newest stored event of each (version, segment) of a model was ingested."""

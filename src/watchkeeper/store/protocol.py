@@ -26,6 +26,9 @@ from watchkeeper.store.records import (
     ModelRecord,
     NewFeedback,
     NewLabel,
+    NewOutcome,
+    OutcomeInsertResult,
+    OutcomeRecord,
     ReferenceProfileRecord,
     RetentionResult,
     VersionRecord,
@@ -92,6 +95,10 @@ class MonitorStore(Protocol):
         self, model_id: ModelId, labels: Sequence[NewLabel], *, seq: int = 0
     ) -> LabelInsertResult: ...
 
+    def insert_outcomes(
+        self, model_id: ModelId, outcomes: Sequence[NewOutcome], *, seq: int = 0
+    ) -> OutcomeInsertResult: ...
+
     def iter_event_batches(
         self,
         model_id: ModelId,
@@ -120,6 +127,10 @@ class MonitorStore(Protocol):
     ) -> list[LabelRecord]: ...
 
     def last_seq(self) -> int: ...
+
+    def outcomes_after(self, seq: int) -> list[OutcomeRecord]: ...
+
+    def outcomes_for(self, model_id: ModelId, ids: Sequence[EventId]) -> list[OutcomeRecord]: ...
 
     def list_models(self) -> list[ModelRecord]: ...
 

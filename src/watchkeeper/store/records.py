@@ -35,6 +35,9 @@ __all__ = [
     "NewEvent",
     "NewFeedback",
     "NewLabel",
+    "NewOutcome",
+    "OutcomeInsertResult",
+    "OutcomeRecord",
     "ReferenceProfileRecord",
     "RetentionResult",
     "StorableEvent",
@@ -181,6 +184,16 @@ class NewFeedback(NamedTuple):
     comment: str | None = None
 
 
+class NewOutcome(NamedTuple):
+    """The business outcome ``name`` (1.0 / 0.0 when binary) of the prediction ``event_id``,
+    observed at ``ts``."""
+
+    event_id: EventId
+    name: str
+    value: float
+    ts: float
+
+
 class Conflict(NamedTuple):
     """An item of a batch refused because its key already holds another value, which is kept.
 
@@ -264,6 +277,20 @@ class FeedbackRecord:
     rating: int
     comment: str | None
     ts: float
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """A stored business outcome of a prediction: observed at ``ts``, stored at
+    ``received_at``."""
+
+    model_id: ModelId
+    event_id: EventId
+    name: str
+    value: float
+    ts: float
+    received_at: float
     seq: int = 0
 
 
@@ -386,9 +413,22 @@ class LabelInsertResult:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeInsertResult:
+    """Outcome of storing business outcomes; ``stored_positions`` index the input items stored
+    now (one per ``(event_id, name)``), ``duplicate_ids`` (event ids) repeat a stored value
+    exactly (retries), ``conflicts`` differ from it and are refused (the first value is kept)."""
+
+    inserted_ids: tuple[EventId, ...]
+    duplicate_ids: tuple[EventId, ...]
+    stored_positions: tuple[int, ...]
+    conflicts: tuple[Conflict, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionResult:
     """How many raw rows a retention pass deleted."""
 
     events: int
     labels: int
     feedback: int
+    outcomes: int = 0

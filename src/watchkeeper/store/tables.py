@@ -24,6 +24,7 @@ __all__ = [
     "metadata",
     "model_versions",
     "models",
+    "outcomes",
     "reference_profiles",
     "registry_alias_moves",
     "registry_aliases",
@@ -124,6 +125,20 @@ feedback = sa.Table(
     sa.Column("rating", sa.Integer, nullable=False),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("ts", sa.Double, nullable=False),
+    _seq(),
+    sa.Index(None, "model_id", "ts"),
+    sa.Index(None, "seq"),
+)
+
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
     _seq(),
     sa.Index(None, "model_id", "ts"),
     sa.Index(None, "seq"),
