@@ -67,6 +67,16 @@ def test_outcomes_are_signals_of_their_predictions_windows(store: Store) -> None
     expected_std = np.std([10, 11, 12, 13, 14], ddof=1)
     assert value(service, "outcome.revenue.std") == pytest.approx(expected_std)
     assert value(service, "outcome.revenue.per_prediction") == 60.0 / 40
+    # The latest closed window's samples: what /metrics (watchkeeper_signal) and the alert
+    # rules read.
+    latest = {
+        sample["labels"]["signal"]: sample
+        for sample in service.latest_samples()
+        if sample["labels"].get("signal", "").startswith("outcome.")
+    }
+    assert latest["outcome.click.rate"]["value"] == 0.25
+    assert latest["outcome.click.rate"]["labels"]["version"] == "v1"
+    assert "feature" not in latest["outcome.click.rate"]["labels"]
     names = service.signal_names("shop")
     assert names[-8:] == [
         "outcome.click.count",
