@@ -23,6 +23,7 @@ from watchkeeper.store import (
     NewEvent,
     NewFeedback,
     NewLabel,
+    NewOutcome,
     Store,
 )
 from watchkeeper.store.codec import codec_for
@@ -443,6 +444,47 @@ def test_feedback(store: Store, model_id: int) -> None:
 
 
 # ---------------------------------------------------------------- window profiles
+
+
+def test_outcomes_are_kept_once_per_event_and_name(store: Store, model_id: int) -> None:
+    store.insert_events(model_id, [event(f"e{i}", ts=T0 + i) for i in range(4)])
+    first = store.insert_outcomes(
+        model_id,
+        [
+            NewOutcome("e0", "click", 1.0, T0),
+            NewOutcome("e0", "revenue", 12.5, T0 + 1),
+            NewOutcome("e0", "click", 1.0, T0),
+            NewOutcome("e1", "click", 0.0, T0 + 2),
+        ],
+        seq=7,
+    )
+    assert first.inserted_ids == ("e0", "e0", "e1")
+    assert (first.duplicate_ids, first.stored_positions, first.conflicts) == (
+        ("e0",),
+        (0, 1, 3),
+        (),
+    )
+    again = store.insert_outcomes(
+        model_id, [NewOutcome("e1", "click", 0.0, T0 + 9), NewOutcome("e0", "click", 0.0, T0)]
+    )
+    assert (again.inserted_ids, again.duplicate_ids) == ((), ("e1",))
+    assert again.conflicts == (Conflict(1, "e0", 1.0),)
+    stored = store.outcomes_for(model_id, ["e0", "e1", "e2"])
+    assert [(o.event_id, o.name, o.value, o.ts, o.seq) for o in stored] == [
+        ("e0", "click", 1.0, T0, 7),
+        ("e0", "revenue", 12.5, T0 + 1, 7),
+        ("e1", "click", 0.0, T0 + 2, 7),
+    ]
+    assert [o.event_id for o in store.outcomes_after(6)] == ["e0", "e0", "e1"]
+    assert store.outcomes_after(7) == []
+    with pytest.raises(IngestError) as caught:
+        store.insert_outcomes(model_id, [NewOutcome("e2", "revenue", float("nan"), T0)])
+    assert caught.value.field == "value"
+    purged = store.delete_events_before(model_id, T0 + 1)
+    assert purged.outcomes == 1
+    assert [o.name for o in store.outcomes_for(model_id, ["e0"])] == ["revenue"]
+    store.delete_model("churn")
+    assert store.outcomes_for(model_id, ["e0", "e1"]) == []
 
 
 def test_window_upsert_semantics(store: Store, model_id: int) -> None:
