@@ -139,6 +139,16 @@ class Event(_Strict):
     latency_ms: float | None = None
     error: bool = False
     segment: dict[str, str] | None = None
+    unit: str | None = Field(
+        None,
+        description="The unit the prediction is about (a user, session or account id; 1-256 "
+        "characters): sticky A/B assignment and outcomes by unit read it.",
+    )
+    arm: str | None = Field(
+        None,
+        description="The router arm that made the prediction (1-64 letters, digits, '_' or "
+        "'-', starting with a letter); set by POST /v1/models/{model}/predict.",
+    )
 
 
 class EventBatch(_Strict):
