@@ -495,6 +495,23 @@ def test_outcomes_are_kept_once_per_event_and_name(store: Store, model_id: int) 
     assert store.outcomes_for(model_id, ["e0", "e1"]) == []
 
 
+def test_latest_predictions_of_units(store: Store, model_id: int) -> None:
+    store.insert_events(
+        model_id,
+        [
+            event("a", ts=T0, unit="u1"),
+            event("b", ts=T0 + 10, unit="u1"),
+            event("c", ts=T0 + 10, unit="u1"),
+            event("d", ts=T0 + 5, unit="u2"),
+            event("e", ts=T0 + 1),
+        ],
+    )
+    found = store.latest_predictions(
+        model_id, [("u1", T0 + 5), ("u1", T0 + 10), ("u1", T0 - 1), ("u2", T0 + 99), ("x", T0)]
+    )
+    assert found == {("u1", T0 + 5): "a", ("u1", T0 + 10): "c", ("u2", T0 + 99): "d"}
+
+
 def test_window_upsert_semantics(store: Store, model_id: int) -> None:
     def upsert(start: float, *, version: str = "v1", segment: str = "", **kw: object) -> None:
         fields: dict[str, object] = {"profile": b"p", "event_count": 1, "closed": False}

@@ -152,7 +152,7 @@ def test_bad_outcomes_are_rejected_naming_the_field(store: Store) -> None:
             {"id": "e0", "name": "revenue", "value": "12"},
             {"id": "e0", "name": "revenue", "value": None},
             {"id": "nope", "name": "click", "value": True},
-            {"id": "e1", "name": "click", "value": True, "unit": "u1"},
+            {"id": "e1", "name": "click", "value": True, "user": "u1"},
             {"name": "click", "value": True},
             {"id": "e2", "name": "revenue", "value": float("nan")},
             {"id": "e2", "value": 1},
@@ -169,8 +169,8 @@ def test_bad_outcomes_are_rejected_naming_the_field(store: Store) -> None:
     assert problems[(2, "value")] == "expected a number, got a string"
     assert problems[(3, "value")].startswith("missing: an outcome needs a value")
     assert problems[(4, "id")].startswith("no prediction 'nope' is stored for model 'shop'")
-    assert problems[(5, "unit")] == "unknown field"
-    assert problems[(6, "id")].startswith("missing")
+    assert problems[(5, "user")] == "unknown field"
+    assert problems[(6, "id")].startswith("missing: an outcome needs its prediction's id")
     assert "NaN" in problems[(7, "value")]
     assert problems[(8, "name")].startswith("missing: every outcome needs the name")
     assert (9, "timestamp") in problems
@@ -273,3 +273,50 @@ def test_moments_merge_exactly() -> None:
     assert merged.total == pytest.approx(values.sum(), rel=1e-12)
     assert OutcomeMoments.of([2.0]).std is None
     assert math.isclose(OutcomeMoments.from_state(merged.to_state()).m2, merged.m2)
+
+
+def test_an_outcome_by_unit_belongs_to_the_units_latest_prediction_before_it(store: Store) -> None:
+    service = started(store, Clock(T0 + 3000))
+    batch = events(4, T0, seed=1)
+    for item, (unit, version, at) in zip(
+        batch,
+        [("u1", "v1", 10), ("u1", "v2", 100), ("u2", "v1", 20), ("u1", "v1", 900)],
+        strict=True,
+    ):
+        item.update(unit=unit, version=version, timestamp=T0 + at)
+    assert service.ingest_events("shop", batch).accepted == 4
+    result = service.ingest_outcomes(
+        "shop",
+        [
+            {"unit": "u1", "name": "revenue", "value": 5.0, "timestamp": T0 + 50},  # e0, v1
+            {"unit": "u1", "name": "revenue", "value": 7.0, "timestamp": T0 + 100},  # e1, v2
+            {"unit": "u2", "name": "click", "value": True, "timestamp": T0 + 2000},  # e2, v1
+            {"unit": "u1", "name": "click", "value": True, "timestamp": T0 + 5},  # none yet
+            {"unit": "u9", "name": "click", "value": True, "timestamp": T0 + 50},
+            {"unit": "u1", "id": "e0", "name": "click", "value": True},
+            {"unit": "", "name": "click", "value": True},
+        ],
+    )
+    assert result.accepted == 3
+    assert result.ids == ["e0", "e1", "e2"]
+    problems = {(r.index, r.field): r.reason for r in result.rejected}
+    assert sorted(problems) == [(3, "unit"), (4, "unit"), (5, "unit"), (6, "unit")]
+    assert problems[(3, "unit")].startswith("no prediction about unit 'u1' at or before")
+    assert problems[(5, "unit")] == "send the prediction's id or a unit, not both"
+    assert value(service, "outcome.revenue.sum", version="v1") == 5.0
+    assert value(service, "outcome.revenue.sum", version="v2") == 7.0
+    assert value(service, "outcome.click.count", version="v1") == 1.0
+    # The same outcome again is a retry; a different value for the same prediction a conflict,
+    # whether sent by unit or by the prediction's id.
+    again = service.ingest_outcomes(
+        "shop",
+        [
+            {"unit": "u1", "name": "revenue", "value": 5.0, "timestamp": T0 + 50},
+            {"id": "e0", "name": "revenue", "value": 6.0},
+        ],
+    )
+    assert (again.accepted, again.duplicates) == (0, 1)
+    assert again.conflicts is not None
+    assert [(c.index, c.field) for c in again.conflicts] == [(1, "value")]
+    stored = store.outcomes_for(service._shared.model("shop").model_id, ["e0", "e1"])
+    assert [(o.event_id, o.unit) for o in stored] == [("e0", "u1"), ("e1", "u1")]

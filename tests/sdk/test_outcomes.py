@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.sdk.conftest import RecordingServer
+from watchkeeper.errors import InputError
 from watchkeeper.sdk import Client
 
 CONFIG: dict[str, Any] = {
@@ -23,9 +26,9 @@ def test_a_loggers_outcomes_follow_its_events_in_order(server: RecordingServer) 
     client = Client(server.url, token="t")
     logger = client.logger("shop", "v1", flush_interval=0.05)
     first = logger.log({"age": 30}, prediction="1")
-    logger.log_outcome(first, "click", True, timestamp=1_700_000_000.0)
-    second = logger.log({"age": 31}, prediction="0")
-    logger.log_outcome(second, "revenue", 12.5)
+    logger.log_outcome("click", True, id=first, timestamp=1_700_000_000.0)
+    second = logger.log({"age": 31}, prediction="0", unit="u7")
+    logger.log_outcome("revenue", 12.5, id=second)
     assert logger.flush(timeout=10)
     paths = [request.path.rsplit("/", 1)[-1] for request in server.requests]
     assert paths == ["events", "outcomes", "events", "outcomes"]
@@ -35,6 +38,10 @@ def test_a_loggers_outcomes_follow_its_events_in_order(server: RecordingServer) 
         "value": True,
         "timestamp": 1_700_000_000.0,
     }
+    with pytest.raises(InputError, match="give the prediction's id or a unit"):
+        logger.log_outcome("click", True)
+    with pytest.raises(InputError, match="one of the two"):
+        logger.log_outcome("click", True, id=first, unit="u7")
     assert logger.stats.sent == 4
     receipt = client.log_outcomes(
         "shop", [(first, "revenue", 3.0), {"id": second, "name": "click", "value": 0}]
@@ -67,7 +74,9 @@ def test_local_mode_outcomes_and_an_alert_on_the_click_rate(tmp_path: Path) -> N
             for i in range(100)
         ]
         for i, event_id in enumerate(ids):
-            logger.log_outcome(event_id, "click", i % every == 0, timestamp=start + hour * 3600 + i)
+            logger.log_outcome(
+                "click", i % every == 0, id=event_id, timestamp=start + hour * 3600 + i
+            )
         assert logger.flush(timeout=10)
         if hour == 0:
             assert client.alerts("firing") == []
@@ -88,4 +97,14 @@ def test_local_mode_outcomes_and_an_alert_on_the_click_rate(tmp_path: Path) -> N
     assert [(c.index, c.field) for c in changed.conflicts] == [(0, "value")]
     unknown = client.log_outcomes("shop", [("nope", "revenue", 1.0)])
     assert [(r.index, r.field) for r in unknown.rejected] == [(0, "id")]
+    # By unit: the unit's latest prediction at or before the outcome's time.
+    logger.log({"age": 40}, prediction="1", unit="u7", timestamp=start + 2 * 3600 + 10)
+    logger.log_outcome("revenue", 9.5, unit="u7", timestamp=start + 2 * 3600 + 20)
+    logger.log_outcome("revenue", 1.0, unit="u8", timestamp=start + 2 * 3600 + 20)
+    assert logger.flush(timeout=10)
+    assert (logger.stats.sent, logger.stats.rejected) == (402, 1)  # 201 events, 201 outcomes
+    by_unit = client.log_outcomes(
+        "shop", [{"unit": "u7", "name": "revenue", "value": 9.5, "timestamp": start + 7220}]
+    )
+    assert (by_unit.accepted, by_unit.duplicates) == (0, 1)
     client.close()

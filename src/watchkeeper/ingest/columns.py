@@ -209,11 +209,13 @@ class ValidFeedback:
 
 @dataclass(frozen=True, slots=True)
 class ValidOutcome:
-    """An accepted business outcome ``name`` of the prediction in event ``id``; ``value`` is
+    """An accepted business outcome ``name`` of the prediction in event ``id``, or of the
+    latest prediction about ``unit`` at or before ``ts`` (one of the two is set); ``value`` is
     1.0 / 0.0 for a binary outcome, the number for a numeric one."""
 
     index: int
-    id: str
+    id: str | None
+    unit: str | None
     name: str
     value: float
     ts: float

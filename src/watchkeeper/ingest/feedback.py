@@ -140,11 +140,14 @@ def validate_outcomes(
     max_future_seconds: float = 300.0,
     max_batch: int,
 ) -> ValidationResult[ValidOutcome]:
-    """Validate business outcomes ``[{"id", "name", "value", "timestamp"?}]`` of ``model``.
+    """Validate business outcomes ``[{"id" | "unit", "name", "value", "timestamp"?}]`` of
+    ``model``.
 
-    ``name`` must be one of the model's declared outcomes (``model.outcomes``; a typo is refused
-    with the closest declared names); a binary outcome's value is ``true``/``false`` or 0/1
-    (stored as 1.0 / 0.0), a numeric one's a finite number. A value may not be null.
+    An outcome names its prediction by event ``id`` or by ``unit`` (the unit's latest
+    prediction at or before the outcome's time), not both. ``name`` must be one of the model's
+    declared outcomes (``model.outcomes``; a typo is refused with the closest declared names); a
+    binary outcome's value is ``true``/``false`` or 0/1 (stored as 1.0 / 0.0), a numeric one's
+    a finite number. A value may not be null.
     """
     items = check_batch(payload, max_batch, "outcomes")
     window = rules.Window.build(now, max_age_seconds, max_future_seconds)
@@ -152,9 +155,20 @@ def validate_outcomes(
     accepted: list[ValidOutcome] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(items):
-        problems = _common_checks(index, raw, OUTCOME_FIELDS, window, rejected)
+        problems = _common_checks(index, raw, OUTCOME_FIELDS, window, rejected, id_missing=None)
         if problems is None:
             continue
+        unit = rules.identifier(raw.get("unit"))
+        if isinstance(unit, rules.Bad):
+            problems.append(Rejection(index, "unit", unit.reason))
+        elif unit is not None and raw.get("id") is not None:
+            problems.append(
+                Rejection(index, "unit", "send the prediction's id or a unit, not both")
+            )
+        elif unit is None and raw.get("id") is None:
+            problems.append(
+                Rejection(index, "id", "missing: an outcome needs its prediction's id (or a unit)")
+            )
         name = raw.get("name")
         kind = declared.get(name) if isinstance(name, str) else None
         if kind is None:
@@ -168,7 +182,8 @@ def validate_outcomes(
         accepted.append(
             ValidOutcome(
                 index=index,
-                id=raw["id"],
+                id=raw.get("id"),
+                unit=cast("str | None", unit),
                 name=cast(str, name),
                 value=cast(float, value),
                 ts=cast(float, window.timestamp(raw.get("timestamp"))),
@@ -211,13 +226,16 @@ def _common_checks(
     fields: frozenset[str],
     window: rules.Window,
     rejected: list[Rejection],
+    *,
+    id_missing: str | None = "missing",
 ) -> list[Rejection] | None:
-    """Shape, unknown fields, ``id`` and ``timestamp`` of a label or feedback item."""
+    """Shape, unknown fields, ``id`` and ``timestamp`` of a label, feedback or outcome item;
+    a missing ``id`` is refused with ``id_missing`` (None: the caller decides)."""
     if not isinstance(raw, Mapping):
         rejected.append(Rejection(index, "item", f"expected an object, got {rules.json_type(raw)}"))
         return None
     problems = [Rejection(index, str(key), "unknown field") for key in raw if key not in fields]
-    item_id = rules.identifier(raw.get("id"), missing="missing")
+    item_id = rules.identifier(raw.get("id"), missing=id_missing)
     if isinstance(item_id, rules.Bad):
         problems.append(Rejection(index, "id", item_id.reason))
     ts = window.timestamp(raw.get("timestamp"))

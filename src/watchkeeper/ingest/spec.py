@@ -73,8 +73,9 @@ RESERVED_FIELDS = EVENT_FIELDS
 #: Fields of a delayed label and of a feedback item.
 LABEL_FIELDS = frozenset({"id", "label", "timestamp"})
 FEEDBACK_FIELDS = frozenset({"id", "user_id", "rating", "comment", "timestamp"})
-#: Fields of a business outcome (``id``: the prediction's event id).
-OUTCOME_FIELDS = frozenset({"id", "name", "value", "timestamp"})
+#: Fields of a business outcome: ``id`` (the prediction's event id) or ``unit`` (the unit's
+#: latest prediction at or before ``timestamp``).
+OUTCOME_FIELDS = frozenset({"id", "unit", "name", "value", "timestamp"})
 #: How many outcomes a model may declare: each adds a handful of signals to every window.
 MAX_OUTCOMES = 32
 # Outcome names become parts of signal names (``outcome.click.rate``) and Prometheus label

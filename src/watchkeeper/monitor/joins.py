@@ -6,7 +6,8 @@ a label stored before its prediction waits in ``pending`` and joins when the pre
 (within ``label_grace_seconds``). A rating is counted in the window of the rating's time, with
 the version and segment of the rated prediction. An outcome joins like a label, into the
 windows of its prediction (its version, segment and event time), but only once the prediction
-is stored: an outcome of an unknown prediction is refused, not kept waiting.
+is stored: an outcome of an unknown prediction is refused, not kept waiting. An outcome sent
+for a unit belongs to the unit's latest stored prediction at or before the outcome's time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from watchkeeper.ingest import Rejection, validate_feedback, validate_labels, validate_outcomes
+from watchkeeper.ingest import (
+    Rejection,
+    ValidOutcome,
+    validate_feedback,
+    validate_labels,
+    validate_outcomes,
+)
 from watchkeeper.monitor.closing import note_changed
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import ModelState, MonitorState
@@ -231,32 +238,58 @@ def ingest_outcomes(
     shared: MonitorState, model: str, outcomes: list[Any], seq: int
 ) -> IngestOutcome:
     """Store business outcomes (as call ``seq``) and fold them into the windows of their
-    predictions; an outcome of a prediction the store does not hold is refused."""
+    predictions; an outcome of a prediction the store does not hold is refused.
+
+    An outcome sent for a unit is the outcome of the unit's latest stored prediction at or
+    before the outcome's time (and stored under that prediction's id, with the unit)."""
     state = shared.model(model)
     window = shared.validation_window()
     result = validate_outcomes(
         outcomes, state.spec, max_batch=shared.settings.max_batch_events, **window
     )
-    with shared.timed("events_by_ids"):
-        events = shared.store.events_by_ids(state.model_id, [item.id for item in result.accepted])
-    known = [item for item in result.accepted if item.id in events]
-    unknown = [
-        Rejection(
-            item.index,
-            "id",
-            f"no prediction {item.id!r} is stored for model {model!r}: send an outcome after "
-            "the event of its prediction",
-        )
+    by_unit = [(item.unit, item.ts) for item in result.accepted if item.unit is not None]
+    attributed: dict[tuple[str, float], str] = {}
+    if by_unit:
+        with shared.timed("latest_predictions"):
+            attributed = shared.store.latest_predictions(state.model_id, by_unit)
+    ids = [
+        item.id if item.unit is None else attributed.get((item.unit, item.ts))
         for item in result.accepted
-        if item.id not in events
     ]
-    rows = [NewOutcome(item.id, item.name, item.value, item.ts) for item in known]
+    with shared.timed("events_by_ids"):
+        events = shared.store.events_by_ids(state.model_id, [i for i in ids if i is not None])
+    known: list[tuple[str, ValidOutcome]] = []
+    unknown: list[Rejection] = []
+    for event_id, item in zip(ids, result.accepted, strict=True):
+        if event_id is not None and event_id in events:
+            known.append((event_id, item))
+        elif item.unit is not None:
+            unknown.append(
+                Rejection(
+                    item.index,
+                    "unit",
+                    f"no prediction about unit {item.unit!r} at or before {item.ts!r} is "
+                    f"stored for model {model!r}: send an outcome after its prediction",
+                )
+            )
+        else:
+            unknown.append(
+                Rejection(
+                    item.index,
+                    "id",
+                    f"no prediction {item.id!r} is stored for model {model!r}: send an outcome "
+                    "after the event of its prediction",
+                )
+            )
+    rows = [
+        NewOutcome(event_id, item.name, item.value, item.ts, item.unit) for event_id, item in known
+    ]
     with shared.timed("insert_outcomes"):
         inserted = shared.store.insert_outcomes(state.model_id, rows, seq=seq)
     groups: dict[WindowKey, dict[str, list[float]]] = {}
     for position in inserted.stored_positions:
-        item = known[position]
-        event = events[item.id]
+        event_id, item = known[position]
+        event = events[event_id]
         for size in state.spec.windows:
             key = WindowKey.at(event.version, event.segment, size, event.ts)
             groups.setdefault(key, {}).setdefault(item.name, []).append(item.value)
@@ -267,11 +300,11 @@ def ingest_outcomes(
     _fold_into_predictions_windows(shared, state, groups, fold)
     conflicts = [
         Rejection(
-            known[conflict.position].index,
+            known[conflict.position][1].index,
             "value",
-            f"the outcome {known[conflict.position].name!r} of event {conflict.event_id!r} is "
-            f"already {conflict.kept!r}; the first value is kept and a different later one is "
-            "refused",
+            f"the outcome {known[conflict.position][1].name!r} of event {conflict.event_id!r} "
+            f"is already {conflict.kept!r}; the first value is kept and a different later one "
+            "is refused",
         )
         for conflict in inserted.conflicts
     ]

@@ -172,8 +172,8 @@ class Client:
         *,
         timestamp: float | datetime | None = None,
     ) -> Receipt:
-        """Send business outcomes ``[(event_id, name, value), ...]`` (or ``{"id", "name",
-        "value"}`` mappings) of the model's predictions; synchronous.
+        """Send business outcomes ``[(event_id, name, value), ...]`` (or ``{"id" | "unit",
+        "name", "value", "timestamp"?}`` mappings) of the model's predictions; synchronous.
 
         ``name`` is an outcome declared in the model's config; ``value`` is ``True``/``False``
         for a binary outcome, a number for a numeric one. An outcome is refused (in

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from watchkeeper.errors import ConfigError
+from watchkeeper.errors import ConfigError, InputError
 from watchkeeper.sdk.losses import Loss, LossWarnings
 from watchkeeper.sdk.sink import BatchKind, Delivery, Outcome, Sink
 
@@ -269,25 +269,35 @@ class PredictionLogger:
 
     def log_outcome(
         self,
-        id: str,
         name: str,
         value: bool | float,
         *,
+        id: str | None = None,
+        unit: str | None = None,
         timestamp: float | datetime | None = None,
     ) -> None:
         """Queue the business outcome ``name`` (declared in the model's config) of the
-        prediction in event ``id``: ``True``/``False`` for a binary outcome, a number for a
-        numeric one; never blocks on the network.
+        prediction in event ``id``, or of the latest prediction about ``unit`` at or before
+        ``timestamp`` (give one of the two): ``True``/``False`` for a binary outcome, a number
+        for a numeric one. Never blocks on the network.
 
         It is sent after every event this logger queued before it. ``timestamp`` (when it
         happened) defaults to now.
         """
+        if (id is None) == (unit is None):
+            raise InputError(
+                f"log_outcome: give the prediction's id or a unit (one of the two), got "
+                f"id={id!r}, unit={unit!r}"
+            )
         record: dict[str, Any] = {
-            "id": id,
             "name": name,
             "value": value,
             "timestamp": time.time() if timestamp is None else timestamp,
         }
+        if id is not None:
+            record["id"] = id
+        else:
+            record["unit"] = unit
         self._enqueue("outcomes", record)
 
     def _enqueue(self, kind: BatchKind, record: dict[str, Any]) -> None:

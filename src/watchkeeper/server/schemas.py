@@ -188,9 +188,15 @@ class FeedbackBatch(_Strict):
 
 
 class Outcome(_Strict):
-    """A business outcome ``name`` (declared in the model config) of the prediction ``id``."""
+    """A business outcome ``name`` (declared in the model config) of the prediction ``id``, or
+    of the latest prediction about ``unit`` at or before ``timestamp`` (one of the two)."""
 
-    id: str = Field(description="The event id of the prediction.")
+    id: str | None = Field(None, description="The event id of the prediction.")
+    unit: str | None = Field(
+        None,
+        description="Instead of id: the unit (user, session) whose latest prediction at or "
+        "before the outcome's time it belongs to.",
+    )
     name: str = Field(description="A declared outcome of the model (its config's `outcomes`).")
     value: bool | float = Field(
         description="true/false or 0/1 for a binary outcome, a finite number for a numeric one."

@@ -58,6 +58,7 @@ class OutcomeStore(StoreBase):
                 "name": item.name,
                 "value": float(item.value),
                 "ts": item.ts,
+                "unit": item.unit,
                 "received_at": now,
                 "seq": seq,
             }
@@ -95,6 +96,25 @@ class OutcomeStore(StoreBase):
             stored_positions=tuple(positions),
             conflicts=tuple(Conflict(p, keys[p][0], stored[keys[p]]) for p in conflicting),
         )
+
+    def latest_predictions(
+        self, model_id: ModelId, wanted: Sequence[tuple[str, float]]
+    ) -> dict[tuple[str, float], EventId]:
+        """For each ``(unit, at)``, the id of the unit's latest stored prediction at or before
+        ``at`` (ties by the larger event id); pairs without one are left out."""
+        e = t.events.c
+        found: dict[tuple[str, float], EventId] = {}
+        with self._connection("find units' predictions", write=False) as connection:
+            for unit, at in dict.fromkeys(wanted):
+                event_id = connection.execute(
+                    sa.select(e.event_id)
+                    .where(e.model_id == model_id, e.unit == unit, e.ts <= at)
+                    .order_by(e.ts.desc(), e.event_id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                if event_id is not None:
+                    found[(unit, at)] = event_id
+        return found
 
     def outcomes_for(self, model_id: ModelId, ids: Sequence[EventId]) -> list[OutcomeRecord]:
         """The stored outcomes of the events ``ids``."""

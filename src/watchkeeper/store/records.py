@@ -193,12 +193,13 @@ class NewFeedback(NamedTuple):
 
 class NewOutcome(NamedTuple):
     """The business outcome ``name`` (1.0 / 0.0 when binary) of the prediction ``event_id``,
-    observed at ``ts``."""
+    observed at ``ts``; ``unit`` when it was sent for a unit (and attributed to ``event_id``)."""
 
     event_id: EventId
     name: str
     value: float
     ts: float
+    unit: str | None = None
 
 
 class Conflict(NamedTuple):
@@ -302,6 +303,7 @@ class OutcomeRecord:
     ts: float
     received_at: float
     seq: int = 0
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,8 @@ events = sa.Table(
     _seq(),
     sa.Index(None, "model_id", "ts"),
     sa.Index(None, "seq"),
+    # A unit's latest prediction at or before a time (outcomes by unit; 0006).
+    sa.Index(None, "model_id", "unit", "ts"),
 )
 
 labels = sa.Table(
@@ -144,6 +146,8 @@ outcomes = sa.Table(
     sa.Column("name", sa.String, primary_key=True),
     sa.Column("value", sa.Double, nullable=False),
     sa.Column("ts", sa.Double, nullable=False),
+    # The unit the outcome was sent for (null: sent by prediction id).
+    sa.Column("unit", sa.String, nullable=True),
     sa.Column("received_at", sa.Double, nullable=False),
     _seq(),
     sa.Index(None, "model_id", "ts"),

@@ -208,7 +208,7 @@ async def ingest_feedback(model: str, request: Request) -> JsonResponse:
     dependencies=[Depends(require("ingest"))],
 )
 async def ingest_outcomes(model: str, request: Request) -> JsonResponse:
-    """Store outcomes ``{"outcomes": [{"id", "name", "value", "timestamp"?}]}``."""
+    """Store outcomes ``{"outcomes": [{"id" | "unit", "name", "value", "timestamp"?}]}``."""
     state = app_state(request)
     require_media(request, JSON)
     body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")

@@ -1,4 +1,5 @@
-"""Business outcomes of predictions (a click, a conversion, revenue), one per event and name.
+"""Business outcomes of predictions (a click, a conversion, revenue), one per event and name,
+and the index that finds a unit's latest prediction at or before a time (outcomes by unit).
 
 Revision ID: 0006
 Revises: 0005
@@ -24,6 +25,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String, nullable=False),
         sa.Column("value", sa.Double, nullable=False),
         sa.Column("ts", sa.Double, nullable=False),
+        sa.Column("unit", sa.String, nullable=True),
         sa.Column("received_at", sa.Double, nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.ForeignKeyConstraint(
@@ -33,9 +35,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_outcomes_model_id_ts", "outcomes", ["model_id", "ts"])
     op.create_index("ix_outcomes_seq", "outcomes", ["seq"])
+    op.create_index("ix_events_model_id_unit_ts", "events", ["model_id", "unit", "ts"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_model_id_unit_ts", table_name="events")
     op.drop_index("ix_outcomes_seq", table_name="outcomes")
     op.drop_index("ix_outcomes_model_id_ts", table_name="outcomes")
     op.drop_table("outcomes")
