@@ -94,6 +94,14 @@ def test_outcomes_over_http_survive_a_kill(shop_server: ServerProcess) -> None:
         )
         assert _signal(client, "outcome.click.rate", now) == 0.25
         assert _signal(client, "outcome.revenue.mean", now) == 12.5
+        by_unit = [event(99, id="s-99", timestamp=now - 30, unit="user-7")]
+        assert client.post("/v1/models/shop/events", json={"events": by_unit}).status_code == 200
+        answer = client.post(
+            "/v1/models/shop/outcomes",
+            json={"outcomes": [{"unit": "user-7", "name": "revenue", "value": 7.5}]},
+        ).json()
+        assert (answer["accepted"], answer["ids"]) == (1, ["s-99"])
+        assert _signal(client, "outcome.revenue.mean", now) == 10.0
 
 
 def test_the_route_refuses_what_the_labels_route_refuses(shop_server: ServerProcess) -> None:
