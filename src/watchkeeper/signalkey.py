@@ -1,12 +1,13 @@
 """The one reading and writing of signal names: ``accuracy``, ``prediction_drift.score``,
-``drift.<feature>.score``, ``quality.<feature>.missing_rate``.
+``drift.<feature>.score``, ``quality.<feature>.missing_rate``, ``outcome.<outcome>.rate``.
 
 A name has a ``stat``, optionally a ``family`` in front, and, for the per-column families
-(``drift``, ``quality``), the ``column`` in between. A column name may itself contain dots
-(``user.age``): the family is the first part and the stat the last, so the column is everything
-between them, never cut at its own dots. The monitor names signals with :meth:`SignalKey.format`
-and everything that reads them (alert samples and their ``feature`` label, ``/metrics``, the
-Prometheus rule export) parses them with :meth:`SignalKey.parse`.
+(``drift``, ``quality``, and ``outcome`` for a business outcome), the ``column`` in between. A
+column name may itself contain dots (``user.age``): the family is the first part and the stat
+the last, so the column is everything between them, never cut at its own dots. The monitor names
+signals with :meth:`SignalKey.format` and everything that reads them (alert samples and their
+``feature`` label, ``/metrics``, the Prometheus rule export) parses them with
+:meth:`SignalKey.parse`.
 
 >>> SignalKey.parse("drift.user.age.score")
 SignalKey(stat='score', family='drift', column='user.age')
@@ -21,10 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["COLUMN_FAMILIES", "SignalKey", "feature_of"]
+__all__ = ["COLUMN_FAMILIES", "FEATURE_FAMILIES", "SignalKey", "feature_of"]
 
+#: Families whose signals are about one feature (the ``feature`` label of alerts and metrics).
+FEATURE_FAMILIES: Final = frozenset({"drift", "quality"})
 #: Families whose signals are about one column: ``<family>.<column>.<stat>``.
-COLUMN_FAMILIES: Final = frozenset({"drift", "quality"})
+COLUMN_FAMILIES: Final = FEATURE_FAMILIES | {"outcome"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ class SignalKey:
 
 def feature_of(signal: str) -> str | None:
     """The column a ``drift.`` or ``quality.`` signal is about (None for other signals)."""
-    if not any(signal.startswith(f"{family}.") for family in COLUMN_FAMILIES):
+    if not any(signal.startswith(f"{family}.") for family in FEATURE_FAMILIES):
         return None
     try:
         return SignalKey.parse(signal).column

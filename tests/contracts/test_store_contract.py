@@ -23,6 +23,7 @@ from watchkeeper.store import (
     NewEvent,
     NewFeedback,
     NewLabel,
+    NewOutcome,
     Store,
 )
 from watchkeeper.store.codec import codec_for
@@ -207,6 +208,8 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
         latency_ms=12.5,
         error=True,
         segment="region=eu",
+        unit="user-7",
+        arm="canary",
     )
     bare = NewEvent("e-2", "v3", T0, {"age": None})
     assert store.insert_events(model_id, [sent, bare]).inserted_ids == ("e-1", "e-2")
@@ -218,6 +221,7 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
     assert got.features == {"age": 41.5, "plan": "prö", "tags": ["a", None], "n": 2.5}
     assert (got.prediction, got.proba) == ("yes", {"yes": 0.75, "no": 0.25})
     assert (got.latency_ms, got.error, got.segment) == (12.5, True, "region=eu")
+    assert (got.unit, got.arm) == ("user-7", "canary")
     assert got.ingested_at > T0
     empty = stored["e-2"]
     assert (empty.prediction, empty.proba, empty.latency_ms, empty.error) == (
@@ -227,6 +231,11 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
         False,
     )
     assert empty.segment == ""
+    assert (empty.unit, empty.arm) == (None, None)
+    # The replay after a checkpoint reads them too.
+    replayed = {event.event_id: event for batch in store.iter_events_after(-1) for event in batch}
+    assert (replayed["e-1"].unit, replayed["e-1"].arm) == ("user-7", "canary")
+    assert (replayed["e-2"].unit, replayed["e-2"].arm) == (None, None)
 
 
 def test_event_values_round_trip_exactly(store: Store, model_id: int) -> None:
@@ -443,6 +452,64 @@ def test_feedback(store: Store, model_id: int) -> None:
 
 
 # ---------------------------------------------------------------- window profiles
+
+
+def test_outcomes_are_kept_once_per_event_and_name(store: Store, model_id: int) -> None:
+    store.insert_events(model_id, [event(f"e{i}", ts=T0 + i) for i in range(4)])
+    first = store.insert_outcomes(
+        model_id,
+        [
+            NewOutcome("e0", "click", 1.0, T0),
+            NewOutcome("e0", "revenue", 12.5, T0 + 1),
+            NewOutcome("e0", "click", 1.0, T0),
+            NewOutcome("e1", "click", 0.0, T0 + 2),
+        ],
+        seq=7,
+    )
+    assert first.inserted_ids == ("e0", "e0", "e1")
+    assert (first.duplicate_ids, first.stored_positions, first.conflicts) == (
+        ("e0",),
+        (0, 1, 3),
+        (),
+    )
+    again = store.insert_outcomes(
+        model_id, [NewOutcome("e1", "click", 0.0, T0 + 9), NewOutcome("e0", "click", 0.0, T0)]
+    )
+    assert (again.inserted_ids, again.duplicate_ids) == ((), ("e1",))
+    assert again.conflicts == (Conflict(1, "e0", 1.0),)
+    stored = store.outcomes_for(model_id, ["e0", "e1", "e2"])
+    assert [(o.event_id, o.name, o.value, o.ts, o.seq) for o in stored] == [
+        ("e0", "click", 1.0, T0, 7),
+        ("e0", "revenue", 12.5, T0 + 1, 7),
+        ("e1", "click", 0.0, T0 + 2, 7),
+    ]
+    assert [o.event_id for o in store.outcomes_after(6)] == ["e0", "e0", "e1"]
+    assert store.outcomes_after(7) == []
+    with pytest.raises(IngestError) as caught:
+        store.insert_outcomes(model_id, [NewOutcome("e2", "revenue", float("nan"), T0)])
+    assert caught.value.field == "value"
+    purged = store.delete_events_before(model_id, T0 + 1)
+    assert purged.outcomes == 1
+    assert [o.name for o in store.outcomes_for(model_id, ["e0"])] == ["revenue"]
+    store.delete_model("churn")
+    assert store.outcomes_for(model_id, ["e0", "e1"]) == []
+
+
+def test_latest_predictions_of_units(store: Store, model_id: int) -> None:
+    store.insert_events(
+        model_id,
+        [
+            event("a", ts=T0, unit="u1"),
+            event("b", ts=T0 + 10, unit="u1"),
+            event("c", ts=T0 + 10, unit="u1"),
+            event("d", ts=T0 + 5, unit="u2"),
+            event("e", ts=T0 + 1),
+        ],
+    )
+    found = store.latest_predictions(
+        model_id, [("u1", T0 + 5), ("u1", T0 + 10), ("u1", T0 - 1), ("u2", T0 + 99), ("x", T0)]
+    )
+    assert found == {("u1", T0 + 5): "a", ("u1", T0 + 10): "c", ("u2", T0 + 99): "d"}
 
 
 def test_window_upsert_semantics(store: Store, model_id: int) -> None:

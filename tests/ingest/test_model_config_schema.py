@@ -80,6 +80,11 @@ configs = st.fixed_dictionaries(
         "segments": st.lists(st.sampled_from(["region", "device"]), max_size=2, unique=True),
         "retention_days": mostly(st.integers(1, 400), st.integers(-1, 0)),
         "quality": st.one_of(st.none(), quality),
+        "outcomes": st.dictionaries(
+            mostly(st.sampled_from(["click", "revenue", "_x1"]), st.sampled_from(["1st", "a.b"])),
+            mostly(st.sampled_from(["binary", "numeric"]), st.sampled_from(["rate", None])),
+            max_size=3,
+        ),
     },
 )
 
@@ -97,3 +102,15 @@ def test_every_config_watchkeeper_accepts_validates_against_the_schema(
         ModelConfig.model_validate(config)
     except ValidationError as error:  # pragma: no cover - the failure message is the point
         raise AssertionError(f"the schema refuses a config watchkeeper accepts: {error}") from None
+
+
+def test_the_schema_refuses_what_watchkeeper_refuses_in_outcomes() -> None:
+    base = {"name": "m", "task": "classification", "features": {"a": "numeric"}}
+    for outcomes in ({"a.b": "binary"}, {"click": "rate"}):
+        try:
+            ModelConfig.model_validate({**base, "outcomes": outcomes})
+        except ValidationError:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError(f"the schema accepts outcomes {outcomes}")
+    assert model_config_schema()["properties"]["outcomes"]["additionalProperties"] is False

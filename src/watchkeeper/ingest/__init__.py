@@ -9,7 +9,7 @@ Pure and picklable (no I/O, no HTTP). The package reads in data-flow order:
 - ``events``: the one event validator, over raw columns;
 - ``json`` / ``arrow``: JSON events and Arrow / Parquet tables turned into raw columns (Arrow
   and Parquet bodies decoded within limits read from their metadata);
-- ``feedback``: delayed labels and user feedback;
+- ``feedback``: delayed labels, user feedback and business outcomes;
 - ``decode``: request body → :class:`~watchkeeper.ingest.decode.DecodedEvents` for the monitor
   (imported on its own: it builds the monitor's fold batch and the store's rows).
 
@@ -35,8 +35,9 @@ from watchkeeper.ingest.columns import (
     ValidEvent,
     ValidFeedback,
     ValidLabel,
+    ValidOutcome,
 )
-from watchkeeper.ingest.feedback import validate_feedback, validate_labels
+from watchkeeper.ingest.feedback import validate_feedback, validate_labels, validate_outcomes
 from watchkeeper.ingest.json import unwrap_batch, validate_event_batch, validate_events
 from watchkeeper.ingest.rules import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, MAX_TEXT_LENGTH
 from watchkeeper.ingest.spec import EventModel, ModelSpec
@@ -53,6 +54,7 @@ __all__ = [
     "ValidEvent",
     "ValidFeedback",
     "ValidLabel",
+    "ValidOutcome",
     "ValidationResult",
     "decode_arrow_stream",
     "decode_parquet",
@@ -62,5 +64,6 @@ __all__ = [
     "validate_events",
     "validate_feedback",
     "validate_labels",
+    "validate_outcomes",
     "validate_table",
 ]

@@ -4,7 +4,8 @@ Validation returns :class:`ValidBatch`: the accepted events as :class:`ValidColu
 field, in batch order, no object per event: the monitor folds and the store encodes them as
 columns) and every problem of the rejected ones as :class:`Rejection` (index, field, reason).
 :class:`ValidEvent` is the row view of the same columns, for callers that want one object per
-event; labels and feedback are small and come back as :class:`ValidLabel` / :class:`ValidFeedback`.
+event; labels, feedback and outcomes are small and come back as :class:`ValidLabel` /
+:class:`ValidFeedback` / :class:`ValidOutcome`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "ValidEvent",
     "ValidFeedback",
     "ValidLabel",
+    "ValidOutcome",
     "ValidationResult",
 ]
 
@@ -48,6 +50,7 @@ class ValidEvent:
     """An accepted prediction event with canonical values.
 
     ``ts`` is epoch seconds, ``segment`` the canonical ``"k=v,..."`` string (``""`` for none),
+    ``unit`` the unit id (user, session, account) and ``arm`` the router arm, when sent;
     ``features`` maps every declared feature to a float (numeric, datetime as epoch seconds),
     a string (categorical, text), a bool (boolean) or ``None`` (missing).
     """
@@ -62,6 +65,8 @@ class ValidEvent:
     latency_ms: float | None = None
     error: bool = False
     segment: str = ""
+    unit: str | None = None
+    arm: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -90,6 +95,8 @@ class ValidColumns:
     latency_ms: list[float | None]
     errors: list[bool]
     segments: list[str]
+    units: list[str | None]
+    arms: list[str | None]
     rows: list[dict[str, FeatureValue]] | None = None
 
     def __len__(self) -> int:
@@ -120,8 +127,11 @@ class ValidColumns:
                 latency_ms=latency,
                 error=error,
                 segment=segment,
+                unit=unit,
+                arm=arm,
             )
-            for index, event_id, ts, version, features, prediction, proba, latency, error, segment
+            for (index, event_id, ts, version, features, prediction, proba, latency, error,
+                 segment, unit, arm)
             in zip(
                 self.index,
                 self.ids,
@@ -133,6 +143,8 @@ class ValidColumns:
                 self.latency_ms,
                 self.errors,
                 self.segments,
+                self.units,
+                self.arms,
                 strict=True,
             )
         ]  # fmt: skip
@@ -154,6 +166,8 @@ class ValidColumns:
             latency_ms=pick(self.latency_ms),
             errors=pick(self.errors),
             segments=pick(self.segments),
+            units=pick(self.units),
+            arms=pick(self.arms),
             rows=None if self.rows is None else pick(self.rows),
         )
 
@@ -190,6 +204,20 @@ class ValidFeedback:
     user_id: str
     rating: int
     comment: str | None
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ValidOutcome:
+    """An accepted business outcome ``name`` of the prediction in event ``id``, or of the
+    latest prediction about ``unit`` at or before ``ts`` (one of the two is set); ``value`` is
+    1.0 / 0.0 for a binary outcome, the number for a numeric one."""
+
+    index: int
+    id: str | None
+    unit: str | None
+    name: str
+    value: float
     ts: float
 
 

@@ -1,22 +1,36 @@
-"""Delayed labels and user feedback: each item checked on its own with the field rules.
+"""Delayed labels, user feedback and business outcomes: each item checked on its own with the
+field rules.
 
 Batches are small next to event batches (one label per event at most), so items are checked
 one by one, with the per-value checks of :mod:`watchkeeper.ingest.rules`: a label id, a user id,
-a class label or a comment gets the same verdict and reason as in an event.
+a class label, a comment or an outcome value gets the same verdict and reason as in an event.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, cast
 
 from watchkeeper.ingest import rules
-from watchkeeper.ingest.columns import Rejection, ValidationResult, ValidFeedback, ValidLabel
+from watchkeeper.ingest.columns import (
+    Rejection,
+    ValidationResult,
+    ValidFeedback,
+    ValidLabel,
+    ValidOutcome,
+)
 from watchkeeper.ingest.json import check_batch
-from watchkeeper.ingest.spec import FEEDBACK_FIELDS, LABEL_FIELDS, EventModel
+from watchkeeper.ingest.spec import (
+    FEEDBACK_FIELDS,
+    LABEL_FIELDS,
+    OUTCOME_FIELDS,
+    EventModel,
+    OutcomeKind,
+)
 from watchkeeper.schema import ColumnKind, TaskType
 
-__all__ = ["validate_feedback", "validate_labels"]
+__all__ = ["validate_feedback", "validate_labels", "validate_outcomes"]
 
 
 def _label_kind(model: EventModel) -> ColumnKind:
@@ -117,19 +131,111 @@ def validate_feedback(
     return ValidationResult(accepted=accepted, rejected=rejected)
 
 
+def validate_outcomes(
+    payload: list[Any],
+    model: EventModel,
+    *,
+    now: float,
+    max_age_seconds: float,
+    max_future_seconds: float = 300.0,
+    max_batch: int,
+) -> ValidationResult[ValidOutcome]:
+    """Validate business outcomes ``[{"id" | "unit", "name", "value", "timestamp"?}]`` of
+    ``model``.
+
+    An outcome names its prediction by event ``id`` or by ``unit`` (the unit's latest
+    prediction at or before the outcome's time), not both. ``name`` must be one of the model's
+    declared outcomes (``model.outcomes``; a typo is refused with the closest declared names); a
+    binary outcome's value is ``true``/``false`` or 0/1 (stored as 1.0 / 0.0), a numeric one's
+    a finite number. A value may not be null.
+    """
+    items = check_batch(payload, max_batch, "outcomes")
+    window = rules.Window.build(now, max_age_seconds, max_future_seconds)
+    declared = model.outcomes
+    accepted: list[ValidOutcome] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(items):
+        problems = _common_checks(index, raw, OUTCOME_FIELDS, window, rejected, id_missing=None)
+        if problems is None:
+            continue
+        unit = rules.identifier(raw.get("unit"))
+        if isinstance(unit, rules.Bad):
+            problems.append(Rejection(index, "unit", unit.reason))
+        elif unit is not None and raw.get("id") is not None:
+            problems.append(
+                Rejection(index, "unit", "send the prediction's id or a unit, not both")
+            )
+        elif unit is None and raw.get("id") is None:
+            problems.append(
+                Rejection(index, "id", "missing: an outcome needs its prediction's id (or a unit)")
+            )
+        name = raw.get("name")
+        kind = declared.get(name) if isinstance(name, str) else None
+        if kind is None:
+            problems.append(Rejection(index, "name", _unknown_outcome(name, declared)))
+        value = _outcome_value(raw.get("value"), kind)
+        if isinstance(value, rules.Bad):
+            problems.append(Rejection(index, "value", value.reason))
+        if problems:
+            rejected.extend(problems)
+            continue
+        accepted.append(
+            ValidOutcome(
+                index=index,
+                id=raw.get("id"),
+                unit=cast("str | None", unit),
+                name=cast(str, name),
+                value=cast(float, value),
+                ts=cast(float, window.timestamp(raw.get("timestamp"))),
+            )
+        )
+    return ValidationResult(accepted=accepted, rejected=rejected)
+
+
+def _unknown_outcome(name: object, declared: Mapping[str, OutcomeKind]) -> str:
+    """Why ``name`` is not an outcome of the model, with the declared names closest to it."""
+    if name is None:
+        return "missing: every outcome needs the name of a declared outcome"
+    if not isinstance(name, str):
+        return f"expected a string, got {rules.json_type(name)}"
+    if not declared:
+        return (
+            f"unknown outcome {name[:64]!r}: the model declares no outcomes (add them to its "
+            "config under 'outcomes')"
+        )
+    close = difflib.get_close_matches(name, list(declared), n=3)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown outcome {name[:64]!r}{hint} (declared: {', '.join(sorted(declared))})"
+
+
+def _outcome_value(value: object, kind: OutcomeKind | None) -> float | rules.Bad | None:
+    """The stored value of an outcome of ``kind`` (None: the name was refused)."""
+    if value is None:
+        return rules.Bad("missing: an outcome needs a value (send nothing instead of null)")
+    if kind is None:
+        return None
+    if kind is OutcomeKind.BINARY:
+        flag = rules.boolean(value)
+        return flag if isinstance(flag, rules.Bad) else float(cast(bool, flag))
+    return rules.number(value)
+
+
 def _common_checks(
     index: int,
     raw: object,
     fields: frozenset[str],
     window: rules.Window,
     rejected: list[Rejection],
+    *,
+    id_missing: str | None = "missing",
 ) -> list[Rejection] | None:
-    """Shape, unknown fields, ``id`` and ``timestamp`` of a label or feedback item."""
+    """Shape, unknown fields, ``id`` and ``timestamp`` of a label, feedback or outcome item;
+    a missing ``id`` is refused with ``id_missing`` (None: the caller decides)."""
     if not isinstance(raw, Mapping):
         rejected.append(Rejection(index, "item", f"expected an object, got {rules.json_type(raw)}"))
         return None
     problems = [Rejection(index, str(key), "unknown field") for key in raw if key not in fields]
-    item_id = rules.identifier(raw.get("id"), missing="missing")
+    item_id = rules.identifier(raw.get("id"), missing=id_missing)
     if isinstance(item_id, rules.Bad):
         problems.append(Rejection(index, "id", item_id.reason))
     ts = window.timestamp(raw.get("timestamp"))

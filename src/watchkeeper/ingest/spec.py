@@ -12,21 +12,25 @@ the JSON of the service wire contract::
      "target_kind": "categorical", "windows": [3600, "day", "week", "month"],
      "timezone": "Europe/Paris", "segments": ["region"],
      "retention_days": 30, "profile_retention_days": 400,
-     "quality": {"alpha": 0.01, "floors": {"missing_rate": 0.1}}}
+     "quality": {"alpha": 0.01, "floors": {"missing_rate": 0.1}},
+     "outcomes": {"click": "binary", "revenue": "numeric"}}
 
 ``prediction`` names the column that holds the model output in reports (``None``: the model
 sends no prediction); ``proba`` maps each class label to the name of its probability column,
 and its keys are the only class labels an event's ``proba`` may use. ``windows`` lists fixed
 lengths and calendar units (:mod:`watchkeeper.windowing`); calendar windows follow ``timezone``.
 ``quality`` sets the data-quality thresholds of the model's windows and range reports
-(``docs/quality.md``).
+(``docs/quality.md``). ``outcomes`` declares the business outcomes the model's predictions may
+get (``POST /v1/models/{name}/outcomes``): each name with its kind, ``binary`` (a click, a
+conversion) or ``numeric`` (revenue); an outcome of an undeclared name is refused.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from watchkeeper.errors import ConfigError
@@ -39,9 +43,12 @@ __all__ = [
     "EVENT_FIELDS",
     "FEEDBACK_FIELDS",
     "LABEL_FIELDS",
+    "MAX_OUTCOMES",
+    "OUTCOME_FIELDS",
     "RESERVED_FIELDS",
     "EventModel",
     "ModelSpec",
+    "OutcomeKind",
     "check_model_name",
 ]
 
@@ -58,12 +65,31 @@ EVENT_FIELDS = frozenset(
         "latency_ms",
         "error",
         "segment",
+        "unit",
+        "arm",
     }
 )
 RESERVED_FIELDS = EVENT_FIELDS
 #: Fields of a delayed label and of a feedback item.
 LABEL_FIELDS = frozenset({"id", "label", "timestamp"})
 FEEDBACK_FIELDS = frozenset({"id", "user_id", "rating", "comment", "timestamp"})
+#: Fields of a business outcome: ``id`` (the prediction's event id) or ``unit`` (the unit's
+#: latest prediction at or before ``timestamp``).
+OUTCOME_FIELDS = frozenset({"id", "unit", "name", "value", "timestamp"})
+#: How many outcomes a model may declare: each adds a handful of signals to every window.
+MAX_OUTCOMES = 32
+# Outcome names become parts of signal names (``outcome.click.rate``) and Prometheus label
+# values: no dots, nothing a reader must quote.
+_OUTCOME_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class OutcomeKind(StrEnum):
+    """What an outcome's values are: ``binary`` (true/false, 0/1) or ``numeric`` (a number)."""
+
+    BINARY = "binary"
+    NUMERIC = "numeric"
+
+
 _RESERVED_PREFIXES = ("proba.", "segment.")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -97,8 +123,39 @@ _KNOWN_KEYS = frozenset(
         "retention_days",
         "profile_retention_days",
         "quality",
+        "outcomes",
     }
 )
+
+
+def _check_outcomes(outcomes: object) -> dict[str, OutcomeKind]:
+    """The declared outcomes, checked: names for signal names, kinds from :class:`OutcomeKind`."""
+    if not isinstance(outcomes, Mapping):
+        raise ConfigError(
+            "outcomes: must be a mapping of outcome name to kind (binary or numeric)",
+            key="outcomes",
+        )
+    if len(outcomes) > MAX_OUTCOMES:
+        raise ConfigError(
+            f"outcomes: at most {MAX_OUTCOMES} outcomes may be declared, got {len(outcomes)}",
+            key="outcomes",
+        )
+    checked: dict[str, OutcomeKind] = {}
+    for name, kind in outcomes.items():
+        key = f"outcomes.{name}"
+        if not isinstance(name, str) or not _OUTCOME_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{key}: {name!r} is not a valid outcome name; use 1-64 letters, digits or '_', "
+                "not starting with a digit",
+                key=key,
+            )
+        try:
+            checked[name] = OutcomeKind(kind)
+        except ValueError:
+            raise ConfigError(
+                f"{key}: unknown outcome kind {kind!r}; use one of binary, numeric", key=key
+            ) from None
+    return checked
 
 
 class EventModel(Protocol):
@@ -118,6 +175,9 @@ class EventModel(Protocol):
 
     @property
     def target_kind(self) -> ColumnKind | None: ...
+
+    @property
+    def outcomes(self) -> Mapping[str, OutcomeKind]: ...
 
 
 def _check_label(value: object, *, key: str, what: str) -> str:
@@ -178,6 +238,9 @@ class ModelSpec:
     quality:
         Data-quality thresholds (:class:`QualityThresholds`, or its configuration form
         ``{"alpha": ..., "floors": {check: floor}}``); absent entries take the defaults.
+    outcomes:
+        Outcome name → :class:`OutcomeKind` (at most :data:`MAX_OUTCOMES`); names have 1 to 64
+        letters, digits or ``_`` and do not start with a digit.
 
     Example
     -------
@@ -199,6 +262,7 @@ class ModelSpec:
     retention_days: int = 30
     profile_retention_days: int = 400
     quality: QualityThresholds = _DEFAULT_QUALITY
+    outcomes: Mapping[str, OutcomeKind] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
@@ -262,6 +326,7 @@ class ModelSpec:
         _check_positive_int(self.profile_retention_days, key="profile_retention_days")
         if not isinstance(self.quality, QualityThresholds):
             object.__setattr__(self, "quality", QualityThresholds.from_config(self.quality))
+        object.__setattr__(self, "outcomes", _check_outcomes(self.outcomes))
 
     def _check_windows(self) -> None:
         timezone = check_timezone(self.timezone)
@@ -342,6 +407,7 @@ class ModelSpec:
             retention_days=data.get("retention_days", 30),
             profile_retention_days=data.get("profile_retention_days", 400),
             quality=QualityThresholds.from_config(data.get("quality")),
+            outcomes=data.get("outcomes", {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -359,4 +425,5 @@ class ModelSpec:
             "retention_days": self.retention_days,
             "profile_retention_days": self.profile_retention_days,
             "quality": self.quality.to_config(),
+            "outcomes": {name: kind.value for name, kind in self.outcomes.items()},
         }

@@ -130,6 +130,7 @@ def apply_retention(shared: MonitorState, now: float) -> dict[str, dict[str, int
             "events": raw.events,
             "labels": raw.labels,
             "feedback": raw.feedback,
+            "outcomes": raw.outcomes,
             "windows": windows,
         }
     return outcome

@@ -1,18 +1,28 @@
-"""Labels and feedback: stored, then joined into the windows of their predictions.
+"""Labels, feedback and business outcomes: stored, then joined into the windows of their
+predictions.
 
 A label joins by event id into every window (one per size) of its prediction, open or closed;
 a label stored before its prediction waits in ``pending`` and joins when the prediction arrives
 (within ``label_grace_seconds``). A rating is counted in the window of the rating's time, with
-the version and segment of the rated prediction.
+the version and segment of the rated prediction. An outcome joins like a label, into the
+windows of its prediction (its version, segment and event time), but only once the prediction
+is stored: an outcome of an unknown prediction is refused, not kept waiting. An outcome sent
+for a unit belongs to the unit's latest stored prediction at or before the outcome's time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from watchkeeper.ingest import Rejection, validate_feedback, validate_labels
+from watchkeeper.ingest import (
+    Rejection,
+    ValidOutcome,
+    validate_feedback,
+    validate_labels,
+    validate_outcomes,
+)
 from watchkeeper.monitor.closing import note_changed
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import ModelState, MonitorState
@@ -24,16 +34,22 @@ from watchkeeper.store import (
     LabelInsertResult,
     NewFeedback,
     NewLabel,
+    NewOutcome,
+    OutcomeInsertResult,
 )
 
 __all__ = [
     "Joined",
     "ingest_feedback",
     "ingest_labels",
+    "ingest_outcomes",
     "join_pending",
     "joined",
     "label_columns",
 ]
+
+
+G = TypeVar("G")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +121,22 @@ def _fold_joined(shared: MonitorState, state: ModelState, items: Sequence[Joined
         for size in state.spec.windows:
             key = WindowKey.at(item.version, item.segment, size, item.ts)
             groups.setdefault(key, []).append(item)
+
+    def fold(window: WindowProfile, group: list[Joined]) -> None:
+        window.fold_labels(*label_columns(group))
+
+    _fold_into_predictions_windows(shared, state, groups, fold)
+
+
+def _fold_into_predictions_windows(
+    shared: MonitorState,
+    state: ModelState,
+    groups: Mapping[WindowKey, G],
+    fold: Callable[[WindowProfile, G], None],
+) -> None:
+    """Fold each group into its window (one of its predictions'), open or closed."""
     with shared.persist_lock:
-        closed: list[tuple[WindowKey, list[Joined]]] = []
+        closed: list[tuple[WindowKey, G]] = []
         with shared.lock:
             windows = shared.open.get(state.spec.name, {})
             for key, group in groups.items():
@@ -114,11 +144,11 @@ def _fold_joined(shared: MonitorState, state: ModelState, items: Sequence[Joined
                 if window is None:
                     closed.append((key, group))
                 else:
-                    window.fold_labels(*label_columns(group))
+                    fold(window, group)
         for key, group in closed:
 
-            def add(window: WindowProfile, group: list[Joined] = group) -> None:
-                window.fold_labels(*label_columns(group))
+            def add(window: WindowProfile, group: G = group) -> None:
+                fold(window, group)
 
             update_stored(shared, state, key, add)
             note_changed(shared, state, key)
@@ -204,6 +234,84 @@ def ingest_feedback(
     return _outcome(shared, model, "feedback", inserted, result.rejected, conflicts)
 
 
+def ingest_outcomes(
+    shared: MonitorState, model: str, outcomes: list[Any], seq: int
+) -> IngestOutcome:
+    """Store business outcomes (as call ``seq``) and fold them into the windows of their
+    predictions; an outcome of a prediction the store does not hold is refused.
+
+    An outcome sent for a unit is the outcome of the unit's latest stored prediction at or
+    before the outcome's time (and stored under that prediction's id, with the unit)."""
+    state = shared.model(model)
+    window = shared.validation_window()
+    result = validate_outcomes(
+        outcomes, state.spec, max_batch=shared.settings.max_batch_events, **window
+    )
+    by_unit = [(item.unit, item.ts) for item in result.accepted if item.unit is not None]
+    attributed: dict[tuple[str, float], str] = {}
+    if by_unit:
+        with shared.timed("latest_predictions"):
+            attributed = shared.store.latest_predictions(state.model_id, by_unit)
+    ids = [
+        item.id if item.unit is None else attributed.get((item.unit, item.ts))
+        for item in result.accepted
+    ]
+    with shared.timed("events_by_ids"):
+        events = shared.store.events_by_ids(state.model_id, [i for i in ids if i is not None])
+    known: list[tuple[str, ValidOutcome]] = []
+    unknown: list[Rejection] = []
+    for event_id, item in zip(ids, result.accepted, strict=True):
+        if event_id is not None and event_id in events:
+            known.append((event_id, item))
+        elif item.unit is not None:
+            unknown.append(
+                Rejection(
+                    item.index,
+                    "unit",
+                    f"no prediction about unit {item.unit!r} at or before {item.ts!r} is "
+                    f"stored for model {model!r}: send an outcome after its prediction",
+                )
+            )
+        else:
+            unknown.append(
+                Rejection(
+                    item.index,
+                    "id",
+                    f"no prediction {item.id!r} is stored for model {model!r}: send an outcome "
+                    "after the event of its prediction",
+                )
+            )
+    rows = [
+        NewOutcome(event_id, item.name, item.value, item.ts, item.unit) for event_id, item in known
+    ]
+    with shared.timed("insert_outcomes"):
+        inserted = shared.store.insert_outcomes(state.model_id, rows, seq=seq)
+    groups: dict[WindowKey, dict[str, list[float]]] = {}
+    for position in inserted.stored_positions:
+        event_id, item = known[position]
+        event = events[event_id]
+        for size in state.spec.windows:
+            key = WindowKey.at(event.version, event.segment, size, event.ts)
+            groups.setdefault(key, {}).setdefault(item.name, []).append(item.value)
+
+    def fold(window: WindowProfile, values: dict[str, list[float]]) -> None:
+        window.fold_outcomes(values)
+
+    _fold_into_predictions_windows(shared, state, groups, fold)
+    conflicts = [
+        Rejection(
+            known[conflict.position][1].index,
+            "value",
+            f"the outcome {known[conflict.position][1].name!r} of event {conflict.event_id!r} "
+            f"is already {conflict.kept!r}; the first value is kept and a different later one "
+            "is refused",
+        )
+        for conflict in inserted.conflicts
+    ]
+    rejected = sorted([*result.rejected, *unknown], key=lambda rejection: rejection.index)
+    return _outcome(shared, model, "outcomes", inserted, rejected, conflicts)
+
+
 def _fold_ratings(
     shared: MonitorState, state: ModelState, groups: Mapping[WindowKey, list[int]], now: float
 ) -> None:
@@ -234,11 +342,11 @@ def _outcome(
     shared: MonitorState,
     model: str,
     kind: str,
-    inserted: LabelInsertResult | FeedbackInsertResult,
+    inserted: LabelInsertResult | FeedbackInsertResult | OutcomeInsertResult,
     rejected: Sequence[Rejection],
     conflicts: list[Rejection],
 ) -> IngestOutcome:
-    """Count a labels or feedback batch and answer it in the wire form."""
+    """Count a labels, feedback or outcomes batch and answer it in the wire form."""
     shared.count(
         model,
         **{

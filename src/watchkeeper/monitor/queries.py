@@ -48,7 +48,8 @@ class Queries:
 
     def signal_names(self, model: str) -> list[str]:
         """Every signal name ``model``'s windows can carry."""
-        return signal_names(self._shared.model(model).plan)
+        state = self._shared.model(model)
+        return signal_names(state.plan, state.spec.outcomes)
 
     def signal_catalog(self) -> dict[str, list[str]]:
         """Every registered model (in the store, whoever registered it) → its signal names."""
@@ -105,7 +106,7 @@ class Queries:
         ``next`` is None on the last page, else the ``start`` of the next page.
         """
         state = self._shared.model(model)
-        names = signal_names(state.plan)
+        names = signal_names(state.plan, state.spec.outcomes)
         if signal not in names:
             close = difflib.get_close_matches(signal, names, n=3)
             hint = f"did you mean {', '.join(close)}? " if close else ""

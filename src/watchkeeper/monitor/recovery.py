@@ -1,14 +1,14 @@
 """Start-up recovery of the open windows, checkpoints, and the numbering of ingest calls.
 
 Raw events in the store are the source of truth; checkpoints bound the recovery. Every ingest
-call (a batch of events, labels or feedback) gets the next number of one sequence, stored with
-its rows (``seq``). :meth:`Recovery.checkpoint` stores the open windows together with the number
-of the last call they hold, and :meth:`Recovery.start` resumes from the latest checkpoint and
-replays only the rows stored by later calls (without one, it rebuilds the open windows from all
-their raw events). An ingest call holds the checkpoint gate (shared) from taking its number
-until its windows are updated (:meth:`Recovery.ingest_call`); a checkpoint takes it exclusively
-for as long as it copies the windows, so every call is either wholly in the checkpoint or
-wholly after it.
+call (a batch of events, labels, feedback or outcomes) gets the next number of one sequence,
+stored with its rows (``seq``). :meth:`Recovery.checkpoint` stores the open windows together
+with the number of the last call they hold, and :meth:`Recovery.start` resumes from the latest
+checkpoint and replays only the rows stored by later calls (without one, it rebuilds the open
+windows from all their raw events). An ingest call holds the checkpoint gate (shared) from
+taking its number until its windows are updated (:meth:`Recovery.ingest_call`); a checkpoint
+takes it exclusively for as long as it copies the windows, so every call is either wholly in the
+checkpoint or wholly after it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from typing import Any
 from watchkeeper.monitor.joins import Joined, joined, label_columns
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
-from watchkeeper.store import Checkpoint, CheckpointWindow, FeedbackRecord, LabelRecord
+from watchkeeper.store import (
+    Checkpoint,
+    CheckpointWindow,
+    FeedbackRecord,
+    LabelRecord,
+    OutcomeRecord,
+)
 
 __all__ = ["Recovery"]
 
@@ -263,6 +269,7 @@ class Recovery:
         self._replay_events(by_id, windows, checkpoint.seq)
         self._replay_labels(by_id, windows, checkpoint.seq)
         self._replay_feedback(by_id, windows, checkpoint.seq)
+        self._replay_outcomes(by_id, windows, checkpoint.seq)
 
     def _replay_events(
         self, by_id: Mapping[int, ModelState], windows: _Recovered, after: int
@@ -337,6 +344,29 @@ class Recovery:
                     if window is not None:
                         window.fold_ratings([item.rating])
 
+    def _replay_outcomes(
+        self, by_id: Mapping[int, ModelState], windows: _Recovered, after: int
+    ) -> None:
+        """Fold outcomes stored after call ``after`` into the windows of their predictions
+        (stored before them: ingest refuses an outcome of an unknown prediction)."""
+        store = self._shared.store
+        for model_id, outcomes in _by_model(store.outcomes_after(after)).items():
+            state, recovered = by_id.get(model_id), windows.get(model_id)
+            if state is None or recovered is None:
+                continue
+            events = store.events_by_ids(model_id, [item.event_id for item in outcomes])
+            groups: dict[WindowKey, dict[str, list[float]]] = {}
+            for item in outcomes:
+                event = events.get(item.event_id)
+                if event is None:
+                    continue
+                for size in state.spec.windows:
+                    key = WindowKey.at(event.version, event.segment, size, event.ts)
+                    if key in recovered:
+                        groups.setdefault(key, {}).setdefault(item.name, []).append(item.value)
+            for key, values in groups.items():
+                recovered[key].fold_outcomes(values)
+
     def _recover_pending(self, state: ModelState, now: float) -> None:
         shared = self._shared
         wall = time.time()
@@ -381,6 +411,11 @@ class Recovery:
             ]
             if found:
                 window.fold_labels(*map(list, zip(*found, strict=True)))
+            values: dict[str, list[float]] = {}
+            for outcome in store.outcomes_for(state.model_id, batch.ids):
+                values.setdefault(outcome.name, []).append(outcome.value)
+            if values:
+                window.fold_outcomes(values)
             self._advance(len(records))
         feedback = store.feedback_between(state.model_id, key.window_start, key.end)
         if feedback:
@@ -397,7 +432,9 @@ class Recovery:
         return window
 
 
-def _by_model(rows: Sequence[LabelRecord] | Sequence[FeedbackRecord]) -> dict[int, list[Any]]:
+def _by_model(
+    rows: Sequence[LabelRecord] | Sequence[FeedbackRecord] | Sequence[OutcomeRecord],
+) -> dict[int, list[Any]]:
     """Rows grouped by model, in their order."""
     groups: dict[int, list[Any]] = {}
     for row in rows:

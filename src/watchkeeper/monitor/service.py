@@ -1,4 +1,5 @@
-"""The live monitor: models, ingest, windows, label and feedback joins, signals and queries.
+"""The live monitor: models, ingest, windows, label, feedback and outcome joins, signals
+and queries.
 
 :class:`MonitorService` is the domain layer under the HTTP server (which calls it from a thread
 pool): a facade over one :class:`~watchkeeper.monitor.state.MonitorState` (the models, the open
@@ -6,7 +7,8 @@ windows and their locks) and the parts that work on it:
 
 - :mod:`~watchkeeper.monitor.models`: registration, reference data, deletion;
 - :mod:`~watchkeeper.monitor.ingesting`: events → cardinality caps → store → open windows;
-- :mod:`~watchkeeper.monitor.joins`: labels and feedback, joined into open or closed windows;
+- :mod:`~watchkeeper.monitor.joins`: labels, feedback and business outcomes, joined into open
+  or closed windows;
 - :mod:`~watchkeeper.monitor.closing`: closing due windows, late events, retention;
 - :mod:`~watchkeeper.monitor.stored`: the windows' rows in the store;
 - :mod:`~watchkeeper.monitor.queries`: series, range reports, latest samples, signal names;
@@ -180,6 +182,15 @@ class MonitorService:
         """
         with self._recovery.ingest_call() as seq:
             return joins.ingest_feedback(self._shared, model, feedback, seq)
+
+    def ingest_outcomes(self, model: str, outcomes: list[Any]) -> IngestOutcome:
+        """Store business outcomes and fold them into the windows of their predictions.
+
+        An outcome names a declared outcome of the model and a stored prediction (others are
+        refused); the first value of a prediction's outcome is kept, a different one refused.
+        """
+        with self._recovery.ingest_call() as seq:
+            return joins.ingest_outcomes(self._shared, model, outcomes, seq)
 
     # ------------------------------------------------------------------ windows
 

@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from watchkeeper.ingest.spec import OutcomeKind
+from watchkeeper.monitor.outcomes import outcome_signal_names, outcome_signals
 from watchkeeper.monitor.windows import ColumnPlan, WindowProfile
 from watchkeeper.profiles import DatasetProfile, drift_from_profiles, quality_summary
 from watchkeeper.schema import TaskType
@@ -88,8 +90,9 @@ def _column(family: str, column: str, stat: str) -> str:
     return SignalKey(stat, family, column).format()
 
 
-def signal_names(plan: ColumnPlan) -> list[str]:
-    """Every signal a window of a model with this plan can carry."""
+def signal_names(plan: ColumnPlan, outcomes: Mapping[str, OutcomeKind] | None = None) -> list[str]:
+    """Every signal a window of a model with this plan (and these declared ``outcomes``) can
+    carry."""
     names = list(SERVICE_SIGNALS)
     if plan.features:
         names.append("drift_share")
@@ -108,6 +111,7 @@ def signal_names(plan: ColumnPlan) -> list[str]:
             names.append(_column("quality", feature, "new_category_share"))
     names += CLASSIFICATION_SIGNALS if plan.task is TaskType.CLASSIFICATION else REGRESSION_SIGNALS
     names += FEEDBACK_SIGNALS
+    names += outcome_signal_names(outcomes or {})
     return names
 
 
@@ -134,10 +138,13 @@ def window_signals(
     reference: DatasetProfile | None,
     window_seconds: float,
     quality: QualityThresholds | None = None,
+    outcomes: Mapping[str, OutcomeKind] | None = None,
 ) -> Signals:
     """Every signal of ``window`` (a merged window of ``window_seconds`` length) by name.
 
-    ``quality`` holds the thresholds of the quality verdicts (defaults when ``None``).
+    ``quality`` holds the thresholds of the quality verdicts (defaults when ``None``);
+    ``outcomes`` the model's declared business outcomes
+    (:mod:`~watchkeeper.monitor.outcomes`).
     """
     signals: Signals = {}
     events, rejected = window.events, window.rejected
@@ -166,6 +173,7 @@ def window_signals(
     # Labelled rows per event of the window: how much of its traffic the performance covers.
     signals["label_coverage"] = labeled / events if events else None
     _feedback_signals(signals, window)
+    signals |= outcome_signals(window.outcomes, outcomes or {}, events=events)
     return signals
 
 

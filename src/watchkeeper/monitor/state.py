@@ -83,6 +83,7 @@ class ModelState:
             reference=self.reference,
             window_seconds=window_seconds,
             quality=self.spec.quality,
+            outcomes=self.spec.outcomes,
         )
 
 

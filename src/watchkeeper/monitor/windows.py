@@ -1,11 +1,11 @@
 """Window profiles: everything one model · version · segment · time window needs for signals.
 
 A :class:`WindowProfile` folds batches of events (as :class:`EventBatch` columns) into a
-:class:`~watchkeeper.profiles.ProfileAccumulator` built on the reference profile's bin edges,
-a KLL sketch of latencies (Karnin, Lang & Liberty 2016), counts of events, errors and rejected
-events, a mergeable performance accumulator fed by joined labels and counts of feedback
-ratings. Window profiles merge associatively, so a day is the merge of its hours and "all
-segments" is the merge of the segments, computed at query time.
+:class:`~watchkeeper.profiles.ProfileAccumulator` built on the reference profile's bin edges, a
+KLL sketch of latencies (Karnin, Lang & Liberty 2016), counts of events, errors and rejected
+events, a mergeable performance accumulator fed by joined labels, the moments of joined business
+outcomes and counts of feedback ratings. Window profiles merge associatively, so a day is the
+merge of its hours and "all segments" is the merge of the segments, computed at query time.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import orjson
 
 from watchkeeper.errors import InputError
 from watchkeeper.ingest import ValidColumns
+from watchkeeper.monitor.outcomes import OutcomeMoments
 from watchkeeper.monitor.performance import (
     ClassificationAccumulator,
     PerformanceAccumulator,
@@ -349,6 +350,7 @@ class WindowProfile:
         "_profile",
         "errors",
         "events",
+        "outcomes",
         "over_cap",
         "performance",
         "ratings",
@@ -380,6 +382,7 @@ class WindowProfile:
         self.over_cap = 0
         self.performance: PerformanceAccumulator = plan.new_performance()
         self.ratings = np.zeros(5, dtype=np.int64)
+        self.outcomes: dict[str, OutcomeMoments] = {}
         self.revision = 0
 
     def fold(self, batch: EventBatch) -> None:
@@ -418,6 +421,15 @@ class WindowProfile:
         if values.size and ((values < 1) | (values > 5)).any():
             raise InputError("ratings must be integers from 1 to 5")
         self.ratings += np.bincount(values - 1, minlength=5)[:5]
+        self.revision += 1
+
+    def fold_outcomes(self, values: Mapping[str, Sequence[float]]) -> None:
+        """Fold in business outcomes (outcome name → values) of predictions made in this
+        window."""
+        for name, found in values.items():
+            self.outcomes[name] = self.outcomes.get(name, OutcomeMoments()).merge(
+                OutcomeMoments.of(found)
+            )
         self.revision += 1
 
     @property
@@ -497,6 +509,7 @@ class WindowProfile:
         twin._latency = _new_latency_sketch()
         twin.events = twin.errors = twin.rejected = twin.over_cap = twin.revision = 0
         twin.ratings = np.zeros(5, dtype=np.int64)
+        twin.outcomes = {}
         twin.performance = RegressionAccumulator()
         return twin
 
@@ -505,6 +518,7 @@ class WindowProfile:
         self.events, self.errors, self.rejected = other.events, other.errors, other.rejected
         self.over_cap = other.over_cap
         self.ratings = other.ratings.copy()
+        self.outcomes = dict(other.outcomes)
         self.performance = performance_from_state(other.performance.to_state())
 
     def merge(self, other: WindowProfile) -> WindowProfile:
@@ -528,6 +542,9 @@ class WindowProfile:
         merged.rejected = self.rejected + other.rejected
         merged.over_cap = self.over_cap + other.over_cap
         merged.ratings = self.ratings + other.ratings
+        merged.outcomes = dict(self.outcomes)
+        for name, moments in other.outcomes.items():
+            merged.outcomes[name] = merged.outcomes.get(name, OutcomeMoments()).merge(moments)
         merged.performance = self.performance.merge(other.performance)  # type: ignore[arg-type]
         return merged
 
@@ -543,6 +560,7 @@ class WindowProfile:
             "rejected": self.rejected,
             "over_cap": self.over_cap,
             "ratings": self.ratings.tolist(),
+            "outcomes": {name: moments.to_state() for name, moments in self.outcomes.items()},
             "reference_id": self.reference_id,
             "profile": encoded,
             "latency": base64.b64encode(self._latency.serialize()).decode("ascii"),
@@ -580,6 +598,10 @@ class WindowProfile:
             window.rejected = int(document["rejected"])
             window.over_cap = int(document.get("over_cap", 0))  # absent before the caps
             window.ratings = np.array(document["ratings"], dtype=np.int64)
+            window.outcomes = {  # absent before outcomes
+                str(name): OutcomeMoments.from_state(state)
+                for name, state in (document.get("outcomes") or {}).items()
+            }
             window.performance = performance_from_state(document["performance"])
             window.revision = 0
             signals = dict(document.get("signals") or {})

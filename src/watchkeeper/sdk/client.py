@@ -29,7 +29,7 @@ __all__ = ["Client", "Receipt"]
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What the service did with a synchronous batch (labels or feedback).
+    """What the service did with a synchronous batch (labels, feedback or outcomes).
 
     ``accepted``: stored now; ``duplicates``: the same label (or rating) was already stored,
     e.g. by a retry, harmless; ``rejected``: invalid items; ``conflicts``: a different label
@@ -164,6 +164,34 @@ class Client:
         if timestamp is not None:
             record["timestamp"] = timestamp
         return self._send(model, "feedback", [record])
+
+    def log_outcomes(
+        self,
+        model: str,
+        outcomes: Iterable[tuple[str, str, bool | float] | Mapping[str, Any]],
+        *,
+        timestamp: float | datetime | None = None,
+    ) -> Receipt:
+        """Send business outcomes ``[(event_id, name, value), ...]`` (or ``{"id" | "unit",
+        "name", "value", "timestamp"?}`` mappings) of the model's predictions; synchronous.
+
+        ``name`` is an outcome declared in the model's config; ``value`` is ``True``/``False``
+        for a binary outcome, a number for a numeric one. An outcome is refused (in
+        ``Receipt.rejected``) until its prediction is stored, and a different value for an
+        outcome already stored comes back in ``Receipt.conflicts``. From serving code,
+        :meth:`PredictionLogger.log_outcome` queues one without blocking.
+        """
+        records: list[dict[str, Any]] = []
+        for item in outcomes:
+            if isinstance(item, Mapping):
+                record = dict(item)
+            else:
+                event_id, name, value = item
+                record = {"id": event_id, "name": name, "value": value}
+            if timestamp is not None:
+                record.setdefault("timestamp", timestamp)
+            records.append(record)
+        return self._send(model, "outcomes", records)
 
     def register_model(
         self, config: Mapping[str, Any], *, reference: Any | None = None

@@ -194,6 +194,7 @@ class LocalSink:
             "events": self._service.ingest_events,
             "labels": self._service.ingest_labels,
             "feedback": self._service.ingest_feedback,
+            "outcomes": self._service.ingest_outcomes,
         }[kind]
         try:
             outcome: IngestOutcome = ingest(model, orjson.loads(body)[kind])

@@ -5,7 +5,9 @@ daemon thread sends batches when ``batch_size`` events are waiting or ``flush_in
 have passed, and retries transient failures with capped exponential backoff and jitter
 ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015), honouring Retry-After
 (RFC 9110 §10.2.3). The serving thread never waits for the network: when the queue is full the
-overflow policy drops an event and counts it.
+overflow policy drops an event and counts it. ``log_outcome()`` queues a business outcome the
+same way, behind the events logged before it, so an outcome never reaches the service before the
+prediction it belongs to.
 
 Failure handling, by outcome of a batch:
 
@@ -35,9 +37,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from watchkeeper.errors import ConfigError
+from watchkeeper.errors import ConfigError, InputError
 from watchkeeper.sdk.losses import Loss, LossWarnings
-from watchkeeper.sdk.sink import Delivery, Outcome, Sink
+from watchkeeper.sdk.sink import BatchKind, Delivery, Outcome, Sink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,7 +55,7 @@ _live_loggers: weakref.WeakSet[PredictionLogger] = weakref.WeakSet()
 
 @dataclass(frozen=True, slots=True)
 class LoggerStats:
-    """Event counts of one logger since it was created.
+    """Item counts (events and outcomes) of one logger since it was created.
 
     ``sent``: stored by the server (including duplicates of earlier attempts); ``rejected``:
     refused by the server one by one (invalid, or over a cardinality cap); ``dropped``:
@@ -187,7 +189,8 @@ class PredictionLogger:
         self._warnings = LossWarnings(model=self._model, interval=self._warning_interval)
         self._wakeup = threading.Condition(self._lock)
         self._close_requested = threading.Event()
-        self._queue: deque[dict[str, Any]] = deque()
+        # Events and outcomes in the order they were logged; a batch holds one kind.
+        self._queue: deque[tuple[BatchKind, dict[str, Any]]] = deque()
         self._in_flight = 0
         self._flush_waiters = 0
         self._thread: threading.Thread | None = None
@@ -230,11 +233,15 @@ class PredictionLogger:
         error: bool = False,
         segment: Mapping[str, str] | None = None,
         timestamp: float | datetime | None = None,
+        unit: str | None = None,
+        arm: str | None = None,
     ) -> str:
         """Queue one prediction event and return its id; never blocks on the network.
 
         ``timestamp`` defaults to now (epoch seconds); a naive datetime means UTC. NaN feature
-        values are sent as null (missing).
+        values are sent as null (missing). ``unit`` names the unit the prediction is about (a
+        user, session or account id: outcomes and A/B analysis by unit read it) and ``arm`` the
+        router arm that made it; both are checked by the server like every field.
         """
         event_id = id if id is not None else f"{self._id_prefix}{next(self._counter):016x}"
         event: dict[str, Any] = {
@@ -253,6 +260,48 @@ class PredictionLogger:
             event["error"] = True
         if segment is not None:
             event["segment"] = segment
+        if unit is not None:
+            event["unit"] = unit
+        if arm is not None:
+            event["arm"] = arm
+        self._enqueue("events", event)
+        return event_id
+
+    def log_outcome(
+        self,
+        name: str,
+        value: bool | float,
+        *,
+        id: str | None = None,
+        unit: str | None = None,
+        timestamp: float | datetime | None = None,
+    ) -> None:
+        """Queue the business outcome ``name`` (declared in the model's config) of the
+        prediction in event ``id``, or of the latest prediction about ``unit`` at or before
+        ``timestamp`` (give one of the two): ``True``/``False`` for a binary outcome, a number
+        for a numeric one. Never blocks on the network.
+
+        It is sent after every event this logger queued before it. ``timestamp`` (when it
+        happened) defaults to now.
+        """
+        if (id is None) == (unit is None):
+            raise InputError(
+                f"log_outcome: give the prediction's id or a unit (one of the two), got "
+                f"id={id!r}, unit={unit!r}"
+            )
+        record: dict[str, Any] = {
+            "name": name,
+            "value": value,
+            "timestamp": time.time() if timestamp is None else timestamp,
+        }
+        if id is not None:
+            record["id"] = id
+        else:
+            record["unit"] = unit
+        self._enqueue("outcomes", record)
+
+    def _enqueue(self, kind: BatchKind, record: dict[str, Any]) -> None:
+        """Append to the queue (or drop by the overflow policy) and wake the sender."""
         dropped = ""
         with self._lock:
             queue = self._queue
@@ -260,7 +309,7 @@ class PredictionLogger:
                 self._dropped += 1
                 dropped = "logged after close()"
             elif len(queue) < self._capacity:
-                queue.append(event)
+                queue.append((kind, record))
                 # The sender sleeps without a deadline on an empty queue and until the flush
                 # interval on a partial one, so only these two lengths need to wake it.
                 if len(queue) == 1 or len(queue) == self._batch_size:
@@ -270,12 +319,11 @@ class PredictionLogger:
                 dropped = f"queue full at {self._capacity} events; last send: {self._last_send}"
                 if self._drop_oldest:
                     queue.popleft()
-                    queue.append(event)
+                    queue.append((kind, record))
             if self._thread is None and not self._closing:
                 self._start()
         if dropped:
             self._warnings.note(Loss.DROPPED, 1, dropped)
-        return event_id
 
     @overload
     def monitor(self, function: F, /) -> F: ...
@@ -379,18 +427,19 @@ class PredictionLogger:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            taken = self._next_batch()
+            if taken is None:
                 return
             try:
-                self._deliver(batch)
+                self._deliver(*taken)
             finally:
                 with self._lock:
                     self._in_flight = 0
                     self._wakeup.notify_all()
 
-    def _next_batch(self) -> list[dict[str, Any]] | None:
-        """Wait until a batch is due and take it; None when closing and nothing is left."""
+    def _next_batch(self) -> tuple[BatchKind, list[dict[str, Any]]] | None:
+        """Wait until a batch is due and take it (the oldest items, all of the oldest one's
+        kind); None when closing and nothing is left."""
         due: float | None = None
         with self._lock:
             while True:
@@ -404,19 +453,23 @@ class PredictionLogger:
                     self._closing or self._flush_waiters > 0 or (due is not None and now >= due)
                 )
                 if queued >= self._batch_size or (queued and urgent):
-                    count = min(queued, self._batch_size)
-                    batch = [self._queue.popleft() for _ in range(count)]
-                    self._in_flight = count
-                    return batch
+                    kind = self._queue[0][0]
+                    batch: list[dict[str, Any]] = []
+                    while self._queue and len(batch) < self._batch_size:
+                        if self._queue[0][0] != kind:
+                            break
+                        batch.append(self._queue.popleft()[1])
+                    self._in_flight = len(batch)
+                    return kind, batch
                 if self._closing:
                     return None
                 self._wakeup.wait(None if due is None else max(due - now, 0.0))
 
-    def _deliver(self, batch: Sequence[dict[str, Any]]) -> None:
+    def _deliver(self, kind: BatchKind, batch: Sequence[dict[str, Any]]) -> None:
         transient_attempts = 0
         unreachable_attempts = 0
         while True:
-            delivery = self._sink.send(self._model, "events", batch)
+            delivery = self._sink.send(self._model, kind, batch)
             if delivery.outcome is Outcome.DELIVERED:
                 self._last_send = "delivered (the traffic outpaces sending)"
                 self._record_delivery(delivery, len(batch))

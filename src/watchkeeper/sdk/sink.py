@@ -1,11 +1,10 @@
 """Where the SDK sends batches: the :class:`Sink` seam and its HTTP implementation.
 
-A sink takes one batch (events, labels or feedback of one model) and says what happened in a
-:class:`Delivery`; it never raises for delivery problems, so the sender thread decides about
-retries in one place. :class:`HttpSink` speaks the service wire contract
-(``POST /v1/models/{model}/{kind}``); :class:`~watchkeeper.sdk.local.LocalSink` writes to the
-embedded store in-process.
-"""
+A sink takes one batch (events, labels, feedback or outcomes of one model) and says what
+happened in a :class:`Delivery`; it never raises for delivery problems, so the sender thread
+decides about retries in one place. :class:`HttpSink` speaks the service wire contract (``POST
+/v1/models/{model}/{kind}``); :class:`~watchkeeper.sdk.local.LocalSink` writes to the embedded
+store in-process."""
 
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ from watchkeeper.ingest import Rejection
 
 __all__ = ["BatchKind", "Delivery", "HttpSink", "Outcome", "Sink", "encode_batch"]
 
-BatchKind = Literal["events", "labels", "feedback"]
+BatchKind = Literal["events", "labels", "feedback", "outcomes"]
 
 _RETRYABLE_STATUS = frozenset({408, 429})
 # A Retry-After longer than this is treated as this: a logger must not sleep for hours.

@@ -77,6 +77,7 @@ _INGEST_KINDS: Final = (
     ("watchkeeper_ingest_events", "Prediction events", "", _OUTCOMES),
     ("watchkeeper_ingest_labels", "Labels", "labels_", _WITH_CONFLICTS),
     ("watchkeeper_ingest_feedback", "Feedback ratings", "feedback_", _WITH_CONFLICTS),
+    ("watchkeeper_ingest_outcomes", "Business outcomes", "outcomes_", _WITH_CONFLICTS),
 )
 
 

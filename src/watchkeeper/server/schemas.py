@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "ERROR_DESCRIPTIONS",
@@ -31,6 +31,8 @@ __all__ = [
     "Label",
     "LabelBatch",
     "ModelConfig",
+    "Outcome",
+    "OutcomeBatch",
     "QualityConfig",
     "TokenCreate",
     "TokenCreated",
@@ -87,6 +89,19 @@ class ModelConfig(_Strict):
     retention_days: int = 30
     profile_retention_days: int = 400
     quality: QualityConfig | None = None
+    outcomes: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
+        Literal["binary", "numeric"],
+    ] = Field(
+        default_factory=dict,
+        max_length=32,
+        description=(
+            "Business outcomes the predictions may get (POST /v1/models/{name}/outcomes): "
+            "name → 'binary' (a click, a conversion) or 'numeric' (revenue)."
+        ),
+        examples=[{"click": "binary", "revenue": "numeric"}],
+        json_schema_extra={"additionalProperties": False},
+    )
 
 
 MODEL_CONFIG_SCHEMA_FILE = "model-config.schema.json"
@@ -124,6 +139,16 @@ class Event(_Strict):
     latency_ms: float | None = None
     error: bool = False
     segment: dict[str, str] | None = None
+    unit: str | None = Field(
+        None,
+        description="The unit the prediction is about (a user, session or account id; 1-256 "
+        "characters): sticky A/B assignment and outcomes by unit read it.",
+    )
+    arm: str | None = Field(
+        None,
+        description="The router arm that made the prediction (1-64 letters, digits, '_' or "
+        "'-', starting with a letter); set by POST /v1/models/{model}/predict.",
+    )
 
 
 class EventBatch(_Strict):
@@ -160,6 +185,31 @@ class FeedbackBatch(_Strict):
     """``POST /v1/models/{model}/feedback``."""
 
     feedback: list[Feedback]
+
+
+class Outcome(_Strict):
+    """A business outcome ``name`` (declared in the model config) of the prediction ``id``, or
+    of the latest prediction about ``unit`` at or before ``timestamp`` (one of the two)."""
+
+    id: str | None = Field(None, description="The event id of the prediction.")
+    unit: str | None = Field(
+        None,
+        description="Instead of id: the unit (user, session) whose latest prediction at or "
+        "before the outcome's time it belongs to.",
+    )
+    name: str = Field(description="A declared outcome of the model (its config's `outcomes`).")
+    value: bool | float = Field(
+        description="true/false or 0/1 for a binary outcome, a finite number for a numeric one."
+    )
+    timestamp: str | float | None = Field(
+        None, description="When it happened: ISO-8601 or epoch seconds; server time when absent."
+    )
+
+
+class OutcomeBatch(_Strict):
+    """``POST /v1/models/{model}/outcomes``."""
+
+    outcomes: list[Outcome]
 
 
 class Rejected(BaseModel):

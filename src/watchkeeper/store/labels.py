@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -27,19 +27,21 @@ from watchkeeper.store.records import (
     records_from,
 )
 
-__all__ = ["LabelStore"]
+__all__ = ["LabelStore", "split_repeats"]
+
+K = TypeVar("K")
 
 
-def _split_repeats(
-    keys: Sequence[str], values: Sequence[Any], inserted: set[str], stored: Mapping[str, Any]
-) -> tuple[list[str], list[str], list[int]]:
+def split_repeats(
+    keys: Sequence[K], values: Sequence[Any], inserted: set[K], stored: Mapping[K, Any]
+) -> tuple[list[K], list[K], list[int]]:
     """Split items (``keys`` in input order) into the first copy of each key stored now, the
     repeats of the stored value (retries: duplicates) and the positions of repeats with another
     value than the stored one (conflicts: the first value of a key is kept)."""
-    accepted: list[str] = []
-    duplicates: list[str] = []
+    accepted: list[K] = []
+    duplicates: list[K] = []
     conflicts: list[int] = []
-    claimed: set[str] = set()
+    claimed: set[K] = set()
     for position, (key, value) in enumerate(zip(keys, values, strict=True)):
         if key in inserted and key not in claimed:
             claimed.add(key)
@@ -108,7 +110,7 @@ class LabelStore(StoreBase):
                         )
                     )
                 )
-        accepted, duplicates, conflicting = _split_repeats(
+        accepted, duplicates, conflicting = split_repeats(
             ids, [label.label for label in labels], inserted, stored
         )
         unmatched = tuple(event_id for event_id in accepted if event_id not in matched)
@@ -200,7 +202,7 @@ class LabelStore(StoreBase):
                     key = f"{event_id}\x00{user_id}"
                     if key in repeated:
                         stored[key] = (rating, comment)
-        accepted, duplicates, conflicting = _split_repeats(
+        accepted, duplicates, conflicting = split_repeats(
             keys, [(int(item.rating), item.comment) for item in feedback], inserted, stored
         )
         positions: list[int] = []

@@ -27,6 +27,9 @@ from watchkeeper.store.records import (
     ModelRecord,
     NewFeedback,
     NewLabel,
+    NewOutcome,
+    OutcomeInsertResult,
+    OutcomeRecord,
     ReferenceProfileRecord,
     RetentionResult,
     VersionRecord,
@@ -95,6 +98,10 @@ class MonitorStore(Protocol):
         self, model_id: ModelId, labels: Sequence[NewLabel], *, seq: int = 0
     ) -> LabelInsertResult: ...
 
+    def insert_outcomes(
+        self, model_id: ModelId, outcomes: Sequence[NewOutcome], *, seq: int = 0
+    ) -> OutcomeInsertResult: ...
+
     def iter_event_batches(
         self,
         model_id: ModelId,
@@ -123,6 +130,14 @@ class MonitorStore(Protocol):
     ) -> list[LabelRecord]: ...
 
     def last_seq(self) -> int: ...
+
+    def latest_predictions(
+        self, model_id: ModelId, wanted: Sequence[tuple[str, float]]
+    ) -> dict[tuple[str, float], EventId]: ...
+
+    def outcomes_after(self, seq: int) -> list[OutcomeRecord]: ...
+
+    def outcomes_for(self, model_id: ModelId, ids: Sequence[EventId]) -> list[OutcomeRecord]: ...
 
     def list_models(self) -> list[ModelRecord]: ...
 

@@ -36,6 +36,9 @@ __all__ = [
     "NewEvent",
     "NewFeedback",
     "NewLabel",
+    "NewOutcome",
+    "OutcomeInsertResult",
+    "OutcomeRecord",
     "ReferenceProfileRecord",
     "RetentionResult",
     "StorableEvent",
@@ -123,7 +126,7 @@ def canonical_segment(tags: Mapping[str, str] | None) -> str:
 
 # Values per event in ``EncodedEvents.values`` (the ``events`` columns between ``model_id`` and
 # ``ingested_at``).
-ENCODED_EVENT_VALUES = 9
+ENCODED_EVENT_VALUES = 11
 
 
 class StorableEvent(Protocol):
@@ -148,10 +151,15 @@ class StorableEvent(Protocol):
     def error(self) -> bool: ...
     @property
     def segment(self) -> str: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def arm(self) -> str | None: ...
 
 
 class NewEvent(NamedTuple):
-    """One prediction event to store; ``segment`` is canonical ``"k=v,k2=v2"`` or ``""``."""
+    """One prediction event to store; ``segment`` is canonical ``"k=v,k2=v2"`` or ``""``,
+    ``unit`` the unit it is about and ``arm`` the router arm that made it (None: not sent)."""
 
     event_id: EventId
     version: str
@@ -162,6 +170,8 @@ class NewEvent(NamedTuple):
     latency_ms: float | None = None
     error: bool = False
     segment: str = ""
+    unit: str | None = None
+    arm: str | None = None
 
 
 class NewLabel(NamedTuple):
@@ -180,6 +190,17 @@ class NewFeedback(NamedTuple):
     rating: int
     ts: float
     comment: str | None = None
+
+
+class NewOutcome(NamedTuple):
+    """The business outcome ``name`` (1.0 / 0.0 when binary) of the prediction ``event_id``,
+    observed at ``ts``; ``unit`` when it was sent for a unit (and attributed to ``event_id``)."""
+
+    event_id: EventId
+    name: str
+    value: float
+    ts: float
+    unit: str | None = None
 
 
 class Conflict(NamedTuple):
@@ -241,6 +262,9 @@ class EventRecord:
     ingested_at: float
     # The number of the ingest call that stored it (0 for events stored before checkpoints).
     seq: int = 0
+    # The unit the prediction was about and the router arm that made it (None: not sent).
+    unit: str | None = None
+    arm: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +290,21 @@ class FeedbackRecord:
     comment: str | None
     ts: float
     seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """A stored business outcome of a prediction: observed at ``ts``, stored at
+    ``received_at``."""
+
+    model_id: ModelId
+    event_id: EventId
+    name: str
+    value: float
+    ts: float
+    received_at: float
+    seq: int = 0
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,11 +375,11 @@ class TokenRecord:
 class EncodedEvents:
     """An event batch encoded for one backend's writer by its codec (``Store.event_codec``).
 
-    ``values`` holds nine values per event, flat: id, version, ts, segment, features,
-    prediction, proba, latency_ms, error; how the JSON fields and the flag are encoded is the
-    codec's (``watchkeeper.store.codec``). Encoding needs no store, so it can happen in another
-    process and travel (it pickles cheaply): the ingest workers of the server encode, the
-    server stores.
+    ``values`` holds eleven values per event, flat: id, version, ts, segment, features,
+    prediction, proba, latency_ms, error, unit, arm; how the JSON fields, the flag and a missing
+    unit or arm are encoded is the codec's (``watchkeeper.store.codec``). Encoding needs no
+    store, so it can happen in another process and travel (it pickles cheaply): the ingest
+    workers of the server encode, the server stores.
     """
 
     values: list[Any]
@@ -396,9 +435,22 @@ class LabelInsertResult:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeInsertResult:
+    """Outcome of storing business outcomes; ``stored_positions`` index the input items stored
+    now (one per ``(event_id, name)``), ``duplicate_ids`` (event ids) repeat a stored value
+    exactly (retries), ``conflicts`` differ from it and are refused (the first value is kept)."""
+
+    inserted_ids: tuple[EventId, ...]
+    duplicate_ids: tuple[EventId, ...]
+    stored_positions: tuple[int, ...]
+    conflicts: tuple[Conflict, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionResult:
     """How many raw rows a retention pass deleted."""
 
     events: int
     labels: int
     feedback: int
+    outcomes: int = 0

@@ -11,6 +11,7 @@ transactions, migrations, the backend's event writer):
 - ``models.py``: models, versions, reference profiles
 - ``events.py``: events (written by ``writers.py``, encoded by ``codec.py``)
 - ``labels.py``: labels and feedback
+- ``outcomes.py``: business outcomes
 - ``windows.py``: window profiles, checkpoints and the changed-windows feed
 - ``tokens.py``: API tokens
 - ``registry.py``: model registry versions, aliases and alias moves
@@ -23,6 +24,7 @@ from watchkeeper.store.codec import encode_columns, encode_events
 from watchkeeper.store.events import EventStore
 from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
+from watchkeeper.store.outcomes import OutcomeStore
 from watchkeeper.store.registry import RegistryStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
@@ -30,8 +32,11 @@ from watchkeeper.store.windows import WindowStore
 __all__ = ["MIGRATIONS_DIR", "Store", "encode_columns", "encode_events", "migrate_connection"]
 
 
-class Store(ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore):
-    """Models, versions, profiles, events, labels, feedback, window profiles and API tokens.
+class Store(
+    ModelStore, EventStore, LabelStore, OutcomeStore, WindowStore, TokenStore, RegistryStore
+):
+    """Models, versions, profiles, events, labels, feedback, outcomes, window profiles and API
+    tokens.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
     ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain

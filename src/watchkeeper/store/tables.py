@@ -25,10 +25,13 @@ __all__ = [
     "metadata",
     "model_versions",
     "models",
+    "outcomes",
     "reference_profiles",
     "registry_alias_moves",
     "registry_aliases",
     "registry_versions",
+    "serving_route_changes",
+    "serving_routes",
     "window_checkpoints",
     "window_profiles",
 ]
@@ -96,10 +99,16 @@ events = sa.Table(
     sa.Column("proba", _JSON_NULLABLE, nullable=True),
     sa.Column("latency_ms", sa.Double, nullable=True),
     sa.Column("error", sa.Boolean, nullable=False),
+    # The unit the prediction was about and the router arm that made it (0005; null when the
+    # client sent none).
+    sa.Column("unit", sa.String, nullable=True),
+    sa.Column("arm", sa.String, nullable=True),
     sa.Column("ingested_at", sa.Double, nullable=False),
     _seq(),
     sa.Index(None, "model_id", "ts"),
     sa.Index(None, "seq"),
+    # A unit's latest prediction at or before a time (outcomes by unit; 0006).
+    sa.Index(None, "model_id", "unit", "ts"),
 )
 
 labels = sa.Table(
@@ -125,6 +134,22 @@ feedback = sa.Table(
     sa.Column("rating", sa.Integer, nullable=False),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("ts", sa.Double, nullable=False),
+    _seq(),
+    sa.Index(None, "model_id", "ts"),
+    sa.Index(None, "seq"),
+)
+
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("model_id", sa.Integer, _model_fk(), primary_key=True),
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    # The unit the outcome was sent for (null: sent by prediction id).
+    sa.Column("unit", sa.String, nullable=True),
+    sa.Column("received_at", sa.Double, nullable=False),
     _seq(),
     sa.Index(None, "model_id", "ts"),
     sa.Index(None, "seq"),
@@ -233,6 +258,32 @@ registry_alias_moves = sa.Table(
     sa.Column("moved_at", sa.Double, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Index(None, "model", "alias", "moved_at"),
+)
+
+# Serving (see watchkeeper.serving): each model's routing config (arms, weights, sticky A/B,
+# shadow) with a revision number, and every change of one (who, when, why), so "which split
+# served at time T" has an answer like the aliases' history.
+serving_routes = sa.Table(
+    "serving_routes",
+    metadata,
+    sa.Column("model", sa.String, primary_key=True),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_by", sa.String, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+serving_route_changes = sa.Table(
+    "serving_route_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("config", _JSON_NULLABLE, nullable=True),
+    sa.Column("changed_by", sa.String, nullable=False),
+    sa.Column("changed_at", sa.Double, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index(None, "model", "changed_at"),
 )
 
 # -- alerting (revision 0002): alert state, notification log, silences, outbox, rules, history --

@@ -1,4 +1,5 @@
-"""Ingest routes: prediction events (JSON, Arrow IPC, Parquet), delayed labels and feedback.
+"""Ingest routes: prediction events (JSON, Arrow IPC, Parquet), delayed labels, feedback and
+business outcomes.
 
 The answer is sent only after the service has committed the accepted items, so a 2xx means
 durable. Per-item problems come back in ``rejected``; only an unusable envelope (not JSON, not
@@ -24,6 +25,7 @@ from watchkeeper.server.schemas import (
     FeedbackBatch,
     IngestResponse,
     LabelBatch,
+    OutcomeBatch,
     answers,
     json_body,
 )
@@ -193,5 +195,24 @@ async def ingest_feedback(model: str, request: Request) -> JsonResponse:
     body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     outcome = await run_in_threadpool(
         _batch, state, model, body, "feedback", state.service.ingest_feedback
+    )
+    return JsonResponse(outcome.to_dict())
+
+
+@router.post(
+    "/v1/models/{model}/outcomes",
+    summary="Ingest business outcomes of predictions (a click, a conversion, revenue)",
+    response_model=None,
+    responses=_ANSWERS,
+    openapi_extra=json_body(OutcomeBatch),
+    dependencies=[Depends(require("ingest"))],
+)
+async def ingest_outcomes(model: str, request: Request) -> JsonResponse:
+    """Store outcomes ``{"outcomes": [{"id" | "unit", "name", "value", "timestamp"?}]}``."""
+    state = app_state(request)
+    require_media(request, JSON)
+    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
+    outcome = await run_in_threadpool(
+        _batch, state, model, body, "outcomes", state.service.ingest_outcomes
     )
     return JsonResponse(outcome.to_dict())
