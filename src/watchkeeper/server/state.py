@@ -12,6 +12,7 @@ from fastapi import Request
 from watchkeeper.config import Settings
 from watchkeeper.server.auth import Authenticator
 from watchkeeper.server.metrics import IngestMeter
+from watchkeeper.server.service_metrics import ModelLoadStatus
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class AppState:
     authenticator: Authenticator
     meter: IngestMeter
     registry: CollectorRegistry
+    # What serving sets when it loads a model version (``watchkeeper_model_load_status``).
+    load_status: ModelLoadStatus
     alerting: AlertingEngine
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
