@@ -170,6 +170,19 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
                 ),
             ),
             Panel(
+                "Prediction drift",
+                "Drift effect size of the model's output (the prediction, or the class "
+                "probabilities) against the reference, all segments merged.",
+                "none",
+                (
+                    Query(
+                        f'max by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
+                        f'signal="prediction_drift.score"}})',
+                        "{{model}} {{version}}",
+                    ),
+                ),
+            ),
+            Panel(
                 "Prediction confidence",
                 "Largest class probability of the predictions: 10th percentile and median.",
                 "percentunit",
