@@ -297,7 +297,9 @@ def _wait_for_first_scrape(prometheus: Daemon) -> None:
 
 
 def _has_data(stack: Stack, expr: str) -> bool:
-    return any(not math.isnan(float(sample["value"][1])) for sample in stack.query(concrete(expr)))
+    # Rates over two minutes: the batches stay in range however long a busy machine takes.
+    samples = stack.query(concrete(expr, rate_interval="2m"))
+    return any(not math.isnan(float(sample["value"][1])) for sample in samples)
 
 
 def _wait_for_data(stack: Stack, exprs: list[str], *, timeout: float = 30.0) -> list[str]:
