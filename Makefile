@@ -27,7 +27,7 @@ typecheck: install
 # Real components the tests use (installed with apt-get when missing, started locally).
 test-services:
 	scripts/install-chromium.sh
-	scripts/install-promtool.sh
+	scripts/prometheus.sh install
 	scripts/postgres.sh start >/dev/null
 	PYTHON=$(PYTHON) scripts/mlflow.sh install >/dev/null
 

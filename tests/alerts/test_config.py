@@ -223,7 +223,18 @@ def test_prometheus_export_passes_promtool(tmp_path: Path) -> None:
     export = export_prometheus_rules(specs)
     skipped_rules = {name for name, _ in export.skipped}
     assert "LatencyShift" in skipped_rules  # a detector has no PromQL
-    assert "CreditDriftShareHigh" in skipped_rules  # no drift-share metric
+    assert "CreditDriftShareHigh" in export.exported
+    assert 'watchkeeper_signal{model="credit",signal="drift_share"} >= 0.5' in export.yaml
+    # Each exported rule's value: the expression its condition compares, without the threshold.
+    values = dict(export.values)
+    assert list(values) == list(export.exported)
+    assert (
+        values["CreditDriftShareHigh"] == 'watchkeeper_signal{model="credit",signal="drift_share"}'
+    )
+    assert values["CreditNoData"] == (
+        'time() - max by (model) (watchkeeper_signal{model="credit",signal="last_event"})'
+    )
+    assert f"{values['CreditNoData']} > 1800" in export.yaml
     assert "Acc" in skipped_rules  # exported, but its {% if %} annotation was replaced
     assert "FeatureDrift" in export.exported
     assert "CreditFeatureDrift" in export.exported

@@ -9,12 +9,14 @@ signal                     PromQL
 ``drift.<f>.score``        ``watchkeeper_feature_drift_score{model, version, feature}``
 ``drift.<f>.detected``     ``watchkeeper_signal{signal="drift.<f>.detected"}`` (the calibrated
                            verdict, 0 or 1; ``*`` patterns keep the feature as a label)
+``drift_share``            ``watchkeeper_signal{signal="drift_share"}``
 ``accuracy``               ``watchkeeper_model_accuracy{model, version}``
 ``latency_p99`` (ms)       ``histogram_quantile(0.99, …prediction_latency_seconds_bucket…)``
                            (the threshold is converted from milliseconds to seconds)
 ``error_rate``             ``rate(…errors_total) / rate(…predictions_total)``
 ``feedback_mean_rating``   ``watchkeeper_feedback_rating_mean{model}``
-``absent``                 no ``watchkeeper_predictions_total`` increase over the period
+``absent``                 ``time() -`` the newest ``last_event`` signal (the ingest time of
+                           the model's last event) above the period
 =========================  ==============================================================
 
 A rule's ``min_labels`` becomes ``and on (model, version)`` the window's ``labeled_count``
@@ -48,11 +50,17 @@ _PRINTF_REF = re.compile(r"\{\{\s*value\s*\|\s*printf\(\s*(\"[^\"]*\"|'[^']*')\s
 
 @dataclass(frozen=True)
 class PrometheusExport:
-    """The rules file text and the rules (or annotations) that could not be exported."""
+    """The rules file text and the rules (or annotations) that could not be exported.
+
+    ``values`` holds, for each exported rule, the PromQL of the value its condition compares
+    (the expression without the threshold): it has data whenever watchkeeper publishes the
+    signal, firing or not, which is what a dashboard plots and a test checks.
+    """
 
     yaml: str
     exported: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...]
+    values: tuple[tuple[str, str], ...] = ()
 
 
 def _quote(value: str) -> str:
@@ -77,15 +85,17 @@ def _selector(spec: RuleSpec, *, feature: str | None = None) -> str:
 _BY = "model, version"
 
 
-def _expression(spec: RuleSpec, rate_window: str) -> str | None:
+def _expression(spec: RuleSpec, rate_window: str) -> tuple[str, str] | None:
+    """The rule's value expression and its alerting expression, or None when it has none."""
     condition = spec.condition
     if isinstance(condition, AbsentCondition):
-        selector = _selector(spec)
-        window = format_duration(condition.period)
-        return (
-            f"(sum by (model) (increase(watchkeeper_predictions_total{selector}[{window}])) == 0)"
-            f" or absent(watchkeeper_predictions_total{selector})"
-        )
+        # Seconds since the model's newest event was ingested: the same clock watchkeeper's
+        # absent rules read (restored from the store after a restart), and no series at all
+        # for a model that never had an event, which watchkeeper does not alert on either.
+        base = _selector(spec)[1:-1]
+        last = f'watchkeeper_signal{{{base}{"," if base else ""}signal="last_event"}}'
+        value = f"time() - max by (model) ({last})"
+        return value, f"{value} > {condition.period:.10g}"
     if not isinstance(condition, ThresholdCondition):
         return None
     op = condition.op.value
@@ -96,6 +106,9 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
         metric = f"watchkeeper_feature_drift_score{_selector(spec, feature=scored)}"
     elif verdict is not None:
         metric = _verdict_metric(spec, verdict)
+    elif spec.signal == "drift_share":
+        base = _selector(spec)[1:-1]
+        metric = f'watchkeeper_signal{{{base}{"," if base else ""}signal="drift_share"}}'
     elif spec.signal == "accuracy":
         metric = f"watchkeeper_model_accuracy{_selector(spec)}"
     elif spec.signal == "feedback_mean_rating":
@@ -124,7 +137,7 @@ def _expression(spec: RuleSpec, rate_window: str) -> str | None:
             f'watchkeeper_signal{{{base}{"," if base else ""}segment="*",signal="labeled_count"}}'
         )
         expression = f"({expression}) and on ({_BY}) ({labeled} >= {spec.min_labels})"
-    return expression
+    return metric, expression
 
 
 def _drift_column(signal: str, stat: str) -> str | None:
@@ -171,11 +184,13 @@ def export_prometheus_rules(
     rules = []
     exported: list[str] = []
     skipped: list[tuple[str, str]] = []
+    values: list[tuple[str, str]] = []
     for spec in specs:
-        expression = _expression(spec, rate_window)
-        if expression is None:
+        expressions = _expression(spec, rate_window)
+        if expressions is None:
             skipped.append((spec.name, f"signal {spec.signal!r} with this condition has no metric"))
             continue
+        value, expression = expressions
         threshold = (
             spec.condition.threshold if isinstance(spec.condition, ThresholdCondition) else ""
         )
@@ -202,7 +217,10 @@ def export_prometheus_rules(
             rule["annotations"] = annotations
         rules.append(rule)
         exported.append(spec.name)
+        values.append((spec.name, value))
     text = yaml.safe_dump(
         {"groups": [{"name": group_name, "rules": rules}]}, sort_keys=False, width=1000
     )
-    return PrometheusExport(yaml=text, exported=tuple(exported), skipped=tuple(skipped))
+    return PrometheusExport(
+        yaml=text, exported=tuple(exported), skipped=tuple(skipped), values=tuple(values)
+    )

@@ -42,6 +42,10 @@ LAZY_COMMANDS: Final = {
         "watchkeeper.cli.signals",
         "Series of a signal and range reports (on the database, or a server with --url).",
     ),
+    "grafana": (
+        "watchkeeper.cli.grafana",
+        "The Grafana dashboard of watchkeeper's /metrics.",
+    ),
     "replay": (
         "watchkeeper.cli.replay",
         "Replay historical events through the live path (windows, signals, labels, rules) in "

@@ -26,6 +26,7 @@ from watchkeeper.server.lifecycle import RefuseWhileRecovering, lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
+from watchkeeper.server.service_metrics import ModelLoadStatus, RequestMetrics
 from watchkeeper.server.state import AppState
 from watchkeeper.server.wire import CloseUnreadBodies, JsonResponse
 from watchkeeper.server.workers import IngestWorkers, default_worker_count
@@ -82,13 +83,15 @@ def create_app(
 
         model_registry = Registry(store, ArtifactStore(settings.artifact_location), clock=clock)
         workers = _ingest_workers(settings)
+        load_status = ModelLoadStatus()
         state = AppState(
             settings=settings,
             store=store,
             service=service,
             authenticator=Authenticator(settings=settings, store=store),
             meter=meter,
-            registry=build_registry(service, meter),
+            registry=build_registry(service, meter, load_status=load_status, alerting=alerting),
+            load_status=load_status,
             alerting=alerting,
             model_registry=model_registry,
             workers=workers,
@@ -119,6 +122,8 @@ def create_app(
     app.include_router(docs_router(app))
     app.include_router(dashboard_router())
     app.add_middleware(CloseUnreadBodies)
+    # Outermost: it counts the answers of the middleware above too (503 while recovering).
+    app.add_middleware(RequestMetrics, registry=state.registry)
     _document_bodies(app)
     return app
 

@@ -18,8 +18,16 @@ and a server, never share counts. Series (names in ``docs/service.md``):
   ``watchkeeper_model_accuracy``, ``watchkeeper_model_performance{model,version,metric}``,
   ``watchkeeper_feedback_rating_mean``, and every signal of every segment as
   ``watchkeeper_signal{model,version,segment,signal}``;
-- ``watchkeeper_process_*`` / ``watchkeeper_system_*`` / ``watchkeeper_gpu_*`` from the
-  monitor's system signals, plus the standard ``process_*`` collector of prometheus-client.
+- ``watchkeeper_prediction_confidence{model,version}`` (histogram of each accepted prediction's
+  largest class probability) and ``watchkeeper_ingest_batch_size{model,kind}`` (items per
+  ingest request);
+- ``watchkeeper_model_load_status{model,version,state}`` (see
+  :class:`~watchkeeper.server.service_metrics.ModelLoadStatus`) and
+  ``watchkeeper_alerts{alertname,model,severity,state}``, the alerting engine's alerts;
+- ``watchkeeper_process_*`` / ``watchkeeper_system_*`` from the monitor's system signals,
+  ``watchkeeper_gpu_*{gpu}`` when NVML answers, plus the standard ``process_*`` collector of
+  prometheus-client. HTTP requests are counted by
+  :class:`~watchkeeper.server.service_metrics.RequestMetrics` on the same registry.
 
 Counting uses NumPy over whole batches: one ``searchsorted`` + ``bincount`` per batch and
 version, not one ``observe`` call per event.
@@ -44,9 +52,15 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from watchkeeper.monitor.signals import CLASSIFICATION_SIGNALS, REGRESSION_SIGNALS
+from watchkeeper.server.service_metrics import (
+    BATCH_SIZE_BUCKETS,
+    CONFIDENCE_BUCKETS,
+    ModelLoadStatus,
+)
 from watchkeeper.signalkey import feature_of
 
 if TYPE_CHECKING:
+    from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
 
 __all__ = [
@@ -67,6 +81,7 @@ PERFORMANCE_SIGNALS: Final = frozenset(CLASSIFICATION_SIGNALS + REGRESSION_SIGNA
     "label_coverage",
 }
 _METRIC_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
+_GPU_SIGNAL: Final = re.compile(r"gpu_(\d+)_(.+)")
 _SYSTEM_PREFIXES: Final = ("process_", "system_", "gpu_")
 # The monitor labels samples merged over every segment "*"; "" is the events without segment.
 _OVERALL: Final = frozenset({"*", ""})
@@ -144,34 +159,62 @@ class IngestMeter:
     """
 
     latency: Histograms = field(default_factory=lambda: Histograms(LATENCY_BUCKETS_SECONDS))
+    confidence: Histograms = field(default_factory=lambda: Histograms(CONFIDENCE_BUCKETS))
+    batch_sizes: Histograms = field(default_factory=lambda: Histograms(BATCH_SIZE_BUCKETS))
     predictions: dict[tuple[str, str], float] = field(default_factory=dict)
     errors: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record_events(
-        self, model: str, versions: np.ndarray, errors: np.ndarray, latency_ms: np.ndarray
+        self,
+        model: str,
+        versions: np.ndarray,
+        errors: np.ndarray,
+        latency_ms: np.ndarray,
+        confidence: np.ndarray | None = None,
     ) -> None:
-        """Count accepted events by version: how many, how many failed, and their latencies."""
+        """Count accepted events by version: how many, how many failed, their latencies and,
+        when given, their confidence (largest class probability)."""
         if versions.size == 0:
             return
-        names, inverse = np.unique(versions.astype(str), return_inverse=True)
-        per_version = np.bincount(inverse, minlength=names.size)
-        failed = np.bincount(inverse, weights=errors.astype(np.float64), minlength=names.size)
+        names, inverse = _factorize(versions)
+        per_version = np.bincount(inverse, minlength=len(names))
+        failed = np.bincount(inverse, weights=errors.astype(np.float64), minlength=len(names))
         seconds = latency_ms.astype(np.float64) / 1000.0
         with self.lock:
-            for position, version in enumerate(names.tolist()):
+            for position, version in enumerate(names):
                 key = (model, version)
                 self.predictions[key] = self.predictions.get(key, 0.0) + float(
                     per_version[position]
                 )
                 self.errors[key] = self.errors.get(key, 0.0) + float(failed[position])
-        for position, version in enumerate(names.tolist()):
-            self.latency.observe((model, version), seconds[inverse == position])
+        for position, version in enumerate(names):
+            rows = slice(None) if len(names) == 1 else inverse == position
+            self.latency.observe((model, version), seconds[rows])
+            if confidence is not None:
+                self.confidence.observe((model, version), confidence[rows])
+
+    def record_batch(self, model: str, kind: str, size: int) -> None:
+        """Count one ingest request of ``size`` items (``kind``: events, labels or feedback)."""
+        self.batch_sizes.observe((model, kind), np.array([float(size)]))
 
     def snapshot(self) -> tuple[_Counts, _Counts]:
         """Copies of the prediction and error counters."""
         with self.lock:
             return dict(self.predictions), dict(self.errors)
+
+
+def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values and each value's position among them.
+
+    A batch nearly always holds one version: a dict of the values finds that without the string
+    sort of ``np.unique`` (measured for 2,000 events: 0.15 ms instead of 0.5-0.8 ms).
+    """
+    distinct = dict.fromkeys(values.tolist())
+    if len(distinct) == 1:
+        return [str(next(iter(distinct)))], np.zeros(values.size, dtype=np.intp)
+    names, inverse = np.unique(values.astype(str), return_inverse=True)
+    return names.tolist(), inverse
 
 
 def _latest(samples: Iterable[Mapping[str, Any]]) -> list[tuple[dict[str, str], float]]:
@@ -197,9 +240,18 @@ def _system_name(key: str) -> str:
 class ServiceCollector(Collector):
     """Collects the service's counters and latest signal values at scrape time."""
 
-    def __init__(self, service: MonitorService, meter: IngestMeter) -> None:
+    def __init__(
+        self,
+        service: MonitorService,
+        meter: IngestMeter,
+        *,
+        load_status: ModelLoadStatus | None = None,
+        alerting: AlertingEngine | None = None,
+    ) -> None:
         self._service = service
         self._meter = meter
+        self._load_status = load_status
+        self._alerting = alerting
 
     def collect(self) -> Iterator[Metric]:
         predictions, errors = self._meter.snapshot()
@@ -220,6 +272,20 @@ class ServiceCollector(Collector):
             "Model latency reported by the accepted events (latency_ms / 1000).",
             ("model", "version"),
         )
+        yield self._meter.confidence.family(
+            "watchkeeper_prediction_confidence",
+            "Largest class probability of each accepted prediction (classifiers with proba).",
+            ("model", "version"),
+        )
+        yield self._meter.batch_sizes.family(
+            "watchkeeper_ingest_batch_size",
+            "Items per ingest request (accepted, duplicate and rejected), by model and kind.",
+            ("model", "kind"),
+        )
+        if self._load_status is not None:
+            yield self._load_status.family()
+        if self._alerting is not None:
+            yield _alerts_family(self._alerting)
         counters = self._service.counters()
         yield from _ingest_families(counters.get("models", {}))
         yield _over_cap_family(counters.get("models", {}))
@@ -273,12 +339,25 @@ class ServiceCollector(Collector):
         yield from (drift, accuracy, performance, rating, signal)
 
     def _system_families(self) -> Iterator[Metric]:
+        gpus: dict[str, GaugeMetricFamily] = {}
         for key, value in sorted(self._service.system_signals().items()):
             if value is None:
                 continue
-            yield GaugeMetricFamily(
-                _system_name(key), f"System signal {key} of the watchkeeper server.", value=value
-            )
+            gpu = _GPU_SIGNAL.fullmatch(key)
+            if gpu is None:
+                documentation = f"System signal {key} of the watchkeeper server."
+                yield GaugeMetricFamily(_system_name(key), documentation, value=value)
+                continue
+            # One family per GPU measure with the device index as a label, not one per device.
+            index, measure = gpu.groups()
+            name = "watchkeeper_gpu_" + _METRIC_NAME.sub("_", measure)
+            family = gpus.get(name)
+            if family is None:
+                family = gpus[name] = GaugeMetricFamily(
+                    name, f"GPU {measure.replace('_', ' ')} (NVML), by device.", labels=["gpu"]
+                )
+            family.add_metric([index], value)
+        yield from gpus.values()
 
 
 def _counter(
@@ -339,9 +418,35 @@ def _store_family(operations: Mapping[str, Mapping[str, Any]]) -> Metric:
     return family
 
 
-def build_registry(service: MonitorService, meter: IngestMeter) -> CollectorRegistry:
+def _alerts_family(alerting: AlertingEngine) -> Metric:
+    counts: dict[tuple[str, str, str, str], float] = {}
+    for record in alerting.alerts():
+        key = (
+            record.rule,
+            record.labels.get("model", ""),
+            record.labels.get("severity", ""),
+            record.state.value,
+        )
+        counts[key] = counts.get(key, 0.0) + 1.0
+    family = GaugeMetricFamily(
+        "watchkeeper_alerts",
+        "watchkeeper's own alerts (pending, firing, resolved), by rule, model, severity, state.",
+        labels=["alertname", "model", "severity", "state"],
+    )
+    for labels, count in sorted(counts.items()):
+        family.add_metric(list(labels), count)
+    return family
+
+
+def build_registry(
+    service: MonitorService,
+    meter: IngestMeter,
+    *,
+    load_status: ModelLoadStatus | None = None,
+    alerting: AlertingEngine | None = None,
+) -> CollectorRegistry:
     """A fresh registry with the service collector and the standard process collector."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(service, meter))
+    registry.register(ServiceCollector(service, meter, load_status=load_status, alerting=alerting))
     ProcessCollector(registry=registry)
     return registry

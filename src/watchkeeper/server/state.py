@@ -12,6 +12,7 @@ from fastapi import Request
 from watchkeeper.config import Settings
 from watchkeeper.server.auth import Authenticator
 from watchkeeper.server.metrics import IngestMeter
+from watchkeeper.server.service_metrics import ModelLoadStatus
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class AppState:
     authenticator: Authenticator
     meter: IngestMeter
     registry: CollectorRegistry
+    # What serving sets when it loads a model version (``watchkeeper_model_load_status``).
+    load_status: ModelLoadStatus
     alerting: AlertingEngine
     # The model registry (versions, aliases, artifacts) on the same store.
     model_registry: Registry

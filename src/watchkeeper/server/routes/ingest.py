@@ -29,6 +29,7 @@ from watchkeeper.server.schemas import (
     answers,
     json_body,
 )
+from watchkeeper.server.service_metrics import max_class_probability
 from watchkeeper.server.state import AppState, app_state
 from watchkeeper.server.wire import (
     ARROW_STREAM,
@@ -62,7 +63,9 @@ def _check_size(state: AppState, count: int, what: str) -> None:
 
 
 def _count_stored(state: AppState, model: str, outcome: IngestOutcome) -> IngestOutcome:
-    """Feed the stored events (neither rejected nor duplicates) to the Prometheus meter."""
+    """Feed the batch's size and its stored events (neither rejected nor duplicates) to the
+    Prometheus meter."""
+    state.meter.record_batch(model, "events", _items(outcome))
     stored = outcome.stored
     if stored is not None and len(stored):
         state.meter.record_events(
@@ -70,8 +73,16 @@ def _count_stored(state: AppState, model: str, outcome: IngestOutcome) -> Ingest
             versions=np.asarray(stored.versions, dtype=object),
             errors=stored.errors,
             latency_ms=stored.latency,
+            confidence=max_class_probability(stored, state.service.get_model(model).proba),
         )
     return outcome
+
+
+def _items(outcome: IngestOutcome) -> int:
+    """How many items the request carried, whatever became of them."""
+    return (
+        outcome.accepted + outcome.duplicates + len(outcome.rejected) + len(outcome.conflicts or ())
+    )
 
 
 def _events_in_worker(state: AppState, model: str, body: bytes, kind: str) -> IngestOutcome | None:
@@ -158,7 +169,9 @@ def _batch(
 ) -> IngestOutcome:
     items = unwrap_batch(parse_json(body), key)
     _check_size(state, len(items), key)
-    return ingest(model, items)
+    outcome = ingest(model, items)
+    state.meter.record_batch(model, key, _items(outcome))
+    return outcome
 
 
 @router.post(
