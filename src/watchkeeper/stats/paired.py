@@ -111,7 +111,9 @@ def compare_paired(
             f"metric: expected one of {', '.join(METRICS)}, got {metric!r}", key="metric"
         )
     if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence: expected 0 < confidence < 1, got {confidence}", key="confidence")
+        raise ConfigError(
+            f"confidence: expected 0 < confidence < 1, got {confidence}", key="confidence"
+        )
     if resamples < 100:
         raise ConfigError(f"resamples: expected at least 100, got {resamples}", key="resamples")
     y, a, b = (np.asarray(values) for values in (truth, champion, candidate))
@@ -127,9 +129,7 @@ def compare_paired(
     return _bootstrap(y, a, b, metric, resamples, confidence, seed)
 
 
-def _mcnemar(
-    y: np.ndarray, a: np.ndarray, b: np.ndarray, confidence: float
-) -> PairedComparison:
+def _mcnemar(y: np.ndarray, a: np.ndarray, b: np.ndarray, confidence: float) -> PairedComparison:
     right_a = a == y
     right_b = b == y
     champion_only = int(np.count_nonzero(right_a & ~right_b))
@@ -219,9 +219,11 @@ def _metric(metric: str, y: np.ndarray, scores: np.ndarray, weights: np.ndarray)
     """The metric of ``scores`` for each row of ``weights`` (resample counts per row)."""
     total = weights.sum(axis=1)
     if metric == "mae":
-        return (weights @ np.abs(scores - y)) / total
+        mae: np.ndarray = (weights @ np.abs(scores - y)) / total
+        return mae
     if metric == "rmse":
-        return np.sqrt((weights @ (scores - y) ** 2) / total)
+        rmse: np.ndarray = np.sqrt((weights @ (scores - y) ** 2) / total)
+        return rmse
     return _weighted_auc(y, scores, weights)
 
 
@@ -247,4 +249,3 @@ def _weighted_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.
     wins = (positive_w * (below + 0.5 * tied)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, wins / pairs, np.nan)
-
