@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from watchkeeper.entrypoints import load_entry_point
 from watchkeeper.errors import ConfigError, InputError
 from watchkeeper.labels import canonical_label
 
@@ -295,19 +296,7 @@ def _lightgbm(data: bytes, features: Sequence[str]) -> LoadedModel:
 
 
 def _pyfunc(data: bytes, options: Mapping[str, Any], features: Sequence[str]) -> LoadedModel:
-    entry_point = options.get("entry_point")
-    if not isinstance(entry_point, str) or entry_point.count(":") != 1:
-        raise ConfigError(
-            f"entry_point: a pyfunc version needs 'package.module:factory', got {entry_point!r}",
-            key="entry_point",
-        )
-    module_name, attribute = entry_point.split(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"entry_point: cannot import {entry_point!r}: {exc}", key="entry_point"
-        ) from None
+    factory = load_entry_point(options.get("entry_point"), key="entry_point", what="a factory")
     # The factory gets a path: most loaders read files. The file outlives the call, since a
     # factory may map it lazily.
     with tempfile.NamedTemporaryFile(prefix="watchkeeper-pyfunc-", delete=False) as sink:
