@@ -241,7 +241,11 @@ def test_constant_check_reports_ranges_and_the_value() -> None:
     check = numeric_column_quality(
         numeric_values(pd.Series([1.0, 4.0])), numeric_values(pd.Series([2.5, 2.5]))
     )["constant"]
-    assert (check.reference, check.current, check.details) == (3.0, 0.0, {"value": 2.5})
+    assert (check.reference, check.current, check.details) == (
+        3.0,
+        0.0,
+        {"measure": "range, max − min", "value": 2.5},
+    )
 
 
 def test_empty_columns_raise() -> None:
