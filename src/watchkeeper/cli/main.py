@@ -295,9 +295,9 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
         for name, check in checks.items():
             if check["verdict"] != "ok":
                 measure = check_measure(check)
-                values = (check["reference"], check["current"])
+                values = [check["reference"], check["current"]]
                 if measure == "distinct labels":
-                    values = tuple(None if v is None else int(v) for v in values)
+                    values = [None if value is None else int(value) for value in values]
                 console.print(
                     f"  {escape(column)}.{name}{f' ({measure})' if measure else ''}: "
                     f"{check['verdict']} (reference {_fmt(values[0])}, current {_fmt(values[1])})"
