@@ -31,7 +31,7 @@ LAZY_COMMANDS: Final = {
     ),
     "models": (
         "watchkeeper.cli.service",
-        "List and register monitored models (on the database, or a server with --url).",
+        "List, register and update monitored models (on the database, or a server with --url).",
     ),
     "rules": ("watchkeeper.cli.alerts", "Alert rules (on the database, or a server with --url)."),
     "alerts": ("watchkeeper.cli.alerts", "Alerts (on the database, or a server with --url)."),
