@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from watchkeeper.ingest import Rejection, validate_feedback, validate_labels
+from watchkeeper.ingest import Rejection
+from watchkeeper.ingest.feedback import validate_feedback, validate_labels
 from watchkeeper.monitor.closing import note_changed
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers, update_stored
 from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
-from watchkeeper.store import (
+from watchkeeper.store.records import (
     EventRecord,
     FeedbackInsertResult,
     LabelInsertResult,

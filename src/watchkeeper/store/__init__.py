@@ -10,64 +10,16 @@ InsertResult(inserted_ids=('a1',), duplicate_ids=())
 from __future__ import annotations
 
 from watchkeeper.store.codec import EventCodec
-from watchkeeper.store.engine import normalise_url, redact_url
 from watchkeeper.store.protocol import MonitorStore
-from watchkeeper.store.records import (
-    Checkpoint,
-    CheckpointWindow,
-    Conflict,
-    EncodedEvents,
-    EventId,
-    EventRecord,
-    FeedbackInsertResult,
-    FeedbackRecord,
-    InsertResult,
-    LabelInsertResult,
-    LabelRecord,
-    ModelId,
-    ModelRecord,
-    NewEvent,
-    NewFeedback,
-    NewLabel,
-    ReferenceProfileRecord,
-    RetentionResult,
-    StorableEvent,
-    TokenRecord,
-    VersionRecord,
-    WindowRecord,
-    canonical_segment,
-)
+from watchkeeper.store.records import InsertResult, NewEvent
 from watchkeeper.store.store import Store, encode_columns, encode_events
 
 __all__ = [
-    "Checkpoint",
-    "CheckpointWindow",
-    "Conflict",
-    "EncodedEvents",
     "EventCodec",
-    "EventId",
-    "EventRecord",
-    "FeedbackInsertResult",
-    "FeedbackRecord",
     "InsertResult",
-    "LabelInsertResult",
-    "LabelRecord",
-    "ModelId",
-    "ModelRecord",
     "MonitorStore",
     "NewEvent",
-    "NewFeedback",
-    "NewLabel",
-    "ReferenceProfileRecord",
-    "RetentionResult",
-    "StorableEvent",
     "Store",
-    "TokenRecord",
-    "VersionRecord",
-    "WindowRecord",
-    "canonical_segment",
     "encode_columns",
     "encode_events",
-    "normalise_url",
-    "redact_url",
 ]
