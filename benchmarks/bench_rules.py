@@ -17,14 +17,8 @@ import time
 
 import numpy as np
 
-from watchkeeper.alerts import (
-    Op,
-    RuleEvaluator,
-    RuleSpec,
-    Sample,
-    ThresholdCondition,
-    default_rules,
-)
+from watchkeeper.alerts import RuleEvaluator, RuleSpec, Sample, default_rules
+from watchkeeper.alerts.rules import Op, ThresholdCondition
 
 MODELS = 100
 FEATURES = 20

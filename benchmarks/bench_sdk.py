@@ -23,7 +23,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from watchkeeper.ingest import ValidationResult, ValidEvent, validate_columns, validate_events
+from watchkeeper.ingest.arrow import validate_columns
+from watchkeeper.ingest.columns import ValidationResult, ValidEvent
+from watchkeeper.ingest.json import validate_events
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.sdk import Client
 

@@ -26,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import FEATURES, MODEL, make_events
 from watchkeeper.config import Settings
-from watchkeeper.ingest import validate_events
+from watchkeeper.ingest.json import validate_events
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.service import MonitorService
 from watchkeeper.store import Store

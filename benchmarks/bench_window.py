@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from watchkeeper.config import Settings
-from watchkeeper.ingest import validate_events
+from watchkeeper.ingest.json import validate_events
 from watchkeeper.ingest.spec import ModelSpec
-from watchkeeper.monitor import EventBatch, MonitorService, WindowProfile
+from watchkeeper.monitor import EventBatch, MonitorService
 from watchkeeper.monitor.signals import window_signals
+from watchkeeper.monitor.windows import WindowProfile
 from watchkeeper.store import Store
 
 T0 = 1_700_006_400.0 - (1_700_006_400.0 % 86_400)

@@ -7,7 +7,7 @@ only when a name that needs them is first used, so ``import watchkeeper`` stays 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import typing
 
 from watchkeeper.errors import (
     AuthError,
@@ -20,6 +20,7 @@ from watchkeeper.errors import (
     InputError,
     NotFoundError,
     SchemaError,
+    StaleVersionError,
     StoreError,
     WatchkeeperError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ReportResult",
     "Schema",
     "SchemaError",
+    "StaleVersionError",
     "StoreError",
     "TaskType",
     "WatchkeeperError",
@@ -67,7 +69,7 @@ __all__ = [
     "read_table",
 ]
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from watchkeeper.frame import as_dataframe, read_table
     from watchkeeper.report.report import Report, ReportResult
     from watchkeeper.schema import ColumnKind, Schema, TaskType, infer_schema
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
     from watchkeeper.stats.quality import QualityThresholds
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'watchkeeper' has no attribute {name!r}")

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
     from watchkeeper.report.report import ReportResult
 
-__all__ = ["DemoOutcome", "LiveOutcome", "load_rainfall", "run_demo", "run_live_demo"]
+__all__ = [
+    "DemoOutcome",
+    "LiveOutcome",
+    "load_rainfall",
+    "run_demo",
+    "run_live_demo",
+    "train_rainfall",
+]
 
 REFERENCE_ROWS = slice(0, 6000)
 CURRENT_START = 12_000
@@ -69,6 +76,16 @@ def load_rainfall() -> pd.DataFrame:
 
     with resources.as_file(resources.files("watchkeeper.data") / "rainfall.csv.gz") as path:
         return pd.read_csv(path)
+
+
+def train_rainfall(frame: pd.DataFrame, context: Any) -> Any:
+    """The demo's model fitted on ``frame``: the training function its retraining names
+    (``watchkeeper.demo:train_rainfall``, docs/retraining.md)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=0)
+    model.fit(frame[list(context.features)], frame[context.label].astype(int))
+    return model
 
 
 def _scored_frames() -> tuple[pd.DataFrame, pd.DataFrame]:

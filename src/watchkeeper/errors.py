@@ -13,6 +13,7 @@ working::
      ├── IngestError(ValueError)            a rejected event (``.index``, ``.field``)
      ├── NotFoundError(LookupError)         an unknown model, version, rule, alert ...
      ├── ConflictError(ValueError)          a duplicate name or an impossible state change
+     │    └── StaleVersionError             a change made against an outdated version (``.current``)
      ├── AuthError(PermissionError)         missing, unknown or insufficient token
      ├── StoreError(RuntimeError)           the metadata/event store failed (``.backend``)
      └── DeliveryError(RuntimeError)        a notification could not be delivered (``.receiver``)
@@ -34,6 +35,7 @@ __all__ = [
     "InputError",
     "NotFoundError",
     "SchemaError",
+    "StaleVersionError",
     "StoreError",
     "WatchkeeperError",
 ]
@@ -98,6 +100,15 @@ class NotFoundError(WatchkeeperError, LookupError):
 
 class ConflictError(WatchkeeperError, ValueError):
     """A duplicate name, or a state change that the current state does not allow."""
+
+
+class StaleVersionError(ConflictError):
+    """A change made against a version of an object that is no longer the current one (an
+    ``If-Match`` that does not match); ``current`` is the version now stored."""
+
+    def __init__(self, message: str, *, current: int) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class AuthError(WatchkeeperError, PermissionError):

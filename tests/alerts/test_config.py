@@ -9,18 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from watchkeeper.alerts import (
-    DetectorCondition,
-    EmailNotifier,
-    PagerDutyNotifier,
     RuleSpec,
     SlackNotifier,
-    WebhookNotifier,
     default_rules,
     dump_rules,
     export_prometheus_rules,
     load_alerting_config,
     load_rules,
 )
+from watchkeeper.alerts.notifiers import EmailNotifier, PagerDutyNotifier, WebhookNotifier
+from watchkeeper.alerts.rules import DetectorCondition
 from watchkeeper.errors import ConfigError
 from watchkeeper.ingest.spec import ModelSpec
 

@@ -5,19 +5,11 @@ from typing import Any
 
 import pytest
 
-from watchkeeper.alerts import (
-    Alert,
-    AlertState,
-    Dispatcher,
-    InhibitRule,
-    InMemoryAlertStateStore,
-    InMemoryOutbox,
-    Matcher,
-    OutboxItem,
-    Receiver,
-    Route,
-    Silence,
-)
+from watchkeeper.alerts import Alert, Dispatcher, Matcher, Receiver, Route, Silence
+from watchkeeper.alerts.model import AlertState
+from watchkeeper.alerts.outbox import InMemoryOutbox, OutboxItem
+from watchkeeper.alerts.routing import InhibitRule
+from watchkeeper.alerts.state import InMemoryAlertStateStore
 from watchkeeper.errors import ConfigError
 
 

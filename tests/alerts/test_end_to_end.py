@@ -9,17 +9,16 @@ from watchkeeper.alerts import (
     DeliveryWorker,
     Dispatcher,
     Matcher,
-    Op,
     Receiver,
     Route,
     RuleEvaluator,
     RuleSpec,
     Sample,
-    Severity,
     Silence,
     SlackNotifier,
-    ThresholdCondition,
 )
+from watchkeeper.alerts.model import Severity
+from watchkeeper.alerts.rules import Op, ThresholdCondition
 from watchkeeper.store.alerts import SqlAlertStateStore, SqlSilenceStore
 from watchkeeper.store.outbox import SqlOutbox
 

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from watchkeeper.alerts import AlertState, RuleSpec
+from watchkeeper.alerts import RuleSpec
 from watchkeeper.alerts.defaults import default_rules
 from watchkeeper.alerts.engine import AlertingEngine
+from watchkeeper.alerts.model import AlertState
 from watchkeeper.alerts.rules import RuleEvaluator, WindowSamples
 from watchkeeper.errors import ConfigError, InputError
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watchkeeper.alerts import Sample, fingerprint, format_duration, parse_duration
-from watchkeeper.alerts.model import ZERO_TIME, format_timestamp
+from watchkeeper.alerts import Sample, fingerprint
+from watchkeeper.alerts.model import ZERO_TIME, format_duration, format_timestamp, parse_duration
 from watchkeeper.errors import ConfigError
 
 

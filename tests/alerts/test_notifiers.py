@@ -7,11 +7,11 @@ import pytest
 
 from tests.alerts._servers import CaptureServer, MailSink, PasswordCheck, smtp_server
 from tests.contracts.test_notifier_contract import MESSAGE
-from watchkeeper.alerts import (
+from watchkeeper.alerts import SlackNotifier
+from watchkeeper.alerts.notifiers import (
     AlertmanagerNotifier,
     EmailNotifier,
     PagerDutyNotifier,
-    SlackNotifier,
     WebhookNotifier,
 )
 from watchkeeper.errors import ConfigError, DeliveryError

@@ -11,16 +11,9 @@ from tests.alerts._databases import SQL_BACKENDS
 from tests.alerts._servers import CaptureServer
 from tests.contracts.test_notifier_contract import MESSAGE
 from tests.store.backends import backend_url
-from watchkeeper.alerts import (
-    Backoff,
-    DeliveryWorker,
-    InMemoryOutbox,
-    Outbox,
-    OutboxItem,
-    OutboxStatus,
-    Receiver,
-    WebhookNotifier,
-)
+from watchkeeper.alerts import Backoff, DeliveryWorker, Outbox, Receiver
+from watchkeeper.alerts.notifiers import WebhookNotifier
+from watchkeeper.alerts.outbox import InMemoryOutbox, OutboxItem, OutboxStatus
 from watchkeeper.store.outbox import SqlOutbox
 
 OutboxFactory = Callable[[], Outbox]

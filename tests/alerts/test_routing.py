@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from watchkeeper.alerts import Alert, AlertState, InhibitRule, Matcher, MatchOp, Route, Silence
-from watchkeeper.alerts.routing import inhibited_fingerprints, parse_matchers
+from watchkeeper.alerts import Alert, Matcher, Route, Silence
+from watchkeeper.alerts.model import AlertState
+from watchkeeper.alerts.routing import InhibitRule, MatchOp, inhibited_fingerprints, parse_matchers
 from watchkeeper.errors import ConfigError
 
 

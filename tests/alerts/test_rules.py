@@ -5,18 +5,10 @@ import time
 
 import pytest
 
-from watchkeeper.alerts import (
-    AbsentCondition,
-    AlertState,
-    DetectorCondition,
-    InMemoryAlertStateStore,
-    Op,
-    RuleEvaluator,
-    RuleSpec,
-    Sample,
-    Severity,
-    ThresholdCondition,
-)
+from watchkeeper.alerts import RuleEvaluator, RuleSpec, Sample
+from watchkeeper.alerts.model import AlertState, Severity
+from watchkeeper.alerts.rules import AbsentCondition, DetectorCondition, Op, ThresholdCondition
+from watchkeeper.alerts.state import InMemoryAlertStateStore
 from watchkeeper.alerts.template import AnnotationTemplate
 from watchkeeper.errors import ConfigError
 

@@ -11,17 +11,9 @@ import sqlalchemy as sa
 from tests.alerts._databases import SQL_BACKENDS
 from tests.store.backends import backend_url
 from tests.store.test_migrations import HEAD
-from watchkeeper.alerts import (
-    AlertRecord,
-    AlertState,
-    AlertStateStore,
-    InMemoryAlertStateStore,
-    InMemorySilenceStore,
-    Matcher,
-    NotifyLogEntry,
-    Silence,
-    SilenceStore,
-)
+from watchkeeper.alerts import AlertRecord, AlertStateStore, Matcher, Silence, SilenceStore
+from watchkeeper.alerts.model import AlertState
+from watchkeeper.alerts.state import InMemoryAlertStateStore, InMemorySilenceStore, NotifyLogEntry
 from watchkeeper.errors import NotFoundError, StoreError
 from watchkeeper.store import Store
 from watchkeeper.store.alerts import SqlAlertStateStore, SqlRuleStore, SqlSilenceStore

@@ -11,8 +11,10 @@ import pytest
 
 from tests.alerts._servers import CaptureServer
 from tests.store.test_migrations import HEAD
-from watchkeeper.alerts import AlertState, Op, RuleSpec, ThresholdCondition, load_rules
+from watchkeeper.alerts import RuleSpec, load_rules
 from watchkeeper.alerts.engine import AlertingEngine, sample_from_dict
+from watchkeeper.alerts.model import AlertState
+from watchkeeper.alerts.rules import Op, ThresholdCondition
 from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError, StoreError
 from watchkeeper.store import Store
 

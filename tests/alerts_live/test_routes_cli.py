@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from tests.alerts._servers import free_port
 from tests.alerts_live.conftest import serve
-from watchkeeper.alerts import AlertState, dump_rules, load_rules
+from watchkeeper.alerts import dump_rules, load_rules
 from watchkeeper.alerts.engine import AlertingEngine
+from watchkeeper.alerts.model import AlertState
 from watchkeeper.cli.alerts import register
 from watchkeeper.config import Settings
 from watchkeeper.server.alerts_routes import alerts_router

@@ -9,7 +9,8 @@ import random
 
 import pytest
 
-from watchkeeper.detectors import DETECTOR_KINDS, Detector, DetectorSpec, ParamValue
+from watchkeeper.detectors import DETECTOR_KINDS, Detector, DetectorSpec
+from watchkeeper.detectors.base import ParamValue
 
 # Parameters small enough that every kind warms up and alarms on the short streams below.
 CONTRACT_PARAMS: dict[str, dict[str, ParamValue]] = {

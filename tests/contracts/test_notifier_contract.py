@@ -17,12 +17,11 @@ from tests.alerts._servers import (
     self_signed_certificate,
     smtp_server,
 )
-from watchkeeper.alerts import (
+from watchkeeper.alerts import Notifier, SlackNotifier
+from watchkeeper.alerts.notifiers import (
     AlertmanagerNotifier,
     EmailNotifier,
-    Notifier,
     PagerDutyNotifier,
-    SlackNotifier,
     WebhookNotifier,
 )
 from watchkeeper.errors import DeliveryError

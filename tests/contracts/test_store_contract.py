@@ -17,17 +17,16 @@ from watchkeeper.ingest.decode import JSON, DecodeJob, decode_body
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.windows import ColumnPlan
 from watchkeeper.schema import ColumnKind
-from watchkeeper.store import (
+from watchkeeper.store import NewEvent, Store
+from watchkeeper.store.codec import codec_for
+from watchkeeper.store.records import (
+    ENCODED_EVENT_VALUES,
     Conflict,
     EventRecord,
-    NewEvent,
     NewFeedback,
     NewLabel,
     NewOutcome,
-    Store,
 )
-from watchkeeper.store.codec import codec_for
-from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
 T0 = 1_700_000_000.0
 CONFIG = {

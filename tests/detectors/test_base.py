@@ -8,7 +8,8 @@ import json
 import pytest
 
 import watchkeeper.detectors as detectors
-from watchkeeper.detectors import CUSUM, DETECTOR_KINDS, DetectorSpec, detector_class
+from watchkeeper.detectors import CUSUM, DETECTOR_KINDS, DetectorSpec
+from watchkeeper.detectors.registry import detector_class
 from watchkeeper.errors import ConfigError
 
 

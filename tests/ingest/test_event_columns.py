@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from watchkeeper.ingest import validate_event_batch, validate_table
+from watchkeeper.ingest.arrow import validate_table
 from watchkeeper.ingest.decode import encode_valid
+from watchkeeper.ingest.json import validate_event_batch
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.models import reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch

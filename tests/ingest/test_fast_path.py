@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watchkeeper.ingest import rules, validate_events
+from watchkeeper.ingest import rules
+from watchkeeper.ingest.json import validate_events
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.schema import ColumnKind, TaskType
 

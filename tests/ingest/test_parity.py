@@ -17,15 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.ingest.models import NOW, SPEC
-from watchkeeper.ingest import (
-    ValidBatch,
-    decode_arrow_stream,
-    decode_parquet,
-    rules,
-    validate_event_batch,
-    validate_labels,
-    validate_table,
-)
+from watchkeeper.ingest import rules
+from watchkeeper.ingest.arrow import decode_arrow_stream, decode_parquet, validate_table
+from watchkeeper.ingest.columns import ValidBatch
+from watchkeeper.ingest.feedback import validate_labels
+from watchkeeper.ingest.json import validate_event_batch
 from watchkeeper.labels import canonical_label
 
 LIMITS: dict[str, Any] = {"now": NOW, "max_age_seconds": 7 * 86_400.0, "max_batch": 100}

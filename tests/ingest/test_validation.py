@@ -15,17 +15,11 @@ from hypothesis import strategies as st
 
 from tests.ingest.models import NOW, REGRESSION, SPEC
 from watchkeeper.errors import ConfigError, IngestError
-from watchkeeper.ingest import (
-    Rejection,
-    ValidEvent,
-    decode_arrow_stream,
-    decode_parquet,
-    unwrap_batch,
-    validate_columns,
-    validate_events,
-    validate_feedback,
-    validate_labels,
-)
+from watchkeeper.ingest import Rejection
+from watchkeeper.ingest.arrow import decode_arrow_stream, decode_parquet, validate_columns
+from watchkeeper.ingest.columns import ValidEvent
+from watchkeeper.ingest.feedback import validate_feedback, validate_labels
+from watchkeeper.ingest.json import unwrap_batch, validate_events
 from watchkeeper.ingest.rules import OutOfRange
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.schema import ColumnKind

@@ -12,7 +12,8 @@ import pytest
 from watchkeeper.config import Settings
 from watchkeeper.errors import ConfigError, ConflictError, InputError, NotFoundError
 from watchkeeper.ingest.spec import ModelSpec
-from watchkeeper.monitor import MonitorService, WindowProfile
+from watchkeeper.monitor import MonitorService
+from watchkeeper.monitor.windows import WindowProfile
 from watchkeeper.report import Report
 from watchkeeper.schema import Schema
 from watchkeeper.stats.performance import classification_metrics, regression_metrics

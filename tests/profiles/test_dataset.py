@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from watchkeeper.errors import InputError, SchemaError
 from watchkeeper.profiles import (
-    PROFILE_FORMAT_VERSION,
     CategoricalProfile,
     DatasetProfile,
     NumericProfile,
     ProfileAccumulator,
     profile_frame,
 )
+from watchkeeper.profiles.dataset import PROFILE_FORMAT_VERSION
 from watchkeeper.schema import ColumnKind, Schema, infer_schema
 
 

@@ -13,10 +13,9 @@ from watchkeeper.profiles import (
     DatasetProfile,
     NumericProfile,
     drift_from_profiles,
-    profile_categorical_drift,
     profile_frame,
-    profile_numeric_drift,
 )
+from watchkeeper.profiles.drift import profile_categorical_drift, profile_numeric_drift
 from watchkeeper.schema import infer_schema
 from watchkeeper.stats.drift import DriftConfig, DriftTest, categorical_drift, numeric_drift
 

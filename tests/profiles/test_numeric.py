@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from watchkeeper.errors import InputError
-from watchkeeper.profiles import NumericProfile, fine_edges
+from watchkeeper.profiles import NumericProfile
+from watchkeeper.profiles._binning import fine_edges
 
 values_strategy = arrays(
     np.float64,

@@ -23,9 +23,9 @@ from watchkeeper.profiles import (
     ProfileAccumulator,
     drift_from_profiles,
     profile_frame,
-    profile_numeric_drift,
 )
 from watchkeeper.profiles._cdf import outline_error_bound, sample_cdf, wasserstein
+from watchkeeper.profiles.drift import profile_numeric_drift
 from watchkeeper.schema import infer_schema
 from watchkeeper.stats.drift import numeric_drift
 

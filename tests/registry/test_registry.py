@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from tests.registry.conftest import Clock
 from watchkeeper.errors import ConfigError, NotFoundError
 from watchkeeper.profiles import DatasetProfile
-from watchkeeper.registry import ArtifactIntegrityError, Registry, parse_reference
-from watchkeeper.registry.registry import version_dict
+from watchkeeper.registry import ArtifactIntegrityError, Registry
+from watchkeeper.registry.registry import parse_reference, version_dict
 
 
 def training(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from watchkeeper.cli.main import app
 from watchkeeper.report import Report
-from watchkeeper.report.formatting import format_p_value
+from watchkeeper.report.formatting import check_measure, format_p_value
 from watchkeeper.report.html import render_html
 from watchkeeper.schema import Schema
 
@@ -84,3 +84,40 @@ def test_the_terminal_and_the_html_list_columns_in_one_order(tmp_path: Path) -> 
     positions = sorted(in_html, key=lambda name: html.index(f">{name}<"))
     assert in_terminal[: len(positions)] == positions
     assert positions[-1] == "pred"
+
+
+def test_a_constant_column_says_its_values_are_a_range_or_distinct_labels(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame(
+        {"level": rng.normal(5.0, 2.0, 400), "kind": rng.choice(["a", "b", "c"], 400)}
+    )
+    current = pd.DataFrame({"level": np.full(400, 7.5), "kind": ["a"] * 400})
+    result = Report().run(reference, current)
+    checks = result.to_dict()["quality"]["columns"]
+    assert checks["level"]["constant"]["verdict"] == "fail"
+    assert checks["kind"]["constant"]["verdict"] == "fail"
+    assert check_measure(checks["level"]["constant"]) == "range, max − min"
+    assert check_measure(checks["kind"]["constant"]) == "distinct labels"
+    assert check_measure(checks["level"]["missing_rate"]) is None
+
+    html = render_html(result.to_dict())
+    assert 'constant <span class="measure">(range, max − min)</span>' in html
+    assert 'constant <span class="measure">(distinct labels)</span>' in html
+    assert "<dt>measure</dt>" not in html  # said once, next to the name
+
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+    terminal = CliRunner().invoke(
+        app,
+        ["report", str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"), "--categorical", "kind"],
+        env={"COLUMNS": "200"},
+    )
+    assert terminal.exit_code == 0, terminal.stderr
+    lines = [line.strip() for line in terminal.stdout.splitlines()]
+    level = next(line for line in lines if line.startswith("level.constant"))
+    kind = next(line for line in lines if line.startswith("kind.constant"))
+    assert level.startswith("level.constant (range, max − min): fail (reference ")
+    assert level.endswith("current 0)")
+    assert kind == "kind.constant (distinct labels): fail (reference 3, current 1)"

@@ -19,8 +19,8 @@ from watchkeeper.errors import (
     NotFoundError,
 )
 from watchkeeper.ingest import Rejection
-from watchkeeper.sdk import Client, HttpSink, Outcome, Receipt
-from watchkeeper.sdk.sink import _retry_after, encode_batch
+from watchkeeper.sdk import Client, HttpSink, Receipt
+from watchkeeper.sdk.sink import Outcome, _retry_after, encode_batch
 from watchkeeper.store import Store
 
 CONFIG = {

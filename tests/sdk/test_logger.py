@@ -12,7 +12,8 @@ import pytest
 
 from tests.sdk.conftest import RecordingServer
 from watchkeeper.errors import ConfigError
-from watchkeeper.sdk import Client, LoggerStats, PredictionLogger
+from watchkeeper.sdk import Client, PredictionLogger
+from watchkeeper.sdk.logger import LoggerStats
 
 FAST_RETRIES: dict[str, Any] = {"backoff_initial": 0.02, "backoff_max": 0.1}
 

@@ -108,7 +108,7 @@ def test_hand_read_bodies_are_documented(client: httpx.Client) -> None:
         ("PUT", "/v1/tokens", "GET, POST"),
         ("POST", "/v1/rules", "GET, PUT"),
         ("PUT", "/v1/silences/abc", "DELETE, GET"),
-        ("POST", "/v1/models/churn", "DELETE, GET"),
+        ("POST", "/v1/models/churn", "DELETE, GET, PUT"),
     ],
 )
 def test_405_allows_every_method_of_the_path(

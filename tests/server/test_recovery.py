@@ -28,8 +28,8 @@ from tests.server.conftest import MODEL, ServerProcess, event
 from tests.store.backends import backend_url
 from watchkeeper.config import Settings
 from watchkeeper.ingest.spec import ModelSpec
-from watchkeeper.monitor import MonitorService, WindowProfile
-from watchkeeper.monitor.windows import WindowKey
+from watchkeeper.monitor import MonitorService
+from watchkeeper.monitor.windows import WindowKey, WindowProfile
 from watchkeeper.store import Store
 from watchkeeper.store import tables as t
 

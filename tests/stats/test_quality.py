@@ -244,6 +244,7 @@ def test_constant_check_reports_ranges_and_the_value() -> None:
         numeric_values(pd.Series([1.0, 4.0])), numeric_values(pd.Series([2.5, 2.5]))
     )["constant"]
     assert (check.reference, check.current, check.details["value"]) == (3.0, 0.0, 2.5)
+    assert check.details["measure"] == "range, max − min"
     # 2.5 is unlisted, so taken to occur once: C(3, 2) / C(4, 2) of the pooled values.
     assert check.details["p_value"] == pytest.approx(0.5)
 

@@ -61,6 +61,32 @@ def test_rate_increase_p_value_is_fishers_exact_test(
     assert rate_increase_p_value(events, rows) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("events", "rows"),
+    [
+        ((0, 3), (10, 3)),  # every current row an event: the top of the support
+        ((10, 3), (10, 3)),  # every row of both an event: certain
+        ((95, 5), (100, 5)),  # the bottom of the support is above zero
+        ((1, 1), (1, 1)),
+        ((3, 2), (20, 2)),
+        ((200, 60), (10_000, 400)),
+    ],
+)
+def test_rate_increase_p_value_is_scipys_hypergeometric_tail_at_the_edges(
+    events: tuple[int, int], rows: tuple[int, int]
+) -> None:
+    (reference_events, current_events), (reference_rows, current_rows) = events, rows
+    expected = stats.hypergeom.sf(
+        current_events - 1,
+        reference_rows + current_rows,
+        reference_events + current_events,
+        current_rows,
+    )
+    assert rate_increase_p_value(events, rows) == pytest.approx(
+        min(1.0, max(0.0, float(expected))), rel=1e-12, abs=1e-300
+    )
+
+
 def test_new_category_p_value_is_the_larger_of_fisher_and_good_turing() -> None:
     new_rows, current_rows, f1, f2, n = 30, 200, 12, 5, 300
     fisher = stats.fisher_exact(

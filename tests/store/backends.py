@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from watchkeeper.store import Store, normalise_url
+from watchkeeper.store import Store
+from watchkeeper.store.engine import normalise_url
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 POSTGRES_SCRIPT = PROJECT_DIR / "scripts" / "postgres.sh"

@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.store.backends import backend_url
-from watchkeeper.store import (
-    CheckpointWindow,
-    NewEvent,
-    NewFeedback,
-    NewLabel,
-    Store,
-)
+from watchkeeper.store import NewEvent, Store
 from watchkeeper.store.checkpoint import Checkpointer
+from watchkeeper.store.records import CheckpointWindow, NewFeedback, NewLabel
 
 
 def _writer(path: Path, stop: threading.Event, written: list[int]) -> None:

@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from watchkeeper.store import (
+from watchkeeper.store import NewEvent, Store
+from watchkeeper.store import tables as t
+from watchkeeper.store.records import (
     CheckpointWindow,
     LabelRecord,
     ModelRecord,
-    NewEvent,
     NewLabel,
-    Store,
     VersionRecord,
     WindowRecord,
+    record_from,
+    records_from,
 )
-from watchkeeper.store import tables as t
-from watchkeeper.store.records import record_from, records_from
 
 T0 = 1_700_000_000.0
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from watchkeeper.errors import ConfigError
-from watchkeeper.store import normalise_url, redact_url
+from watchkeeper.store.engine import normalise_url, redact_url
 
 
 @pytest.mark.parametrize(

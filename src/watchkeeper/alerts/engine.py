@@ -302,6 +302,36 @@ class AlertingEngine:
         options, e.g. ``window_seconds``, the model's smallest window)."""
         self.add_default_rules(model, **pack)
 
+    def on_model_updated(
+        self, model: str, *, previous: Mapping[str, Any], current: Mapping[str, Any]
+    ) -> list[RuleSpec]:
+        """Hook for a model's config update: its default pack follows the new options.
+
+        A rule of the pack still exactly as the ``previous`` options made it (nobody tuned it)
+        is replaced by the one of the ``current`` options (drift rules' ``for`` is the model's
+        smallest window); a rule someone changed stays as it is; a rule of the pack missing
+        from the stored set is added. Other rules, and every alert's state, are untouched.
+        Returns the rules added or replaced.
+        """
+        before = {spec.name: spec for spec in default_rules(model, **previous)}
+        pack = default_rules(model, **current)
+        if self._signal_catalog is not None:
+            catalog = self._signal_catalog()
+            pack = [spec for spec in pack if _references_known(spec, catalog)]
+        changed: list[RuleSpec] = []
+
+        def follow(stored: list[RuleSpec]) -> list[RuleSpec]:
+            now = {spec.name: spec for spec in stored}
+            changed[:] = [
+                spec
+                for spec in pack
+                if spec.name not in now or (now[spec.name] == before.get(spec.name) != spec)
+            ]
+            return _merged(stored, changed, overwrite=True)
+
+        self._change_rules(follow)
+        return changed
+
     def export_prometheus(self) -> PrometheusExport:
         """The current rules as a Prometheus rules file over watchkeeper's ``/metrics``."""
         return export_prometheus_rules(self.rules())

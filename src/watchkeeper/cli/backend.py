@@ -103,6 +103,14 @@ class Backend(RegistryCalls, Protocol):
     def register_model(
         self, config: Mapping[str, Any], reference: pd.DataFrame | None
     ) -> dict[str, Any]: ...
+    def update_model(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        reference: pd.DataFrame | None,
+        *,
+        expected_version: int | None,
+    ) -> dict[str, Any]: ...
     def create_token(self, name: str, scopes: list[str]) -> dict[str, Any]: ...
     def list_tokens(self) -> dict[str, Any]: ...
     def revoke_token(self, name: str) -> dict[str, Any]: ...
@@ -154,15 +162,32 @@ class ServerBackend(RegistryServerCalls):
     ) -> dict[str, Any]:
         registered = self._call("POST", "/v1/models", json=dict(config))
         if reference is not None:
-            buffer = io.BytesIO()
-            reference.to_parquet(buffer, index=False)
-            self._call(
-                "PUT",
-                f"/v1/models/{registered['name']}/reference",
-                content=buffer.getvalue(),
-                headers={"Content-Type": "application/vnd.apache.parquet"},
-            )
+            self._put_reference(registered["name"], reference)
         return registered
+
+    def update_model(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        reference: pd.DataFrame | None,
+        *,
+        expected_version: int | None,
+    ) -> dict[str, Any]:
+        headers = {} if expected_version is None else {"If-Match": f'"{expected_version}"'}
+        updated = self._call("PUT", f"/v1/models/{name}", json=dict(config), headers=headers)
+        if reference is not None:
+            self._put_reference(name, reference)
+        return updated
+
+    def _put_reference(self, name: str, reference: pd.DataFrame) -> None:
+        buffer = io.BytesIO()
+        reference.to_parquet(buffer, index=False)
+        self._call(
+            "PUT",
+            f"/v1/models/{name}/reference",
+            content=buffer.getvalue(),
+            headers={"Content-Type": "application/vnd.apache.parquet"},
+        )
 
     def create_token(self, name: str, scopes: list[str]) -> dict[str, Any]:
         return self._call("POST", "/v1/tokens", json={"name": name, "scopes": scopes})
@@ -296,6 +321,34 @@ class DatabaseBackend(RegistryDatabaseCalls):
 
         self.alerting.on_model_registered(registered.name, **pack_options(registered))
         return registered.to_dict()
+
+    def update_model(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        reference: pd.DataFrame | None,
+        *,
+        expected_version: int | None,
+    ) -> dict[str, Any]:
+        from watchkeeper.alerts.defaults import pack_options
+        from watchkeeper.errors import ConfigError
+        from watchkeeper.ingest.spec import ModelSpec
+
+        spec = ModelSpec.from_dict(dict(config))
+        if spec.name != name:
+            raise ConfigError(
+                f"name: the config names model {spec.name!r}, not {name!r}; a model's name "
+                "cannot change",
+                key="name",
+            )
+        previous = self.service.get_model(name)
+        updated, version = self.service.update_model(spec, expected_version=expected_version)
+        self.alerting.on_model_updated(
+            name, previous=pack_options(previous), current=pack_options(updated)
+        )
+        if reference is not None:
+            self.service.set_reference(name, reference)
+        return {"model": updated.to_dict(), "config_version": version}
 
     def create_token(self, name: str, scopes: list[str]) -> dict[str, Any]:
         from watchkeeper.server.auth import issue_token, token_summary

@@ -15,6 +15,8 @@ from typing import Any, Final
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from watchkeeper.cli.readable import make_readable, readable_help_option
+
 __all__ = ["LAZY_COMMANDS", "LazyGroup", "load_command"]
 
 #: Command name → (module whose ``register(app)`` adds it, its one-line help).
@@ -29,8 +31,8 @@ LAZY_COMMANDS: Final = {
     ),
     "models": (
         "watchkeeper.cli.service",
-        "Monitored models, their registered versions, aliases and history (on the database, "
-        "or a server with --url).",
+        "List, register and update monitored models; their registered versions, aliases and "
+        "history (on the database, or a server with --url).",
     ),
     "rules": ("watchkeeper.cli.alerts", "Alert rules (on the database, or a server with --url)."),
     "alerts": ("watchkeeper.cli.alerts", "Alerts (on the database, or a server with --url)."),
@@ -65,7 +67,7 @@ def load_command(name: str) -> Any:
     module.register(holder)
     built: Any = typer.main.get_command(holder)
     # A module that adds one command gives that command, not a group of one.
-    return built.commands[name] if hasattr(built, "commands") else built
+    return make_readable(built.commands[name] if hasattr(built, "commands") else built)
 
 
 class _Deferred(TyperCommand):
@@ -84,9 +86,14 @@ class _Deferred(TyperCommand):
 
 class LazyGroup(TyperGroup):
     """The main group: its own commands, plus a stand-in for each of :data:`LAZY_COMMANDS`
-    (listed, suggested for typos, and loaded when invoked)."""
+    (listed, suggested for typos, and loaded when invoked); every command's help with readable
+    metavars (cli/readable.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        make_readable(self)
         for name in LAZY_COMMANDS:
             self.commands.setdefault(name, _Deferred(name))
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return readable_help_option(super().get_help_option(ctx))

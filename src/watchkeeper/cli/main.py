@@ -235,7 +235,7 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
     from rich.markup import escape
     from rich.table import Table
 
-    from watchkeeper.report.formatting import drift_order, format_p_value
+    from watchkeeper.report.formatting import check_measure, drift_order, format_p_value
 
     document = result.to_dict()
     summary = document["summary"]
@@ -294,9 +294,13 @@ def _print_summary(result: ReportResult, console: Console, *, limit: int = 20) -
     for column, checks in quality["columns"].items():
         for name, check in checks.items():
             if check["verdict"] != "ok":
+                measure = check_measure(check)
+                values = [check["reference"], check["current"]]
+                if measure == "distinct labels":
+                    values = [None if value is None else int(value) for value in values]
                 console.print(
-                    f"  {escape(column)}.{name}: {check['verdict']} "
-                    f"(reference {_fmt(check['reference'])}, current {_fmt(check['current'])})"
+                    f"  {escape(column)}.{name}{f' ({measure})' if measure else ''}: "
+                    f"{check['verdict']} (reference {_fmt(values[0])}, current {_fmt(values[1])})"
                 )
     headline = summary["performance"]
     if headline is not None:

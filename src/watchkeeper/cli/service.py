@@ -178,8 +178,8 @@ def tokens_list(
 
 
 models_app = typer.Typer(
-    help="Monitored models, their registered versions, aliases and history (on the database, "
-    "or a server with --url).",
+    help="List, register and update monitored models; their registered versions, aliases and "
+    "history (on the database, or a server with --url).",
     no_args_is_help=True,
 )
 
@@ -261,6 +261,45 @@ def models_register(
     rows = "" if frame is None else f" with {len(frame)} reference rows"
     typer.echo(f"registered model {registered['name']!r}{rows}")
     typer.echo(f"{rules} alert rules in force (defaults included; `watchkeeper rules list`)")
+
+
+@models_app.command("update")
+def models_update(
+    name: Annotated[str, typer.Argument(help="Name of the registered model.")],
+    spec_file: Annotated[Path, typer.Argument(help="Its new config, YAML or JSON (all of it).")],
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="New reference data (CSV, CSV.gz or Parquet)."),
+    ] = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="Update only if the config is still at this version (1 at registration; "
+            "printed by each update; the ETag of GET /v1/models/NAME).",
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Replace a model's config (spec, windows, thresholds), optionally its reference data.
+
+    Each update adds one to the model's config version. Its events, stored windows and alert
+    rules stay; see docs/service.md, "Updating a model", for open windows and the default
+    rule pack.
+    """
+    from watchkeeper.frame import read_table
+    from watchkeeper.ingest.spec import ModelSpec
+
+    with _usage_errors():
+        spec = ModelSpec.from_dict(_read_spec(spec_file))
+        frame = read_table(reference) if reference is not None else None
+    with open_backend(url=url, token=token, db=db, config=config) as backend:
+        updated = backend.update_model(name, spec.to_dict(), frame, expected_version=expect_version)
+    rows = "" if frame is None else f" and {len(frame)} reference rows"
+    typer.echo(f"updated model {name!r} to config version {updated['config_version']}{rows}")
 
 
 def register(app: typer.Typer) -> None:

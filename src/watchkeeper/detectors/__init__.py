@@ -8,7 +8,7 @@ listed in :data:`DETECTOR_KINDS` and documented in ``docs/detectors.md``. Pure n
 
 from __future__ import annotations
 
-from watchkeeper.detectors.base import DEFAULT_TARGET_ARL, Detector, DetectorSpec, ParamValue
+from watchkeeper.detectors.base import Detector, DetectorSpec
 from watchkeeper.detectors.calibration import (
     calibrate_cusum,
     calibrate_ewma,
@@ -18,7 +18,7 @@ from watchkeeper.detectors.calibration import (
     simulated_arl,
 )
 from watchkeeper.detectors.charts import CUSUM, EWMA
-from watchkeeper.detectors.registry import DETECTOR_KINDS, build_detector, detector_class
+from watchkeeper.detectors.registry import DETECTOR_KINDS
 from watchkeeper.detectors.river_wrappers import ADWIN, DDM, EDDM, HDDMA, HDDMW, KSWIN, PageHinkley
 from watchkeeper.detectors.thresholds import DynamicThreshold, StaticThreshold
 
@@ -26,7 +26,6 @@ __all__ = [
     "ADWIN",
     "CUSUM",
     "DDM",
-    "DEFAULT_TARGET_ARL",
     "DETECTOR_KINDS",
     "EDDM",
     "EWMA",
@@ -37,14 +36,11 @@ __all__ = [
     "DetectorSpec",
     "DynamicThreshold",
     "PageHinkley",
-    "ParamValue",
     "StaticThreshold",
-    "build_detector",
     "calibrate_cusum",
     "calibrate_ewma",
     "calibrate_page_hinkley",
     "cusum_arl",
-    "detector_class",
     "ewma_arl",
     "simulated_arl",
 ]

@@ -21,49 +21,7 @@ fails as a whole (:class:`~watchkeeper.errors.IngestError`).
 
 from __future__ import annotations
 
-from watchkeeper.ingest.arrow import (
-    decode_arrow_stream,
-    decode_parquet,
-    validate_columns,
-    validate_table,
-)
-from watchkeeper.ingest.columns import (
-    Rejection,
-    ValidationResult,
-    ValidBatch,
-    ValidColumns,
-    ValidEvent,
-    ValidFeedback,
-    ValidLabel,
-    ValidOutcome,
-)
-from watchkeeper.ingest.feedback import validate_feedback, validate_labels, validate_outcomes
-from watchkeeper.ingest.json import unwrap_batch, validate_event_batch, validate_events
-from watchkeeper.ingest.rules import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, MAX_TEXT_LENGTH
-from watchkeeper.ingest.spec import EventModel, ModelSpec
+from watchkeeper.ingest.columns import Rejection, ValidColumns
+from watchkeeper.ingest.spec import ModelSpec
 
-__all__ = [
-    "MAX_CATEGORY_LENGTH",
-    "MAX_ID_LENGTH",
-    "MAX_TEXT_LENGTH",
-    "EventModel",
-    "ModelSpec",
-    "Rejection",
-    "ValidBatch",
-    "ValidColumns",
-    "ValidEvent",
-    "ValidFeedback",
-    "ValidLabel",
-    "ValidOutcome",
-    "ValidationResult",
-    "decode_arrow_stream",
-    "decode_parquet",
-    "unwrap_batch",
-    "validate_columns",
-    "validate_event_batch",
-    "validate_events",
-    "validate_feedback",
-    "validate_labels",
-    "validate_outcomes",
-    "validate_table",
-]
+__all__ = ["ModelSpec", "Rejection", "ValidColumns"]

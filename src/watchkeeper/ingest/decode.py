@@ -31,8 +31,8 @@ from watchkeeper.ingest.arrow import (
 )
 from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidColumns
 from watchkeeper.ingest.json import unwrap_batch, validate_event_batch
-from watchkeeper.store import EncodedEvents
 from watchkeeper.store.codec import SQLITE_CODEC, EventCodec
+from watchkeeper.store.records import EncodedEvents
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -22,8 +22,7 @@ from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import KnownValues, ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers
 from watchkeeper.monitor.windows import EventBatch, WindowKey
-from watchkeeper.store import EncodedEvents
-from watchkeeper.store.records import ENCODED_EVENT_VALUES
+from watchkeeper.store.records import ENCODED_EVENT_VALUES, EncodedEvents
 
 __all__ = ["decode_job", "ingest"]
 

@@ -16,19 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from watchkeeper.ingest import (
-    Rejection,
-    ValidOutcome,
-    validate_feedback,
-    validate_labels,
-    validate_outcomes,
-)
+from watchkeeper.ingest import Rejection
+from watchkeeper.ingest.columns import ValidOutcome
+from watchkeeper.ingest.feedback import validate_feedback, validate_labels, validate_outcomes
 from watchkeeper.monitor.closing import note_changed
 from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers, update_stored
 from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
-from watchkeeper.store import (
+from watchkeeper.store.records import (
     EventRecord,
     FeedbackInsertResult,
     LabelInsertResult,

@@ -26,6 +26,7 @@ __all__ = [
     "reference_profile",
     "register_model",
     "set_reference",
+    "update_model",
 ]
 
 _PROFILED = frozenset({ColumnKind.NUMERIC, ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN})
@@ -60,6 +61,59 @@ def register_model(
     with shared.lock:
         shared.models[spec.name] = state
     return spec
+
+
+def update_model(
+    shared: MonitorState, spec: ModelSpec, *, expected_version: int | None = None
+) -> tuple[ModelSpec, int]:
+    """Replace the config of the registered model ``spec.name``; returns it and its new
+    config version (``expected_version``: the version the caller read; StaleVersionError when
+    it is no longer the stored one).
+
+    What the model keeps (docs/service.md, "Updating a model"): its events, stored windows,
+    versions, reference profile and alert rules. Open windows of a length the new spec still
+    has go on; an open window of a removed length takes no more events and closes at its end
+    as usual; a new length starts with the window of the next event. When the columns the
+    windows profile change (features, prediction, probabilities, task), open windows stop
+    profiling features, as on a new reference, and later windows follow the new config: the
+    reference keeps the columns still profiled, and a feature the reference lacks carries no
+    drift until new reference data is set. Events follow the config in force (a removed
+    feature is then an unknown one).
+    """
+    state = shared.model(spec.name)
+    if spec.features == {} and state.spec.features:
+        raise ConfigError(
+            "features: give the feature kinds (an update does not infer them)", key="features"
+        )
+    with shared.timed("update_model_config"):
+        record = shared.store.update_model_config(
+            spec.name, spec.to_dict(), expected_version=expected_version
+        )
+    reference, reference_id = state.reference, state.reference_id
+    if reference is not None:
+        # The reference keeps the columns the new config still profiles (a removed feature's
+        # profile would have no window profile to compare with), stored so a restart agrees.
+        kept = _profiled_columns(spec) & set(reference.columns)
+        if kept != set(reference.columns):
+            columns = {name: reference.columns[name] for name in reference.columns if name in kept}
+            reference = DatasetProfile(rows=reference.rows, columns=columns)
+            data = reference.to_bytes()
+            with shared.timed("put_reference_profile"):
+                shared.store.put_reference_profile(state.model_id, data, rows=reference.rows)
+            reference_id = profile_id(data)
+    updated = ModelState.of(spec, state.model_id, reference, reference_id)
+    with shared.lock:
+        shared.models[spec.name] = updated
+        if updated.plan != state.plan or reference_id != state.reference_id:
+            for window in shared.open.get(spec.name, {}).values():
+                window.drop_profile()
+    return spec, record.config_version
+
+
+def _profiled_columns(spec: ModelSpec) -> set[str]:
+    """The columns a reference profile of ``spec`` may hold: its features and outputs."""
+    outputs = {spec.prediction} if spec.prediction is not None else set()
+    return set(spec.features) | outputs | set((spec.proba or {}).values())
 
 
 def set_reference(shared: MonitorState, model: str, reference: pd.DataFrame) -> dict[str, Any]:

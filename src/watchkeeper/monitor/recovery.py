@@ -22,7 +22,7 @@ from typing import Any
 from watchkeeper.monitor.joins import Joined, joined, label_columns
 from watchkeeper.monitor.state import ModelState, MonitorState
 from watchkeeper.monitor.windows import EventBatch, WindowKey, WindowProfile
-from watchkeeper.store import (
+from watchkeeper.store.records import (
     Checkpoint,
     CheckpointWindow,
     FeedbackRecord,

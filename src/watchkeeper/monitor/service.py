@@ -110,6 +110,21 @@ class MonitorService:
         """
         return models.set_reference(self._shared, model, reference)
 
+    def update_model(
+        self, spec: ModelSpec, *, expected_version: int | None = None
+    ) -> tuple[ModelSpec, int]:
+        """Replace the config of the registered model ``spec.name``: its spec, windows and
+        thresholds; returns it with its new config version. With ``expected_version`` only if
+        that is still the stored one (StaleVersionError otherwise). Open windows and alert
+        rules: see :func:`watchkeeper.monitor.models.update_model`.
+        """
+        return models.update_model(self._shared, spec, expected_version=expected_version)
+
+    def config_version(self, model: str) -> int:
+        """The config version of ``model``: 1 at registration, one more at every update."""
+        self._shared.model(model)  # NotFoundError for an unknown model
+        return self._shared.store.get_model(model).config_version
+
     def get_model(self, model: str) -> ModelSpec:
         """The spec of ``model``; NotFoundError when it is not registered."""
         return self._shared.model(model).spec

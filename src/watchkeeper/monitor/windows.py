@@ -33,7 +33,7 @@ from watchkeeper.monitor.performance import (
 )
 from watchkeeper.profiles import DatasetProfile, ProfileAccumulator
 from watchkeeper.schema import ColumnKind, TaskType
-from watchkeeper.store import StorableEvent
+from watchkeeper.store.records import StorableEvent
 from watchkeeper.windowing import WindowLength, describe_window_id
 
 __all__ = [

@@ -9,38 +9,25 @@ merge of its hours. See ``docs/profiles.md``.
 
 from __future__ import annotations
 
-from watchkeeper.profiles.categorical import OTHER_LABEL, BooleanProfile, CategoricalProfile
+from watchkeeper.profiles.categorical import BooleanProfile, CategoricalProfile
 from watchkeeper.profiles.dataset import (
-    PROFILE_FORMAT_VERSION,
-    ColumnProfile,
     DatasetProfile,
     ProfileAccumulator,
     ProfileOptions,
     profile_frame,
 )
-from watchkeeper.profiles.drift import (
-    drift_from_profiles,
-    profile_categorical_drift,
-    profile_numeric_drift,
-)
-from watchkeeper.profiles.numeric import NumericProfile, fine_edges
-from watchkeeper.profiles.quality import numeric_profile_quality, quality_summary
+from watchkeeper.profiles.drift import drift_from_profiles
+from watchkeeper.profiles.numeric import NumericProfile
+from watchkeeper.profiles.quality import quality_summary
 
 __all__ = [
-    "OTHER_LABEL",
-    "PROFILE_FORMAT_VERSION",
     "BooleanProfile",
     "CategoricalProfile",
-    "ColumnProfile",
     "DatasetProfile",
     "NumericProfile",
     "ProfileAccumulator",
     "ProfileOptions",
     "drift_from_profiles",
-    "fine_edges",
-    "numeric_profile_quality",
-    "profile_categorical_drift",
     "profile_frame",
-    "profile_numeric_drift",
     "quality_summary",
 ]

@@ -6,16 +6,7 @@ See docs/registry.md. :class:`Registry` is the entry point; artifacts are kept b
 """
 
 from watchkeeper.registry.artifacts import ArtifactIntegrityError, ArtifactStore
-from watchkeeper.registry.flavors import FLAVORS, LoadedModel, load_model
-from watchkeeper.registry.registry import ModelReference, Registry, parse_reference
+from watchkeeper.registry.flavors import LoadedModel, load_model
+from watchkeeper.registry.registry import Registry
 
-__all__ = [
-    "FLAVORS",
-    "ArtifactIntegrityError",
-    "ArtifactStore",
-    "LoadedModel",
-    "ModelReference",
-    "Registry",
-    "load_model",
-    "parse_reference",
-]
+__all__ = ["ArtifactIntegrityError", "ArtifactStore", "LoadedModel", "Registry", "load_model"]

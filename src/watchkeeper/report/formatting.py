@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["drift_order", "format_p_value"]
+__all__ = ["check_measure", "drift_order", "format_p_value"]
 
 
 def format_p_value(value: float | None) -> str:
@@ -44,3 +44,17 @@ def drift_order(columns: Mapping[str, Any]) -> list[str]:
         return (role, 1, 0.0, str(name))
 
     return sorted(columns, key=key)
+
+
+def check_measure(check: Mapping[str, Any]) -> str | None:
+    """What a quality check's ``reference`` and ``current`` values are when they are not shares
+    of rows (``details.measure``: the ``constant`` checks compare a numeric column's range or a
+    categorical column's number of distinct labels); ``None`` for the share checks. The terminal
+    and the HTML page both print it next to the check's name.
+
+    >>> check_measure({"name": "constant", "details": {"measure": "distinct labels"}})
+    'distinct labels'
+    """
+    details = check.get("details")
+    measure = details.get("measure") if isinstance(details, Mapping) else None
+    return str(measure) if measure else None

@@ -27,7 +27,7 @@ import orjson
 from markupsafe import Markup
 
 from watchkeeper.errors import ConfigError, InputError
-from watchkeeper.report.formatting import drift_order, format_p_value
+from watchkeeper.report.formatting import check_measure, drift_order, format_p_value
 from watchkeeper.report.report import REPORT_SCHEMA
 
 if TYPE_CHECKING:
@@ -288,6 +288,7 @@ class _CheckRow:
     threshold: Any
     verdict: str
     details: list[tuple[str, str]]
+    measure: str | None
 
 
 def _quality(quality: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -327,7 +328,15 @@ def _check_row(column: str | None, name: str, check: Any) -> _CheckRow:
         current=check.get("current"),
         threshold=check.get("threshold"),
         verdict=str(check.get("verdict") or "n/a"),
-        details=_detail_items(_mapping(check.get("details"))),
+        # The measure is said once, next to the check's name (report/formatting.py).
+        details=_detail_items(
+            {
+                key: value
+                for key, value in _mapping(check.get("details")).items()
+                if key != "measure"
+            }
+        ),
+        measure=check_measure(check),
     )
 
 

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 from watchkeeper.sdk.client import Client, Receipt
 from watchkeeper.sdk.decorator import monitor
-from watchkeeper.sdk.logger import LoggerStats, OverflowPolicy, PredictionLogger
+from watchkeeper.sdk.logger import PredictionLogger
 from watchkeeper.sdk.middleware import PredictionLoggingMiddleware
-from watchkeeper.sdk.sink import Delivery, HttpSink, Outcome, Sink
+from watchkeeper.sdk.sink import HttpSink, Sink
 
 __all__ = [
     "Client",
-    "Delivery",
     "HttpSink",
-    "LoggerStats",
-    "Outcome",
-    "OverflowPolicy",
     "PredictionLogger",
     "PredictionLoggingMiddleware",
     "Receipt",

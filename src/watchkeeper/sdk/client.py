@@ -264,7 +264,8 @@ class Client:
     def apply_rules(self, rules: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Local mode: make ``rules`` (a rules file's YAML text or a list of rule dicts) the
         rule set; a rule naming an unknown model or signal is a ConfigError."""
-        from watchkeeper.alerts import load_rules, parse_rules
+        from watchkeeper.alerts import load_rules
+        from watchkeeper.alerts.config import parse_rules
 
         alerting = self._local_sink("apply_rules").alerting
         assert alerting is not None

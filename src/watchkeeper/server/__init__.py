@@ -6,15 +6,15 @@ service.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from watchkeeper.server.app import app_from_environment, create_app
 
 __all__ = ["app_from_environment", "create_app"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     if name in __all__:
         from watchkeeper.server import app
 

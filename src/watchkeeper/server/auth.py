@@ -31,7 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper.config import Settings
 from watchkeeper.errors import AuthError, ConfigError
 from watchkeeper.server.errors import forbidden
-from watchkeeper.store import Store, TokenRecord
+from watchkeeper.store import Store
+from watchkeeper.store.records import TokenRecord
 
 __all__ = [
     "SCOPES",

@@ -31,6 +31,7 @@ from watchkeeper.errors import (
     IngestError,
     InputError,
     NotFoundError,
+    StaleVersionError,
     StoreError,
     WatchkeeperError,
 )
@@ -53,6 +54,7 @@ logger = logging.getLogger("watchkeeper.server")
 # Most specific class first: the first match wins.
 _STATUS: Final[tuple[tuple[type[WatchkeeperError], int, str], ...]] = (
     (NotFoundError, 404, "not_found"),
+    (StaleVersionError, 412, "precondition_failed"),
     (ConflictError, 409, "conflict"),
     (AuthError, 401, "unauthorized"),
     (IngestError, 422, "invalid_batch"),
@@ -69,6 +71,7 @@ _DEFAULT_TYPES: Final = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    412: "precondition_failed",
     415: "unsupported_media_type",
     422: "invalid_request",
     503: "unavailable",

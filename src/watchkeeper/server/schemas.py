@@ -31,6 +31,7 @@ __all__ = [
     "Label",
     "LabelBatch",
     "ModelConfig",
+    "ModelUpdated",
     "Outcome",
     "OutcomeBatch",
     "QualityConfig",
@@ -344,6 +345,15 @@ class LiveHealth(BaseModel):
     alerts: list[dict[str, Any]] = Field(description="Its pending and firing alerts.")
 
 
+class ModelUpdated(BaseModel):
+    """``PUT /v1/models/{model}``: the model's new config and its config version."""
+
+    model: dict[str, Any] = Field(description="The config now in force (as GET returns it).")
+    config_version: int = Field(
+        description="1 at registration, one more at every update; send it back as If-Match."
+    )
+
+
 class VersionInfo(BaseModel):
     """A model version: seen in events, registered, or both (joined by name: events of
     version `"2"` are registry version 2)."""
@@ -536,6 +546,7 @@ ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
     403: "The token lacks the scope this route needs.",
     404: "No such model, token, silence or signal.",
     409: "It already exists.",
+    412: "If-Match names a config version that is no longer the current one; read it again.",
     413: "The body passed its limit; the message names the limit and its setting.",
     415: "The body's content type is not read here; the message lists those that are.",
     422: "A value is invalid; the error names the field (and the index in a batch).",

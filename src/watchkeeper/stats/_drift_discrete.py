@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -83,13 +83,22 @@ def chi2_two_sample(
     false-alarm rate at the nominal level (simulated in the tests), while a new category with
     many rows stays a cell of its own. Fewer than two cells leave nothing to test (statistic
     0, p-value 1). On the table it tests (:func:`contingency_table`), this is
-    ``scipy.stats.chi2_contingency``, including Yates' correction when the table is 2 × 2.
+    ``scipy.stats.chi2_contingency``, including Yates' correction when the table is 2 × 2,
+    computed in the same order with ``scipy.special`` (``scipy.stats`` takes half a second to
+    import).
     """
     table = contingency_table(reference, current, min_expected=min_expected)
     if table.shape[1] < 2 or not table.sum(axis=1).all():
         return TestResult(0.0, 1.0, 0)
-    result = stats.chi2_contingency(table)
-    return TestResult(float(result.statistic), float(result.pvalue), int(result.dof))
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    dof = table.shape[1] - 1
+    observed = table
+    if dof == 1:
+        # Yates' continuity correction, never larger than the difference itself.
+        difference = expected - observed
+        observed = observed + np.minimum(0.5, np.abs(difference)) * np.sign(difference)
+    statistic = float(((observed - expected) ** 2 / expected).sum())
+    return TestResult(statistic, float(special.chdtrc(float(dof), statistic)), dof)
 
 
 def contingency_table(
@@ -124,7 +133,7 @@ def two_proportion_z(
         return TestResult(0.0, 1.0, 0)
     difference = current_positive / current_total - reference_positive / reference_total
     z = difference / math.sqrt(variance)
-    return TestResult(z, float(2.0 * stats.norm.sf(abs(z))), 0)
+    return TestResult(z, float(2.0 * special.ndtr(-abs(z))), 0)
 
 
 def cohen_h(reference_share: float, current_share: float) -> float:

@@ -75,14 +75,20 @@ def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> flo
     >>> round(rate_increase_p_value((0, 2), (1000, 100)), 4)
     0.0082
     """
-    from scipy import stats
+    # The routine scipy.stats.hypergeom.sf calls (Boost's), without importing scipy.stats.
+    from scipy.special._ufuncs import _hypergeom_sf
 
     (reference_events, current_events), (reference_rows, current_rows) = events, rows
     if reference_rows <= 0 or current_rows <= 0 or current_events <= 0:
         return 1.0
     total_rows = reference_rows + current_rows
     total_events = reference_events + current_events
-    p_value = stats.hypergeom.sf(current_events - 1, total_rows, total_events, current_rows)
+    # P(X >= current_events) on the support [max(0, n + K - N), min(n, K)] of X.
+    if current_events <= max(0, current_rows + total_events - total_rows):
+        return 1.0
+    if current_events > min(current_rows, total_events):
+        return 0.0
+    p_value = _hypergeom_sf(current_events - 1, total_events, current_rows, total_rows)
     return float(min(1.0, max(0.0, p_value)))
 
 

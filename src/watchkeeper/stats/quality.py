@@ -324,6 +324,7 @@ def _categorical_constant(
     current_distinct = len(current_present)
     verdict = _constant_verdict(reference_distinct <= 1, current_distinct <= 1)
     details: dict[str, object] = {
+        "measure": "distinct labels",
         "reference_distinct": reference_distinct,
         "current_distinct": current_distinct,
     }
@@ -818,7 +819,7 @@ def constant_range_check(
     """
     reference_range = _spread(reference_min, reference_max)
     current_range = _spread(current_min, current_max)
-    details: dict[str, object] = {}
+    details: dict[str, object] = {"measure": "range, max − min"}
     verdict = _constant_verdict(reference_range == 0.0, current_range == 0.0)
     if current_range == 0.0 and current_min is not None:
         details["value"] = current_min

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watchkeeper.errors import ConflictError, NotFoundError
+from watchkeeper.errors import ConflictError, NotFoundError, StaleVersionError
 from watchkeeper.store import tables as t
 from watchkeeper.store.base import StoreBase, json_object
 from watchkeeper.store.records import (
@@ -39,8 +39,8 @@ class ModelStore(StoreBase):
                 ).scalar_one()
         except ConflictError:
             raise ConflictError(
-                f"a model named {name!r} already exists; pick another name, or set new reference "
-                f"data with PUT /v1/models/{name}/reference (its config cannot change yet)"
+                f"a model named {name!r} already exists; pick another name, or change its config "
+                f"with PUT /v1/models/{name} (`watchkeeper models update {name} FILE`)"
             ) from None
         return ModelRecord(
             id=model_id, name=name, config=dict(config), created_at=now, updated_at=now
@@ -70,22 +70,49 @@ class ModelStore(StoreBase):
             rows = connection.execute(sa.select(t.models).order_by(t.models.c.name)).all()
         return records_from(ModelRecord, rows)
 
-    def update_model_config(self, name: str, config: Mapping[str, Any]) -> ModelRecord:
-        """Replace the config of model ``name``."""
+    def update_model_config(
+        self, name: str, config: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> ModelRecord:
+        """Replace the config of model ``name`` and add one to its ``config_version``.
+
+        With ``expected_version``, only if that is still the stored version (one compare and
+        set, so of two concurrent updates made against one version exactly one wins); otherwise
+        :class:`StaleVersionError` carrying the current version.
+        """
         config = json_object(config, key="config")
         now = time.time()
+        where = t.models.c.name == name
+        if expected_version is not None:
+            where &= t.models.c.config_version == expected_version
         with self._connection(f"update model {name!r}", write=True) as connection:
             row = connection.execute(
                 t.models.update()
-                .where(t.models.c.name == name)
-                .values(config=dict(config), updated_at=now)
+                .where(where)
+                .values(
+                    config=dict(config),
+                    updated_at=now,
+                    config_version=t.models.c.config_version + 1,
+                )
                 .returning(*t.models.columns)
             ).first()
-        if row is None:
+            current = (
+                None
+                if row is not None
+                else connection.execute(
+                    sa.select(t.models.c.config_version).where(t.models.c.name == name)
+                ).scalar()
+            )
+        if row is not None:
+            return record_from(ModelRecord, row)
+        if current is None:
             raise NotFoundError(
                 f"no model named {name!r}; register it first", kind="model", name=name
             )
-        return record_from(ModelRecord, row)
+        raise StaleVersionError(
+            f"model {name!r} is at config version {current}, not {expected_version}: it changed "
+            f"since you read it; read it again (GET /v1/models/{name}) and redo your change",
+            current=int(current),
+        )
 
     def delete_model(self, name: str) -> None:
         """Delete model ``name`` with all its versions, profiles, events, labels and feedback."""

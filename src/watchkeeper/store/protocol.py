@@ -84,6 +84,10 @@ class MonitorStore(Protocol):
 
     def get_model(self, name: str) -> ModelRecord: ...
 
+    def update_model_config(
+        self, name: str, config: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> ModelRecord: ...
+
     def get_reference_profile(self, model_id: ModelId) -> ReferenceProfileRecord: ...
 
     def insert_encoded(

@@ -223,6 +223,7 @@ class ModelRecord:
     config: Mapping[str, Any]
     created_at: float
     updated_at: float
+    config_version: int = 1
 
 
 @dataclass(frozen=True, slots=True)

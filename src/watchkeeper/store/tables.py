@@ -66,6 +66,8 @@ models = sa.Table(
     sa.Column("config", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+    # 1 at registration, one more at every config update (optimistic concurrency, If-Match).
+    sa.Column("config_version", sa.Integer, nullable=False, server_default=sa.text("1")),
 )
 
 model_versions = sa.Table(

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.errors import NotFoundError
-from watchkeeper.ingest import unwrap_batch
+from watchkeeper.ingest.json import unwrap_batch
 from watchkeeper.server.auth import require
 from watchkeeper.server.errors import payload_too_large
 from watchkeeper.server.schemas import (

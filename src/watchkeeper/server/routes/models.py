@@ -1,4 +1,5 @@
-"""Model routes: register, list, read, delete, set the reference data (versions: registry.py)."""
+"""Model routes: register, update, list, read, delete, set the reference data (versions:
+registry.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from watchkeeper.alerts.defaults import pack_options
+from watchkeeper.errors import ConfigError
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.server.auth import require
 from watchkeeper.server.schemas import (
     ModelConfig,
     ModelList,
+    ModelUpdated,
     ReferenceSummary,
     answers,
     json_body,
@@ -58,6 +61,64 @@ async def register_model(request: Request) -> JsonResponse:
     return JsonResponse(registered.to_dict(), status_code=201)
 
 
+@router.put(
+    "/v1/models/{model}",
+    summary="Update a model's config (versioned)",
+    response_model=None,
+    responses=answers(ModelUpdated, 400, 404, 412, 413, 415, 422),
+    openapi_extra=json_body(ModelConfig),
+    dependencies=[Depends(require("admin"))],
+)
+async def update_model(model: str, request: Request) -> JsonResponse:
+    """Replace ``model``'s config (spec, windows, thresholds) with the body, a full config as
+    registered; the answer carries the new ``config_version`` (also as ``ETag``).
+
+    With ``If-Match: "N"`` (N from GET's ``ETag`` or an earlier answer) the update applies
+    only if the config is still at version N, else 412; without it the last update wins. Open
+    windows, the reference and alert rules: see docs/service.md, "Updating a model".
+    """
+    state = app_state(request)
+    require_media(request, JSON)
+    expected = _expected_version(request.headers.get("if-match"))
+    body = await read_body(
+        request, limit=state.settings.max_admin_body_bytes, setting="max_admin_body_bytes"
+    )
+    spec = await run_in_threadpool(lambda: ModelSpec.from_dict(parse_json(body)))
+    if spec.name != model:
+        raise ConfigError(
+            f"name: the body names model {spec.name!r} but the path {model!r}; a model's name "
+            "cannot change (register the new name, delete the old one)",
+            key="name",
+        )
+    previous = await run_in_threadpool(state.service.get_model, model)
+    updated, version = await run_in_threadpool(
+        lambda: state.service.update_model(spec, expected_version=expected)
+    )
+    await run_in_threadpool(
+        lambda: state.alerting.on_model_updated(
+            model, previous=pack_options(previous), current=pack_options(updated)
+        )
+    )
+    return JsonResponse(
+        {"model": updated.to_dict(), "config_version": version},
+        headers={"ETag": f'"{version}"'},
+    )
+
+
+def _expected_version(header: str | None) -> int | None:
+    """The config version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``)."""
+    if header is None:
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ConfigError(
+            f'If-Match: expected a config version such as "3" (the ETag of GET '
+            f"/v1/models/{{model}}), got {header!r}",
+            key="If-Match",
+        )
+    return int(text)
+
+
 @router.get(
     "/v1/models",
     summary="List registered models",
@@ -80,10 +141,11 @@ async def list_models(request: Request) -> JsonResponse:
     dependencies=[Depends(require("read"))],
 )
 async def get_model(model: str, request: Request) -> JsonResponse:
-    """The config of ``model``; 404 when unknown."""
+    """The config of ``model``, its config version as ``ETag``; 404 when unknown."""
     state = app_state(request)
     spec = await run_in_threadpool(state.service.get_model, model)
-    return JsonResponse(spec.to_dict())
+    version = await run_in_threadpool(state.service.config_version, model)
+    return JsonResponse(spec.to_dict(), headers={"ETag": f'"{version}"'})
 
 
 @router.delete(
