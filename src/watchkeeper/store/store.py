@@ -24,13 +24,16 @@ from watchkeeper.store.events import EventStore
 from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.registry import RegistryStore
+from watchkeeper.store.serving import ServingStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
 
 __all__ = ["MIGRATIONS_DIR", "Store", "encode_columns", "encode_events", "migrate_connection"]
 
 
-class Store(ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore):
+class Store(
+    ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore, ServingStore
+):
     """Models, versions, profiles, events, labels, feedback, window profiles and API tokens.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
