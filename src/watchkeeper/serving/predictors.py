@@ -1,7 +1,8 @@
 """Which version each target names now, and that version loaded, cached.
 
-Versions load once (the registry's load cache: verified against their sha256, a pickle only
-when trusted) and stay loaded. What an alias points to, and each model's routing config, are
+Versions load once (through the registry: verified against their sha256, a pickle only when
+trusted) and stay loaded for as long as the server runs; a request of a loaded version reads
+nothing from the store. What an alias points to, and each model's routing config, are
 read from the store at most every ``refresh_seconds`` per model: a change made through this
 process (:meth:`PredictorCache.forget`) is seen by the next request, one made by another process
 (the CLI, another server) within ``refresh_seconds``. A request resolves its targets once, so it
@@ -67,6 +68,10 @@ class PredictorCache:
         self._clock = clock
         self._views: dict[str, _View] = {}
         self._lock = threading.Lock()
+        # Loaded versions by (model, version, sha256): read without a lock, so a version being
+        # loaded (under the registry's load lock) never delays requests of loaded ones.
+        self._loaded: dict[tuple[str, int, str], LoadedModel] = {}
+        self._records: dict[tuple[str, int], RegistryVersionRecord] = {}
 
     def forget(self, model: str) -> None:
         """Read ``model``'s routing and aliases again at its next request."""
@@ -118,11 +123,19 @@ class PredictorCache:
         else:
             assert target.version is not None
             number = target.version
-        record = self.registry.version(model, number)
+        record = self._records.get((model, number))
+        if record is None:
+            # Versions are immutable: one read each.
+            record = self._records.setdefault((model, number), self.registry.version(model, number))
+        key = (model, number, record.artifact_sha256)
+        loaded = self._loaded.get(key)
+        if loaded is not None:
+            return Served(record, loaded)
         try:
             loaded = self.registry.load(record)
         except ArtifactIntegrityError as error:
             raise ConflictError(f"version {number} of {model!r} refuses to load: {error}") from None
         except ConfigError as error:
             raise ConflictError(f"version {number} of {model!r} refuses to load: {error}") from None
+        self._loaded[key] = loaded
         return Served(record, loaded)
