@@ -229,8 +229,8 @@ class Serving:
         unset or a version refuses to load, IngestError naming a row's bad feature or unit.
         """
         check_model_name(model, key="model")
-        if arm is not None:
-            rules.arm_name(arm)
+        if arm is not None and isinstance(checked := rules.arm_name(arm), rules.Bad):
+            raise IngestError(f"X-Watchkeeper-Arm: {checked.reason}", field="X-Watchkeeper-Arm")
         units, problems = rules.apply(rules.UNIT, list(request.units))
         if problems:
             row, reason = problems[0]
