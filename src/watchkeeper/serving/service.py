@@ -15,6 +15,7 @@ predicted afterwards on a small pool of threads and only logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -370,7 +371,19 @@ def _frame(served: Served, request: PredictRequest, rows: list[int]) -> pd.DataF
                 field=f"features.{name}",
             )
         data[name] = values
-    return pd.DataFrame(data, columns=list(signature))
+    columns = _columns(tuple(signature))
+    if all(kind == "numeric" for kind in signature.values()):
+        # One float64 block (None is NaN): a tenth of the cost of a frame built by column.
+        matrix = np.array(list(data.values()), dtype=np.float64).reshape(len(data), len(rows))
+        return pd.DataFrame(matrix.T, columns=columns, copy=False)
+    return pd.DataFrame(data, columns=columns)
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(names: tuple[str, ...]) -> pd.Index:
+    """The column index of a signature, built once (building one costs more than the rest of
+    a one-row frame)."""
+    return pd.Index(names)
 
 
 def _predict(model: str, group: _Group) -> list[tuple[Any, dict[str, float] | None]]:
