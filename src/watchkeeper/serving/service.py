@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pandas as pd
 
 from watchkeeper.errors import ConfigError, ConflictError, IngestError, InputError, NotFoundError
 from watchkeeper.ingest import rules
+from watchkeeper.ingest.events import new_ids
 from watchkeeper.ingest.spec import ModelSpec, check_model_name
 from watchkeeper.schema import ColumnKind
 from watchkeeper.serving.config import RoutingConfig, Target
@@ -252,7 +252,7 @@ class Serving:
             predicted = _predict(model, group)
             latency[group.arm] = (time.perf_counter() - started) * 1000.0
             outputs.update(zip(group.rows, predicted, strict=True))
-        ids = _new_ids(request.size)
+        ids = new_ids(request.size)
         answers = []
         by_row = {row: group for group in groups for row in group.rows}
         for row in range(request.size):
@@ -315,7 +315,7 @@ class Serving:
             logger.warning("the shadow of %r failed on %d rows: %s", model, len(rows), error)
             return
         spec = self._spec(model, served)
-        ids = _new_ids(len(rows))
+        ids = new_ids(len(rows))
         events = [
             _event(
                 spec, request, row,
@@ -442,8 +442,3 @@ def _event(
             label: answer.proba[label] for label in spec.proba if label in answer.proba
         }
     return event
-
-
-def _new_ids(count: int) -> list[str]:
-    """``count`` random ids (UUID4 hex, as ingest gives events sent without one)."""
-    return [uuid.uuid4().hex for _ in range(count)]
