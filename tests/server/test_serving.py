@@ -162,6 +162,10 @@ def test_bad_input_names_the_feature(setup: Setup, admin: httpx.Client) -> None:
         "/v1/models/demand/predict", json={"features": {"x1": 1.0, "x2": 0.0}, "unit": ""}
     )
     assert (bad_unit.status_code, bad_unit.json()["error"]["field"]) == (422, "unit")
+    invalid = admin.put(
+        "/v1/models/demand/routing", json={"arms": [{"name": "a", "version": 1, "weight": -2}]}
+    )
+    assert (invalid.status_code, invalid.json()["error"]["field"]) == (422, "arms[0].weight")
     routed = admin.put(
         "/v1/models/demand/routing", json={"arms": [{"name": "ghost", "version": 99}]}
     )

@@ -110,3 +110,24 @@ def test_concurrent_weight_changes_lose_no_update(serving: Serving) -> None:
     assert record is not None
     assert record.revision == 7
     assert [arm["weight"] for arm in record.config["arms"]] == [10, 11, 12, 13, 14, 15]
+
+
+def test_a_pickle_no_longer_trusted_refuses_to_load(serving: Serving, tmp_path: Path) -> None:
+    import joblib
+    import sqlalchemy as sa
+
+    from watchkeeper.store import tables
+
+    path = tmp_path / "model.joblib"
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    joblib.dump(LogisticRegression().fit(frame, [0, 0, 1, 1]), path)
+    record = serving.registry.register("pickled", path, trust=True, registered_by="t")
+    serving.registry.set_alias("pickled", "champion", record.version, moved_by="t")
+    with serving.registry.store.engine.begin() as connection:
+        connection.execute(
+            sa.update(tables.registry_versions)
+            .where(tables.registry_versions.c.model == "pickled")
+            .values(trusted=False)
+        )
+    with pytest.raises(ConflictError, match="refuses to load: trust: a pickle or joblib file"):
+        serving.predict("pickled", PredictRequest.from_rows([{"x": 1.0}]))
