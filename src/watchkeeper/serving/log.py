@@ -48,10 +48,8 @@ class PredictionLog:
         self.logged = 0
         self.rejected = 0
         self.failed = 0
-        self._thread = threading.Thread(
-            target=self._run, name="watchkeeper-predictions", daemon=True
-        )
-        self._thread.start()
+        # Started by the first put: an app that never serves a prediction runs no thread.
+        self._thread: threading.Thread | None = None
 
     def put(self, model: str, events: Sequence[dict[str, Any]]) -> None:
         """Queue ``events`` of ``model``; waits while the queue is full."""
@@ -60,6 +58,11 @@ class PredictionLog:
                 self._changed.wait(0.1)
             self._queue.extend((model, event) for event in events)
             self._changed.notify_all()
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(
+                    target=self._run, name="watchkeeper-predictions", daemon=True
+                )
+                self._thread.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued event is ingested; False on timeout."""
@@ -74,7 +77,8 @@ class PredictionLog:
         with self._changed:
             self._closing = True
             self._changed.notify_all()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _take(self) -> dict[str, list[dict[str, Any]]] | None:
         with self._changed:
