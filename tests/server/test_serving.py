@@ -156,6 +156,8 @@ def test_bad_input_names_the_feature(setup: Setup, admin: httpx.Client) -> None:
         1,
     )
     assert "expected a number, got a string" in mistyped.json()["error"]["message"]
+    empty = admin.post("/v1/models/demand/predict", json={"rows": []})
+    assert (empty.status_code, empty.json()) == (200, {"model": "demand", "predictions": []})
     unknown = admin.post("/v1/models/nobody/predict", json={"features": {"x1": 1.0}})
     assert unknown.status_code == 404
     bad_unit = admin.post(

@@ -237,6 +237,8 @@ class Serving:
             row, reason = problems[0]
             raise IngestError(f"rows[{row}].unit: {reason}", index=row, field="unit")
         router, _, aliases = self.cache.view(model)
+        if request.size == 0:
+            return []
         try:
             assignments = router.assign(units, override=arm)
         except ConfigError as error:
