@@ -23,7 +23,7 @@ from watchkeeper.ingest import rules
 from watchkeeper.ingest.columns import Rejection, ValidBatch, ValidColumns
 from watchkeeper.ingest.spec import EventModel
 
-__all__ = ["RawEvents", "validate_raw"]
+__all__ = ["RawEvents", "new_ids", "validate_raw"]
 
 
 @dataclass(slots=True)
@@ -48,7 +48,7 @@ class RawEvents:
     feature_rows: list[dict[str, Any]] | None = None
 
 
-def _new_ids(count: int) -> list[str]:
+def new_ids(count: int) -> list[str]:
     """``count`` random UUID4 hex strings (RFC 4122 §4.4) without a Python call per id."""
     raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
@@ -151,7 +151,7 @@ def _accepted(columns: ValidColumns, bad: np.ndarray) -> ValidColumns:
         columns = columns.take(np.flatnonzero(~bad).tolist())
     sent = cast("list[str | None]", columns.ids)  # None where the event had no id
     if None in sent:
-        missing = iter(_new_ids(sent.count(None)))
+        missing = iter(new_ids(sent.count(None)))
         ids = [event_id if event_id is not None else next(missing) for event_id in sent]
         columns = replace(columns, ids=ids)
     return columns

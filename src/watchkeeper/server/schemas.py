@@ -273,7 +273,7 @@ class TokenCreate(_Strict):
     """``POST /v1/tokens``."""
 
     name: str = Field(min_length=1, max_length=128)
-    scopes: list[Literal["ingest", "read", "admin"]] = Field(min_length=1)
+    scopes: list[Literal["ingest", "read", "predict", "admin"]] = Field(min_length=1)
 
 
 class TokenInfo(BaseModel):

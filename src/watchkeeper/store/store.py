@@ -26,6 +26,7 @@ from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.outcomes import OutcomeStore
 from watchkeeper.store.registry import RegistryStore
+from watchkeeper.store.serving import ServingStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
 
@@ -33,10 +34,17 @@ __all__ = ["MIGRATIONS_DIR", "Store", "encode_columns", "encode_events", "migrat
 
 
 class Store(
-    ModelStore, EventStore, LabelStore, OutcomeStore, WindowStore, TokenStore, RegistryStore
+    ModelStore,
+    EventStore,
+    LabelStore,
+    OutcomeStore,
+    WindowStore,
+    TokenStore,
+    RegistryStore,
+    ServingStore,
 ):
-    """Models, versions, profiles, events, labels, feedback, outcomes, window profiles and API
-    tokens.
+    """Models, versions, profiles, events, labels, feedback, outcomes, window profiles, API
+    tokens, registry versions and serving routes.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
     ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain

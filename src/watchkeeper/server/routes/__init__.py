@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from watchkeeper.server.routes import health, ingest, models, registry, signals, tokens
+from watchkeeper.server.routes import health, ingest, models, registry, serving, signals, tokens
 
 __all__ = ["ROUTERS"]
 
@@ -14,5 +14,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry.router,
     ingest.router,
     signals.router,
+    serving.router,
     tokens.router,
 )
