@@ -25,7 +25,8 @@ from sklearn.linear_model import LinearRegression
 from tests.server.conftest import ServerProcess
 from tests.store.backends import postgres_schema_url
 from watchkeeper.registry import ArtifactStore, Registry
-from watchkeeper.store import EventRecord, Store
+from watchkeeper.store import Store
+from watchkeeper.store.records import EventRecord
 
 ARROW = "application/vnd.apache.arrow.stream"
 
