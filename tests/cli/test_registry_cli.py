@@ -140,7 +140,7 @@ def test_bad_registry_commands_exit_with_one_clear_line(tmp_path: Path) -> None:
     )
     refused(1, "models", "alias", "churn", "champion", "5", words=("has no version 5",))
     refused(
-        2, "models", "alias", "churn", "champion", "two", words=("Invalid value for 'version'",)
+        2, "models", "alias", "churn", "champion", "two", words=("Invalid value for 'VERSION'",)
     )
     refused(2, "models", "alias", "churn", "9lives", "1", words=("alias:",))
     refused(1, "models", "rollback", "churn", words=("never been set",))

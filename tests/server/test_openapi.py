@@ -50,6 +50,30 @@ def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
             yield method.upper(), path, operation
 
 
+def test_every_reference_in_the_document_resolves(client: httpx.Client) -> None:
+    """A ``$ref`` to a schema the document lacks breaks ReDoc and every client generator."""
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+
+    def references(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str):
+                    yield value
+                else:
+                    yield from references(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from references(item)
+
+    found = set(references(document))
+    assert found
+    prefix = "#/components/schemas/"
+    assert all(ref.startswith(prefix) for ref in found), found
+    missing = sorted(ref for ref in found if ref[len(prefix) :] not in schemas)
+    assert missing == []
+
+
 def test_every_success_answer_has_a_schema(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
     for method, path, operation in _operations(document):

@@ -584,6 +584,7 @@ DOCUMENTED_MODELS: tuple[type[BaseModel], ...] = (
     EventBatch,
     LabelBatch,
     FeedbackBatch,
+    OutcomeBatch,
     TokenCreate,
     SilenceRequest,
     ErrorBody,
