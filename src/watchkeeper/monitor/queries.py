@@ -195,14 +195,17 @@ class Queries:
             samples += self._window_samples(name, begin)
         return samples + self.last_events()
 
-    def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
+    def windows(
+        self, model: str, *, start: float, end: float, version: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every window of the smallest size starting in ``[start, end)``, merged over versions
-        and segments, with all its signals: ``{"start", "end", "count", "signals"}``."""
+        (or of ``version`` only) and segments, with all its signals: ``{"start", "end",
+        "count", "signals"}``."""
         state = self._shared.model(model)
         if not end > start:
             raise ConfigError(f"end must be after start, got start={start}, end={end}", key="end")
         size = state.spec.windows[0]
-        found = self._collect(state, size, size.start(start), end, None, None)
+        found = self._collect(state, size, size.start(start), end, version, None)
         windows = []
         for begin in sorted(found):
             signals, count = self._group_signals(state, size, found[begin])

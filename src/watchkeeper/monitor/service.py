@@ -262,10 +262,13 @@ class MonitorService:
         """Signals of the latest closed window (smallest size) of each model, per version."""
         return self._queries.latest_samples()
 
-    def windows(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
-        """Every window of the smallest size starting in ``[start, end)`` (versions and
-        segments merged) with all its signals: ``{"start", "end", "count", "signals"}``."""
-        return self._queries.windows(model, start=start, end=end)
+    def windows(
+        self, model: str, *, start: float, end: float, version: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every window of the smallest size starting in ``[start, end)`` (versions, or of
+        ``version`` only, and segments merged) with all its signals: ``{"start", "end",
+        "count", "signals"}``."""
+        return self._queries.windows(model, start=start, end=end, version=version)
 
     def changed_windows(self) -> list[dict[str, Any]]:
         """Closed windows changed since the last call (closed, late events, labels or feedback
