@@ -14,6 +14,7 @@ transactions, migrations, the backend's event writer):
 - ``windows.py``: window profiles and checkpoints
 - ``tokens.py``: API tokens
 - ``registry.py``: model registry versions, aliases and alias moves
+- ``rollouts.py``: rollouts, their analysis measurements and their history
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from watchkeeper.store.events import EventStore
 from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.registry import RegistryStore
+from watchkeeper.store.rollouts import RolloutStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
 
 __all__ = ["MIGRATIONS_DIR", "Store", "encode_columns", "encode_events", "migrate_connection"]
 
 
-class Store(ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore):
+class Store(
+    ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore, RolloutStore
+):
     """Models, versions, profiles, events, labels, feedback, window profiles and API tokens.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
