@@ -16,6 +16,7 @@ FIELDS = {
     "state": "progressing",
     "step_index": 0,
     "step_started_at": 10.0,
+    "analysis_since": 10.0,
     "looks": 0,
     "next_analysis_at": None,
     "weights": {"3": 100, "4": 0},

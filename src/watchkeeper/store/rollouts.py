@@ -42,6 +42,7 @@ class RolloutRecord:
     state: str
     step_index: int
     step_started_at: float
+    analysis_since: float
     looks: int
     next_analysis_at: float | None
     weights: Mapping[str, int]
@@ -105,6 +106,7 @@ _MUTABLE = frozenset(
         "state",
         "step_index",
         "step_started_at",
+        "analysis_since",
         "looks",
         "next_analysis_at",
         "weights",
@@ -192,13 +194,16 @@ class RolloutStore(StoreBase):
         return RolloutRecord(**{**fields, **values})
 
     def rollout_measurements(
-        self, rollout_id: int, *, step_index: int | None = None
+        self, rollout_id: int, *, step_index: int | None = None, since: float | None = None
     ) -> list[RolloutMeasurementRecord]:
-        """The measurements of a rollout (of one step when given), oldest first."""
+        """The measurements of a rollout (of one step, at or after ``since``, when given),
+        oldest first."""
         table = t.rollout_measurements
         query = sa.select(table).where(table.c.rollout_id == rollout_id).order_by(table.c.id)
         if step_index is not None:
             query = query.where(table.c.step_index == step_index)
+        if since is not None:
+            query = query.where(table.c.at >= since)
         with self._connection(f"read measurements of rollout {rollout_id}", write=False) as conn:
             rows = conn.execute(query).all()
         return records_from(RolloutMeasurementRecord, rows)

@@ -331,6 +331,7 @@ rollouts = sa.Table(
     sa.Column("state", sa.String, nullable=False),
     sa.Column("step_index", sa.Integer, nullable=False),
     sa.Column("step_started_at", sa.Double, nullable=False),
+    sa.Column("analysis_since", sa.Double, nullable=False),
     sa.Column("looks", sa.Integer, nullable=False),
     sa.Column("next_analysis_at", sa.Double, nullable=True),
     sa.Column("weights", sa.JSON, nullable=False),
