@@ -207,6 +207,8 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
         latency_ms=12.5,
         error=True,
         segment="region=eu",
+        unit="user-7",
+        arm="canary",
     )
     bare = NewEvent("e-2", "v3", T0, {"age": None})
     assert store.insert_events(model_id, [sent, bare]).inserted_ids == ("e-1", "e-2")
@@ -218,6 +220,7 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
     assert got.features == {"age": 41.5, "plan": "prö", "tags": ["a", None], "n": 2.5}
     assert (got.prediction, got.proba) == ("yes", {"yes": 0.75, "no": 0.25})
     assert (got.latency_ms, got.error, got.segment) == (12.5, True, "region=eu")
+    assert (got.unit, got.arm) == ("user-7", "canary")
     assert got.ingested_at > T0
     empty = stored["e-2"]
     assert (empty.prediction, empty.proba, empty.latency_ms, empty.error) == (
@@ -227,6 +230,11 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
         False,
     )
     assert empty.segment == ""
+    assert (empty.unit, empty.arm) == (None, None)
+    # The replay after a checkpoint reads them too.
+    replayed = {event.event_id: event for batch in store.iter_events_after(-1) for event in batch}
+    assert (replayed["e-1"].unit, replayed["e-1"].arm) == ("user-7", "canary")
+    assert (replayed["e-2"].unit, replayed["e-2"].arm) == (None, None)
 
 
 def test_event_values_round_trip_exactly(store: Store, model_id: int) -> None:

@@ -123,12 +123,15 @@ def test_columns_encode_as_the_events_do() -> None:
     accepted = validate_event_batch(events(), SPEC, **LIMITS).accepted
     encoded = encode_valid(accepted)
     assert encoded == encode_events(accepted.events())
-    assert encoded.values[:9] == [
+    width = ENCODED_EVENT_VALUES
+    assert encoded.values[:width] == [
         "a", "1", NOW, "region=eu", b'{"age":31.0,"plan":"pro","vip":true,"note":"hi"}', b'"1"',
-        b'{"0":0.2,"1":0.8}', 3.5, 0,
+        b'{"0":0.2,"1":0.8}', 3.5, 0, "", "",
     ]  # fmt: skip
-    # A null prediction and proba are empty texts, stored as SQL NULL.
-    assert encoded.values[9 + 5 : 9 + 7] == [b"", b""]
+    # A null prediction and proba are empty texts, stored as SQL NULL; so are a missing unit
+    # and arm (empty strings, which validation never accepts).
+    assert encoded.values[width + 5 : width + 7] == [b"", b""]
+    assert encoded.values[width + 9 : width + 11] == ["", ""]
     # Only the types Python's sqlite3 binds without its adapter lookup: no bytes, bool or None
     # (but for a missing latency, a plain SQL NULL).
     latency = 7  # position of latency_ms among an event's values

@@ -21,6 +21,7 @@ from watchkeeper.ingest import (
     ValidBatch,
     decode_arrow_stream,
     decode_parquet,
+    rules,
     validate_event_batch,
     validate_labels,
     validate_table,
@@ -34,7 +35,7 @@ BOUNDS = {"max_rows": 100, "max_bytes": 10**7}
 TEXT = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=6),
     st.sampled_from(["", "a,b", "k=v", "nul\x00", "x" * 257, "y" * 1025, "2025-06-15T15:00:00"]),
-    st.sampled_from(["1", "0", "eu", "gold", "v1"]),
+    st.sampled_from(["1", "0", "eu", "gold", "v1", "champion", "canary-2", "2x", "a b", "a" * 65]),
 )
 FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -51,7 +52,7 @@ VALUES: dict[pa.DataType, st.SearchStrategy[Any]] = {
     pa.bool_(): st.booleans(),
 }
 TYPES = st.sampled_from(list(VALUES))
-FIELDS = ["id", "timestamp", "version", "prediction", "latency_ms", "error"]
+FIELDS = ["id", "timestamp", "version", "prediction", "latency_ms", "error", "unit", "arm"]
 FEATURES = list(SPEC.features)
 COLUMNS = [
     *FIELDS,
@@ -72,6 +73,8 @@ USUAL: dict[str, pa.DataType] = {
     "prediction": pa.string(),
     "latency_ms": pa.float64(),
     "error": pa.bool_(),
+    "unit": pa.string(),
+    "arm": pa.string(),
     "age": pa.float64(),
     "plan": pa.string(),
     "vip": pa.bool_(),
@@ -93,6 +96,10 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
     "prediction": st.sampled_from(["0", "1"]),
     "latency_ms": st.floats(0.0, 1e3),
     "error": st.booleans(),
+    "unit": st.text(
+        st.characters(codec="ascii", blacklist_characters="\x00"), min_size=1, max_size=4
+    ),
+    "arm": st.sampled_from(["champion", "challenger", "canary-2", "B_1"]),
     "age": st.floats(-1e6, 1e6),
     "plan": st.sampled_from(["gold", "basic", "7"]),
     "vip": st.booleans(),
@@ -176,6 +183,8 @@ def comparable(result: ValidBatch, given_ids: list[bool]) -> tuple[Any, ...]:
         typed(accepted.latency_ms),
         accepted.errors,
         accepted.segments,
+        accepted.units,
+        accepted.arms,
         [(r.index, r.field, r.reason) for r in result.rejected],
     )
 
@@ -265,3 +274,61 @@ def test_categories_predictions_and_labels_take_the_canonical_label_form(
     assert result.accepted.predictions == expected
     labels = validate_labels([{"id": "e", "label": value} for value in raw], SPEC, **LIMITS)
     assert [label.label for label in labels.accepted] == expected
+
+
+UNITS_AND_ARMS = st.one_of(
+    st.none(),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    st.sampled_from(["", "u-1", "champion", "canary-2", "B_1", "2x", "a b", "é", "x" * 257]),
+    st.sampled_from(["a" * 64, "a" * 65, "nul\x00", "-a", "a-", "user:42", "s" * 256]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(UNITS_AND_ARMS, UNITS_AND_ARMS), min_size=1, max_size=6))
+def test_unit_and_arm_get_the_same_verdict_in_json_arrow_and_parquet(
+    pairs: list[tuple[str | None, str | None]],
+) -> None:
+    units = [unit for unit, _ in pairs]
+    arms = [arm for _, arm in pairs]
+    features = {"age": 1.0, "plan": "gold", "vip": None, "signup": None, "note": None}
+    events = [
+        {"version": "1", "features": features, "unit": unit, "arm": arm} for unit, arm in pairs
+    ]
+    from_json = validate_event_batch(events, SPEC, **LIMITS)
+    size = len(pairs)
+    table = pa.table(
+        {
+            "version": ["1"] * size,
+            "age": [1.0] * size,
+            "plan": ["gold"] * size,
+            "vip": pa.nulls(size, pa.bool_()),
+            "signup": pa.nulls(size, pa.string()),
+            "note": pa.nulls(size, pa.string()),
+            "unit": pa.array(units, pa.string()),
+            "arm": pa.array(arms, pa.string()),
+        }
+    )
+
+    def verdicts(result: ValidBatch) -> tuple[Any, ...]:
+        return (
+            result.accepted.index,
+            result.accepted.units,
+            result.accepted.arms,
+            [(r.index, r.field, r.reason) for r in result.rejected],
+        )
+
+    expected = verdicts(from_json)
+    for decoded in (table, decode_parquet(_parquet(table), **BOUNDS)):
+        assert verdicts(validate_table(decoded, SPEC, **LIMITS)) == expected
+    # The whole-column fast paths give the per-value checks' verdicts.
+    for name, rule, column in (("unit", rules.UNIT, units), ("arm", rules.ARM, arms)):
+        wanted = {
+            row: verdict.reason
+            for row, value in enumerate(column)
+            if isinstance(verdict := rule.check(value), rules.Bad)
+        }
+        found = {r.index: r.reason for r in from_json.rejected if r.field == name}
+        assert found == wanted
+    for row in from_json.accepted.index:
+        assert arms[row] is None or rules.ARM_PATTERN.fullmatch(arms[row])

@@ -135,11 +135,14 @@ def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
         proba={"1": 0.8},
         segment={"region": "eu"},
         latency_ms=2.0,
+        unit="user-42",
+        arm="champion",
     )
     logger.log({"age": "old", "plan": "gold"})
+    logger.log({"age": 1, "plan": "gold"}, arm="not an arm")
     missing = logger.log({"age": float("nan"), "plan": None})
     assert logger.flush(timeout=10)
-    assert (logger.stats.sent, logger.stats.rejected) == (2, 1)
+    assert (logger.stats.sent, logger.stats.rejected) == (2, 2)
     receipt = client.log_labels("churn", [(good, 1), ("other", None)])
     assert receipt.accepted == 1
     assert receipt.rejected == (Rejection(1, "label", "missing: a label may not be null"),)
@@ -153,6 +156,8 @@ def test_local_mode_validates_and_writes_to_the_store(tmp_path: Path) -> None:
         labels = store.labels_for(model.id, [good])
     stored = events[good]
     assert (stored.version, stored.prediction, stored.segment) == ("v2", "1", "region=eu")
+    assert (stored.unit, stored.arm) == ("user-42", "champion")
+    assert (events[missing].unit, events[missing].arm) == (None, None)
     assert stored.features == {"age": 41.0, "plan": "gold"}
     assert stored.proba == {"1": 0.8}
     assert events[missing].features == {"age": None, "plan": None}

@@ -64,6 +64,8 @@ def test_optional_fields_travel_as_json(server: RecordingServer) -> None:
         error=True,
         segment={"region": "eu"},
         timestamp=moment,
+        unit="user-42",
+        arm="canary",
     )
     logger.flush()
     (event,) = server.delivered()
@@ -77,6 +79,8 @@ def test_optional_fields_travel_as_json(server: RecordingServer) -> None:
         "latency_ms": 1.5,
         "error": True,
         "segment": {"region": "eu"},
+        "unit": "user-42",
+        "arm": "canary",
     }
     assert datetime.fromisoformat(event["timestamp"]) == moment.replace(tzinfo=UTC)
     logger.close()

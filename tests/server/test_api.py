@@ -209,6 +209,8 @@ def _table(events: list[dict[str, Any]]) -> pa.Table:
         "prediction": [item["prediction"] for item in events],
         "latency_ms": [item["latency_ms"] for item in events],
         "error": [item["error"] for item in events],
+        "unit": [item.get("unit") for item in events],
+        "arm": [item.get("arm") for item in events],
     }
     for name in MODEL["features"]:
         columns[name] = [item["features"][name] for item in events]
@@ -233,8 +235,14 @@ def _parquet(table: pa.Table) -> bytes:
 
 def test_columnar_ingest_equals_json_ingest(admin: httpx.Client, server: ServerProcess) -> None:
     now = time.time()
-    events = [event(index, timestamp=now - index) for index in range(300)]
+    events = [
+        event(
+            index, timestamp=now - index, unit=f"user-{index % 7}", arm=["A", "B", None][index % 3]
+        )
+        for index in range(300)
+    ]
     events[17]["features"]["age"] = None  # a missing value travels as null in every form
+    events[18]["unit"] = None
     table = _table(events)
     answers = {}
     for name, body, content_type in (
@@ -254,19 +262,26 @@ def test_columnar_ingest_equals_json_ingest(admin: httpx.Client, server: ServerP
     def canonical(model: str) -> list[tuple[Any, ...]]:
         return [
             (e.event_id, e.version, e.ts, e.segment, dict(e.features), e.prediction,
-             dict(e.proba or {}), e.latency_ms, e.error)
+             dict(e.proba or {}), e.latency_ms, e.error, e.unit, e.arm)
             for e in _stored(server, model)
         ]  # fmt: skip
 
     reference = canonical("as-json")
     assert len(reference) == 300
+    sent = {row[0]: (row[-2], row[-1]) for row in reference}
+    assert [sent[f"e-{index}"] for index in (16, 17, 18)] == [
+        ("user-2", "B"),
+        ("user-3", None),
+        (None, "A"),
+    ]
     assert canonical("as-arrow") == reference
     assert canonical("as-parquet") == reference
 
 
 def test_columnar_rejections_name_rows_and_columns(admin: httpx.Client) -> None:
-    rows = [event(index, id=f"col-{index}") for index in range(5)]
+    rows = [event(index, id=f"col-{index}") for index in range(6)]
     rows[3]["features"]["age"] = float("nan")
+    rows[5]["arm"] = "9 lives"
     table = _table(rows).drop_columns(["timestamp"])
     response = admin.post(
         "/v1/models/churn/events", content=_arrow(table), headers={"content-type": ARROW}
@@ -274,7 +289,11 @@ def test_columnar_rejections_name_rows_and_columns(admin: httpx.Client) -> None:
     answer = response.json()
     assert answer["accepted"] == 4
     assert answer["ids"] == ["col-0", "col-1", "col-2", "col-4"]
-    assert [(item["index"], item["field"]) for item in answer["rejected"]] == [(3, "features.age")]
+    assert [(item["index"], item["field"]) for item in answer["rejected"]] == [
+        (3, "features.age"),
+        (5, "arm"),
+    ]
+    assert "letters, digits" in answer["rejected"][1]["reason"]
     corrupt = admin.post(
         "/v1/models/churn/events", content=b"not arrow", headers={"content-type": ARROW}
     )

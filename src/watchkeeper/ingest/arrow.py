@@ -42,7 +42,7 @@ __all__ = [
     "warm_up_columnar",
 ]
 
-_TOP_LEVEL = ("id", "timestamp", "version", "prediction", "latency_ms", "error")
+_TOP_LEVEL = ("id", "timestamp", "version", "prediction", "latency_ms", "error", "unit", "arm")
 # Every value of a column costs at least this much once decoded (an offset, a float64).
 _BYTES_PER_VALUE = 8
 # Arrow's MessageHeader union: which table a message holds.
@@ -292,7 +292,8 @@ def raw_events(table: pa.Table, model: EventModel) -> RawEvents:
     """The raw columns of a table (one row per event) and the rejections of its columns.
 
     Columns: ``id``, ``timestamp``, ``version``, one per feature (named as the feature),
-    ``prediction``, ``proba.<class>``, ``latency_ms``, ``error``, ``segment.<key>``. A null cell
+    ``prediction``, ``proba.<class>``, ``latency_ms``, ``error``, ``unit``, ``arm``,
+    ``segment.<key>``. A null cell
     is the JSON ``null``; an absent feature column is a missing feature in every row; an
     unknown column rejects every row.
     """

@@ -48,6 +48,7 @@ class ValidEvent:
     """An accepted prediction event with canonical values.
 
     ``ts`` is epoch seconds, ``segment`` the canonical ``"k=v,..."`` string (``""`` for none),
+    ``unit`` the unit id (user, session, account) and ``arm`` the router arm, when sent;
     ``features`` maps every declared feature to a float (numeric, datetime as epoch seconds),
     a string (categorical, text), a bool (boolean) or ``None`` (missing).
     """
@@ -62,6 +63,8 @@ class ValidEvent:
     latency_ms: float | None = None
     error: bool = False
     segment: str = ""
+    unit: str | None = None
+    arm: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -90,6 +93,8 @@ class ValidColumns:
     latency_ms: list[float | None]
     errors: list[bool]
     segments: list[str]
+    units: list[str | None]
+    arms: list[str | None]
     rows: list[dict[str, FeatureValue]] | None = None
 
     def __len__(self) -> int:
@@ -120,8 +125,11 @@ class ValidColumns:
                 latency_ms=latency,
                 error=error,
                 segment=segment,
+                unit=unit,
+                arm=arm,
             )
-            for index, event_id, ts, version, features, prediction, proba, latency, error, segment
+            for (index, event_id, ts, version, features, prediction, proba, latency, error,
+                 segment, unit, arm)
             in zip(
                 self.index,
                 self.ids,
@@ -133,6 +141,8 @@ class ValidColumns:
                 self.latency_ms,
                 self.errors,
                 self.segments,
+                self.units,
+                self.arms,
                 strict=True,
             )
         ]  # fmt: skip
@@ -154,6 +164,8 @@ class ValidColumns:
             latency_ms=pick(self.latency_ms),
             errors=pick(self.errors),
             segments=pick(self.segments),
+            units=pick(self.units),
+            arms=pick(self.arms),
             rows=None if self.rows is None else pick(self.rows),
         )
 

@@ -109,6 +109,8 @@ def encode_valid(accepted: ValidColumns, codec: EventCodec = SQLITE_CODEC) -> En
         probas=accepted.probas,
         latency_ms=accepted.latency_ms,
         errors=accepted.errors,
+        units=accepted.units,
+        arms=accepted.arms,
     )
 
 

@@ -30,12 +30,12 @@ __all__ = ["RawEvents", "validate_raw"]
 class RawEvents:
     """A batch of events as raw columns, with the rejections its shape already caused.
 
-    ``fields`` holds ``id``, ``timestamp``, ``version``, ``prediction``, ``latency_ms`` and
-    ``error`` (all nulls when absent); ``features``, ``proba`` and ``segment`` one column per
-    declared feature, class and segment key. ``dead`` marks events that are not events at all
-    (not an object): their shape rejection is their only one. ``feature_rows`` are the sent
-    feature objects when each holds exactly the declared features, so accepted events can keep
-    them when their values are already canonical.
+    ``fields`` holds ``id``, ``timestamp``, ``version``, ``prediction``, ``latency_ms``,
+    ``error``, ``unit`` and ``arm`` (all nulls when absent); ``features``, ``proba`` and
+    ``segment`` one column per declared feature, class and segment key. ``dead`` marks events
+    that are not events at all (not an object): their shape rejection is their only one.
+    ``feature_rows`` are the sent feature objects when each holds exactly the declared
+    features, so accepted events can keep them when their values are already canonical.
     """
 
     size: int
@@ -82,6 +82,8 @@ def validate_raw(raw: RawEvents, model: EventModel, window: rules.Window) -> Val
     }
     latency = run("latency_ms", rules.LATENCY, raw.fields["latency_ms"])
     errors = run("error", rules.FLAG, raw.fields["error"])
+    units = run("unit", rules.UNIT, raw.fields["unit"])
+    arms = run("arm", rules.ARM, raw.fields["arm"])
     tags = {key: run(f"segment.{key}", rules.TAG, column) for key, column in raw.segment.items()}
 
     if raw.dead is not None:
@@ -104,6 +106,8 @@ def validate_raw(raw: RawEvents, model: EventModel, window: rules.Window) -> Val
         latency_ms=latency,
         errors=errors,
         segments=_segments(tags, size),
+        units=units,
+        arms=arms,
         rows=raw.feature_rows if unchanged else None,
     )
     return ValidBatch(accepted=_accepted(everything, bad), rejected=rejected)

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 _OBJECT: frozenset[type] = frozenset({dict})
-_TOP_LEVEL = ("id", "timestamp", "version", "prediction", "latency_ms", "error")
+_TOP_LEVEL = ("id", "timestamp", "version", "prediction", "latency_ms", "error", "unit", "arm")
 
 
 def _integer(digits: str) -> int | rules.OutOfRange:

@@ -15,7 +15,9 @@ So decisions and messages are those of ``check`` by construction, and a clean ba
 vectorised passes per field. The limits (documented in docs/service.md):
 
 ========================================================  =====================
-ids, versions, label ids, user ids, segment values         1 to 256 characters
+ids, versions, label ids, user ids, units, segment values  1 to 256 characters
+arms (the router arm that made a prediction)               1 to 64 letters, digits, _ or -,
+                                                           starting with a letter
 categories, class labels (predictions, labels)             at most 1,024
 text features, feedback comments                           at most 65,536
 ========================================================  =====================
@@ -28,6 +30,7 @@ in an Arrow string column), so both stores accept exactly the same values.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +43,9 @@ from watchkeeper.labels import MAX_EXACT_INTEGER, canonical_label
 from watchkeeper.schema import ColumnKind, TaskType
 
 __all__ = [
+    "ARM",
+    "ARM_PATTERN",
+    "ARM_RULE",
     "FLAG",
     "ID",
     "LATENCY",
@@ -51,6 +57,7 @@ __all__ = [
     "PREDICTION",
     "PROBABILITY",
     "TAG",
+    "UNIT",
     "VERSION",
     "Bad",
     "FloatColumn",
@@ -58,6 +65,7 @@ __all__ = [
     "Rule",
     "Window",
     "apply",
+    "arm_name",
     "boolean",
     "category",
     "feature_rule",
@@ -80,6 +88,9 @@ _NOT_FINITE = "NaN and infinity are not allowed; send null for a missing value"
 _CATEGORY_TYPES = "a string, an integer or a boolean"
 _TAG_RULE = f"must have 1 to {MAX_ID_LENGTH} characters and no ',' or '='"
 MISSING_VERSION: Final = "missing: every event needs the model version that produced it"
+#: What an arm name may hold: the registry's alias rule, so an arm can be named after an alias.
+ARM_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}")
+ARM_RULE: Final = "must be 1 to 64 letters, digits, '_' or '-', starting with a letter"
 
 
 class Bad:
@@ -260,6 +271,18 @@ def identifier(value: object, *, missing: str | None = None) -> str | Bad | None
     return value if problem is None else Bad(problem)
 
 
+def arm_name(value: object) -> str | Bad | None:
+    """The name of a router arm (``champion``, ``canary-2``): :data:`ARM_PATTERN`; null is none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return Bad(f"expected a string, got {json_type(value)}")
+    if not ARM_PATTERN.fullmatch(value):
+        shown = value if len(value) <= 70 else f"{value[:67]}..."
+        return Bad(f"{ARM_RULE}, got {shown!r}")
+    return value
+
+
 def _tag(value: object) -> str | Bad | None:
     if value is None:
         return None
@@ -430,6 +453,17 @@ def _categories_column(column: list[Any]) -> tuple[list[Any], np.ndarray | None]
     return column, np.ones(len(column), dtype=bool)
 
 
+def _arms_column(column: list[Any]) -> tuple[list[Any], np.ndarray | None]:
+    # A batch holds a few arms: each distinct name is matched once.
+    if not set(map(type, column)) <= _STRING_OR_NULL:
+        return column, np.ones(len(column), dtype=bool)
+    distinct = set(column)
+    distinct.discard(None)
+    if all(ARM_PATTERN.fullmatch(value) for value in distinct):
+        return column, None
+    return column, np.ones(len(column), dtype=bool)
+
+
 def _booleans_column(column: list[Any]) -> tuple[list[Any], np.ndarray | None]:
     return column, _others(column, _BOOL_OR_NULL)
 
@@ -497,6 +531,11 @@ VERSION: Final = Rule(
     lambda value: identifier(value, missing=MISSING_VERSION),
     _strings_column(MAX_ID_LENGTH, empty_ok=False, nullable=False),
 )
+#: The unit an event is about (a user, a session, an account): sticky A/B assignment and
+#: outcomes by unit read it.
+UNIT: Final = Rule(identifier, _strings_column(MAX_ID_LENGTH, empty_ok=False))
+#: The router arm that made the prediction (see watchkeeper.serving).
+ARM: Final = Rule(arm_name, _arms_column)
 PROBABILITY: Final = Rule(_probability, _bounded_numbers(0.0, 1.0))
 LATENCY: Final = Rule(_latency, _bounded_numbers(0.0, None))
 FLAG: Final = Rule(_flag, _flags_column)

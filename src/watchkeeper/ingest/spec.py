@@ -58,6 +58,8 @@ EVENT_FIELDS = frozenset(
         "latency_ms",
         "error",
         "segment",
+        "unit",
+        "arm",
     }
 )
 RESERVED_FIELDS = EVENT_FIELDS

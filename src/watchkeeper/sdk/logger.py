@@ -230,11 +230,15 @@ class PredictionLogger:
         error: bool = False,
         segment: Mapping[str, str] | None = None,
         timestamp: float | datetime | None = None,
+        unit: str | None = None,
+        arm: str | None = None,
     ) -> str:
         """Queue one prediction event and return its id; never blocks on the network.
 
         ``timestamp`` defaults to now (epoch seconds); a naive datetime means UTC. NaN feature
-        values are sent as null (missing).
+        values are sent as null (missing). ``unit`` names the unit the prediction is about (a
+        user, session or account id: outcomes and A/B analysis by unit read it) and ``arm`` the
+        router arm that made it; both are checked by the server like every field.
         """
         event_id = id if id is not None else f"{self._id_prefix}{next(self._counter):016x}"
         event: dict[str, Any] = {
@@ -253,6 +257,10 @@ class PredictionLogger:
             event["error"] = True
         if segment is not None:
             event["segment"] = segment
+        if unit is not None:
+            event["unit"] = unit
+        if arm is not None:
+            event["arm"] = arm
         dropped = ""
         with self._lock:
             queue = self._queue

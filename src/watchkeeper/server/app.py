@@ -24,6 +24,7 @@ from watchkeeper.server.errors import install_error_handlers
 from watchkeeper.server.lifecycle import RefuseWhileRecovering, lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
+from watchkeeper.server.routes.serving import SERVING_MODELS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
 from watchkeeper.server.state import AppState
 from watchkeeper.server.wire import CloseUnreadBodies, JsonResponse
@@ -31,7 +32,10 @@ from watchkeeper.server.workers import IngestWorkers, default_worker_count
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
+    from watchkeeper.monitor.outcome import IngestOutcome
     from watchkeeper.monitor.service import MonitorService
+    from watchkeeper.registry import Registry
+    from watchkeeper.serving import Serving
 
 __all__ = ["app_from_environment", "create_app"]
 
@@ -80,6 +84,7 @@ def create_app(
         from watchkeeper.registry import ArtifactStore, Registry
 
         model_registry = Registry(store, ArtifactStore(settings.artifact_location), clock=clock)
+        serving = _serving(model_registry, service, meter, clock)
         workers = _ingest_workers(settings)
         state = AppState(
             settings=settings,
@@ -90,6 +95,7 @@ def create_app(
             registry=build_registry(service, meter),
             alerting=alerting,
             model_registry=model_registry,
+            serving=serving,
             workers=workers,
             clock=clock,
         )
@@ -121,6 +127,32 @@ def create_app(
     return app
 
 
+def _serving(
+    model_registry: Registry,
+    service: MonitorService,
+    meter: IngestMeter,
+    clock: Callable[[], float],
+) -> Serving:
+    """Serving on the app's registry and monitor; its logged predictions are counted in
+    /metrics like ingested events."""
+    import numpy as np
+
+    from watchkeeper.serving import PredictionLog, Serving
+
+    def count(model: str, outcome: IngestOutcome) -> None:
+        stored = outcome.stored
+        if stored is not None and len(stored):
+            meter.record_events(
+                model,
+                versions=np.asarray(stored.versions, dtype=object),
+                errors=stored.errors,
+                latency_ms=stored.latency,
+            )
+
+    log = PredictionLog(service, on_stored=count)
+    return Serving(registry=model_registry, monitor=service, log=log, clock=clock)
+
+
 def _ingest_workers(settings: Settings) -> IngestWorkers | None:
     """The worker processes ``settings`` ask for (None: decode in the server process)."""
     count = settings.ingest_workers
@@ -141,7 +173,7 @@ def _document_bodies(app: FastAPI) -> None:
                 routes=app.routes,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in DOCUMENTED_MODELS:
+            for model in (*DOCUMENTED_MODELS, *SERVING_MODELS):
                 document = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(document.pop("$defs", {}))
                 components[model.__name__] = document

@@ -8,7 +8,8 @@ digest, never by the secret, and the digests are then compared with
 Configured admin tokens (``WATCHKEEPER_ADMIN_TOKEN``) are compared the same way.
 
 Scopes: ``ingest`` (events, labels, feedback), ``read`` (models, signals, reports, metrics),
-``admin`` (register and delete models, references, tokens); ``admin`` implies the others.
+``predict`` (``POST /v1/models/{model}/predict``: serving through the router), ``admin``
+(register and delete models, references, tokens, routing configs); ``admin`` implies the others.
 When ``Settings.auth`` is false (the loopback-only default) every request is allowed.
 """
 
@@ -45,7 +46,7 @@ __all__ = [
     "token_summary",
 ]
 
-SCOPES: Final = ("ingest", "read", "admin")
+SCOPES: Final = ("ingest", "read", "predict", "admin")
 _PREFIX: Final = "wk_"
 _TOKEN_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # Recording last use is a write; once a minute per token keeps it off the ingest hot path.

@@ -155,6 +155,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.stopping = True
         background.cancel()
         try:
+            if state.serving is not None:
+                # Its queued predictions go to the monitor before the monitor closes.
+                await run_in_threadpool(state.serving.close)
             # Interrupts a recovery in progress (the task waits for its thread), or
             # checkpoints the recovered windows.
             await run_in_threadpool(state.service.close)

@@ -124,6 +124,16 @@ class Event(_Strict):
     latency_ms: float | None = None
     error: bool = False
     segment: dict[str, str] | None = None
+    unit: str | None = Field(
+        None,
+        description="The unit the prediction is about (a user, session or account id; 1-256 "
+        "characters): sticky A/B assignment and outcomes by unit read it.",
+    )
+    arm: str | None = Field(
+        None,
+        description="The router arm that made the prediction (1-64 letters, digits, '_' or "
+        "'-', starting with a letter); set by POST /v1/models/{model}/predict.",
+    )
 
 
 class EventBatch(_Strict):
@@ -222,7 +232,7 @@ class TokenCreate(_Strict):
     """``POST /v1/tokens``."""
 
     name: str = Field(min_length=1, max_length=128)
-    scopes: list[Literal["ingest", "read", "admin"]] = Field(min_length=1)
+    scopes: list[Literal["ingest", "read", "predict", "admin"]] = Field(min_length=1)
 
 
 class TokenInfo(BaseModel):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
     from watchkeeper.server.workers import IngestWorkers
+    from watchkeeper.serving import Serving
 
 __all__ = ["AppState", "app_state"]
 
@@ -39,6 +40,8 @@ class AppState:
     alerting: AlertingEngine
     # The model registry (versions, aliases, artifacts) on the same store.
     model_registry: Registry
+    # Predict through the router, predictions logged to the monitor (watchkeeper.serving).
+    serving: Serving | None = None
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time

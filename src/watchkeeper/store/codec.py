@@ -7,9 +7,10 @@ pickles by name; the store hands its own out as :attr:`Store.event_codec`, the m
 every ``DecodeJob``, and the workers encode for the backend that will store the batch, so the
 server process writes the values as they come.
 
-Both codecs give nine values per event in the ``events`` columns' order (after ``model_id``,
+Both codecs give eleven values per event in the ``events`` columns' order (after ``model_id``,
 before ``ingested_at``): id, version, ts, segment, features, prediction, proba, latency_ms,
-error. They differ in the three JSON fields and the error flag: see each codec.
+error, unit, arm. They differ in the three JSON fields, the error flag and how a missing unit or
+arm is bound: see each codec.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class EventCodec(ABC):
             probas=[event.proba for event in events],
             latency_ms=[event.latency_ms for event in events],
             errors=[event.error for event in events],
+            units=[event.unit for event in events],
+            arms=[event.arm for event in events],
         )
 
     def encode_columns(
@@ -75,8 +78,11 @@ class EventCodec(ABC):
         probas: Sequence[Mapping[str, float] | None],
         latency_ms: Sequence[float | None],
         errors: Sequence[bool],
+        units: Sequence[str | None] | None = None,
+        arms: Sequence[str | None] | None = None,
     ) -> EncodedEvents:
-        """Encode a batch given as columns (one value per event in each).
+        """Encode a batch given as columns (one value per event in each; ``units`` and
+        ``arms`` may be left out when no event has one).
 
         Raises :class:`IngestError` naming the first event and field that is not
         JSON-serialisable.
@@ -89,7 +95,8 @@ class EventCodec(ABC):
             raise _json_error(ids, features, predictions, probas) from None
         rows = zip(
             ids, versions, ts, segments, feature_texts, prediction_texts, proba_texts,
-            latency_ms, self._flags(errors), strict=True,
+            latency_ms, self._flags(errors), self._names(units, len(ids)),
+            self._names(arms, len(ids)), strict=True,
         )  # fmt: skip
         return EncodedEvents(values=list(chain.from_iterable(rows)))
 
@@ -101,10 +108,16 @@ class EventCodec(ABC):
     def _flags(self, errors: Sequence[bool]) -> Sequence[Any]:
         """The error flags as the backend binds them."""
 
+    @abstractmethod
+    def _names(self, names: Sequence[str | None] | None, size: int) -> Sequence[Any]:
+        """Units or arms (None: the event has none) as the backend binds them."""
+
 
 @dataclass(frozen=True, slots=True)
 class SqliteEventCodec(EventCodec):
-    """JSON fields as encoded text in a bytearray (the empty one for null), the error flag 0/1.
+    """JSON fields as encoded text in a bytearray (the empty one for null), the error flag 0/1,
+    a missing unit or arm the empty string (never valid, so the writer's ``NULLIF`` reads it as
+    NULL).
 
     Binding the ~10,000 parameters of a batch holds the GIL, and Python's sqlite3 binds only
     exact str, int, float and bytearray directly: bytes, None and bool go through its adapter
@@ -122,11 +135,16 @@ class SqliteEventCodec(EventCodec):
     def _flags(self, errors: Sequence[bool]) -> list[int]:
         return [1 if error else 0 for error in errors]
 
+    def _names(self, names: Sequence[str | None] | None, size: int) -> list[str]:
+        if names is None or not any(names):
+            return [""] * size
+        return ["" if name is None else name for name in names]
+
 
 @dataclass(frozen=True, slots=True)
 class PostgresEventCodec(EventCodec):
-    """JSON fields as text (None for null), the error flag a bool: what ``COPY`` sends as is
-    (bytes would go as ``bytea``)."""
+    """JSON fields as text (None for null), the error flag a bool, a missing unit or arm None:
+    what ``COPY`` sends as is (bytes would go as ``bytea``)."""
 
     backend: ClassVar[Backend] = "postgresql"
 
@@ -143,6 +161,9 @@ class PostgresEventCodec(EventCodec):
 
     def _flags(self, errors: Sequence[bool]) -> list[bool]:
         return [bool(error) for error in errors]
+
+    def _names(self, names: Sequence[str | None] | None, size: int) -> Sequence[str | None]:
+        return [None] * size if names is None else names
 
 
 SQLITE_CODEC: Final[EventCodec] = SqliteEventCodec()
@@ -217,6 +238,8 @@ def encode_columns(
     probas: Sequence[Mapping[str, float] | None],
     latency_ms: Sequence[float | None],
     errors: Sequence[bool],
+    units: Sequence[str | None] | None = None,
+    arms: Sequence[str | None] | None = None,
     backend: Backend = "sqlite",
 ) -> EncodedEvents:
     """Encode a batch given as columns for :meth:`Store.insert_encoded` of a ``backend`` store
@@ -224,6 +247,7 @@ def encode_columns(
     return codec_for(backend).encode_columns(
         ids=ids, versions=versions, ts=ts, segments=segments, features=features,
         predictions=predictions, probas=probas, latency_ms=latency_ms, errors=errors,
+        units=units, arms=arms,
     )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 import orjson
@@ -43,19 +43,25 @@ _EVENTS_OF_CALL: Final = sa.text(f"{_EVENT_SELECT} WHERE seq = :seq")
 
 
 def _json_value(stored: Any) -> Any:
-    """A JSON column's value read as plain SQL: text or bytes on SQLite, already decoded (or a
-    number written by another tool) otherwise."""
+    """A JSON column's value read as plain SQL on SQLite: text or bytes (or a number written
+    by another tool)."""
     if isinstance(stored, bytes | str):
         return orjson.loads(stored)
     return stored
 
 
-def _raw_event(row: Sequence[Any]) -> EventRecord:
+def _decoded(stored: Any) -> Any:
+    """A JSON column's value read as plain SQL on PostgreSQL: the driver decoded it already (a
+    JSON string such as a class label comes back as a Python string, not as JSON text)."""
+    return stored
+
+
+def _raw_event(row: Sequence[Any], json_value: Callable[[Any], Any]) -> EventRecord:
     (model_id, event_id, version, ts, segment, features, prediction, proba, latency_ms, error,
-     ingested_at, seq) = row  # fmt: skip
+     ingested_at, seq, unit, arm) = row  # fmt: skip
     return EventRecord(
-        model_id, event_id, version, ts, segment, _json_value(features), _json_value(prediction),
-        _json_value(proba), latency_ms, bool(error), ingested_at, seq,
+        model_id, event_id, version, ts, segment, json_value(features), json_value(prediction),
+        json_value(proba), latency_ms, bool(error), ingested_at, seq, unit, arm,
     )  # fmt: skip
 
 
@@ -252,6 +258,7 @@ class EventStore(StoreBase):
         Each batch is its own short query, so writers are never blocked by this reader.
         """
         after = seq
+        json_value = _json_value if self.backend == "sqlite" else _decoded
         while True:
             with self._connection("read events", write=False) as connection:
                 rows = connection.execute(
@@ -268,6 +275,6 @@ class EventStore(StoreBase):
             start = 0
             for position in range(1, len(rows) + 1):
                 if position == len(rows) or rows[position].model_id != rows[start].model_id:
-                    yield [_raw_event(row) for row in rows[start:position]]
+                    yield [_raw_event(row, json_value) for row in rows[start:position]]
                     start = position
             after = rows[-1].seq

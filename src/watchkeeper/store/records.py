@@ -122,7 +122,7 @@ def canonical_segment(tags: Mapping[str, str] | None) -> str:
 
 # Values per event in ``EncodedEvents.values`` (the ``events`` columns between ``model_id`` and
 # ``ingested_at``).
-ENCODED_EVENT_VALUES = 9
+ENCODED_EVENT_VALUES = 11
 
 
 class StorableEvent(Protocol):
@@ -147,10 +147,15 @@ class StorableEvent(Protocol):
     def error(self) -> bool: ...
     @property
     def segment(self) -> str: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def arm(self) -> str | None: ...
 
 
 class NewEvent(NamedTuple):
-    """One prediction event to store; ``segment`` is canonical ``"k=v,k2=v2"`` or ``""``."""
+    """One prediction event to store; ``segment`` is canonical ``"k=v,k2=v2"`` or ``""``,
+    ``unit`` the unit it is about and ``arm`` the router arm that made it (None: not sent)."""
 
     event_id: EventId
     version: str
@@ -161,6 +166,8 @@ class NewEvent(NamedTuple):
     latency_ms: float | None = None
     error: bool = False
     segment: str = ""
+    unit: str | None = None
+    arm: str | None = None
 
 
 class NewLabel(NamedTuple):
@@ -240,6 +247,9 @@ class EventRecord:
     ingested_at: float
     # The number of the ingest call that stored it (0 for events stored before checkpoints).
     seq: int = 0
+    # The unit the prediction was about and the router arm that made it (None: not sent).
+    unit: str | None = None
+    arm: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,11 +336,11 @@ class TokenRecord:
 class EncodedEvents:
     """An event batch encoded for one backend's writer by its codec (``Store.event_codec``).
 
-    ``values`` holds nine values per event, flat: id, version, ts, segment, features,
-    prediction, proba, latency_ms, error; how the JSON fields and the flag are encoded is the
-    codec's (``watchkeeper.store.codec``). Encoding needs no store, so it can happen in another
-    process and travel (it pickles cheaply): the ingest workers of the server encode, the
-    server stores.
+    ``values`` holds eleven values per event, flat: id, version, ts, segment, features,
+    prediction, proba, latency_ms, error, unit, arm; how the JSON fields, the flag and a missing
+    unit or arm are encoded is the codec's (``watchkeeper.store.codec``). Encoding needs no
+    store, so it can happen in another process and travel (it pickles cheaply): the ingest
+    workers of the server encode, the server stores.
     """
 
     values: list[Any]

@@ -26,6 +26,7 @@ from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.registry import RegistryStore
 from watchkeeper.store.rollouts import RolloutStore
+from watchkeeper.store.serving import ServingStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
 
@@ -33,7 +34,14 @@ __all__ = ["MIGRATIONS_DIR", "Store", "encode_columns", "encode_events", "migrat
 
 
 class Store(
-    ModelStore, EventStore, LabelStore, WindowStore, TokenStore, RegistryStore, RolloutStore
+    ModelStore,
+    EventStore,
+    LabelStore,
+    WindowStore,
+    TokenStore,
+    RegistryStore,
+    RolloutStore,
+    ServingStore,
 ):
     """Models, versions, profiles, events, labels, feedback, window profiles and API tokens.
 

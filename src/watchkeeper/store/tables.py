@@ -31,6 +31,8 @@ __all__ = [
     "rollout_events",
     "rollout_measurements",
     "rollouts",
+    "serving_route_changes",
+    "serving_routes",
     "window_checkpoints",
     "window_profiles",
 ]
@@ -98,6 +100,10 @@ events = sa.Table(
     sa.Column("proba", _JSON_NULLABLE, nullable=True),
     sa.Column("latency_ms", sa.Double, nullable=True),
     sa.Column("error", sa.Boolean, nullable=False),
+    # The unit the prediction was about and the router arm that made it (0005; null when the
+    # client sent none).
+    sa.Column("unit", sa.String, nullable=True),
+    sa.Column("arm", sa.String, nullable=True),
     sa.Column("ingested_at", sa.Double, nullable=False),
     _seq(),
     sa.Index(None, "model_id", "ts"),
@@ -225,6 +231,32 @@ registry_alias_moves = sa.Table(
     sa.Column("moved_at", sa.Double, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Index(None, "model", "alias", "moved_at"),
+)
+
+# Serving (see watchkeeper.serving): each model's routing config (arms, weights, sticky A/B,
+# shadow) with a revision number, and every change of one (who, when, why), so "which split
+# served at time T" has an answer like the aliases' history.
+serving_routes = sa.Table(
+    "serving_routes",
+    metadata,
+    sa.Column("model", sa.String, primary_key=True),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_by", sa.String, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+serving_route_changes = sa.Table(
+    "serving_route_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("config", _JSON_NULLABLE, nullable=True),
+    sa.Column("changed_by", sa.String, nullable=False),
+    sa.Column("changed_at", sa.Double, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index(None, "model", "changed_at"),
 )
 
 # -- alerting (revision 0002): alert state, notification log, silences, outbox, rules, history --

@@ -40,8 +40,8 @@ if (
     len(EVENT_COLUMNS) != _EVENT_VALUES + 2
     or EVENT_COLUMNS[0] != "model_id"
     or EVENT_COLUMNS[-1] != "ingested_at"
-    or [EVENT_COLUMNS[1 + value] for value in (4, 5, 6, 8)]
-    != ["features", "prediction", "proba", "error"]
+    or [EVENT_COLUMNS[1 + value] for value in (4, 5, 6, 8, 9, 10)]
+    != ["features", "prediction", "proba", "error", "unit", "arm"]
 ):
     raise AssertionError(f"events columns changed; update EncodedEvents: {EVENT_COLUMNS}")
 
@@ -83,9 +83,10 @@ def _check_codec(encoded: EncodedEvents, codec: EventCodec, expected: type) -> N
 # SQLite twice the CPU (it re-parses each row's text for every field). Parameter 1 is the
 # model, 2 the ingest time, 3 the call's sequence number, then ``_EVENT_VALUES`` per event
 # (``EncodedEvents.values``, encoded by ``SqliteEventCodec``: a null JSON field is the empty
-# bytearray, which ``NULLIF`` turns back into NULL).
+# bytearray, which ``NULLIF`` turns back into NULL; a missing unit or arm is the empty string).
 _SQLITE_CHUNKS: Final = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 _NULLABLE_JSON_VALUES: Final = (5, 6)
+_NULLABLE_NAME_VALUES: Final = (9, 10)
 
 
 @functools.cache
@@ -96,6 +97,8 @@ def _sqlite_event_sql(rows: int) -> str:
         values = ", ".join(
             f"NULLIF(?{first + offset}, X'')"
             if offset in _NULLABLE_JSON_VALUES
+            else f"NULLIF(?{first + offset}, '')"
+            if offset in _NULLABLE_NAME_VALUES
             else f"?{first + offset}"
             for offset in range(_EVENT_VALUES)
         )

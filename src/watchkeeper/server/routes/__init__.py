@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from watchkeeper.server.routes import health, ingest, models, signals, tokens
+from watchkeeper.server.routes import health, ingest, models, serving, signals, tokens
 
 __all__ = ["ROUTERS"]
 
@@ -13,5 +13,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     ingest.router,
     signals.router,
+    serving.router,
     tokens.router,
 )
