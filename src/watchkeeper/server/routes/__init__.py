@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from watchkeeper.server.routes import health, ingest, models, serving, signals, tokens
+from watchkeeper.server.routes import health, ingest, models, rollouts, serving, signals, tokens
 
 __all__ = ["ROUTERS"]
 
@@ -14,5 +14,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     ingest.router,
     signals.router,
     serving.router,
+    rollouts.router,
     tokens.router,
 )
