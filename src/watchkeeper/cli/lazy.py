@@ -41,6 +41,10 @@ LAZY_COMMANDS: Final = {
         "watchkeeper.cli.signals",
         "Series of a signal and range reports (on the database, or a server with --url).",
     ),
+    "rollout": (
+        "watchkeeper.cli.rollout",
+        "Progressive rollouts of a candidate version (on the database, or a server with --url).",
+    ),
     "replay": (
         "watchkeeper.cli.replay",
         "Replay historical events through the live path (windows, signals, labels, rules) in "
