@@ -137,9 +137,9 @@ def test_a_sample_ratio_mismatch_stops_the_analysis(store: Store) -> None:
 
 
 def test_restart_resumes_without_repeating_a_step_or_losing_a_measurement(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'wk.db'}"
+    url = store_url
     store = Store.open(url)
     sim = Simulation(store, {"1": Behaviour(), "2": Behaviour()}, seed=4)
     record = sim.controller.start(spec(ERRORS, ACCURACY))

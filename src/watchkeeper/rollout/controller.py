@@ -403,7 +403,14 @@ class RolloutController:
             )
             return self._on_policy(record, analysis.no_data, now, why, changes, [measured])
         weights = [record.weights[record.baseline], record.weights[record.candidate]]
-        check = sample_ratio_mismatch(counts, weights, alpha=analysis.srm_alpha)
+        previous, srm_looks = self._previous(record, spec)
+        # Alpha spending over the period's looks: look k tests at srm_alpha / (k (k + 1)), and
+        # these sum to srm_alpha, so a healthy split is stopped with probability at most
+        # srm_alpha however long the period lasts (a fixed 0.001 at every look was not).
+        look = srm_looks + 1
+        check = sample_ratio_mismatch(
+            counts, weights, alpha=analysis.srm_alpha / (look * (look + 1))
+        )
         srm = NewRolloutMeasurement(
             step, now, SRM_MEASUREMENT, "mismatch" if check.mismatch else "ok", check.to_dict()
         )
@@ -411,8 +418,8 @@ class RolloutController:
             why = (
                 f"sample ratio mismatch: {counts[0]} baseline and {counts[1]} candidate events "
                 f"for a {weights[0]}/{weights[1]} split (p = {check.p_value:.2g} < "
-                f"{analysis.srm_alpha:g}); analysis stopped: check the routing and the logging, "
-                "then resume or abort"
+                f"{check.alpha:.2g}, look {look}); analysis stopped: check the routing and the "
+                "logging, then resume or abort"
             )
             changes["state"] = RolloutState.PAUSED.value
             changes["reason"] = why
@@ -420,7 +427,6 @@ class RolloutController:
             return self._store.update_rollout(
                 record, changes, measurements=[srm], events=[event], now=now
             ), None
-        previous = self._previous(record, spec)
         measurements = [srm]
         failed: list[str] = []
         outcomes: list[Outcome] = []
@@ -489,15 +495,20 @@ class RolloutController:
         record = self._store.update_rollout(record, changes, measurements=measurements, now=now)
         return record, Outcome.INCONCLUSIVE
 
-    def _previous(self, record: RolloutRecord, spec: RolloutSpec) -> dict[str, MetricDecision]:
-        """Each metric's latest verdict of the current analysis period, from the store."""
+    def _previous(
+        self, record: RolloutRecord, spec: RolloutSpec
+    ) -> tuple[dict[str, MetricDecision], int]:
+        """Each metric's latest verdict of the current analysis period, and the number of
+        sample-ratio checks the period has had, from the store."""
         conditions = {metric.name: metric.condition for metric in spec.analysis.metrics}
         latest: dict[str, MetricDecision] = {}
+        checks = 0
         for measured in self._store.rollout_measurements(record.id, since=record.analysis_since):
+            checks += measured.metric == SRM_MEASUREMENT
             condition = conditions.get(measured.metric)
             if condition is not None:
                 latest[measured.metric] = _decision_from(measured.values, condition)
-        return latest
+        return latest, checks
 
     def _finish(self, record: RolloutRecord, now: float, why: str) -> RolloutRecord:
         weights = {record.baseline: 0, record.candidate: 100}
