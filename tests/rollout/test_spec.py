@@ -109,6 +109,7 @@ def test_shorthand_steps_up_to_max_weight() -> None:
         ({"steps": [{"pause": {}}]}, "steps"),
         ({"steps": None, "step_weight": 60, "max_weight": 50}, "step_weight"),
         ({"colour": "red"}, "spec.colour"),
+        ({"steps": [{"set_weight": 0}, {"analysis": {}}, {"set_weight": 10}]}, "steps[1]"),
     ],
 )
 def test_errors_name_the_field(changes: dict[str, Any], key: str) -> None:

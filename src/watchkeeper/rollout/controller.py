@@ -35,14 +35,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from watchkeeper.errors import ConfigError, ConflictError
 from watchkeeper.rollout.alerting import RollbackAlerts
-from watchkeeper.rollout.metrics import (
-    SummaryKind,
-    WindowSource,
-    arm_windows,
-    event_count,
-    summarize,
-    summary_kind,
-)
+from watchkeeper.rollout.analysis import Finding, look, period_state
+from watchkeeper.rollout.metrics import WindowSource
 from watchkeeper.rollout.spec import (
     AnalysisStep,
     PauseStep,
@@ -53,18 +47,13 @@ from watchkeeper.rollout.spec import (
     parse_spec,
 )
 from watchkeeper.rollout.traffic import TrafficControl
-from watchkeeper.stats.decision import Condition, Method, MetricDecision, Outcome, decide
-from watchkeeper.stats.srm import sample_ratio_mismatch
+from watchkeeper.stats.decision import Outcome
 from watchkeeper.store import Store
 from watchkeeper.store.rollouts import NewRolloutEvent, NewRolloutMeasurement, RolloutRecord
 
 __all__ = ["ACTIVE_STATES", "Monitor", "RolloutController", "RolloutState"]
 
 _log = logging.getLogger(__name__)
-
-#: The measurement names that are not metrics: the sample-ratio check and a look without data.
-SRM_MEASUREMENT = "sample_ratio"
-NO_DATA_MEASUREMENT = "no_data"
 
 
 class RolloutState(StrEnum):
@@ -376,90 +365,31 @@ class RolloutController:
     def _look(
         self, record: RolloutRecord, spec: RolloutSpec, now: float
     ) -> tuple[RolloutRecord, Outcome | None]:
-        """One analysis look: the SRM check, then a verdict per metric; acts on failures."""
+        """One analysis look (:func:`~watchkeeper.rollout.analysis.look`), acted on."""
         analysis = spec.analysis
-        since = record.analysis_since
-        arms = {
-            version: arm_windows(self._monitor, record.model, version, since=since, until=now)
-            for version in (record.baseline, record.candidate)
-        }
-        counts = [event_count(arms[record.baseline]), event_count(arms[record.candidate])]
+        stored = self._store.rollout_measurements(record.id, since=record.analysis_since)
+        previous, srm_looks = period_state(spec, stored)
+        found = look(self._monitor, record, spec, now, previous=previous, srm_looks=srm_looks)
         changes: dict[str, Any] = {
             "looks": record.looks + 1,
             "next_analysis_at": now + analysis.interval,
         }
-        step = record.step_index
-        if counts[1] == 0:
-            measured = NewRolloutMeasurement(
-                step,
-                now,
-                NO_DATA_MEASUREMENT,
-                "no_data",
-                {"baseline_events": counts[0], "candidate_events": 0, "since": since},
+        measurements = found.measurements
+        if found.finding is Finding.NO_DATA:
+            why = f"{found.reason} (policy {analysis.no_data.value})"
+            return self._on_policy(record, analysis.no_data, now, why, changes, measurements)
+        if found.finding is Finding.MISMATCH:
+            changes |= {"state": RolloutState.PAUSED.value, "reason": found.reason}
+            event = self._event(
+                now, "paused", found.reason, measurements=[m.values for m in measurements]
             )
-            why = (
-                f"no data: version {record.candidate} has had no events since its weight was "
-                f"set (policy {analysis.no_data.value})"
-            )
-            return self._on_policy(record, analysis.no_data, now, why, changes, [measured])
-        weights = [record.weights[record.baseline], record.weights[record.candidate]]
-        previous, srm_looks = self._previous(record, spec)
-        # Alpha spending over the period's looks: look k tests at srm_alpha / (k (k + 1)), and
-        # these sum to srm_alpha, so a healthy split is stopped with probability at most
-        # srm_alpha however long the period lasts (a fixed 0.001 at every look was not).
-        look = srm_looks + 1
-        check = sample_ratio_mismatch(
-            counts, weights, alpha=analysis.srm_alpha / (look * (look + 1))
-        )
-        srm = NewRolloutMeasurement(
-            step, now, SRM_MEASUREMENT, "mismatch" if check.mismatch else "ok", check.to_dict()
-        )
-        if check.mismatch:
-            why = (
-                f"sample ratio mismatch: {counts[0]} baseline and {counts[1]} candidate events "
-                f"for a {weights[0]}/{weights[1]} split (p = {check.p_value:.2g} < "
-                f"{check.alpha:.2g}, look {look}); analysis stopped: check the routing and the "
-                "logging, then resume or abort"
-            )
-            changes["state"] = RolloutState.PAUSED.value
-            changes["reason"] = why
-            event = self._event(now, "paused", why, measurements=[srm.values])
             return self._store.update_rollout(
-                record, changes, measurements=[srm], events=[event], now=now
+                record, changes, measurements=measurements, events=[event], now=now
             ), None
-        measurements = [srm]
-        failed: list[str] = []
-        outcomes: list[Outcome] = []
-        for metric in analysis.metrics:
-            minimum = metric.min_samples or (
-                analysis.min_windows
-                if summary_kind(metric.signal) is SummaryKind.PER_WINDOW
-                else analysis.min_samples
-            )
-            decision = decide(
-                summarize(metric.signal, arms[record.candidate]),
-                summarize(metric.signal, arms[record.baseline]),
-                condition=metric.condition,
-                min_samples=minimum,
-                alpha=analysis.alpha,
-                previous=previous.get(metric.name),
-            )
-            outcomes.append(decision.outcome)
-            if decision.outcome is Outcome.FAILURE:
-                failed.append(f"{metric.name} {decision.reason}")
-            measurements.append(
-                NewRolloutMeasurement(
-                    step,
-                    now,
-                    metric.name,
-                    decision.outcome.value,
-                    {"signal": metric.signal, **decision.to_dict()},
-                )
-            )
-        if failed:
+        if found.verdict is Outcome.FAILURE:
             failures = record.failures + 1
             changes["failures"] = failures
-            why = f"failure {failures} of at most {analysis.failure_limit}: {'; '.join(failed)}"
+            why = f"failure {failures} of at most {analysis.failure_limit}: {found.reason}"
             if failures > analysis.failure_limit:
                 return self._abort(record, now, why, changes, measurements), Outcome.FAILURE
             event = self._event(now, "analysis_failed", why)
@@ -467,13 +397,8 @@ class RolloutController:
                 record, changes, measurements=measurements, events=[event], now=now
             )
             return record, Outcome.FAILURE
-        verdict = (
-            Outcome.SUCCESS
-            if all(outcome is Outcome.SUCCESS for outcome in outcomes)
-            else Outcome.INCONCLUSIVE
-        )
         record = self._store.update_rollout(record, changes, measurements=measurements, now=now)
-        return record, verdict
+        return record, found.verdict
 
     def _on_policy(
         self,
@@ -494,21 +419,6 @@ class RolloutController:
             ), None
         record = self._store.update_rollout(record, changes, measurements=measurements, now=now)
         return record, Outcome.INCONCLUSIVE
-
-    def _previous(
-        self, record: RolloutRecord, spec: RolloutSpec
-    ) -> tuple[dict[str, MetricDecision], int]:
-        """Each metric's latest verdict of the current analysis period, and the number of
-        sample-ratio checks the period has had, from the store."""
-        conditions = {metric.name: metric.condition for metric in spec.analysis.metrics}
-        latest: dict[str, MetricDecision] = {}
-        checks = 0
-        for measured in self._store.rollout_measurements(record.id, since=record.analysis_since):
-            checks += measured.metric == SRM_MEASUREMENT
-            condition = conditions.get(measured.metric)
-            if condition is not None:
-                latest[measured.metric] = _decision_from(measured.values, condition)
-        return latest, checks
 
     def _finish(self, record: RolloutRecord, now: float, why: str) -> RolloutRecord:
         weights = {record.baseline: 0, record.candidate: 100}
@@ -626,33 +536,3 @@ def describe(record: RolloutRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
-
-
-_NUMBERS = (
-    "candidate_value",
-    "baseline_value",
-    "effect",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "lift",
-    "lift_ci_low",
-    "lift_ci_high",
-    "p_holds",
-    "p_violated",
-)
-
-
-def _decision_from(values: Mapping[str, Any], condition: Condition) -> MetricDecision:
-    """A stored measurement back as the verdict ``decide`` continues from."""
-    return MetricDecision(
-        outcome=Outcome(values["outcome"]),
-        reason=str(values["reason"]),
-        condition=condition,
-        method=Method(values["method"]),
-        alpha=float(values["alpha"]),
-        min_samples=int(values["min_samples"]),
-        candidate_count=int(values["candidate_count"]),
-        baseline_count=values.get("baseline_count"),
-        **{name: values.get(name) for name in _NUMBERS},
-    )

@@ -203,6 +203,17 @@ def parse_spec(raw: Any) -> RolloutSpec:
         raise ConfigError(
             "analysis.metrics: an analysis step needs metrics", key="analysis.metrics"
         )
+    weight = 0
+    for index, step in enumerate(steps):
+        if isinstance(step, SetWeightStep):
+            weight = step.weight
+        elif isinstance(step, AnalysisStep) and weight == 0:
+            # With no candidate traffic there is nothing to look at: the step would never end.
+            raise ConfigError(
+                f"steps[{index}]: an analysis step needs traffic on the candidate; put a "
+                "set_weight above 0 before it",
+                key=f"steps[{index}]",
+            )
     return RolloutSpec(
         model=model, baseline=baseline, candidate=candidate, steps=steps, analysis=analysis
     )
