@@ -165,6 +165,11 @@ def test_a_bad_candidate_behind_the_router_is_rolled_back(setup: Setup) -> None:
 def test_a_good_candidate_behind_the_router_is_promoted(setup: Setup) -> None:
     record = setup.controller.start(rollout(2))
     assert run(setup, record.id, minutes=60) == "promoted"
-    assert setup.traffic.split(MODEL) == {"1": 0, "2": 100}
+    assert setup.traffic.split(MODEL) == {"2": 100}  # champion now points to 2 as well
     setup.minute()
     assert setup.answered[-1][1] == 2
+    assert setup.registry.alias_version(MODEL, "champion") == 2
+    move = setup.store.alias_moves(MODEL, "champion")[0]
+    assert (move.from_version, move.to_version, move.moved_by) == (1, 2, "rollout")
+    promoted = setup.store.rollout_events(record.id)[-1]
+    assert promoted.details["alias"] == {"champion": 2}

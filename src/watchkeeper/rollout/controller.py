@@ -421,8 +421,24 @@ class RolloutController:
         return record, Outcome.INCONCLUSIVE
 
     def _finish(self, record: RolloutRecord, now: float, why: str) -> RolloutRecord:
+        """All traffic to the candidate; a baseline given as a registry alias (``champion``)
+        moves to the candidate, so whatever serves that alias serves the promoted version."""
         weights = {record.baseline: 0, record.candidate: 100}
         self._traffic.set_split(record.model, weights)
+        details: dict[str, Any] = {"weights": weights}
+        alias = str(record.spec["baseline"])
+        aliases = {found.alias for found in self._store.aliases(record.model)}
+        if alias in aliases and record.candidate.isdigit():
+            # Idempotent: a restart between this move and the record's update moves nothing.
+            self._store.move_alias(
+                record.model,
+                alias,
+                int(record.candidate),
+                moved_by="rollout",
+                reason=f"rollout {record.id} promoted version {record.candidate}",
+                now=now,
+            )
+            details["alias"] = {alias: int(record.candidate)}
         return self._store.update_rollout(
             record,
             {
@@ -431,7 +447,7 @@ class RolloutController:
                 "next_analysis_at": None,
                 "reason": why,
             },
-            events=[self._event(now, "promoted", why, weights=weights)],
+            events=[self._event(now, "promoted", why, **details)],
             now=now,
         )
 
