@@ -313,7 +313,7 @@ class DatabaseBackend:
                 store=self.store,
                 monitor=self.service,
                 traffic=ServingTraffic(self._serving),
-                alerts=EngineAlerts(self.alerting),
+                alerts=EngineAlerts(self.alerting, samples=self.service.latest_samples),
             )
         return self._rollouts
 

@@ -49,14 +49,12 @@ class EngineAlerts:
     """:class:`RollbackAlerts` through an :class:`AlertingEngine`.
 
     ``samples`` gives what the engine's evaluation loop passes (the monitor's latest samples),
-    so raising the event leaves ``absent`` rules as the loop would.
+    so raising the event leaves ``absent`` rules as the loop would (with none, a firing
+    ``absent`` alert would resolve).
     """
 
     def __init__(
-        self,
-        engine: AlertingEngine,
-        *,
-        samples: Callable[[], Iterable[Mapping[str, Any]]] = lambda: (),
+        self, engine: AlertingEngine, *, samples: Callable[[], Iterable[Mapping[str, Any]]]
     ) -> None:
         self._engine = engine
         self._samples = samples
