@@ -386,6 +386,29 @@ class AlertingEngine:
             alerts=tuple(alerts), transitions=tuple(transitions), notifications=tuple(written)
         )
 
+    def raise_event(
+        self,
+        now: float,
+        event: Mapping[str, Any] | Sample,
+        *,
+        rule: RuleSpec,
+        samples: Iterable[Mapping[str, Any] | Sample] = (),
+    ) -> EvaluationReport:
+        """Alert on a one-off event (a rollout's rollback) through the rules, like a window.
+
+        ``rule`` (a threshold rule on the event's signal) is added to the stored rules when
+        its name is new, without the signal-catalog check: events are not window signals of a
+        model. ``event`` (a sample, ``labels`` with ``model`` and ``signal``) is then
+        evaluated as a window of its own ending at ``now``, and ``samples`` (the monitor's
+        latest samples, as the evaluation loop passes them) keep ``absent`` rules as they are.
+        The alert stays firing until a later event of the same series has a value that does
+        not meet the rule.
+        """
+        self._change_rules(lambda stored: _merged(stored, [rule], overwrite=False))
+        sample = event if isinstance(event, Sample) else sample_from_dict(event, index=0)
+        window = WindowSamples(start=now - 1.0, end=now, samples=[sample])
+        return self.evaluate(now, samples, windows=[window])
+
     def _snapshot(self) -> dict[Fingerprint, AlertRecord]:
         return {record.fingerprint: record for record in self._evaluator.alerts()}
 

@@ -1,8 +1,7 @@
 """Where a CLI command works: a running server (``--url``) or a database (``--db``).
 
-Every command of the ``models``, ``tokens``, ``rules``, ``alerts``, ``silences`` and ``signals``
-groups
-goes through a :class:`Backend`. :class:`ServerBackend` calls the HTTP API;
+Every command of the ``models``, ``tokens``, ``rules``, ``alerts``, ``silences``, ``signals`` and
+``rollout`` groups goes through a :class:`Backend`. :class:`ServerBackend` calls the HTTP API;
 :class:`DatabaseBackend` opens the store and calls the same service functions the API's
 routes call, and answers with the same JSON documents, so a command prints the same thing
 either way. The first call prints one line on stderr naming the server or database used.
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.config import Settings
     from watchkeeper.monitor.service import MonitorService
+    from watchkeeper.rollout.controller import RolloutController
+    from watchkeeper.serving import Serving
     from watchkeeper.store import Store
 
 __all__ = [
@@ -125,6 +126,12 @@ class Backend(RegistryCalls, Protocol):
     def expire_silence(self, silence_id: str) -> dict[str, Any]: ...
     def series_page(self, model: str, signal: str, query: Mapping[str, Any]) -> dict[str, Any]: ...
     def range_report(self, model: str, query: Mapping[str, Any]) -> dict[str, Any]: ...
+    def start_rollout(self, spec: Mapping[str, Any]) -> dict[str, Any]: ...
+    def list_rollouts(self, model: str | None, state: str | None) -> dict[str, Any]: ...
+    def rollout_status(self, rollout_id: int) -> dict[str, Any]: ...
+    def rollout_action(
+        self, rollout_id: int, action: str, *, reason: str, full: bool
+    ) -> dict[str, Any]: ...
 
 
 class ServerBackend(RegistryServerCalls):
@@ -240,6 +247,21 @@ class ServerBackend(RegistryServerCalls):
             "GET", f"/v1/models/{quote(model, safe='')}/report", params=_present(query)
         )
 
+    def start_rollout(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/v1/rollouts", json=dict(spec))
+
+    def list_rollouts(self, model: str | None, state: str | None) -> dict[str, Any]:
+        return self._call("GET", "/v1/rollouts", params=_present({"model": model, "state": state}))
+
+    def rollout_status(self, rollout_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/v1/rollouts/{rollout_id}")
+
+    def rollout_action(
+        self, rollout_id: int, action: str, *, reason: str, full: bool
+    ) -> dict[str, Any]:
+        body = {"reason": reason, "full": full}
+        return self._call("POST", f"/v1/rollouts/{rollout_id}/{quote(action)}", json=body)
+
 
 def _present(query: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in query.items() if value is not None}
@@ -276,6 +298,8 @@ class DatabaseBackend(RegistryDatabaseCalls):
         self.store: Store = Store.open(settings.db)
         self._service: MonitorService | None = None
         self._alerting: AlertingEngine | None = None
+        self._serving: Serving | None = None
+        self._rollouts: RolloutController | None = None
 
     @property
     def service(self) -> MonitorService:
@@ -300,8 +324,34 @@ class DatabaseBackend(RegistryDatabaseCalls):
             )
         return self._alerting
 
+    @property
+    def rollouts(self) -> RolloutController:
+        """The rollout controller, built as the server builds it (traffic through the router's
+        routing configs, rollbacks alerted through the engine; the server's /metrics does not
+        count an abort made here)."""
+        if self._rollouts is None:
+            from watchkeeper.registry import ArtifactStore, Registry
+            from watchkeeper.rollout.alerting import EngineAlerts
+            from watchkeeper.rollout.controller import RolloutController
+            from watchkeeper.rollout.router import ServingTraffic
+            from watchkeeper.serving import PredictionLog, Serving
+
+            registry = Registry(self.store, ArtifactStore(self.settings.artifact_location))
+            self._serving = Serving(
+                registry=registry, monitor=self.service, log=PredictionLog(self.service)
+            )
+            self._rollouts = RolloutController(
+                store=self.store,
+                monitor=self.service,
+                traffic=ServingTraffic(self._serving),
+                alerts=EngineAlerts(self.alerting, samples=self.service.latest_samples),
+            )
+        return self._rollouts
+
     def close(self) -> None:
-        """Close the alerting engine and the store."""
+        """Close the serving log, the alerting engine and the store."""
+        if self._serving is not None:
+            self._serving.close()
         if self._alerting is not None:
             self._alerting.close()
         self.store.close()
@@ -455,6 +505,40 @@ class DatabaseBackend(RegistryDatabaseCalls):
             version=query.get("version"),
             segment=query.get("segment"),
         )
+
+    def start_rollout(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        from watchkeeper.rollout.controller import describe
+
+        return describe(self.rollouts.start(spec, by="cli"))
+
+    def list_rollouts(self, model: str | None, state: str | None) -> dict[str, Any]:
+        from watchkeeper.rollout.controller import describe
+
+        states = None if state is None else [state]
+        return {"rollouts": [describe(r) for r in self.store.rollouts(model=model, states=states)]}
+
+    def rollout_status(self, rollout_id: int) -> dict[str, Any]:
+        return self.rollouts.status(rollout_id)
+
+    def rollout_action(
+        self, rollout_id: int, action: str, *, reason: str, full: bool
+    ) -> dict[str, Any]:
+        from watchkeeper.rollout.controller import describe
+
+        controller = self.rollouts
+        if action == "promote":
+            record = controller.promote(rollout_id, full=full, by="cli")
+        elif action == "pause":
+            record = controller.pause(rollout_id, by="cli", reason=reason)
+        elif action == "resume":
+            record = controller.resume(rollout_id, by="cli")
+        elif action == "abort":
+            record = controller.abort(rollout_id, by="cli", reason=reason)
+        else:
+            raise ConfigError(
+                f"action: expected promote, pause, resume or abort, got {action!r}", key="action"
+            )
+        return describe(record)
 
 
 def shown_db(db_url: str) -> str:

@@ -48,6 +48,10 @@ LAZY_COMMANDS: Final = {
         "watchkeeper.cli.grafana",
         "The Grafana dashboard of watchkeeper's /metrics.",
     ),
+    "rollout": (
+        "watchkeeper.cli.rollout",
+        "Progressive rollouts of a candidate version (on the database, or a server with --url).",
+    ),
     "replay": (
         "watchkeeper.cli.replay",
         "Replay historical events through the live path (windows, signals, labels, rules) in "

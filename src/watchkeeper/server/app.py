@@ -25,6 +25,7 @@ from watchkeeper.server.errors import install_error_handlers
 from watchkeeper.server.lifecycle import RefuseWhileRecovering, lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
+from watchkeeper.server.routes.rollouts import ROLLOUT_MODELS
 from watchkeeper.server.routes.serving import SERVING_MODELS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
 from watchkeeper.server.service_metrics import ModelLoadStatus, RequestMetrics
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from watchkeeper.monitor.outcome import IngestOutcome
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
+    from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.serving import Serving
 
 __all__ = ["app_from_environment", "create_app"]
@@ -103,6 +105,7 @@ def create_app(
             workers=workers,
             clock=clock,
         )
+        state.rollouts = _rollouts(state)
     except BaseException:
         if owns_store:
             store.close()
@@ -160,6 +163,24 @@ def _serving(
     return Serving(registry=model_registry, monitor=service, log=log, clock=clock)
 
 
+def _rollouts(state: AppState) -> RolloutController:
+    """The rollout controller: traffic through the router, rollbacks counted in the app's
+    registry and alerted through its engine."""
+    from watchkeeper.rollout.alerting import EngineAlerts
+    from watchkeeper.rollout.controller import RolloutController
+    from watchkeeper.rollout.router import ServingTraffic
+
+    assert state.serving is not None
+    return RolloutController(
+        store=state.store,
+        monitor=state.service,
+        traffic=ServingTraffic(state.serving),
+        clock=state.clock,
+        alerts=EngineAlerts(state.alerting, samples=state.service.latest_samples),
+        registry=state.registry,
+    )
+
+
 def _ingest_workers(settings: Settings) -> IngestWorkers | None:
     """The worker processes ``settings`` ask for (None: decode in the server process)."""
     count = settings.ingest_workers
@@ -180,7 +201,7 @@ def _document_bodies(app: FastAPI) -> None:
                 routes=app.routes,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (*DOCUMENTED_MODELS, *SERVING_MODELS):
+            for model in (*DOCUMENTED_MODELS, *SERVING_MODELS, *ROLLOUT_MODELS):
                 document = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(document.pop("$defs", {}))
                 components[model.__name__] = document

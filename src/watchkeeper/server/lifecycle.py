@@ -71,6 +71,10 @@ async def maintain(state: AppState) -> None:
         "checkpoint": state.service.checkpoint,
         "retention": state.service.apply_retention,
     }
+    if state.rollouts is not None:
+        # Rollouts advance on the windows' schedule; each look waits for its own interval.
+        every["rollouts"] = every["closing windows"]
+        work["rollouts"] = state.rollouts.tick
     if all(math.isinf(seconds) for seconds in every.values()):
         return
     loop = asyncio.get_running_loop()

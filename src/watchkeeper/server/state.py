@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
+    from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.server.workers import IngestWorkers
     from watchkeeper.serving import Serving
 
@@ -45,6 +46,8 @@ class AppState:
     model_registry: Registry
     # Predict through the router, predictions logged to the monitor (watchkeeper.serving).
     serving: Serving | None = None
+    # Rollouts of candidate versions, ticked with the windows (watchkeeper.rollout).
+    rollouts: RolloutController | None = None
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time

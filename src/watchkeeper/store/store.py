@@ -15,6 +15,7 @@ transactions, migrations, the backend's event writer):
 - ``windows.py``: window profiles, checkpoints and the changed-windows feed
 - ``tokens.py``: API tokens
 - ``registry.py``: model registry versions, aliases and alias moves
+- ``rollouts.py``: rollouts, their analysis measurements and their history
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.outcomes import OutcomeStore
 from watchkeeper.store.registry import RegistryStore
+from watchkeeper.store.rollouts import RolloutStore
 from watchkeeper.store.serving import ServingStore
 from watchkeeper.store.tokens import TokenStore
 from watchkeeper.store.windows import WindowStore
@@ -41,10 +43,11 @@ class Store(
     WindowStore,
     TokenStore,
     RegistryStore,
+    RolloutStore,
     ServingStore,
 ):
     """Models, versions, profiles, events, labels, feedback, outcomes, window profiles, API
-    tokens, registry versions and serving routes.
+    tokens, registry versions, serving routes and rollouts.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
     ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain

@@ -30,6 +30,9 @@ __all__ = [
     "registry_alias_moves",
     "registry_aliases",
     "registry_versions",
+    "rollout_events",
+    "rollout_measurements",
+    "rollouts",
     "serving_route_changes",
     "serving_routes",
     "window_checkpoints",
@@ -377,4 +380,59 @@ ALERT_TABLES = (
     alert_outbox,
     alert_rule,
     alert_history,
+)
+
+# Rollouts (``watchkeeper.rollout``): one row per rollout with its state, every analysis
+# measurement and every event of its history.
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("baseline", sa.String, nullable=False),
+    sa.Column("candidate", sa.String, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("step_started_at", sa.Double, nullable=False),
+    sa.Column("analysis_since", sa.Double, nullable=False),
+    sa.Column("looks", sa.Integer, nullable=False),
+    sa.Column("next_analysis_at", sa.Double, nullable=True),
+    sa.Column("weights", sa.JSON, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Index("ix_rollouts_model_state", "model", "state"),
+)
+
+rollout_measurements = sa.Table(
+    "rollout_measurements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "rollout_id", sa.Integer, sa.ForeignKey("rollouts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("metric", sa.String, nullable=False),
+    sa.Column("outcome", sa.String, nullable=False),
+    sa.Column("values", sa.JSON, nullable=False),
+    sa.Index("ix_rollout_measurements_rollout_id_step_index", "rollout_id", "step_index"),
+)
+
+rollout_events = sa.Table(
+    "rollout_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "rollout_id", sa.Integer, sa.ForeignKey("rollouts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_rollout_events_rollout_id", "rollout_id"),
 )

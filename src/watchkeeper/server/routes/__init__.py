@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from watchkeeper.server.routes import health, ingest, models, registry, serving, signals, tokens
+from watchkeeper.server.routes import (
+    health,
+    ingest,
+    models,
+    registry,
+    rollouts,
+    serving,
+    signals,
+    tokens,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -15,5 +24,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     ingest.router,
     signals.router,
     serving.router,
+    rollouts.router,
     tokens.router,
 )
