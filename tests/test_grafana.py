@@ -20,7 +20,7 @@ COMMITTED = REPO / "deploy" / "grafana" / "watchkeeper.json"
 
 def concrete(expr: str, *, rate_interval: str = "30s") -> str:
     """``expr`` as Grafana sends it with every model, version and job selected."""
-    expr = expr.replace("$__rate_interval", rate_interval)
+    expr = expr.replace("$__rate_interval", rate_interval).replace("$__range", "1h")
     return re.sub(r"\$(model|version|job)\b", ".+", expr)
 
 

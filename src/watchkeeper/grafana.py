@@ -106,8 +106,9 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
                 ),
             ),
             _panel(
-                "Labels and feedback",
-                "Delayed labels and feedback ratings received per second, by outcome.",
+                "Labels, feedback and outcomes",
+                "Delayed labels, feedback ratings and business outcomes received per second, by "
+                "ingest outcome.",
                 "reqps",
                 (
                     _rate("watchkeeper_ingest_labels_total", "model, outcome"),
@@ -116,6 +117,10 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
                 (
                     _rate("watchkeeper_ingest_feedback_total", "model, outcome"),
                     "{{model}} feedback {{outcome}}",
+                ),
+                (
+                    _rate("watchkeeper_ingest_outcomes_total", "model, outcome"),
+                    "{{model}} outcomes {{outcome}}",
                 ),
             ),
             _panel(
@@ -322,6 +327,17 @@ ROWS: Final[tuple[tuple[str, tuple[Panel, ...]], ...]] = (
                 "watchkeeper's alerts that are pending, firing or recently resolved.",
                 "short",
                 (f"sum by (state) (watchkeeper_alerts{{{_M}}})", "{{state}}"),
+            ),
+            _panel(
+                "Rollbacks",
+                "Rollouts aborted and their traffic put back on the baseline, in the dashboard's "
+                "range (0 when none).",
+                "short",
+                (
+                    f"sum by (model) (increase(watchkeeper_rollbacks_total{{{_M}}}[$__range]))"
+                    " or on() vector(0)",
+                    "{{model}}",
+                ),
             ),
         ),
     ),

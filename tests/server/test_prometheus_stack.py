@@ -35,7 +35,7 @@ from watchkeeper.server.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN = "prometheus-stack-admin-token-2c9e"
-SPEC = {**MODEL, "windows": [1]}  # one-second windows: signals within the test's seconds
+SPEC = {**MODEL, "windows": [1], "outcomes": {"click": "binary"}}  # one-second windows: signals within the test's seconds
 RULE_PREFIX = "Churn"
 
 
@@ -138,7 +138,7 @@ def _reference() -> list[dict[str, Any]]:
 
 def _feed(client: httpx.Client, batch: int) -> None:
     """Drifted events (age + 60) with 10 % errors, an invalid event, labels that are half
-    wrong, and feedback: every signal the dashboard shows has a value."""
+    wrong, feedback and outcomes: every signal the dashboard shows has a value."""
     now = time.time()
     events = [event(index, id=f"b{batch}-{index}", timestamp=now) for index in range(200)]
     for item in events:
@@ -162,6 +162,12 @@ def _feed(client: httpx.Client, batch: int) -> None:
     ]
     answer = client.post("/v1/models/churn/feedback", json={"feedback": feedback})
     assert answer.status_code == 200, answer.text
+    outcomes = [
+        {"id": item["id"], "name": "click", "value": index % 3 == 0}
+        for index, item in enumerate(events[:60])
+    ]
+    answer = client.post("/v1/models/churn/outcomes", json={"outcomes": outcomes})
+    assert answer.json()["accepted"] == 60, answer.text
 
 
 @pytest.fixture(scope="module")
