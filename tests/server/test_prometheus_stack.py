@@ -35,7 +35,11 @@ from watchkeeper.server.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN = "prometheus-stack-admin-token-2c9e"
-SPEC = {**MODEL, "windows": [1], "outcomes": {"click": "binary"}}  # one-second windows: signals within the test's seconds
+SPEC = {
+    **MODEL,
+    "windows": [1],
+    "outcomes": {"click": "binary"},
+}  # one-second windows: signals within the test's seconds
 RULE_PREFIX = "Churn"
 
 
