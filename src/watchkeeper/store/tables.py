@@ -112,8 +112,16 @@ events = sa.Table(
     _seq(),
     sa.Index(None, "model_id", "ts"),
     sa.Index(None, "seq"),
-    # A unit's latest prediction at or before a time (outcomes by unit; 0006).
-    sa.Index(None, "model_id", "unit", "ts"),
+    # A unit's latest prediction at or before a time (outcomes by unit; 0006). Partial: most
+    # events carry no unit, and their inserts skip the index.
+    sa.Index(
+        None,
+        "model_id",
+        "unit",
+        "ts",
+        sqlite_where=sa.text("unit IS NOT NULL"),
+        postgresql_where=sa.text("unit IS NOT NULL"),
+    ),
 )
 
 labels = sa.Table(

@@ -35,7 +35,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_outcomes_model_id_ts", "outcomes", ["model_id", "ts"])
     op.create_index("ix_outcomes_seq", "outcomes", ["seq"])
-    op.create_index("ix_events_model_id_unit_ts", "events", ["model_id", "unit", "ts"])
+    op.create_index(
+        "ix_events_model_id_unit_ts",
+        "events",
+        ["model_id", "unit", "ts"],
+        sqlite_where=sa.text("unit IS NOT NULL"),
+        postgresql_where=sa.text("unit IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
