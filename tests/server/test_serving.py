@@ -138,6 +138,8 @@ def test_the_champion_serves_and_every_prediction_is_logged(
     assert first.latency_ms is not None
     assert first.latency_ms >= 0
     assert [stored[row["id"]].unit for row in arrow] == ["a", "b"]
+    metrics = admin.get("/metrics").text
+    assert 'watchkeeper_model_load_status{model="demand",state="loaded",version="1"} 1.0' in metrics
 
 
 def test_bad_input_names_the_feature(setup: Setup, admin: httpx.Client) -> None:
@@ -381,3 +383,7 @@ def test_a_changed_artifact_refuses_to_load(setup: Setup, admin: httpx.Client) -
     message = answer.json()["error"]["message"]
     assert "refuses to load" in message
     assert "has changed since it was registered" in message
+    metrics = admin.get("/metrics").text
+    assert (
+        'watchkeeper_model_load_status{model="tampered",state="failed",version="1"} 1.0' in metrics
+    )

@@ -88,9 +88,9 @@ def create_app(
         from watchkeeper.registry import ArtifactStore, Registry
 
         model_registry = Registry(store, ArtifactStore(settings.artifact_location), clock=clock)
-        serving = _serving(model_registry, service, meter, clock)
-        workers = _ingest_workers(settings)
         load_status = ModelLoadStatus()
+        serving = _serving(model_registry, service, meter, clock, load_status)
+        workers = _ingest_workers(settings)
         state = AppState(
             settings=settings,
             store=store,
@@ -142,9 +142,10 @@ def _serving(
     service: MonitorService,
     meter: IngestMeter,
     clock: Callable[[], float],
+    load_status: ModelLoadStatus,
 ) -> Serving:
     """Serving on the app's registry and monitor; its logged predictions are counted in
-    /metrics like ingested events."""
+    /metrics like ingested events, and the versions it loads in the load status."""
     import numpy as np
 
     from watchkeeper.serving import PredictionLog, Serving
@@ -160,7 +161,9 @@ def _serving(
             )
 
     log = PredictionLog(service, on_stored=count)
-    return Serving(registry=model_registry, monitor=service, log=log, clock=clock)
+    return Serving(
+        registry=model_registry, monitor=service, log=log, clock=clock, on_load=load_status.set
+    )
 
 
 def _rollouts(state: AppState) -> RolloutController:

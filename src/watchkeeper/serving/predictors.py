@@ -62,8 +62,11 @@ class PredictorCache:
         *,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        on_load: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.registry = registry
+        # Told (model, version, state) as a version loads: loading, then loaded or failed.
+        self._on_load = on_load
         self.refresh_seconds = refresh_seconds
         self._clock = clock
         self._views: dict[str, _View] = {}
@@ -72,6 +75,10 @@ class PredictorCache:
         # loaded (under the registry's load lock) never delays requests of loaded ones.
         self._loaded: dict[tuple[str, int, str], LoadedModel] = {}
         self._records: dict[tuple[str, int], RegistryVersionRecord] = {}
+
+    def _loading(self, model: str, version: int, state: str) -> None:
+        if self._on_load is not None:
+            self._on_load(model, str(version), state)
 
     def forget(self, model: str) -> None:
         """Read ``model``'s routing and aliases again at its next request."""
@@ -131,11 +138,12 @@ class PredictorCache:
         loaded = self._loaded.get(key)
         if loaded is not None:
             return Served(record, loaded)
+        self._loading(model, number, "loading")
         try:
             loaded = self.registry.load(record)
-        except ArtifactIntegrityError as error:
-            raise ConflictError(f"version {number} of {model!r} refuses to load: {error}") from None
-        except ConfigError as error:
+        except (ArtifactIntegrityError, ConfigError) as error:
+            self._loading(model, number, "failed")
             raise ConflictError(f"version {number} of {model!r} refuses to load: {error}") from None
         self._loaded[key] = loaded
+        self._loading(model, number, "loaded")
         return Served(record, loaded)

@@ -129,11 +129,12 @@ class Serving:
         log: PredictionLog,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         clock: Callable[[], float] = time.time,
+        on_load: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.registry = registry
         self.monitor = monitor
         self.log = log
-        self.cache = PredictorCache(registry, refresh_seconds=refresh_seconds)
+        self.cache = PredictorCache(registry, refresh_seconds=refresh_seconds, on_load=on_load)
         self._clock = clock
         self._shadows = ThreadPoolExecutor(_SHADOW_THREADS, thread_name_prefix="watchkeeper-shadow")
 
