@@ -597,7 +597,8 @@ def _print_live(live: LiveOutcome, console: Console) -> None:
     for alert in live.firing:
         console.print(f"  [{escape(alert['rule'])}] {escape(alert['summary'])}")
     console.print(
-        f"Store: {live.db_path} — `watchkeeper serve --db sqlite:///{live.db_path}` serves it"
+        f"Store: {live.db_path} — `watchkeeper serve --db sqlite:///{live.db_path}` serves it, "
+        "with the dashboard at http://127.0.0.1:8000/"
     )
 
 
