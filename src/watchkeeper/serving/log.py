@@ -5,7 +5,8 @@ its version, arm and unit, and goes through the same ingest as ``POST /v1/models
 (:meth:`MonitorService.ingest_events`, in-process). A request only puts its events on a queue;
 one thread takes what is queued after letting it gather for up to 50 ms, one batch per model,
 so even a quiet server writes few batches and a busy one few large ones. A full queue makes
-requests wait for room (never drop): the monitor's record of what served stays complete. :meth:`PredictionLog.flush` waits until everything queued is stored.
+requests wait for room (never drop): the monitor's record of what served stays complete.
+:meth:`PredictionLog.flush` waits until everything queued is stored.
 """
 
 from __future__ import annotations
