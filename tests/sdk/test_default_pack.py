@@ -119,3 +119,28 @@ def test_no_data_in_local_mode_is_measured_from_the_last_event(tmp_path: Path) -
     finally:
         client.close()
     assert fired == [(last + 35 * 60.0, "PricesNoData")]
+
+
+def test_a_reference_set_after_registration_brings_the_drift_rules(tmp_path: Path) -> None:
+    """Local mode, like the server: a model registered without a reference gets the default
+    pack's drift rules once its reference arrives."""
+    client = Client.local(f"sqlite:///{tmp_path / 'wk.db'}")
+    try:
+        client.register_model(
+            {"name": "prices", "task": "regression", "features": {"f0": "numeric"}}
+        )
+        alerting = client._local_sink("test").alerting
+        assert alerting is not None
+
+        def drift_rules() -> set[str]:
+            return {
+                spec.name
+                for spec in alerting.rules()
+                if spec.name.endswith(("FeatureDrift", "DriftShareHigh"))
+            }
+
+        assert drift_rules() == set()
+        client.set_reference("prices", pd.DataFrame({"f0": np.arange(200.0)}))
+        assert drift_rules() == {"PricesFeatureDrift", "PricesDriftShareHigh"}
+    finally:
+        client.close()

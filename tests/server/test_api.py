@@ -340,6 +340,37 @@ def test_labels_feedback_versions_signals_report(admin: httpx.Client) -> None:
     assert admin.get("/v1/models/ghost/signals").status_code == 404
 
 
+def test_a_reference_sent_after_registration_brings_the_drift_rules(
+    admin: httpx.Client,
+) -> None:
+    """The SDK over HTTP registers, then uploads the reference: the model must not be left
+    without the default pack's drift rules (they need drift signals, which need a reference)."""
+    _register(admin, "late")
+
+    def drift_rules() -> set[str]:
+        rules = admin.get("/v1/rules").json()["rules"]
+        return {
+            rule["name"]
+            for rule in rules
+            if rule["model"] == "late" and rule["name"].endswith(("FeatureDrift", "DriftShareHigh"))
+        }
+
+    assert drift_rules() == set()
+    tuned = {r["name"] for r in admin.get("/v1/rules").json()["rules"] if r["model"] == "late"}
+    csv = "age,plan,active\n" + "".join(
+        f"{20 + i % 40},{'basic' if i % 3 else 'pro'},{str(i % 2 == 0).lower()}\n"
+        for i in range(300)
+    )
+    response = admin.put(
+        "/v1/models/late/reference", content=csv.encode(), headers={"content-type": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    assert drift_rules() == {"LateFeatureDrift", "LateDriftShareHigh"}
+    after = {r["name"] for r in admin.get("/v1/rules").json()["rules"] if r["model"] == "late"}
+    assert tuned < after
+    assert admin.delete("/v1/models/late").status_code == 204
+
+
 def test_reference_upload_and_delete(admin: httpx.Client) -> None:
     _register(admin, "ref")
     csv = "age,plan,active\n" + "".join(

@@ -223,8 +223,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             read_token = token.json()["token"]
             # What the serving code sets when it has loaded a model version.
             app.state.watchkeeper.load_status.set("churn", "v1", "loaded")
-            # The default pack's drift rules need the reference's features: added now.
-            _cli("rules", "defaults", "churn", "--url", url, "--token", ADMIN)
             # The rules as a user exports them.
             rules_file = root / "watchkeeper.rules.yml"
             _cli("rules", "export-prometheus", str(rules_file), "--url", url, "--token", ADMIN)

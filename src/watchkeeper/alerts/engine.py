@@ -302,6 +302,12 @@ class AlertingEngine:
         options, e.g. ``window_seconds``, the model's smallest window)."""
         self.add_default_rules(model, **pack)
 
+    def on_reference_set(self, model: str, **pack: float) -> list[RuleSpec]:
+        """Hook for a model's new reference data: the rules of its default pack that it lacked
+        (a model registered without a reference has no drift signals, so its pack left the
+        drift rules out) are added now; rules it has stay as they are."""
+        return self.add_default_rules(model, **pack)
+
     def on_model_updated(
         self, model: str, *, previous: Mapping[str, Any], current: Mapping[str, Any]
     ) -> list[RuleSpec]:

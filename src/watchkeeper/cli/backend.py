@@ -398,6 +398,7 @@ class DatabaseBackend(RegistryDatabaseCalls):
         )
         if reference is not None:
             self.service.set_reference(name, reference)
+            self.alerting.on_reference_set(name, **pack_options(updated))
         return {"model": updated.to_dict(), "config_version": version}
 
     def create_token(self, name: str, scopes: list[str]) -> dict[str, Any]:

@@ -226,7 +226,13 @@ class Client:
         frame = _frame(reference)
         local = self._local_service()
         if local is not None:
-            return local.set_reference(model, frame)
+            summary = local.set_reference(model, frame)
+            alerting = self._local_sink("set_reference").alerting
+            if alerting is not None:
+                from watchkeeper.alerts.defaults import pack_options
+
+                alerting.on_reference_set(model, **pack_options(local.get_model(model)))
+            return summary
         import io
 
         buffer = io.BytesIO()

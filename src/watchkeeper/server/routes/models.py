@@ -189,4 +189,7 @@ async def set_reference(model: str, request: Request) -> JsonResponse:
     body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
     frame = await run_in_threadpool(read_frame, body, kind)
     summary = await run_in_threadpool(state.service.set_reference, model, frame)
+    spec = await run_in_threadpool(state.service.get_model, model)
+    # Drift signals exist from now on: the default pack's drift rules join the model's rules.
+    await run_in_threadpool(lambda: state.alerting.on_reference_set(model, **pack_options(spec)))
     return JsonResponse(summary)
