@@ -89,6 +89,25 @@ def _champion(registry: Registry | None, model: str) -> int | None:
         return None
 
 
+def _active_rollout(registry: Registry | None, model: str) -> dict[str, Any] | None:
+    """The model's rollout in progress (progressing or paused), if any: what the table says."""
+    if registry is None:
+        return None
+    from watchkeeper.rollout.controller import ACTIVE_STATES
+
+    active = registry.store.rollouts(model=model, states=ACTIVE_STATES)
+    if not active:
+        return None
+    record = active[-1]
+    return {
+        "id": record.id,
+        "state": record.state,
+        "candidate": record.candidate,
+        "baseline": record.baseline,
+        "weights": dict(record.weights),
+    }
+
+
 def overview(
     service: MonitorService,
     alerting: AlertingEngine,
@@ -96,7 +115,8 @@ def overview(
     *,
     now: float,
 ) -> dict[str, Any]:
-    """Every model with its health (worst open alert), traffic, champion and open alerts."""
+    """Every model with its health (worst open alert), traffic, champion, rollout in progress
+    and open alerts."""
     open_by_model = _open_alerts(alerting)
     rows: list[dict[str, Any]] = []
     for spec in service.list_models():
@@ -113,6 +133,7 @@ def overview(
                 "throughput": None if last is None else last["signals"].get("throughput"),
                 "drift_share": None if last is None else last["signals"].get("drift_share"),
                 "champion": _champion(registry, spec.name),
+                "rollout": _active_rollout(registry, spec.name),
                 "open_alerts": len(alerts),
                 "alert_names": _alert_names(alerts),
                 "traffic": charts.sparkline([w["count"] for w in recent]),
