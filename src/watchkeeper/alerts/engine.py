@@ -186,6 +186,7 @@ class AlertingEngine:
         # Evaluation, rule changes and API reads share one lock: the evaluator and dispatcher
         # keep in-memory state that is not safe to touch from two threads at once.
         self._lock = threading.RLock()
+        self._actions: dict[str, Callable[[AlertTransition], None]] = {}
         self._delivery_lock = threading.Lock()
         self._loaded: RuleRows = []
         self._evaluator = self._build_evaluator(self._load_rules())
@@ -388,9 +389,35 @@ class AlertingEngine:
             self._dispatcher.put(alerts, now)
             written = self._dispatcher.tick(now)
         self._rule_store.append_history([change.to_dict() for change in transitions])
+        self._act(transitions)
         return EvaluationReport(
             alerts=tuple(alerts), transitions=tuple(transitions), notifications=tuple(written)
         )
+
+    def on_action(self, action: str, handler: Callable[[AlertTransition], None]) -> None:
+        """Run ``handler`` when an alert of a rule with ``action`` starts firing (the server
+        registers ``rollback``: :func:`watchkeeper.rollout.guard.champion_guard`)."""
+        self._actions[action] = handler
+
+    def _act(self, transitions: Sequence[AlertTransition]) -> None:
+        """The rules' actions for the alerts that started firing; a failing action is logged
+        (the alert itself is already recorded and notified)."""
+        firing = [
+            change
+            for change in transitions
+            if change.state is AlertState.FIRING and change.previous is not AlertState.FIRING
+        ]
+        if not firing or not self._actions:
+            return
+        actions = {spec.name: spec.action for spec in self.rules() if spec.action}
+        for change in firing:
+            handler = self._actions.get(actions.get(change.rule) or "")
+            if handler is None:
+                continue
+            try:
+                handler(change)
+            except Exception:
+                logger.exception("action of rule %s failed for %s", change.rule, change.labels)
 
     def raise_event(
         self,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -34,6 +34,8 @@ __all__ = ["RESERVED_LABELS", "Rule", "RuleSpec", "check_rule_references"]
 RESERVED_LABELS = frozenset({"alertname", "severity"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIGNAL = re.compile(r"^[A-Za-z_*][A-Za-z0-9_.*-]*$")
+#: Actions a rule may take when one of its alerts starts firing.
+ACTIONS: Final = ("rollback",)
 _SPEC_KEYS = frozenset(
     {
         "name",
@@ -45,6 +47,7 @@ _SPEC_KEYS = frozenset(
         "for",
         "keep_firing_for",
         "min_labels",
+        "action",
         "severity",
         "labels",
         "annotations",
@@ -89,6 +92,9 @@ class RuleSpec:
     for_: float = 0.0
     keep_firing_for: float = 0.0
     min_labels: int | None = None
+    # What watchkeeper does when an alert of the rule starts firing, besides notifying:
+    # ``rollback`` moves the model's ``champion`` alias back (docs/alerts.md, "Actions").
+    action: str | None = None
     severity: Severity = Severity.WARNING
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -133,6 +139,11 @@ class RuleSpec:
                     "min_labels: an 'absent' rule reads no labels; remove min_labels",
                     key="min_labels",
                 )
+        if self.action is not None and self.action not in ACTIONS:
+            raise ConfigError(
+                f"action: expected one of {', '.join(ACTIONS)} (or none), got {self.action!r}",
+                key="action",
+            )
         object.__setattr__(self, "severity", Severity(self.severity))
         labels = _string_map(self.labels, key="labels")
         clash = RESERVED_LABELS & labels.keys()
@@ -164,6 +175,8 @@ class RuleSpec:
         data["keep_firing_for"] = format_duration(self.keep_firing_for)
         if self.min_labels is not None:
             data["min_labels"] = self.min_labels
+        if self.action is not None:
+            data["action"] = self.action
         data["severity"] = self.severity.value
         data["labels"] = dict(self.labels)
         data["annotations"] = dict(self.annotations)
@@ -209,6 +222,7 @@ class RuleSpec:
                     data.get("keep_firing_for", 0), key=f"{path}.keep_firing_for"
                 ),
                 min_labels=data.get("min_labels"),
+                action=data.get("action"),
                 severity=Severity(severity),
                 labels=_string_map(data.get("labels"), key=f"{path}.labels"),
                 annotations=_string_map(data.get("annotations"), key=f"{path}.annotations"),

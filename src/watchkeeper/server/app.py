@@ -106,6 +106,10 @@ def create_app(
             clock=clock,
         )
         state.rollouts = _rollouts(state)
+        from watchkeeper.rollout.guard import champion_guard
+
+        # Rules with `action: rollback` move the champion back when they start firing.
+        alerting.on_action("rollback", champion_guard(model_registry))
     except BaseException:
         if owns_store:
             store.close()
