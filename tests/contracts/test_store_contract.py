@@ -235,6 +235,12 @@ def test_event_round_trip(store: Store, model_id: int) -> None:
     replayed = {event.event_id: event for batch in store.iter_events_after(-1) for event in batch}
     assert (replayed["e-1"].unit, replayed["e-1"].arm) == ("user-7", "canary")
     assert (replayed["e-2"].unit, replayed["e-2"].arm) == (None, None)
+    # A batch in which no event has a unit or an arm leaves both columns out: NULL as well.
+    nameless = store.event_codec.encode_events([NewEvent("e-3", "v3", T0, {"age": 1.0})])
+    assert nameless.width < ENCODED_EVENT_VALUES
+    assert store.insert_encoded(model_id, nameless).inserted_ids == ("e-3",)
+    third = store.events_by_ids(model_id, ["e-3"])["e-3"]
+    assert (third.unit, third.arm, third.features) == (None, None, {"age": 1.0})
 
 
 def test_event_values_round_trip_exactly(store: Store, model_id: int) -> None:
@@ -697,7 +703,7 @@ def test_a_worker_encodes_for_the_store_and_the_writer_stores_the_values_as_they
     assert decoded is not None
     assert decoded.rejected == []
     values = decoded.encoded.values
-    width = ENCODED_EVENT_VALUES
+    width = decoded.encoded.width
     features, nullable = [values[4], values[width + 4]], [values[5], values[6]]
     if store.backend == "postgresql":
         # What COPY sends as it is: JSON text, None for NULL, a boolean flag.

@@ -13,7 +13,7 @@ from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.models import reference_profile
 from watchkeeper.monitor.windows import ColumnPlan, EventBatch
 from watchkeeper.store import encode_columns, encode_events
-from watchkeeper.store.records import ENCODED_EVENT_VALUES
+from watchkeeper.store.records import ENCODED_EVENT_VALUES, NAMELESS_EVENT_VALUES
 
 NOW = 1_750_000_000.0
 LIMITS = {"now": NOW, "max_age_seconds": 86_400.0, "max_batch": 100}
@@ -124,23 +124,19 @@ def test_columns_encode_as_the_events_do() -> None:
     accepted = validate_event_batch(events(), SPEC, **LIMITS).accepted
     encoded = encode_valid(accepted)
     assert encoded == encode_events(accepted.events())
-    width = ENCODED_EVENT_VALUES
+    # No event has a unit or an arm: the batch leaves both out (stored as NULL).
+    width = encoded.width
+    assert width == NAMELESS_EVENT_VALUES
     assert encoded.values[:width] == [
         "a", "1", NOW, "region=eu", b'{"age":31.0,"plan":"pro","vip":true,"note":"hi"}', b'"1"',
-        b'{"0":0.2,"1":0.8}', 3.5, 0, "", "",
+        b'{"0":0.2,"1":0.8}', 3.5, 0,
     ]  # fmt: skip
-    # A null prediction and proba are empty texts, stored as SQL NULL; so are a missing unit
-    # and arm (empty strings, which validation never accepts).
+    # A null prediction and proba are empty texts, stored as SQL NULL.
     assert encoded.values[width + 5 : width + 7] == [b"", b""]
-    assert encoded.values[width + 9 : width + 11] == ["", ""]
     # Only the types Python's sqlite3 binds without its adapter lookup: no bytes, bool or None
     # (but for a missing latency, a plain SQL NULL).
     latency = 7  # position of latency_ms among an event's values
-    others = [
-        value
-        for index, value in enumerate(encoded.values)
-        if index % ENCODED_EVENT_VALUES != latency
-    ]
+    others = [value for index, value in enumerate(encoded.values) if index % width != latency]
     assert {type(value) for value in others} == {str, int, float, bytearray}
 
 
@@ -177,3 +173,16 @@ def test_events_the_column_tests_flag_but_the_per_value_checks_accept_keep_their
     assert accepted.features == reference.features
     assert accepted.predictions == reference.predictions
     assert accepted.segments == reference.segments
+
+
+def test_a_batch_with_a_unit_or_an_arm_carries_both_for_every_event() -> None:
+    sent = events()
+    sent[1]["unit"] = "user-7"
+    accepted = validate_event_batch(sent, SPEC, **LIMITS).accepted
+    encoded = encode_valid(accepted)
+    assert encoded == encode_events(accepted.events())
+    width = encoded.width
+    assert width == ENCODED_EVENT_VALUES
+    # A missing unit or arm is the empty string (never valid), which the writer stores as NULL.
+    assert encoded.values[9:11] == ["", ""]
+    assert encoded.values[width + 9 : width + 11] == ["user-7", ""]

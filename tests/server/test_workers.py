@@ -26,7 +26,6 @@ from watchkeeper.monitor.windows import ColumnPlan
 from watchkeeper.schema import ColumnKind
 from watchkeeper.server.workers import IngestWorkers, default_worker_count
 from watchkeeper.store import Store
-from watchkeeper.store.records import ENCODED_EVENT_VALUES
 
 SPEC = ModelSpec.from_dict(
     {"name": "m", "task": "regression", "features": {"x": "numeric", "c": "categorical"}}
@@ -78,8 +77,9 @@ def same(left: DecodedEvents, right: DecodedEvents) -> None:
         np.testing.assert_array_equal(column, right.batch.columns[name])
     np.testing.assert_array_equal(left.batch.ts, right.batch.ts)
     np.testing.assert_array_equal(left.batch.latency, right.batch.latency)
-    # ENCODED_EVENT_VALUES stored values per event; the first is the id.
-    width = ENCODED_EVENT_VALUES
+    # ``width`` stored values per event; the first is the id.
+    width = left.encoded.width
+    assert width == right.encoded.width
     assert len(left.encoded.values) == len(right.encoded.values) == width * len(left.batch)
     for start in range(0, len(left.encoded.values), width):
         assert (

@@ -22,7 +22,6 @@ from watchkeeper.monitor.outcome import IngestOutcome
 from watchkeeper.monitor.state import KnownValues, ModelState, MonitorState
 from watchkeeper.monitor.stored import ensure_markers
 from watchkeeper.monitor.windows import EventBatch, WindowKey
-from watchkeeper.store.records import ENCODED_EVENT_VALUES, EncodedEvents
 
 __all__ = ["decode_job", "ingest"]
 
@@ -179,9 +178,7 @@ def _within_caps(
             Rejection(positions[row], field, _over_cap_reason(state.spec.name, field, pair))
         )
         over_cap.versions.append("" if field == "version" else pair[0])
-    values = decoded.encoded.values
-    width = ENCODED_EVENT_VALUES
-    encoded = EncodedEvents([v for row in keep for v in values[row * width : (row + 1) * width]])
+    encoded = decoded.encoded.take(keep)
     rejected = sorted([*decoded.rejected, *over_cap.rejected], key=lambda r: r.index)
     trimmed = dataclasses.replace(
         decoded,

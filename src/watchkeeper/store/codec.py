@@ -9,8 +9,9 @@ server process writes the values as they come.
 
 Both codecs give eleven values per event in the ``events`` columns' order (after ``model_id``,
 before ``ingested_at``): id, version, ts, segment, features, prediction, proba, latency_ms,
-error, unit, arm. They differ in the three JSON fields, the error flag and how a missing unit or
-arm is bound: see each codec.
+error, unit, arm — or the first nine, when no event of the batch has a unit or an arm
+(``EncodedEvents.width``). They differ in the three JSON fields, the error flag and how a
+missing unit or arm is bound: see each codec.
 """
 
 from __future__ import annotations
@@ -93,12 +94,14 @@ class EventCodec(ABC):
             proba_texts = self._json_texts(probas, nullable=True)
         except orjson.JSONEncodeError:
             raise _json_error(ids, features, predictions, probas) from None
-        rows = zip(
+        columns = [
             ids, versions, ts, segments, feature_texts, prediction_texts, proba_texts,
-            latency_ms, self._flags(errors), self._names(units, len(ids)),
-            self._names(arms, len(ids)), strict=True,
-        )  # fmt: skip
-        return EncodedEvents(values=list(chain.from_iterable(rows)))
+            latency_ms, self._flags(errors),
+        ]  # fmt: skip
+        if _named(units) or _named(arms):
+            columns += [self._names(units, len(ids)), self._names(arms, len(ids))]
+        rows = zip(*columns, strict=True)
+        return EncodedEvents(list(chain.from_iterable(rows)), width=len(columns))
 
     @abstractmethod
     def _json_texts(self, values: Sequence[Any], *, nullable: bool) -> Sequence[Any]:
@@ -110,7 +113,13 @@ class EventCodec(ABC):
 
     @abstractmethod
     def _names(self, names: Sequence[str | None] | None, size: int) -> Sequence[Any]:
-        """Units or arms (None: the event has none) as the backend binds them."""
+        """Units or arms (None: the event has none) as the backend binds them, in a batch
+        where some event has one."""
+
+
+def _named(names: Sequence[str | None] | None) -> bool:
+    """Whether any event has a unit (or an arm): otherwise the batch leaves both out."""
+    return names is not None and any(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +145,7 @@ class SqliteEventCodec(EventCodec):
         return [1 if error else 0 for error in errors]
 
     def _names(self, names: Sequence[str | None] | None, size: int) -> list[str]:
-        if names is None or not any(names):
+        if names is None:
             return [""] * size
         return ["" if name is None else name for name in names]
 

@@ -125,8 +125,10 @@ def canonical_segment(tags: Mapping[str, str] | None) -> str:
 
 
 # Values per event in ``EncodedEvents.values`` (the ``events`` columns between ``model_id`` and
-# ``ingested_at``).
+# ``ingested_at``), and in a batch where no event has a unit or an arm: those two are left out,
+# as binding two empty values per event cost a tenth of the insert.
 ENCODED_EVENT_VALUES = 11
+NAMELESS_EVENT_VALUES = 9
 
 
 class StorableEvent(Protocol):
@@ -376,25 +378,45 @@ class TokenRecord:
 class EncodedEvents:
     """An event batch encoded for one backend's writer by its codec (``Store.event_codec``).
 
-    ``values`` holds eleven values per event, flat: id, version, ts, segment, features,
-    prediction, proba, latency_ms, error, unit, arm; how the JSON fields, the flag and a missing
+    ``values`` holds ``width`` values per event, flat: id, version, ts, segment, features,
+    prediction, proba, latency_ms, error, then unit and arm — eleven, or nine when no event of
+    the batch has a unit or an arm (stored as NULL). How the JSON fields, the flag and a missing
     unit or arm are encoded is the codec's (``watchkeeper.store.codec``). Encoding needs no
     store, so it can happen in another process and travel (it pickles cheaply): the ingest
     workers of the server encode, the server stores.
     """
 
     values: list[Any]
+    width: int = ENCODED_EVENT_VALUES
+
+    def __post_init__(self) -> None:
+        if self.width not in (ENCODED_EVENT_VALUES, NAMELESS_EVENT_VALUES) or (
+            len(self.values) % self.width
+        ):
+            raise ValueError(f"encoded events: {len(self.values)} values of width {self.width}")
+
+    @property
+    def count(self) -> int:
+        """How many events the batch holds."""
+        return len(self.values) // self.width
 
     @property
     def ids(self) -> list[EventId]:
         """The events' ids, in batch order."""
-        ids: list[EventId] = self.values[0::ENCODED_EVENT_VALUES]
+        ids: list[EventId] = self.values[0 :: self.width]
         return ids
 
     @property
     def versions(self) -> frozenset[str]:
         """The model versions in the batch."""
-        return frozenset(self.values[1::ENCODED_EVENT_VALUES])
+        return frozenset(self.values[1 :: self.width])
+
+    def take(self, rows: Sequence[int]) -> EncodedEvents:
+        """The events at ``rows`` (positions in the batch), in that order."""
+        width, values = self.width, self.values
+        return EncodedEvents(
+            [value for row in rows for value in values[row * width : (row + 1) * width]], width
+        )
 
 
 @dataclass(frozen=True, slots=True)

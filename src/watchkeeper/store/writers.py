@@ -81,32 +81,36 @@ def _check_codec(encoded: EncodedEvents, codec: EventCodec, expected: type) -> N
 # ``executemany`` took the GIL back after every row and, with another request running, waited
 # for it each time (the GIL convoy), and one JSON parameter unpacked by ``json_each`` cost
 # SQLite twice the CPU (it re-parses each row's text for every field). Parameter 1 is the
-# model, 2 the ingest time, 3 the call's sequence number, then ``_EVENT_VALUES`` per event
-# (``EncodedEvents.values``, encoded by ``SqliteEventCodec``: a null JSON field is the empty
-# bytearray, which ``NULLIF`` turns back into NULL; a missing unit or arm is the empty string).
+# model, 2 the ingest time, 3 the call's sequence number, then ``EncodedEvents.width`` values
+# per event (encoded by ``SqliteEventCodec``: a null JSON field is the empty bytearray, which
+# ``NULLIF`` turns back into NULL; in a batch with units or arms, a missing one is the empty
+# string; in a batch with none, the statement leaves both columns out).
 _SQLITE_CHUNKS: Final = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 _NULLABLE_JSON_VALUES: Final = (5, 6)
 _NULLABLE_NAME_VALUES: Final = (9, 10)
 
 
 @functools.cache
-def _sqlite_event_sql(rows: int) -> str:
+def _sqlite_event_sql(rows: int, width: int) -> str:
     cells = []
     for row in range(rows):
-        first = 4 + row * _EVENT_VALUES
+        first = 4 + row * width
         values = ", ".join(
             f"NULLIF(?{first + offset}, X'')"
             if offset in _NULLABLE_JSON_VALUES
             else f"NULLIF(?{first + offset}, '')"
             if offset in _NULLABLE_NAME_VALUES
             else f"?{first + offset}"
-            for offset in range(_EVENT_VALUES)
+            for offset in range(width)
         )
         cells.append(f"(?1, {values}, ?2, ?3)")
-    return (
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, seq) VALUES {', '.join(cells)} "
-        "ON CONFLICT DO NOTHING"
-    )
+    columns = ", ".join(_stored_columns(width))
+    return f"INSERT INTO events ({columns}, seq) VALUES {', '.join(cells)} ON CONFLICT DO NOTHING"
+
+
+def _stored_columns(width: int) -> tuple[str, ...]:
+    """The ``events`` columns a batch of ``width`` values per event fills (``seq`` aside)."""
+    return (*EVENT_COLUMNS[: 1 + width], EVENT_COLUMNS[-1])
 
 
 @dataclass(eq=False)
@@ -115,6 +119,7 @@ class _QueuedInsert:
 
     model_id: ModelId
     values: list[Any]
+    width: int
     unique_ids: list[EventId]
     versions: frozenset[str]
     now: float
@@ -126,7 +131,7 @@ class _QueuedInsert:
 
     @property
     def count(self) -> int:
-        return len(self.values) // _EVENT_VALUES
+        return len(self.values) // self.width
 
 
 class SqliteEventWriter:
@@ -160,6 +165,7 @@ class SqliteEventWriter:
             _QueuedInsert(
                 model_id,
                 encoded.values,
+                encoded.width,
                 list(dict.fromkeys(encoded.ids)),
                 encoded.versions,
                 now,
@@ -250,13 +256,13 @@ class SqliteEventWriter:
         model_id, values, unique_ids = queued.model_id, queued.values, queued.unique_ids
         before = connection.exec_driver_sql("SELECT max(rowid) FROM events").scalar() or 0
         inserted = 0
-        count = len(values) // _EVENT_VALUES
+        width, count = queued.width, queued.count
         position = 0
         while position < count:
             rows = next(size for size in _SQLITE_CHUNKS if size <= count - position)
-            chunk = values[position * _EVENT_VALUES : (position + rows) * _EVENT_VALUES]
+            chunk = values[position * width : (position + rows) * width]
             result = connection.exec_driver_sql(
-                _sqlite_event_sql(rows), (model_id, queued.now, queued.seq, *chunk)
+                _sqlite_event_sql(rows, width), (model_id, queued.now, queued.seq, *chunk)
             )
             inserted += result.rowcount
             position += rows
@@ -299,9 +305,9 @@ class PostgresEventWriter:
     ) -> set[EventId]:
         """Store the batch and its versions in one transaction."""
         _check_codec(encoded, self.codec, str)
-        operation = f"insert {len(encoded.values) // _EVENT_VALUES} events"
+        operation = f"insert {encoded.count} events"
         with self._connect(operation, write=True) as connection:
-            inserted = self._insert_events(connection, model_id, encoded.values, now, seq)
+            inserted = self._insert_events(connection, model_id, encoded, now, seq)
             connection.execute(
                 pg_dialect.insert(t.model_versions)
                 .on_conflict_do_nothing()
@@ -315,15 +321,21 @@ class PostgresEventWriter:
         return inserted
 
     def _insert_events(
-        self, connection: Connection, model_id: ModelId, values: Sequence[Any], now: float, seq: int
+        self,
+        connection: Connection,
+        model_id: ModelId,
+        encoded: EncodedEvents,
+        now: float,
+        seq: int,
     ) -> set[EventId]:
         import psycopg
 
         connection.exec_driver_sql(_PG_STAGING_DDL)
         # The first copy of an id wins, as on SQLite.
+        values, width = encoded.values, encoded.width
         first: dict[EventId, Sequence[Any]] = {}
-        for start in range(0, len(values), _EVENT_VALUES):
-            first.setdefault(values[start], values[start : start + _EVENT_VALUES])
+        for start in range(0, len(values), width):
+            first.setdefault(values[start], values[start : start + width])
         driver_connection = connection.connection.driver_connection
         if not isinstance(driver_connection, psycopg.Connection):
             raise StoreError(
@@ -334,7 +346,9 @@ class PostgresEventWriter:
         try:
             with (
                 driver_connection.cursor() as cursor,
-                cursor.copy(f"COPY {_PG_STAGING} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
+                cursor.copy(
+                    f"COPY {_PG_STAGING} ({', '.join(_stored_columns(width))}) FROM STDIN"
+                ) as copy,
             ):
                 for row in first.values():
                     copy.write_row((model_id, *row, now))
