@@ -17,9 +17,11 @@ from watchkeeper.profiles.dataset import profile_frame
 from watchkeeper.schema import ColumnKind, ResolvedSchema
 from watchkeeper.stats.duplicates import (
     RowHashSample,
+    column_keys,
     duplicate_p_value,
     duplicate_rows_test,
     frame_row_hashes,
+    numeric_keys,
     row_hashes,
 )
 from watchkeeper.stats.quality import QualityThresholds, dataset_quality, duplicate_rows_check
@@ -109,6 +111,30 @@ def test_a_merged_sample_is_the_sample_of_both(
     assert all(
         counts[h] == c for h, c in zip(merged.hashes.tolist(), merged.counts.tolist(), strict=True)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 300), max_size=200), max_size=6),
+    st.integers(4, 64),
+)
+def test_adding_batches_equals_merging_their_samples(batches: list[list[int]], limit: int) -> None:
+    spread = np.uint64(0x9E3779B97F4A7C15)
+    added = merged = RowHashSample.empty(limit=limit)
+    for batch in batches:
+        hashes = np.array(batch, dtype=np.uint64) * spread
+        added = added.add(hashes)
+        merged = merged.merge(RowHashSample.of(hashes, limit=limit))
+    assert (added.level, added.rows) == (merged.level, merged.rows)
+    assert added.hashes.tolist() == merged.hashes.tolist()
+    assert added.counts.tolist() == merged.counts.tolist()
+
+
+def test_block_keys_are_the_column_keys() -> None:
+    block = np.array([[1.5, -0.0, np.nan], [0.0, 2.0, -np.nan]])
+    keys = numeric_keys(block)
+    for row in range(2):
+        assert keys[row].tolist() == column_keys(block[row], ColumnKind.NUMERIC).tolist()
 
 
 def test_sample_state_round_trips() -> None:

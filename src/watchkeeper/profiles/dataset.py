@@ -38,6 +38,7 @@ from watchkeeper.stats.duplicates import (
     WINDOW_ROW_LIMIT,
     RowHashSample,
     coded_keys,
+    numeric_keys,
     row_hashes,
 )
 
@@ -500,7 +501,7 @@ class ProfileAccumulator:
                 keys[name] = coded_keys(codes, labels)
             elif not isinstance(profile, NumericProfile):
                 profile.update(arrays[name])
-        if not self._fold_block(arrays):
+        if not self._fold_block(arrays, keys):
             _fold_numeric(
                 [
                     (profile, arrays[name].astype(np.float64, copy=False), 0)
@@ -512,12 +513,14 @@ class ProfileAccumulator:
             self._rows += next(iter(lengths.values()))[0]
         if self._hashes is not None and lengths:
             kinds = {name: profile.kind for name, profile in self._profiles.items()}
-            batch = RowHashSample.of(row_hashes(arrays, kinds, keys=keys), limit=self._hashes.limit)
-            self._hashes = self._hashes.merge(batch)
+            self._hashes = self._hashes.add(row_hashes(arrays, kinds, keys=keys))
 
-    def _fold_block(self, arrays: Mapping[str, np.ndarray]) -> bool:
+    def _fold_block(
+        self, arrays: Mapping[str, np.ndarray], keys: dict[str, npt.NDArray[np.uint64]]
+    ) -> bool:
         """Fold the numeric columns as one block when every one has bins and only finite
-        values (the common case of a monitored batch); False when they must go one by one."""
+        values (the common case of a monitored batch), and put their row-hash keys in
+        ``keys``; False when they must go one by one."""
         if self._block is None:
             numeric = [
                 (name, profile)
@@ -533,6 +536,10 @@ class ProfileAccumulator:
         values = np.array([arrays[name] for name, _ in self._numeric], dtype=np.float64)
         if not np.isfinite(values).all():
             return False
+        if self._hashes is not None:
+            # One pass over the block instead of one per column.
+            block_keys = numeric_keys(values)
+            keys.update((name, block_keys[i]) for i, (name, _) in enumerate(self._numeric))
         fold_finite_block([profile for _, profile in self._numeric], self._block, values)
         return True
 

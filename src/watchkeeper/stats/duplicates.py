@@ -40,6 +40,7 @@ __all__ = [
     "duplicate_rows_test",
     "fold_keys",
     "frame_row_hashes",
+    "numeric_keys",
     "row_hashes",
 ]
 
@@ -86,6 +87,15 @@ def fold_keys(keys: Sequence[HashArray]) -> HashArray:
     return row_hash
 
 
+def numeric_keys(values: npt.ArrayLike) -> HashArray:
+    """:func:`column_keys` of numeric values, of any shape (one row per column of a block)."""
+    numbers: npt.NDArray[np.float64] = np.add(
+        np.asarray(values, dtype=np.float64), 0.0, dtype=np.float64
+    )
+    numbers[np.isnan(numbers)] = np.nan
+    return numbers.view(np.uint64)
+
+
 def column_keys(values: npt.ArrayLike, kind: ColumnKind) -> HashArray:
     """64-bit keys of one column's values that depend only on the values, in any data set.
 
@@ -97,11 +107,7 @@ def column_keys(values: npt.ArrayLike, kind: ColumnKind) -> HashArray:
     import pandas as pd
 
     if ColumnKind(kind) is ColumnKind.NUMERIC:
-        numbers: npt.NDArray[np.float64] = np.add(
-            np.asarray(values, dtype=np.float64), 0.0, dtype=np.float64
-        )
-        numbers[np.isnan(numbers)] = np.nan
-        return numbers.view(np.uint64)
+        return numeric_keys(values)
     codes, labels = label_codes(values if isinstance(values, pd.Series) else np.asarray(values))
     return coded_keys(codes, labels)
 
@@ -191,6 +197,16 @@ class RowHashSample:
         """The sample of a batch of row hashes."""
         distinct, counts = np.unique(hashes, return_counts=True)
         return cls._fitted(distinct, counts.astype(np.int64), int(hashes.size), 0, limit)
+
+    def add(self, hashes: HashArray) -> RowHashSample:
+        """This sample with a batch of row hashes folded in: ``self.merge(RowHashSample.of(
+        hashes))``, with the rows this sample's level drops only counted, never sorted."""
+        kept = hashes[_below(hashes, self.level)] if self.level else hashes
+        distinct, counts = np.unique(kept, return_counts=True)
+        batch = RowHashSample(
+            distinct, counts.astype(np.int64), int(hashes.size), self.level, self.limit
+        )
+        return self.merge(batch)
 
     @classmethod
     def empty(cls, *, limit: int = WINDOW_ROW_LIMIT) -> RowHashSample:
