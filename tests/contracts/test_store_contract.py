@@ -144,6 +144,9 @@ def test_model_errors(store: Store) -> None:
         store.update_model_config("nope", CONFIG)
     with pytest.raises(NotFoundError):
         store.delete_model("nope")
+    # The event writers' driver errors are translated like every other statement's.
+    with pytest.raises(NotFoundError, match="register it first"):
+        store.insert_events(10_000, [event("a")])
 
 
 def test_delete_model_cascades(store: Store, model_id: int) -> None:
