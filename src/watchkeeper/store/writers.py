@@ -121,7 +121,6 @@ class _QueuedInsert:
     model_id: ModelId
     values: list[Any]
     width: int
-    unique_ids: list[EventId]
     versions: frozenset[str]
     now: float
     seq: int
@@ -167,7 +166,6 @@ class SqliteEventWriter:
                 model_id,
                 encoded.values,
                 encoded.width,
-                list(dict.fromkeys(encoded.ids)),
                 encoded.versions,
                 now,
                 seq,
@@ -256,7 +254,7 @@ class SqliteEventWriter:
         # seen before the INSERT are exactly this batch's. The statements go straight to the
         # driver's cursor, inside the store's transaction: SQLAlchemy's execution context cost
         # about 60 µs per statement, a tenth of the events' insert.
-        model_id, values, unique_ids = queued.model_id, queued.values, queued.unique_ids
+        model_id, values = queued.model_id, queued.values
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         statement = "SELECT max(rowid) FROM events"
         try:
@@ -272,8 +270,9 @@ class SqliteEventWriter:
                     statement, (model_id, queued.now, queued.seq, *chunk)
                 ).rowcount
                 position += rows
-            if inserted == len(unique_ids):
-                return set(unique_ids)
+            if inserted == count:
+                # Every row went in: no id was stored before or repeated in the batch.
+                return set(values[0::width])
             statement = "SELECT event_id FROM events WHERE rowid > ? AND model_id = ?"
             return {row[0] for row in cursor.execute(statement, (before, model_id))}
         except sqlite3.Error as exc:
