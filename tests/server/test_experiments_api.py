@@ -5,9 +5,11 @@ events and outcomes read back from the store."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +18,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.linear_model import LinearRegression
+from typer.testing import CliRunner
 
-from tests.server.conftest import ServerProcess
+from tests.server.conftest import ADMIN_TOKEN, ServerProcess
+from watchkeeper.cli.main import app
 from watchkeeper.registry import ArtifactStore, Registry
 from watchkeeper.store import Store
 
+runner = CliRunner()
 MODEL = "shop"
 CONFIG = {
     "name": MODEL,
@@ -301,3 +306,26 @@ def test_a_sample_ratio_mismatch_stops_the_verdict(admin: httpx.Client) -> None:
     listed = admin.get("/v1/experiments", params={"model": MODEL}).json()["experiments"]
     assert [item["state"] for item in listed][-1] == "stopped"
     assert admin.get(f"/v1/experiments/{experiment_id}").json()["id"] == experiment_id
+
+
+def test_cli_over_the_server(server: ServerProcess, admin: httpx.Client, tmp_path: Path) -> None:
+    spec = tmp_path / "experiment.json"
+    spec.write_text(json.dumps(experiment(name="from the cli")))
+    options = ["--url", server.url, "--token", ADMIN_TOKEN]
+    created = runner.invoke(app, ["experiments", "create", str(spec), *options, "--json"])
+    assert created.exit_code == 0, created.output
+    experiment_id = str(json.loads(created.stdout)["id"])
+    assert (
+        admin.get(f"/v1/models/{MODEL}/routing").json()["config"]["salt"].startswith("experiment-")
+    )
+    results = runner.invoke(app, ["experiments", "results", experiment_id, *options])
+    assert results.exit_code == 0, results.output
+    assert "conversion (outcome.convert.rate" in results.stdout
+    listed = runner.invoke(app, ["experiments", "list", *options])
+    assert "from the cli" in listed.stdout
+    busy = runner.invoke(app, ["experiments", "create", str(spec), *options])
+    assert busy.exit_code == 1
+    assert "already has experiment" in busy.output
+    stopped = runner.invoke(app, ["experiments", "stop", experiment_id, *options])
+    assert stopped.exit_code == 0, stopped.output
+    assert "stopped" in stopped.stdout
