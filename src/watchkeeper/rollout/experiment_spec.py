@@ -212,8 +212,9 @@ def _arms(raw: Any) -> tuple[ArmSpec, ...]:
         ArmSpec(arm_name, version, weight)
         for (arm_name, version, _), weight in zip(entries, weights, strict=True)
     )
-    _distinct([arm.name for arm in arms], "name")
+    # Versions first: two arms of one version also get the same default name.
     _distinct([arm.version for arm in arms], "version")
+    _distinct([arm.name for arm in arms], "name")
     return arms
 
 
