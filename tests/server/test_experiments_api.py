@@ -320,7 +320,7 @@ def test_cli_over_the_server(server: ServerProcess, admin: httpx.Client, tmp_pat
     )
     results = runner.invoke(app, ["experiments", "results", experiment_id, *options])
     assert results.exit_code == 0, results.output
-    assert "conversion (outcome.convert.rate" in results.stdout
+    assert "conversion (outcome.convert.rate; n: trials)" in results.stdout
     listed = runner.invoke(app, ["experiments", "list", *options])
     assert "from the cli" in listed.stdout
     busy = runner.invoke(app, ["experiments", "create", str(spec), *options])

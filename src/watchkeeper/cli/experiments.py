@@ -126,7 +126,7 @@ def results(
         rows = [_arm_row(arms[metric["arms"][0]["arm"]], None)]
         rows += [_arm_row(arms[item["arm"]], item) for item in metric["comparisons"]]
         print_table(
-            f"{metric['name']} ({metric['signal']}, n counts {metric['counts']})",
+            f"{metric['name']} ({metric['signal']}; n: {metric['counts']})",
             ["arm", "n", "estimate", "effect [CI]", "lift [CI]", "p", "verdict"],
             rows,
         )

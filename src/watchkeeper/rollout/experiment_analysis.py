@@ -36,9 +36,11 @@ from watchkeeper.stats.srm import SampleRatioCheck, sample_ratio_mismatch
 
 __all__ = ["analyse", "cumulative_looks"]
 
+# What an arm's n counts: events, labelled rows, ratings or outcomes behind a rate; ratings or
+# outcomes behind a mean; windows for a signal read one value per window.
 _COUNTED = {
-    SummaryKind.RATE: "trials (events, labelled rows, ratings or outcomes)",
-    SummaryKind.MEAN: "values (ratings or outcomes)",
+    SummaryKind.RATE: "trials",
+    SummaryKind.MEAN: "values",
     SummaryKind.PER_WINDOW: "windows",
 }
 
