@@ -283,3 +283,53 @@ def summary(successes: int, trials: int) -> Any:
     from watchkeeper.stats.experiments import ProportionSummary
 
     return ProportionSummary(int(successes), trials)
+
+
+def test_accuracy_and_outcome_means_match_scipy() -> None:
+    """Accuracy from joined labels is a rate over labelled rows; an outcome's mean is pooled
+    from the windows' moments: both compared as SciPy compares the raw values."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    raw: dict[str, dict[str, list[float]]] = {"a": {"c": [], "r": []}, "b": {"c": [], "r": []}}
+    windows: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    for arm, (accuracy, revenue) in {"a": (0.80, 20.0), "b": (0.84, 23.0)}.items():
+        for index in range(12):
+            correct = rng.uniform(size=90) < accuracy
+            values = rng.exponential(revenue, size=40)
+            raw[arm]["c"] += correct.tolist()
+            raw[arm]["r"] += values.tolist()
+            signals = {
+                "labeled_count": 90.0,
+                "accuracy": float(correct.mean()),
+                "outcome.revenue.count": 40.0,
+                "outcome.revenue.mean": float(values.mean()),
+                "outcome.revenue.std": float(values.std(ddof=1)),
+            }
+            windows[arm].append({"start": 60.0 * index, "count": 100, "signals": signals})
+    parsed = parse_experiment(
+        spec(
+            method="fixed",
+            metrics=[
+                "accuracy",
+                {"signal": "outcome.revenue.mean", "direction": "higher_is_better"},
+            ],
+        )
+    )
+    accuracy, revenue = analyse(parsed, windows)["metrics"]
+    assert [arm["n"] for arm in accuracy["arms"]] == [1080, 1080]
+    assert [arm["n"] for arm in revenue["arms"]] == [480, 480]
+    hits = [int(sum(raw[arm]["c"])) for arm in "ba"]
+    table = [[hits[0], 1080 - hits[0]], [hits[1], 1080 - hits[1]]]
+    compared = accuracy["comparisons"][0]
+    assert compared["p_value"] == pytest.approx(
+        stats.chi2_contingency(table, correction=False).pvalue, rel=1e-9
+    )
+    welch = stats.ttest_ind(raw["b"]["r"], raw["a"]["r"], equal_var=False)
+    compared = revenue["comparisons"][0]
+    assert compared["fixed_horizon"]["statistic"] == pytest.approx(welch.statistic, rel=1e-9)
+    assert compared["p_value"] == pytest.approx(welch.pvalue, rel=1e-9)
+    assert revenue["arms"][1]["estimate"] == pytest.approx(np.mean(raw["b"]["r"]), rel=1e-12)
+    assert revenue["arms"][1]["std"] == pytest.approx(np.std(raw["b"]["r"], ddof=1), rel=1e-9)
+    # Looks start once both arms have min_samples (100) outcomes: at the third window.
+    assert compared["always_valid"]["looks"] == 10
