@@ -37,10 +37,10 @@ if TYPE_CHECKING:
     from watchkeeper.serving import Serving
     from watchkeeper.store import Store
 
-__all__ = ["RUNNING", "STOPPED", "Experiments", "describe"]
+__all__ = ["RUNNING", "Experiments", "checked_id", "describe"]
 
+#: The state of an experiment that routes traffic (the other is ``stopped``).
 RUNNING = "running"
-STOPPED = "stopped"
 _CHANGED_BY = "experiment"
 
 
