@@ -1,5 +1,6 @@
-"""Experiments in process: the spec's checks, the routing set and restored, the looks behind the
-always-valid results, and the error rates of both methods by simulation through ``analyse``."""
+"""Experiments in process (routing on SQLite and PostgreSQL): the spec's checks, the routing set
+and restored, the looks behind the always-valid results, and the error rates of both methods by
+simulation through ``analyse``."""
 
 from __future__ import annotations
 
@@ -103,8 +104,8 @@ def _linear(slope: float) -> LinearRegression:
 
 
 class Setup:
-    def __init__(self, root: Path) -> None:
-        self.store = Store.open(f"sqlite:///{root / 'wk.db'}")
+    def __init__(self, url: str, root: Path) -> None:
+        self.store = Store.open(url)
         registry = Registry(self.store, ArtifactStore(root / "artifacts"))
         for slope in (1.0, 1.1, 1.2):
             registry.register(MODEL, _linear(slope), registered_by="ana")
@@ -132,8 +133,9 @@ class Setup:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    opened = Setup(tmp_path)
+def setup(store_url: str, tmp_path: Path) -> Iterator[Setup]:
+    """On both real stores (tests/rollout/conftest.py): SQLite and PostgreSQL."""
+    opened = Setup(store_url, tmp_path)
     yield opened
     opened.close()
 
