@@ -732,3 +732,30 @@ def test_a_batch_encoded_for_the_other_backend_is_refused(store: Store, model_id
         store.insert_encoded(model_id, other.encode_events([event("a")]))
     assert raised.value.backend == store.backend
     assert store.count_events(model_id) == 0
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def test_experiment_lifecycle(store: Store) -> None:
+    spec = {"arms": [{"name": "a", "version": "1", "weight": 50}], "alpha": 0.05}
+    routing = {"arms": [{"name": "champion", "target": {"alias": "champion"}, "weight": 1.0}]}
+    first = store.create_experiment(
+        model="churn", spec=spec, previous_routing=routing, routing_revision=3,
+        created_by="ana", now=T0,
+    )  # fmt: skip
+    second = store.create_experiment(
+        model="fraud", spec=spec, previous_routing=None, routing_revision=1, created_by="bo"
+    )
+    assert store.experiment(first.id) == first
+    assert store.experiment(second.id).previous_routing is None
+    assert [item.id for item in store.experiments()] == [first.id, second.id]
+    assert [item.id for item in store.experiments(model="fraud")] == [second.id]
+    stopped = store.stop_experiment(first, stopped_by="ana", reason="done", now=T0 + 60)
+    assert store.experiment(first.id) == stopped
+    assert (stopped.state, stopped.stopped_at, stopped.revision) == ("stopped", T0 + 60, 2)
+    assert [item.id for item in store.experiments(states=["running"])] == [second.id]
+    with pytest.raises(ConflictError):
+        store.stop_experiment(first, stopped_by="bo", reason="twice")
+    with pytest.raises(NotFoundError):
+        store.experiment(999)

@@ -1,10 +1,11 @@
 """Where a CLI command works: a running server (``--url``) or a database (``--db``).
 
-Every command of the ``models``, ``tokens``, ``rules``, ``alerts``, ``silences``, ``signals`` and
-``rollout`` groups goes through a :class:`Backend`. :class:`ServerBackend` calls the HTTP API;
-:class:`DatabaseBackend` opens the store and calls the same service functions the API's
-routes call, and answers with the same JSON documents, so a command prints the same thing
-either way. The first call prints one line on stderr naming the server or database used.
+Every command of the ``models``, ``tokens``, ``rules``, ``alerts``, ``silences``, ``signals``,
+``rollout`` and ``experiments`` groups goes through a :class:`Backend`. :class:`ServerBackend`
+calls the HTTP API; :class:`DatabaseBackend` opens the store and calls the same service
+functions the API's routes call, and answers with the same JSON documents, so a command prints
+the same thing either way. The first call prints one line on stderr naming the server or
+database used.
 
 Exit codes (one line on stderr each): 1 the server or database refused or failed (unreachable,
 401/403, 404, 409, 5xx, a store error), 2 bad usage or an invalid value (400/413/415/422, a
@@ -23,6 +24,11 @@ from urllib.parse import quote
 
 import typer
 
+from watchkeeper.cli.experiments_backend import (
+    ExperimentCalls,
+    ExperimentDatabaseCalls,
+    ExperimentServerCalls,
+)
 from watchkeeper.cli.registry_backend import (
     RegistryCalls,
     RegistryDatabaseCalls,
@@ -96,7 +102,7 @@ def _exit_code(error: WatchkeeperError) -> int:
     return EXIT_USAGE if isinstance(error, ConfigError | InputError) else EXIT_SERVER
 
 
-class Backend(RegistryCalls, Protocol):
+class Backend(RegistryCalls, ExperimentCalls, Protocol):
     """The operations of the CLI; each answers the JSON document of the matching API route
     (the model registry's are in :mod:`watchkeeper.cli.registry_backend`)."""
 
@@ -134,7 +140,7 @@ class Backend(RegistryCalls, Protocol):
     ) -> dict[str, Any]: ...
 
 
-class ServerBackend(RegistryServerCalls):
+class ServerBackend(RegistryServerCalls, ExperimentServerCalls):
     """The CLI's operations over the HTTP API of the server at ``url``."""
 
     def __init__(self, url: str, token: str | None) -> None:
@@ -283,7 +289,7 @@ def _refused(method: str, path: str, response: httpx.Response) -> NoReturn:
     fail(f"{method} {path} answered {status}: {message}", code)
 
 
-class DatabaseBackend(RegistryDatabaseCalls):
+class DatabaseBackend(RegistryDatabaseCalls, ExperimentDatabaseCalls):
     """The CLI's operations on the database itself, through the functions the routes call.
 
     A server running on the same database sees every change at once: models are read from
@@ -325,25 +331,33 @@ class DatabaseBackend(RegistryDatabaseCalls):
         return self._alerting
 
     @property
-    def rollouts(self) -> RolloutController:
-        """The rollout controller, built as the server builds it (traffic through the router's
-        routing configs, rollbacks alerted through the engine; the server's /metrics does not
-        count an abort made here)."""
-        if self._rollouts is None:
+    def serving(self) -> Serving:
+        """The router over the store's routing configs and registry (predictions are not
+        served here; rollouts and experiments set the routing through it)."""
+        if self._serving is None:
             from watchkeeper.registry import ArtifactStore, Registry
-            from watchkeeper.rollout.alerting import EngineAlerts
-            from watchkeeper.rollout.controller import RolloutController
-            from watchkeeper.rollout.router import ServingTraffic
             from watchkeeper.serving import PredictionLog, Serving
 
             registry = Registry(self.store, ArtifactStore(self.settings.artifact_location))
             self._serving = Serving(
                 registry=registry, monitor=self.service, log=PredictionLog(self.service)
             )
+        return self._serving
+
+    @property
+    def rollouts(self) -> RolloutController:
+        """The rollout controller, built as the server builds it (traffic through the router's
+        routing configs, rollbacks alerted through the engine; the server's /metrics does not
+        count an abort made here)."""
+        if self._rollouts is None:
+            from watchkeeper.rollout.alerting import EngineAlerts
+            from watchkeeper.rollout.controller import RolloutController
+            from watchkeeper.rollout.router import ServingTraffic
+
             self._rollouts = RolloutController(
                 store=self.store,
                 monitor=self.service,
-                traffic=ServingTraffic(self._serving),
+                traffic=ServingTraffic(self.serving),
                 alerts=EngineAlerts(self.alerting, samples=self.service.latest_samples),
             )
         return self._rollouts

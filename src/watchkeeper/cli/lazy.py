@@ -52,6 +52,10 @@ LAZY_COMMANDS: Final = {
         "watchkeeper.cli.rollout",
         "Progressive rollouts of a candidate version (on the database, or a server with --url).",
     ),
+    "experiments": (
+        "watchkeeper.cli.experiments",
+        "A/B experiments of a model's versions (on the database, or a server with --url).",
+    ),
     "replay": (
         "watchkeeper.cli.replay",
         "Replay historical events through the live path (windows, signals, labels, rules) in "

@@ -25,6 +25,7 @@ from watchkeeper.server.errors import install_error_handlers
 from watchkeeper.server.lifecycle import RefuseWhileRecovering, lifespan
 from watchkeeper.server.metrics import IngestMeter, build_registry
 from watchkeeper.server.routes import ROUTERS
+from watchkeeper.server.routes.experiments import EXPERIMENT_MODELS
 from watchkeeper.server.routes.rollouts import ROLLOUT_MODELS
 from watchkeeper.server.routes.serving import SERVING_MODELS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
@@ -106,6 +107,9 @@ def create_app(
             clock=clock,
         )
         state.rollouts = _rollouts(state)
+        from watchkeeper.rollout.experiments import Experiments
+
+        state.experiments = Experiments(store=store, monitor=service, serving=serving, clock=clock)
         from watchkeeper.rollout.guard import champion_guard
 
         # Rules with `action: rollback` move the champion back when they start firing.
@@ -208,7 +212,7 @@ def _document_bodies(app: FastAPI) -> None:
                 routes=app.routes,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (*DOCUMENTED_MODELS, *SERVING_MODELS, *ROLLOUT_MODELS):
+            for model in (*DOCUMENTED_MODELS, *SERVING_MODELS, *ROLLOUT_MODELS, *EXPERIMENT_MODELS):
                 document = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(document.pop("$defs", {}))
                 components[model.__name__] = document

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
     from watchkeeper.rollout.controller import RolloutController
+    from watchkeeper.rollout.experiments import Experiments
     from watchkeeper.server.workers import IngestWorkers
     from watchkeeper.serving import Serving
 
@@ -48,6 +49,8 @@ class AppState:
     serving: Serving | None = None
     # Rollouts of candidate versions, ticked with the windows (watchkeeper.rollout).
     rollouts: RolloutController | None = None
+    # A/B experiments of versions through the router (watchkeeper.rollout.experiments).
+    experiments: Experiments | None = None
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time

@@ -16,6 +16,7 @@ transactions, migrations, the backend's event writer):
 - ``tokens.py``: API tokens
 - ``registry.py``: model registry versions, aliases and alias moves
 - ``rollouts.py``: rollouts, their analysis measurements and their history
+- ``experiments.py``: experiments (A/B tests: arms, metrics, the routing they replaced)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from watchkeeper.store.base import MIGRATIONS_DIR, migrate_connection
 from watchkeeper.store.codec import encode_columns, encode_events
 from watchkeeper.store.events import EventStore
+from watchkeeper.store.experiments import ExperimentStore
 from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.outcomes import OutcomeStore
@@ -45,9 +47,10 @@ class Store(
     RegistryStore,
     RolloutStore,
     ServingStore,
+    ExperimentStore,
 ):
     """Models, versions, profiles, events, labels, feedback, outcomes, window profiles, API
-    tokens, registry versions, serving routes and rollouts.
+    tokens, registry versions, serving routes, rollouts and experiments.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
     ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain

@@ -20,6 +20,7 @@ __all__ = [
     "changed_windows",
     "checkpoints",
     "events",
+    "experiments",
     "feedback",
     "labels",
     "metadata",
@@ -443,4 +444,24 @@ rollout_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index("ix_rollout_events_rollout_id", "rollout_id"),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    # The routing config the experiment replaced (NULL: none, the champion served everything)
+    # and the revision of the one it set, so stopping restores the first only over the second.
+    sa.Column("previous_routing", _JSON_NULLABLE, nullable=True),
+    sa.Column("routing_revision", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("stopped_by", sa.String, nullable=True),
+    sa.Column("stopped_at", sa.Double, nullable=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Index("ix_experiments_model_state", "model", "state"),
 )

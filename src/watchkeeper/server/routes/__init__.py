@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from watchkeeper.server.routes import (
+    experiments,
     health,
     ingest,
     models,
@@ -25,5 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     signals.router,
     serving.router,
     rollouts.router,
+    experiments.router,
     tokens.router,
 )
