@@ -7,9 +7,10 @@ simulated time) takes every progressing rollout as far as it can go now:
   compared only on traffic at one split);
 - an analysis look is due every ``interval`` after ``initial_delay``: the sample-ratio check
   first (a mismatch pauses the rollout: no verdict on broken assignment), then one
-  :func:`~watchkeeper.stats.decision.decide` per metric on the arms' cumulative summaries of
-  the period (always-valid p-values, the metric's previous verdict of the period kept); a look
-  with a failing metric counts one failure, and more than ``failure_limit`` aborts;
+  :func:`~watchkeeper.stats.decision.decide` per metric on the arms' summaries of its recent
+  range (``lookback``, widened while too thin; always-valid p-values, the metric's previous
+  verdict kept while the range starts where it did); a look with a failing metric counts one
+  failure, and more than ``failure_limit`` aborts;
 - ``pause`` waits its duration (looks go on), or pauses until promoted by hand;
 - ``analysis`` waits until every metric succeeds; after ``count`` looks without that, the
   inconclusive policy pauses, continues or aborts;
