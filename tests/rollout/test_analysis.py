@@ -85,7 +85,7 @@ class Monitor:
         return [w for w in self.stored[version] if start <= w["start"] < end]
 
 
-def record(spec: dict[str, Any]) -> RolloutRecord:
+def record(spec: dict[str, Any], since: float = 0.0) -> RolloutRecord:
     return RolloutRecord(
         id=1,
         model="m",
@@ -95,7 +95,7 @@ def record(spec: dict[str, Any]) -> RolloutRecord:
         state="progressing",
         step_index=1,
         step_started_at=0.0,
-        analysis_since=0.0,
+        analysis_since=since,
         looks=0,
         next_analysis_at=None,
         weights={"1": 80, "2": 20},
@@ -148,3 +148,18 @@ def test_the_running_minimum_is_carried_only_over_the_same_range(
     # Over the period (range start 0) the failure's running minimum carries on; over the last
     # ten healthy minutes it does not.
     assert (measured.outcome == "failure") is carried
+
+
+def test_a_new_weight_does_not_continue_the_last_verdict_of_the_previous_one() -> None:
+    """The look that completes a step is stored at the instant the next weight is set, so it
+    is among the new period's measurements; its evidence is about the other split."""
+    spec = parse_spec(SPEC)
+    rates = [0.08] * 10 + [0.01] * 110  # bad at the first weight only
+    monitor = Monitor({"1": windows(1600, [0.01] * 120), "2": windows(400, rates)})
+    last = look(monitor, record(SPEC), spec, 10 * MINUTE, previous={}, srm_looks=0)
+    assert last.measurements[1].outcome == "failure"
+    previous, _ = period_state(spec, stored(last, 10 * MINUTE))
+    at_new_weight = record(SPEC, since=10 * MINUTE)
+    first = look(monitor, at_new_weight, spec, 15 * MINUTE, previous=previous, srm_looks=0)
+    assert first.measurements[1].values["range_start"] == 10 * MINUTE
+    assert first.measurements[1].outcome != "failure"
