@@ -3,9 +3,12 @@ and the cost of one analysis look over 20 metrics; print JSON.
 
 Onset: versions 1 and 2 serve 2,000 requests a minute (1-minute windows, a simulated monitor
 of per-version counts); the candidate gets 20 % at minute 0 and its error rate goes from 1 % to
-5 % at minute ``onset``; the analysis looks every minute (``failure_limit: 1``,
-``error_rate <= baseline + 0.01``). Reported in simulated minutes, for several onsets: data of
-the healthy stretch stays in the cumulative comparison, so a late degradation takes longer.
+5 % at minute ``onset`` (after 0, 30 or 120 healthy minutes); the analysis looks every minute
+(``failure_limit: 1``, ``error_rate <= baseline + 0.01``). Reported in simulated minutes from
+the onset to traffic back on the baseline, twice: ``recent_range`` with the default
+``lookback`` (each look judges the last ten minutes), and ``whole_period`` with a lookback
+longer than the stay (each look judges everything since the weight was set, as before the
+lookback existed: the healthy stretch dilutes a late degradation).
 
 Look: one look of a rollout whose arms have 120 windows each, 20 metrics (error rate, four
 outcome rates and 15 per-window signals), on an in-memory SQLite store; median wall time of
@@ -29,6 +32,10 @@ from watchkeeper.store import Store
 MINUTE = 60.0
 T0 = 1_700_000_040.0
 ROUNDS = 20
+ONSETS = (0, 30, 120)
+SEEDS = 5
+# The whole period: a lookback longer than the 10-hour pause, so every look judges all of it.
+LOOKBACKS: dict[str, dict[str, Any]] = {"recent_range": {}, "whole_period": {"lookback": "11h"}}
 RATES = [f"outcome.o{i}.rate" for i in range(4)]
 PER_WINDOW = [f"s{i}" for i in range(15)]
 
@@ -75,7 +82,7 @@ class Monitor:
             )
 
 
-def spec(metrics: list[dict[str, Any]]) -> dict[str, Any]:
+def spec(metrics: list[dict[str, Any]], **analysis: Any) -> dict[str, Any]:
     return {
         "model": "m",
         "baseline": "1",
@@ -86,11 +93,12 @@ def spec(metrics: list[dict[str, Any]]) -> dict[str, Any]:
             "failure_limit": 1,
             "min_samples": 500,
             "metrics": metrics,
+            **analysis,
         },
     }
 
 
-def minutes_to_rollback(onset: int, seed: int) -> int | None:
+def minutes_to_rollback(onset: int, seed: int, **analysis: Any) -> int | None:
     traffic = InMemoryTraffic()
     traffic.set_split("m", {"1": 100})
     monitor = Monitor(traffic, seed)
@@ -100,7 +108,7 @@ def minutes_to_rollback(onset: int, seed: int) -> int | None:
             store=store, monitor=monitor, traffic=traffic, clock=lambda: clock[0]
         )
         errors = {"signal": "error_rate", "condition": {"kind": "difference", "value": 0.01}}
-        record = controller.start(spec([errors]))
+        record = controller.start(spec([errors], **analysis))
         for minute in range(onset + 240):
             if minute == onset:
                 monitor.error_rate["2"] = 0.05
@@ -148,14 +156,16 @@ def look_seconds() -> float:
 
 def main() -> None:
     onsets = {}
-    for onset in (0, 30, 120):
-        found = [minutes_to_rollback(onset, seed) for seed in range(5)]
-        onsets[str(onset)] = {"minutes_to_rollback": found}
+    for onset in ONSETS:
+        onsets[str(onset)] = {
+            name: [minutes_to_rollback(onset, seed, **analysis) for seed in range(SEEDS)]
+            for name, analysis in LOOKBACKS.items()
+        }
     print(
         json.dumps(
             {
                 "python": platform.python_version(),
-                "onset_minute": onsets,
+                "minutes_from_onset_to_rollback": onsets,
                 "look_20_metrics_seconds_median": look_seconds(),
             },
             indent=2,

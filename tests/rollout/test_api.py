@@ -3,16 +3,21 @@ scopes, errors; an abort moves the router's weights, counts in /metrics and rais
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
+import yaml
 from sklearn.linear_model import LinearRegression
+from typer.testing import CliRunner
 
 from tests.server.conftest import ServerProcess
+from watchkeeper.cli.main import app as cli
 from watchkeeper.registry import ArtifactStore, Registry
 from watchkeeper.store import Store
 
@@ -145,6 +150,38 @@ def test_rollout_lifecycle_over_http(server: ServerProcess, admin: httpx.Client)
     firing = [alert for alert in alerts if alert["rule"] == "RolloutRolledBack"]
     assert firing
     assert firing[0]["state"] == "firing"
+
+
+def _rollbacks(admin: httpx.Client) -> float:
+    """``watchkeeper_rollbacks_total{model=MODEL}`` as the server's /metrics shows it now."""
+    prefix = f'watchkeeper_rollbacks_total{{model="{MODEL}"}} '
+    lines = [line for line in admin.get("/metrics").text.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+def test_an_abort_by_the_cli_on_the_database_is_counted_by_the_running_server(
+    server: ServerProcess, admin: httpx.Client, tmp_path: Path
+) -> None:
+    """The counter comes from the store's rollback events, not from the process that aborted:
+    ``watchkeeper rollout abort --db`` next to a running server shows at its next scrape."""
+    first = admin.post(f"/v1/models/{MODEL}/predict", json={"features": {"x1": 1.0, "x2": 0.0}})
+    assert first.status_code == 200, first.text
+    before = _rollbacks(admin)
+    spec_file = tmp_path / "rollout.yaml"
+    spec_file.write_text(yaml.safe_dump(spec()))
+    database = ["--db", server.db]
+    env = {"WATCHKEEPER_ARTIFACT_ROOT": server.env["WATCHKEEPER_ARTIFACT_ROOT"]}
+    started = CliRunner().invoke(
+        cli, ["rollout", "start", str(spec_file), *database, "--json"], env=env
+    )
+    assert started.exit_code == 0, started.output
+    rollout_id = json.loads(started.stdout)["id"]
+    aborted = CliRunner().invoke(
+        cli, ["rollout", "abort", str(rollout_id), "--reason", "from the CLI", *database], env=env
+    )
+    assert aborted.exit_code == 0, aborted.output
+    assert _rollbacks(admin) == before + 1
+    assert admin.get(f"/v1/rollouts/{rollout_id}").json()["state"] == "aborted"
 
 
 def _read_token(admin: httpx.Client) -> str:

@@ -13,6 +13,7 @@ from tests.rollout.sim import MODEL, Behaviour, Simulation
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.errors import ConfigError, ConflictError
 from watchkeeper.rollout.alerting import EngineAlerts
+from watchkeeper.server.service_metrics import RollbackCounts
 from watchkeeper.store import Store
 
 ERRORS = {"signal": "error_rate", "condition": {"kind": "difference", "value": 0.02}}
@@ -89,7 +90,7 @@ def test_a_good_candidate_is_promoted_through_every_step(store: Store) -> None:
 def test_a_bad_candidate_is_rolled_back(store: Store, bad: Behaviour, metric: str) -> None:
     sim = Simulation(store, {"1": Behaviour(), "2": bad}, seed=2)
     registry = CollectorRegistry()
-    sim.controller = sim.open_controller(registry=registry)
+    registry.register(RollbackCounts(store))
     record = sim.controller.start(spec(ERRORS, ACCURACY, LATENCY))
     sim.run(record.id, minutes=40)
     final = store.rollout(record.id)

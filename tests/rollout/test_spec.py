@@ -143,6 +143,17 @@ def test_errors_name_the_field(changes: dict[str, Any], key: str) -> None:
             "analysis.metrics[0].condition.value",
         ),
         ({"metrics": [{"signal": "error_rate"}, {"signal": "error_rate"}]}, "analysis.metrics"),
+        ({"lookback": "soon"}, "analysis.lookback"),
+        ({"lookback": -60}, "analysis.lookback"),
+        ({"interval": "5m", "lookback": "2m"}, "analysis.lookback"),
+        (
+            {"interval": "1m", "metrics": [{"signal": "error_rate", "lookback": "30s"}]},
+            "analysis.metrics[0].lookback",
+        ),
+        (
+            {"metrics": [{"signal": "error_rate", "lookback": True}]},
+            "analysis.metrics[0].lookback",
+        ),
     ],
 )
 def test_analysis_errors_name_the_field(analysis: dict[str, Any], key: str) -> None:
@@ -154,3 +165,24 @@ def test_analysis_errors_name_the_field(analysis: dict[str, Any], key: str) -> N
 def test_an_analysis_step_needs_metrics() -> None:
     with pytest.raises(ConfigError, match="needs metrics"):
         parse_spec(base(analysis={}))
+
+
+def test_lookback_defaults_to_ten_intervals_and_round_trips() -> None:
+    analysis = parse_spec(base()).analysis
+    assert analysis.lookback is None
+    assert [analysis.lookback_of(metric) for metric in analysis.metrics] == [600.0] * 3
+    many_windows = parse_spec(base(analysis={**base()["analysis"], "min_windows": 8})).analysis
+    assert many_windows.default_lookback() == 16 * 60.0
+    given = base()
+    given["analysis"]["lookback"] = "20m"
+    given["analysis"]["metrics"][1]["lookback"] = "1h"
+    spec = parse_spec(given)
+    assert [spec.analysis.lookback_of(m) for m in spec.analysis.metrics] == [1200.0, 3600.0, 1200.0]
+    assert spec.to_dict()["analysis"]["lookback"] == 1200.0
+    assert parse_spec(spec.to_dict()) == spec
+    assert "lookback" not in parse_spec(base()).to_dict()["analysis"]
+
+
+def test_a_lookback_shorter_than_the_interval_says_why() -> None:
+    with pytest.raises(ConfigError, match=r"at least analysis.interval \(5m\), got 2m"):
+        parse_spec(base(analysis={**base()["analysis"], "interval": "5m", "lookback": "2m"}))

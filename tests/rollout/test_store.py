@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
-from watchkeeper.errors import ConflictError, NotFoundError
+from watchkeeper.errors import ConflictError, NotFoundError, StoreError
+from watchkeeper.server.service_metrics import RollbackCounts
 from watchkeeper.store import Store
 from watchkeeper.store.rollouts import NewRolloutEvent, NewRolloutMeasurement
 
@@ -60,3 +62,30 @@ def test_create_update_and_history(store_url: str) -> None:
         assert store.rollouts(states=["aborted"]) == []
         with pytest.raises(NotFoundError):
             store.rollout(record.id + 1)
+
+
+def test_rollback_counts_are_the_aborted_events_per_model(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        assert store.rollback_counts() == {}
+        for model, aborted in (("churn", True), ("churn", True), ("churn", False), ("fraud", True)):
+            started = NewRolloutEvent(10.0, "started", "", {})
+            record = store.create_rollout({**FIELDS, "model": model}, started, now=10.0)
+            events = [NewRolloutEvent(20.0, "aborted" if aborted else "promoted", "", {})]
+            state = "aborted" if aborted else "promoted"
+            store.update_rollout(record, {"state": state}, events=events, now=20.0)
+        assert store.rollback_counts() == {"churn": 2, "fraud": 1}
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(RollbackCounts(store))
+        assert registry.get_sample_value("watchkeeper_rollbacks_total", {"model": "churn"}) == 2.0
+        assert registry.get_sample_value("watchkeeper_rollbacks_total", {"model": "fraud"}) == 1.0
+
+
+class _BrokenStore:
+    def rollback_counts(self) -> dict[str, int]:
+        raise StoreError("database is locked", backend="sqlite")
+
+
+def test_an_unreadable_store_leaves_the_rollback_count_out_of_the_scrape() -> None:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(RollbackCounts(_BrokenStore()))
+    assert b"watchkeeper_rollbacks_total" not in generate_latest(registry)

@@ -347,8 +347,8 @@ class DatabaseBackend(RegistryDatabaseCalls, ExperimentDatabaseCalls):
     @property
     def rollouts(self) -> RolloutController:
         """The rollout controller, built as the server builds it (traffic through the router's
-        routing configs, rollbacks alerted through the engine; the server's /metrics does not
-        count an abort made here)."""
+        routing configs, rollbacks alerted through the engine; a running server's /metrics
+        counts an abort made here, from the store)."""
         if self._rollouts is None:
             from watchkeeper.rollout.alerting import EngineAlerts
             from watchkeeper.rollout.controller import RolloutController

@@ -2,9 +2,13 @@
 
 :func:`look` reads the arms' windows of the current analysis period (since the weights were
 set) and returns what it found with every measurement to store; the controller acts on it.
-:func:`period_state` rebuilds, from the period's stored measurements, what the next look
-continues from: each metric's previous verdict (``decide``'s running minimum) and how many
-sample-ratio checks have spent their alpha.
+The sample-ratio check counts the whole period; each metric is judged on a recent range of it,
+its ``lookback`` back from the look (:func:`judged_range`), so a degradation after hours of
+healthy traffic at one weight is weighed against recent traffic only. :func:`period_state`
+rebuilds, from the period's stored measurements, what the next look continues from: each
+metric's previous verdict with the start of the range it judged (``decide``'s running minimum
+carries on only over the same start, where each look's data contain the previous look's), and
+how many sample-ratio checks have spent their alpha.
 """
 
 from __future__ import annotations
@@ -16,14 +20,23 @@ from typing import Any
 
 from watchkeeper.rollout.metrics import (
     SummaryKind,
+    Window,
     WindowSource,
     arm_windows,
     event_count,
     summarize,
     summary_kind,
 )
-from watchkeeper.rollout.spec import RolloutSpec
-from watchkeeper.stats.decision import Condition, Method, MetricDecision, Outcome, decide
+from watchkeeper.rollout.spec import MetricSpec, RolloutSpec
+from watchkeeper.stats.decision import (
+    Condition,
+    MarginKind,
+    Method,
+    MetricDecision,
+    Outcome,
+    decide,
+)
+from watchkeeper.stats.experiments import ArmSummary, ProportionSummary
 from watchkeeper.stats.srm import sample_ratio_mismatch
 from watchkeeper.store.rollouts import (
     NewRolloutMeasurement,
@@ -31,7 +44,17 @@ from watchkeeper.store.rollouts import (
     RolloutRecord,
 )
 
-__all__ = ["NO_DATA_MEASUREMENT", "SRM_MEASUREMENT", "Finding", "Look", "look", "period_state"]
+__all__ = [
+    "NO_DATA_MEASUREMENT",
+    "SRM_MEASUREMENT",
+    "Finding",
+    "JudgedRange",
+    "Look",
+    "PreviousVerdict",
+    "judged_range",
+    "look",
+    "period_state",
+]
 
 #: The measurement names that are not metrics: the sample-ratio check and a look without data.
 SRM_MEASUREMENT = "sample_ratio"
@@ -57,13 +80,31 @@ class Look:
     measurements: list[NewRolloutMeasurement] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class PreviousVerdict:
+    """A metric's verdict at an earlier look of the period, and where its range started
+    (``None``: a measurement stored before ranges were recorded, which judged the period)."""
+
+    range_start: float | None
+    decision: MetricDecision
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedRange:
+    """The range a metric's look judges: its start and the arms' summaries over it."""
+
+    start: float
+    candidate: ArmSummary
+    baseline: ArmSummary
+
+
 def look(
     monitor: WindowSource,
     record: RolloutRecord,
     spec: RolloutSpec,
     now: float,
     *,
-    previous: Mapping[str, MetricDecision],
+    previous: Mapping[str, PreviousVerdict],
     srm_looks: int,
 ) -> Look:
     """The look at ``now`` of ``record``'s current analysis period."""
@@ -110,18 +151,37 @@ def look(
             if summary_kind(metric.signal) is SummaryKind.PER_WINDOW
             else analysis.min_samples
         )
+        judged = judged_range(
+            metric,
+            arms[record.candidate],
+            arms[record.baseline],
+            since=since,
+            now=now,
+            lookback=analysis.lookback_of(metric),
+            min_samples=minimum,
+        )
+        earlier = previous.get(metric.name)
+        same_range = earlier is not None and (
+            (since if earlier.range_start is None else earlier.range_start) == judged.start
+        )
         decision = decide(
-            summarize(metric.signal, arms[record.candidate]),
-            summarize(metric.signal, arms[record.baseline]),
+            judged.candidate,
+            judged.baseline,
             condition=metric.condition,
             min_samples=minimum,
             alpha=analysis.alpha,
-            previous=previous.get(metric.name),
+            # Only data that contain the previous look's may carry its running minimum: over a
+            # range that moved on, the previous evidence is about traffic no longer judged.
+            previous=earlier.decision if earlier is not None and same_range else None,
         )
         outcomes.append(decision.outcome)
         if decision.outcome is Outcome.FAILURE:
             failed.append(f"{metric.name} {decision.reason}")
-        values: dict[str, Any] = {"signal": metric.signal, **decision.to_dict()}
+        values: dict[str, Any] = {
+            "signal": metric.signal,
+            "range_start": judged.start,
+            **decision.to_dict(),
+        }
         measurements.append(
             NewRolloutMeasurement(step, now, metric.name, decision.outcome.value, values)
         )
@@ -132,19 +192,65 @@ def look(
     return Look(Finding.JUDGED, Outcome.INCONCLUSIVE, "inconclusive", measurements)
 
 
+def judged_range(
+    metric: MetricSpec,
+    candidate: Sequence[Window],
+    baseline: Sequence[Window],
+    *,
+    since: float,
+    now: float,
+    lookback: float,
+    min_samples: int,
+) -> JudgedRange:
+    """The recent range of the period ``[since, now)`` that ``metric``'s look judges.
+
+    The arms' windows starting at or after ``now - lookback``; when an arm the condition uses
+    has fewer than ``min_samples`` there (low traffic, labels still on their way), the range
+    doubles back until it has them, and at most it is the whole period — where too few
+    samples leave the verdict inconclusive, as they always did. The range is chosen on counts
+    alone, never on the metric's values, so choosing it does not bias the verdict.
+    """
+    uses_baseline = metric.condition.kind is not MarginKind.THRESHOLD
+    span = lookback
+    while now - span > since:
+        start = now - span
+        recent = _summaries(metric.signal, candidate, baseline, start)
+        if all(_enough(arm, min_samples) for arm in recent[: 2 if uses_baseline else 1]):
+            return JudgedRange(start, *recent)
+        span *= 2
+    return JudgedRange(since, *_summaries(metric.signal, candidate, baseline, since))
+
+
+def _summaries(
+    signal: str, candidate: Sequence[Window], baseline: Sequence[Window], start: float
+) -> tuple[ArmSummary, ArmSummary]:
+    return (
+        summarize(signal, [window for window in candidate if window["start"] >= start]),
+        summarize(signal, [window for window in baseline if window["start"] >= start]),
+    )
+
+
+def _enough(arm: ArmSummary, min_samples: int) -> bool:
+    """As many samples as ``decide`` needs to judge: the minimum, and two values for a mean."""
+    return arm.count >= max(min_samples, 1 if isinstance(arm, ProportionSummary) else 2)
+
+
 def period_state(
     spec: RolloutSpec, measured: Sequence[RolloutMeasurementRecord]
-) -> tuple[dict[str, MetricDecision], int]:
+) -> tuple[dict[str, PreviousVerdict], int]:
     """Each metric's latest verdict in ``measured`` (the period's measurements, oldest first)
-    and the number of sample-ratio checks among them."""
+    with the start of its range, and the number of sample-ratio checks among them."""
     conditions = {metric.name: metric.condition for metric in spec.analysis.metrics}
-    latest: dict[str, MetricDecision] = {}
+    latest: dict[str, PreviousVerdict] = {}
     checks = 0
     for item in measured:
         checks += item.metric == SRM_MEASUREMENT
         condition = conditions.get(item.metric)
         if condition is not None:
-            latest[item.metric] = _decision_from(item.values, condition)
+            start = item.values.get("range_start")
+            latest[item.metric] = PreviousVerdict(
+                None if start is None else float(start), _decision_from(item.values, condition)
+            )
     return latest, checks
 
 

@@ -7,19 +7,21 @@ simulated time) takes every progressing rollout as far as it can go now:
   compared only on traffic at one split);
 - an analysis look is due every ``interval`` after ``initial_delay``: the sample-ratio check
   first (a mismatch pauses the rollout: no verdict on broken assignment), then one
-  :func:`~watchkeeper.stats.decision.decide` per metric on the arms' cumulative summaries of
-  the period (always-valid p-values, the metric's previous verdict of the period kept); a look
-  with a failing metric counts one failure, and more than ``failure_limit`` aborts;
+  :func:`~watchkeeper.stats.decision.decide` per metric on the arms' summaries of its recent
+  range (``lookback``, widened while too thin; always-valid p-values, the metric's previous
+  verdict kept while the range starts where it did); a look with a failing metric counts one
+  failure, and more than ``failure_limit`` aborts;
 - ``pause`` waits its duration (looks go on), or pauses until promoted by hand;
 - ``analysis`` waits until every metric succeeds; after ``count`` looks without that, the
   inconclusive policy pauses, continues or aborts;
 - after the last step the candidate gets all traffic (promoted).
 
 Abort puts all traffic on the baseline first, then records the ``aborted`` event with the
-reason and the measurements, counts ``watchkeeper_rollbacks_total{model}`` and raises the
-rollback alert. Every state change is written with its measurements and events in one
-transaction (:mod:`watchkeeper.store.rollouts`), so a restarted controller resumes exactly
-where the last tick left: no step repeated, no measurement lost.
+reason and the measurements (``watchkeeper_rollbacks_total{model}`` counts these events in the
+store, whichever process aborted) and raises the rollback alert. Every state change is written
+with its measurements and events in one transaction (:mod:`watchkeeper.store.rollouts`), so a
+restarted controller resumes exactly where the last tick left: no step repeated, no measurement
+lost.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
-
-from prometheus_client import CollectorRegistry, Counter
 
 from watchkeeper.errors import ConfigError, ConflictError
 from watchkeeper.rollout.alerting import RollbackAlerts
@@ -82,8 +82,7 @@ class RolloutController:
 
     ``resolve(model, ref)`` turns a spec's version (number or alias) into the version the
     monitor and the router know (default: registry aliases of the store to their number,
-    anything else as given). ``registry`` is the app's Prometheus registry for
-    ``watchkeeper_rollbacks_total``; ``alerts`` receives rollbacks.
+    anything else as given). ``alerts`` receives rollbacks.
     """
 
     def __init__(
@@ -94,7 +93,6 @@ class RolloutController:
         traffic: TrafficControl,
         clock: Callable[[], float] = time.time,
         alerts: RollbackAlerts | None = None,
-        registry: CollectorRegistry | None = None,
         resolve: VersionResolver | None = None,
     ) -> None:
         self._store = store
@@ -104,12 +102,6 @@ class RolloutController:
         self._alerts = alerts
         self._resolve = resolve or self._registry_version
         self._lock = threading.RLock()
-        self.rollbacks = Counter(
-            "watchkeeper_rollbacks",
-            "Rollouts aborted with all traffic put back on the baseline, by model.",
-            ["model"],
-            registry=registry if registry is not None else CollectorRegistry(),
-        )
 
     # -- commands --------------------------------------------------------------------------
 
@@ -461,7 +453,8 @@ class RolloutController:
         *,
         by: str = "controller",
     ) -> RolloutRecord:
-        """Traffic back on the baseline first; then the record, the counter and the alert."""
+        """Traffic back on the baseline first; then the record (its ``aborted`` event is what
+        ``watchkeeper_rollbacks_total`` counts) and the alert."""
         weights = {record.baseline: 100, record.candidate: 0}
         self._traffic.set_split(record.model, weights)
         event = self._event(
@@ -485,7 +478,6 @@ class RolloutController:
             events=[event],
             now=now,
         )
-        self.rollbacks.labels(model=record.model).inc()
         model, candidate = record.model, record.candidate
         self._alert(lambda a: a.rollback(at=now, model=model, candidate=candidate, reason=why))
         _log.warning("rollout %s of %s rolled back: %s", record.id, record.model, why)

@@ -1,9 +1,10 @@
 """Per-arm summaries of a rollout's metrics from the monitor's windows of each version.
 
 A rollout compares the candidate's version with the baseline's over the same stretch of time
-(the current step, since its weights were set): each arm is the monitor's windows (smallest
-length) of its version that start at or after the step started. Signals are per window, so an
-arm's summary is rebuilt from them, exactly where the window keeps the counts behind a rate:
+(within the current step, since its weights were set; :mod:`~watchkeeper.rollout.analysis`
+picks each metric's recent range of it): each arm is the monitor's windows (smallest length) of
+its version that start in that stretch. Signals are per window, so an arm's summary is rebuilt
+from them, exactly where the window keeps the counts behind a rate:
 
 =========================== ===================================== ========================
 signal                      arm summary                           ``count`` (min samples)
@@ -96,7 +97,7 @@ def event_count(windows: Sequence[Window]) -> int:
 
 
 def summarize(signal: str, windows: Sequence[Window]) -> ArmSummary:
-    """The arm's cumulative summary of ``signal`` over ``windows`` (see the module table)."""
+    """The arm's summary of ``signal`` over ``windows`` (see the module table)."""
     kind = summary_kind(signal)
     if kind is SummaryKind.RATE:
         return _rate(signal, windows)

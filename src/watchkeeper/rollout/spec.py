@@ -67,12 +67,14 @@ class MetricSpec:
     ``min_samples`` (``None``: the analysis default) counts what the arm's summary counts:
     events, labelled rows, ratings or outcomes for rates and means, windows for signals read
     one value per window (quantiles such as ``latency_p99``, ``drift_share``, others).
+    ``lookback`` (seconds; ``None``: the analysis's) is the recent range each look judges.
     """
 
     name: str
     signal: str
     condition: Condition
     min_samples: int | None = None
+    lookback: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -83,12 +85,19 @@ class MetricSpec:
         }
         if self.min_samples is not None:
             out["min_samples"] = self.min_samples
+        if self.lookback is not None:
+            out["lookback"] = self.lookback
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class AnalysisSpec:
-    """How the candidate is judged: metrics, cadence, limits and policies."""
+    """How the candidate is judged: metrics, cadence, limits and policies.
+
+    ``lookback`` (seconds) is how far back from each look the arms are compared — like the
+    range of an Argo Rollouts or Flagger query — so a late degradation is not diluted by the
+    healthy hours before it; ``None`` is :meth:`default_lookback`.
+    """
 
     metrics: tuple[MetricSpec, ...]
     interval: float = 60.0
@@ -100,9 +109,26 @@ class AnalysisSpec:
     alpha: float = 0.05
     min_samples: int = 500
     min_windows: int = 5
+    lookback: float | None = None
+
+    def default_lookback(self) -> float:
+        """Ten intervals, or twice ``min_windows`` intervals when that is longer.
+
+        Ten looks share nine tenths of their data, so verdicts do not flip on one interval's
+        noise, and the range holds twice the windows a per-window signal needs when the
+        monitor's windows are as long as the interval (a thinner range is widened, below).
+        """
+        return max(10, 2 * self.min_windows) * self.interval
+
+    def lookback_of(self, metric: MetricSpec) -> float:
+        """The range ``metric``'s looks judge: its own, the analysis's, or the default."""
+        if metric.lookback is not None:
+            return metric.lookback
+        return self.default_lookback() if self.lookback is None else self.lookback
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (durations in seconds)."""
+        """JSON-ready form (durations in seconds; ``lookback`` only when given)."""
+        lookback = {} if self.lookback is None else {"lookback": self.lookback}
         return {
             "metrics": [metric.to_dict() for metric in self.metrics],
             "interval": self.interval,
@@ -114,6 +140,7 @@ class AnalysisSpec:
             "alpha": self.alpha,
             "min_samples": self.min_samples,
             "min_windows": self.min_windows,
+            **lookback,
         }
 
 
@@ -288,6 +315,7 @@ def _analysis(raw: Any) -> AnalysisSpec:
             "alpha",
             "min_samples",
             "min_windows",
+            "lookback",
         },
     )
     raw_metrics = data.get("metrics", [])
@@ -304,6 +332,9 @@ def _analysis(raw: Any) -> AnalysisSpec:
     interval = parse_duration(data.get("interval", 60.0), key="analysis.interval")
     if interval <= 0:
         raise ConfigError("analysis.interval: must be > 0", key="analysis.interval")
+    lookback = _lookback(data.get("lookback"), "analysis.lookback", interval)
+    for index, metric in enumerate(metrics):
+        _lookback(metric.lookback, f"analysis.metrics[{index}].lookback", interval)
     return AnalysisSpec(
         metrics=metrics,
         interval=interval,
@@ -319,12 +350,28 @@ def _analysis(raw: Any) -> AnalysisSpec:
             data.get("min_samples", 500), "analysis.min_samples", low=1, high=10**9
         ),
         min_windows=_integer(data.get("min_windows", 5), "analysis.min_windows", low=2, high=10**6),
+        lookback=lookback,
     )
+
+
+def _lookback(value: Any, key: str, interval: float) -> float | None:
+    """A look's range: a duration of at least one interval (or None: the default)."""
+    if value is None:
+        return None
+    seconds = parse_duration(value, key=key)
+    if seconds < interval:
+        raise ConfigError(
+            f"{key}: must be at least analysis.interval ({format_duration(interval)}), got "
+            f"{format_duration(seconds)}: a shorter range would leave the traffic between two "
+            "looks unjudged",
+            key=key,
+        )
+    return seconds
 
 
 def _metric(raw: Any, where: str) -> MetricSpec:
     data = _mapping(raw, where)
-    _known(data, where, {"name", "signal", "condition", "min_samples"})
+    _known(data, where, {"name", "signal", "condition", "min_samples", "lookback"})
     signal = _text(data.get("signal"), f"{where}.signal")
     name = _text(data.get("name", signal), f"{where}.name")
     body = _mapping(data.get("condition", {}), f"{where}.condition")
@@ -354,6 +401,7 @@ def _metric(raw: Any, where: str) -> MetricSpec:
     except ConfigError as error:
         raise ConfigError(f"{where}.condition: {error}", key=f"{where}.condition.value") from None
     minimum = data.get("min_samples")
+    lookback = data.get("lookback")
     return MetricSpec(
         name=name,
         signal=signal,
@@ -361,6 +409,8 @@ def _metric(raw: Any, where: str) -> MetricSpec:
         min_samples=None
         if minimum is None
         else _integer(minimum, f"{where}.min_samples", low=1, high=10**9),
+        # Checked against the interval by _analysis, which knows it.
+        lookback=None if lookback is None else parse_duration(lookback, key=f"{where}.lookback"),
     )
 
 

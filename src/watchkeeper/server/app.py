@@ -29,7 +29,7 @@ from watchkeeper.server.routes.experiments import EXPERIMENT_MODELS
 from watchkeeper.server.routes.rollouts import ROLLOUT_MODELS
 from watchkeeper.server.routes.serving import SERVING_MODELS
 from watchkeeper.server.schemas import DOCUMENTED_MODELS, ERROR_DESCRIPTIONS
-from watchkeeper.server.service_metrics import ModelLoadStatus, RequestMetrics
+from watchkeeper.server.service_metrics import ModelLoadStatus, RequestMetrics, RollbackCounts
 from watchkeeper.server.state import AppState
 from watchkeeper.server.wire import CloseUnreadBodies, JsonResponse
 from watchkeeper.server.workers import IngestWorkers, default_worker_count
@@ -110,6 +110,8 @@ def create_app(
         from watchkeeper.rollout.experiments import Experiments
 
         state.experiments = Experiments(store=store, monitor=service, serving=serving, clock=clock)
+        # From the store, so an abort by any process on it (the CLI with --db) is counted.
+        state.registry.register(RollbackCounts(store))
         from watchkeeper.rollout.guard import champion_guard
 
         # Rules with `action: rollback` move the champion back when they start firing.
@@ -175,8 +177,8 @@ def _serving(
 
 
 def _rollouts(state: AppState) -> RolloutController:
-    """The rollout controller: traffic through the router, rollbacks counted in the app's
-    registry and alerted through its engine."""
+    """The rollout controller: traffic through the router, rollbacks alerted through the app's
+    engine (``watchkeeper_rollbacks_total`` counts them from the store: RollbackCounts)."""
     from watchkeeper.rollout.alerting import EngineAlerts
     from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.rollout.router import ServingTraffic
@@ -188,7 +190,6 @@ def _rollouts(state: AppState) -> RolloutController:
         traffic=ServingTraffic(state.serving),
         clock=state.clock,
         alerts=EngineAlerts(state.alerting, samples=state.service.latest_samples),
-        registry=state.registry,
     )
 
 

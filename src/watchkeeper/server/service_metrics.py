@@ -9,6 +9,9 @@
   the state a model version is in (``loading``, ``loaded``, ``failed``, ``unloaded``), 0 for the
   others, the way kube-state-metrics exports a pod's phase. The code that loads models for
   serving calls :meth:`ModelLoadStatus.set`.
+* :class:`RollbackCounts` exports ``watchkeeper_rollbacks_total{model}`` from the rollbacks the
+  store records, read at each scrape: a rollout aborted by another process (the CLI on the
+  database, another server) is counted as soon as it is recorded, and a restart loses nothing.
 * :func:`max_class_probability` is the confidence of each prediction of a batch (its largest
   class probability), computed per batch with NumPy for the
   ``watchkeeper_prediction_confidence`` histogram.
@@ -16,16 +19,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.metrics_core import GaugeMetricFamily
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.routing import Match
+
+from watchkeeper.errors import StoreError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,8 +46,11 @@ __all__ = [
     "REQUEST_BUCKETS_SECONDS",
     "ModelLoadStatus",
     "RequestMetrics",
+    "RollbackCounts",
     "max_class_probability",
 ]
+
+_log = logging.getLogger(__name__)
 
 REQUEST_BUCKETS_SECONDS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -158,6 +168,50 @@ class ModelLoadStatus:
             for state in LOAD_STATES:
                 family.add_metric([model, version, state], 1.0 if state == current else 0.0)
         return family
+
+
+class RollbackSource(Protocol):
+    """Where rollbacks are recorded: :meth:`RolloutStore.rollback_counts`."""
+
+    def rollback_counts(self) -> dict[str, int]: ...
+
+
+class RollbackCounts(Collector):
+    """``watchkeeper_rollbacks_total{model}``: the rollbacks recorded in the store, per model.
+
+    An in-process counter would miss every abort made by another process on the same store
+    (``watchkeeper rollout abort --db``, a second server) and restart from 0 with the server;
+    the store's ``aborted`` events are the one record of every rollback, so the count is read
+    from them at each scrape (one grouped query over the rollout events).
+    """
+
+    def __init__(self, store: RollbackSource) -> None:
+        self._store = store
+
+    def describe(self) -> list[Metric]:
+        """The family's name without a query (registration does not touch the store)."""
+        return [_rollbacks_family()]
+
+    def collect(self) -> Iterator[Metric]:
+        """The family with one sample per model that has had a rollback."""
+        try:
+            counts = self._store.rollback_counts()
+        except StoreError:
+            # The rest of /metrics (the store's own error counters among it) still answers.
+            _log.warning("watchkeeper_rollbacks_total: the store could not be read", exc_info=True)
+            return
+        family = _rollbacks_family()
+        for model, count in sorted(counts.items()):
+            family.add_metric([model], float(count))
+        yield family
+
+
+def _rollbacks_family() -> CounterMetricFamily:
+    return CounterMetricFamily(
+        "watchkeeper_rollbacks",
+        "Rollouts aborted with all traffic put back on the baseline, by model (from the store).",
+        labels=["model"],
+    )
 
 
 def max_class_probability(

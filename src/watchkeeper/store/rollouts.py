@@ -216,6 +216,19 @@ class RolloutStore(StoreBase):
             rows = conn.execute(query).all()
         return records_from(RolloutEventRecord, rows)
 
+    def rollback_counts(self) -> dict[str, int]:
+        """Rollbacks recorded so far (``aborted`` events, by whichever process aborted), per
+        model: what ``watchkeeper_rollbacks_total`` exports."""
+        events, rollouts = t.rollout_events, t.rollouts
+        query = (
+            sa.select(rollouts.c.model, sa.func.count())
+            .select_from(events.join(rollouts, events.c.rollout_id == rollouts.c.id))
+            .where(events.c.kind == "aborted")
+            .group_by(rollouts.c.model)
+        )
+        with self._connection("count rollbacks", write=False) as connection:
+            return {str(model): int(count) for model, count in connection.execute(query).all()}
+
     @staticmethod
     def _append(
         connection: sa.Connection,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import numpy as np
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.errors import NotFoundError
@@ -174,58 +175,53 @@ def _batch(
     return outcome
 
 
-@router.post(
-    "/v1/models/{model}/labels",
+def _json_batch_route(key: str, *, summary: str, schema: type[BaseModel], description: str) -> None:
+    """Add ``POST /v1/models/{model}/<key>``: a JSON ``{"<key>": [...]}`` batch stored by the
+    service's ``ingest_<key>`` (labels, feedback and outcomes share this shape)."""
+
+    async def endpoint(model: str, request: Request) -> JsonResponse:
+        state = app_state(request)
+        require_media(request, JSON)
+        body = await read_body(
+            request, limit=state.settings.max_body_bytes, setting="max_body_bytes"
+        )
+        ingest = getattr(state.service, f"ingest_{key}")
+        outcome = await run_in_threadpool(_batch, state, model, body, key, ingest)
+        return JsonResponse(outcome.to_dict())
+
+    router.add_api_route(
+        f"/v1/models/{{model}}/{key}",
+        endpoint,
+        methods=["POST"],
+        name=f"ingest_{key}",
+        summary=summary,
+        description=description,
+        response_model=None,
+        responses=_ANSWERS,
+        openapi_extra=json_body(schema),
+        dependencies=[Depends(require("ingest"))],
+    )
+
+
+_json_batch_route(
+    "labels",
     summary="Ingest delayed labels (joined to events by id)",
-    response_model=None,
-    responses=_ANSWERS,
-    openapi_extra=json_body(LabelBatch),
-    dependencies=[Depends(require("ingest"))],
+    schema=LabelBatch,
+    description='Store labels ``{"labels": [{"id", "label", "timestamp"?}]}``.',
 )
-async def ingest_labels(model: str, request: Request) -> JsonResponse:
-    """Store labels ``{"labels": [{"id", "label", "timestamp"?}]}``."""
-    state = app_state(request)
-    require_media(request, JSON)
-    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
-    outcome = await run_in_threadpool(
-        _batch, state, model, body, "labels", state.service.ingest_labels
-    )
-    return JsonResponse(outcome.to_dict())
-
-
-@router.post(
-    "/v1/models/{model}/feedback",
+_json_batch_route(
+    "feedback",
     summary="Ingest user feedback (ratings 1-5)",
-    response_model=None,
-    responses=_ANSWERS,
-    openapi_extra=json_body(FeedbackBatch),
-    dependencies=[Depends(require("ingest"))],
+    schema=FeedbackBatch,
+    description=(
+        'Store ratings ``{"feedback": [{"id", "user_id", "rating", "comment"?, "timestamp"?}]}``.'
+    ),
 )
-async def ingest_feedback(model: str, request: Request) -> JsonResponse:
-    """Store ratings ``{"feedback": [{"id", "user_id", "rating", "comment"?, "timestamp"?}]}``."""
-    state = app_state(request)
-    require_media(request, JSON)
-    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
-    outcome = await run_in_threadpool(
-        _batch, state, model, body, "feedback", state.service.ingest_feedback
-    )
-    return JsonResponse(outcome.to_dict())
-
-
-@router.post(
-    "/v1/models/{model}/outcomes",
+_json_batch_route(
+    "outcomes",
     summary="Ingest business outcomes of predictions (a click, a conversion, revenue)",
-    response_model=None,
-    responses=_ANSWERS,
-    openapi_extra=json_body(OutcomeBatch),
-    dependencies=[Depends(require("ingest"))],
+    schema=OutcomeBatch,
+    description=(
+        'Store outcomes ``{"outcomes": [{"id" | "unit", "name", "value", "timestamp"?}]}``.'
+    ),
 )
-async def ingest_outcomes(model: str, request: Request) -> JsonResponse:
-    """Store outcomes ``{"outcomes": [{"id" | "unit", "name", "value", "timestamp"?}]}``."""
-    state = app_state(request)
-    require_media(request, JSON)
-    body = await read_body(request, limit=state.settings.max_body_bytes, setting="max_body_bytes")
-    outcome = await run_in_threadpool(
-        _batch, state, model, body, "outcomes", state.service.ingest_outcomes
-    )
-    return JsonResponse(outcome.to_dict())
