@@ -51,11 +51,12 @@ def test_a_lazy_command_runs_and_its_typos_are_caught() -> None:
 
 
 # What `watchkeeper report` must not import on its common path: SciPy (`scipy.special` alone is
-# a sixth of the whole process, most of it its array-API layer importing `numpy.f2py`).
-REPORT_PATH_ABSENT = ("scipy", "numpy.f2py")
+# a sixth of the whole process, most of it its array-API layer importing `numpy.f2py`), and
+# the pydantic that Typer would build its option adapters with (cli/coercion.py).
+REPORT_PATH_ABSENT = ("scipy", "numpy.f2py", "pydantic", "typer._adapters")
 
 
-def test_report_on_common_data_does_not_import_scipy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_on_common_data_does_not_import_scipy_or_pydantic(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A whole `watchkeeper report` process on data like a CI gate's: numeric columns (one
     shifted, so values fall outside the reference range and drift is found), categorical and
     boolean columns, above the exact-KS size."""

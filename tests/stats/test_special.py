@@ -13,7 +13,7 @@ from scipy.spatial import distance
 from watchkeeper.stats._drift_discrete import jensen_shannon_distance
 from watchkeeper.stats._kolmogorov import kstwo_sf
 from watchkeeper.stats._quality_tests import out_of_range_p_value
-from watchkeeper.stats._special import chi2_sf, normal_cdf
+from watchkeeper.stats._special import chi2_sf, normal_cdf, rel_entr
 
 DOFS = [*range(1, 31), 49, 50, 99, 100, 255, 256, 1_000, 1_001, 4_999]
 
@@ -47,6 +47,19 @@ def test_normal_cdf_is_scipys_ndtr() -> None:
         assert normal_cdf(float(x)) == pytest.approx(expected, rel=1e-13, abs=0.0)
 
 
+def test_rel_entr_is_scipys_to_the_last_bit() -> None:
+    rng = np.random.default_rng(11)
+    x = np.r_[rng.random(2_000), rng.random(2_000), [0.0, 0.0, 1e-300, 1.0, np.nan, 0.5, -0.1]]
+    y = np.r_[
+        x[:2_000] * (1.0 + rng.normal(0.0, 1e-3, 2_000)),  # near 1: the log1p branch
+        rng.random(2_000) * 10.0,
+        [0.0, 0.3, 1e10, 1e-310, 0.5, np.nan, 0.2],
+    ]
+    expected = special.rel_entr(x, y)
+    ours = np.array([rel_entr(float(a), float(b)) for a, b in zip(x, y, strict=True)])
+    np.testing.assert_array_equal(ours, expected)
+
+
 def test_jensen_shannon_is_scipys() -> None:
     rng = np.random.default_rng(7)
     for size in (2, 5, 40):
@@ -56,7 +69,7 @@ def test_jensen_shannon_is_scipys() -> None:
         reference[1] += 1.0
         current[0] += 1.0
         expected = float(distance.jensenshannon(reference, current, base=2))
-        assert jensen_shannon_distance(reference, current) == pytest.approx(expected, rel=1e-12)
+        assert jensen_shannon_distance(reference, current) == pytest.approx(expected, rel=1e-14)
 
 
 @pytest.mark.parametrize(("n", "m"), [(100_000, 100_000), (5_000, 300), (40, 2_000)])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from watchkeeper.stats._special import chi2_sf, normal_cdf
+from watchkeeper.stats._special import chi2_sf, normal_cdf, rel_entr
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -62,11 +62,11 @@ def jensen_shannon_distance(reference: FloatArray, current: FloatArray) -> float
 
 
 def _relative_entropy(shares: FloatArray, middle: FloatArray) -> float:
-    """``Σ s log(s / m)`` with ``0 log 0 = 0`` (``scipy.special.rel_entr`` summed); ``m > 0``
-    wherever ``s > 0``."""
-    ratio = np.ones_like(shares)  # log 1 = 0 where the share is 0
-    np.divide(shares, middle, out=ratio, where=shares > 0.0)
-    return float(np.sum(np.log(ratio) * shares))
+    """``Σ s log(s / m)`` with ``0 log 0 = 0``: ``scipy.special.rel_entr(s, m).sum()``."""
+    # Term by term as SciPy computes them (a few dozen bins or categories), summed by NumPy.
+    pairs = zip(shares.tolist(), middle.tolist(), strict=True)
+    terms = [rel_entr(share, mid) for share, mid in pairs]
+    return float(np.sum(np.array(terms, dtype=np.float64)))
 
 
 def hellinger_distance(reference: FloatArray, current: FloatArray) -> float:
