@@ -59,7 +59,7 @@ REPORT_PATH_ABSENT = ("scipy", "numpy.f2py", "pydantic", "typer._adapters")
 def test_report_on_common_data_does_not_import_scipy_or_pydantic(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A whole `watchkeeper report` process on data like a CI gate's: numeric columns (one
     shifted, so values fall outside the reference range and drift is found), categorical and
-    boolean columns, above the exact-KS size."""
+    boolean columns, missing values, above the exact-KS size."""
     import numpy as np
     import pandas as pd
 
@@ -73,6 +73,8 @@ def test_report_on_common_data_does_not_import_scipy_or_pydantic(tmp_path) -> No
                 "y": rng.normal(size=rows),
                 "c": rng.choice(["a", "b", "c"], rows, p=[0.5, 0.3, 0.2] if shift else None),
                 "b": rng.random(rows) < 0.3 + shift / 10,
+                # Missing values, more of them in the current data: Fisher's test runs.
+                "m": np.where(rng.random(rows) < 0.02 + shift / 10, np.nan, 1.0),
             }
         )
 

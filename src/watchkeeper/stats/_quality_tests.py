@@ -15,7 +15,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from watchkeeper.stats._special import normal_cdf
+from watchkeeper.stats._special import hypergeom_sf, normal_cdf
 
 Label = TypeVar("Label", bound=Hashable)
 
@@ -69,8 +69,9 @@ def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> flo
 
     Fisher's exact test (Agresti 2013, §3.5) on the 2×2 table of ``events`` out of ``rows``,
     (reference, current): given the total number of events, the current sample's share of them
-    is hypergeometric when both rates are equal. Exact for rare events (a few non-numbers in a
-    window), where the normal approximation cries wolf. 1.0 when either side has no rows.
+    is hypergeometric when both rates are equal (its tail:
+    :func:`~watchkeeper.stats._special.hypergeom_sf`). Exact for rare events (a few non-numbers
+    in a window), where the normal approximation cries wolf. 1.0 when either side has no rows.
 
     >>> round(rate_increase_p_value((300, 24), (1000, 60)), 3)
     0.07
@@ -87,11 +88,8 @@ def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> flo
         return 1.0
     if current_events > min(current_rows, total_events):
         return 0.0
-    # The routine scipy.stats.hypergeom.sf calls (Boost's), without importing scipy.stats.
-    from scipy.special._ufuncs import _hypergeom_sf
-
-    p_value = _hypergeom_sf(current_events - 1, total_events, current_rows, total_rows)
-    return float(min(1.0, max(0.0, p_value)))
+    p_value = hypergeom_sf(current_events, total_rows, total_events, current_rows)
+    return min(1.0, max(0.0, p_value))
 
 
 def out_of_range_p_value(outside: int, reference_count: int, current_count: int) -> float:
