@@ -4,9 +4,10 @@ Typer 0.29 writes a parameter's type as a Python annotation (``<str>``, ``<bool>
 flag that takes no value) and a required argument as ``{reference}`` in the usage line, which
 reads like an unfilled template. :func:`make_readable` gives every parameter of a command tree
 the conventions of most command lines instead: upper-case argument names (``[NAME]`` when
-optional), a type word for options that take a value, and nothing for flags. The parsing is
-untouched: only the display methods are overridden, on subclasses of Typer's own parameter
-classes that the built parameters are switched to.
+optional), a type word for options that take a value, and nothing for flags. The display
+methods are overridden on subclasses of Typer's own parameter classes that the built
+parameters are switched to; the same subclasses coerce text and path values without building
+pydantic adapters (:mod:`watchkeeper.cli.coercion`), with Typer's results.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from watchkeeper.cli.coercion import plain_coercion
 
 __all__ = ["make_readable", "readable_help_option"]
 
@@ -41,6 +44,11 @@ def _type_word(shown: str | None) -> str | None:
 
 
 class _ReadableArgument(TyperArgument):
+    def get_runtime_param(self) -> Any:
+        if self._runtime_param is None:
+            self._runtime_param = plain_coercion(self)
+        return super().get_runtime_param()
+
     @property
     def display_name_raw(self) -> str:
         return self.metavar if self.metavar is not None else str(self.name or "").upper()
@@ -54,6 +62,11 @@ class _ReadableArgument(TyperArgument):
 
 
 class _ReadableOption(TyperOption):
+    def get_runtime_param(self) -> Any:
+        if self._runtime_param is None:
+            self._runtime_param = plain_coercion(self)
+        return super().get_runtime_param()
+
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.is_flag:
             return None  # a flag takes no value

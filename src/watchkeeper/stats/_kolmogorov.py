@@ -8,9 +8,11 @@ x)`` elsewhere, by the Durbin (1968) matrix in Marsaglia, Tsang & Wang's (2003) 
 Pelz & Good (1976) expansion. The batch report and the live windows need only the
 ``n > 140`` branches (an effective size ``n_r n_c / (n_r + n_c)`` above 140 whenever both sides
 exceed 10,000 values, where the exact two-sample law is not used); importing ``scipy.stats``
-costs half a second of a ``watchkeeper report`` run, so those branches are written here against
-``scipy.special`` and the rare ``n <= 140`` case (a tiny sample against a huge one) still calls
-SciPy. The tests hold every branch to ``scipy.stats.kstwo.sf``.
+costs half a second of a ``watchkeeper report`` run and ``scipy.special`` a sixth of one, so
+those branches are written here with NumPy. ``scipy.special.smirnov`` is imported only for the
+one-sided law when no faster equal sum is passed in, or for a statistic of at least 0.5 whose
+p-value does not underflow; the rare ``n <= 140`` case (a tiny sample against a huge one) still
+calls SciPy. The tests hold every branch to ``scipy.stats.kstwo.sf``.
 
 The branches follow ``scipy/stats/_ksstats.py`` (SciPy 1.17, BSD-3-Clause, Copyright (c)
 2001-2002 Enthought, Inc. 2003, SciPy Developers).
@@ -31,6 +33,8 @@ _SCALE_DOWN = float(np.ldexp(1.0, -_SCALE_EXPONENT))
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _LOG_2PI = math.log(2.0 * math.pi)
 _MIN_LOG = -708.0
+# n x² from which exp(-2 n x²) < 2.47e-324, half the smallest subnormal double.
+_SMIRNOV_UNDERFLOW = 373.0
 _PI_2, _PI_4, _PI_6 = math.pi**2, math.pi**4, math.pi**6
 # Stirling coefficients B_2j / (2j (2j - 1)) for j = 8, …, 1 (SciPy's _loggamma.pxd).
 _STIRLING = [
@@ -54,8 +58,6 @@ def kstwo_sf(n: int, x: float, smirnov: Callable[[int, float], float] | None = N
     >>> round(kstwo_sf(1000, 0.05), 6)
     0.013582
     """
-    from scipy import special
-
     if x >= 1.0:
         return 0.0
     if x <= 0.0:
@@ -64,7 +66,6 @@ def kstwo_sf(n: int, x: float, smirnov: Callable[[int, float], float] | None = N
         from scipy import stats  # the tiny-sample branches stay SciPy's
 
         return _clip(float(stats.kstwo.sf(x, n)))
-    one_sided = smirnov or (lambda size, value: float(special.smirnov(size, value)))
     t = n * x
     if t <= 1.0:
         if t <= 0.5:
@@ -74,14 +75,25 @@ def kstwo_sf(n: int, x: float, smirnov: Callable[[int, float], float] | None = N
     if t >= n - 1:
         return _clip(2.0 * (1.0 - x) ** n)
     if x >= 0.5:
-        return _clip(2.0 * float(special.smirnov(n, x)))
+        if t * x >= _SMIRNOV_UNDERFLOW:
+            # P(D+_n >= x) <= exp(-2 n x²) (Massart 1990) is then below half the smallest
+            # double, so SciPy's value is 0 too; this spares the import of scipy.special.
+            return 0.0
+        return _clip(2.0 * _scipy_smirnov(n, x))
     n_x_squared = t * x
     if n_x_squared >= 370.0:
         return 0.0
     if n_x_squared >= 2.2:
-        return _clip(2.0 * one_sided(n, x))
+        return _clip(2.0 * (smirnov or _scipy_smirnov)(n, x))
     durbin = n <= 100_000 and n * x**1.5 <= 1.4
     return _clip(1.0 - (_durbin_cdf(n, x) if durbin else _pelz_good_cdf(n, x)))
+
+
+def _scipy_smirnov(n: int, x: float) -> float:
+    """``scipy.special.smirnov(n, x)``, imported only when it is needed."""
+    from scipy import special
+
+    return float(special.smirnov(n, x))
 
 
 def _clip(probability: float) -> float:

@@ -15,6 +15,8 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from watchkeeper.stats._special import hypergeom_sf, normal_cdf
+
 Label = TypeVar("Label", bound=Hashable)
 
 __all__ = [
@@ -67,17 +69,15 @@ def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> flo
 
     Fisher's exact test (Agresti 2013, §3.5) on the 2×2 table of ``events`` out of ``rows``,
     (reference, current): given the total number of events, the current sample's share of them
-    is hypergeometric when both rates are equal. Exact for rare events (a few non-numbers in a
-    window), where the normal approximation cries wolf. 1.0 when either side has no rows.
+    is hypergeometric when both rates are equal (its tail:
+    :func:`~watchkeeper.stats._special.hypergeom_sf`). Exact for rare events (a few non-numbers
+    in a window), where the normal approximation cries wolf. 1.0 when either side has no rows.
 
     >>> round(rate_increase_p_value((300, 24), (1000, 60)), 3)
     0.07
     >>> round(rate_increase_p_value((0, 2), (1000, 100)), 4)
     0.0082
     """
-    # The routine scipy.stats.hypergeom.sf calls (Boost's), without importing scipy.stats.
-    from scipy.special._ufuncs import _hypergeom_sf
-
     (reference_events, current_events), (reference_rows, current_rows) = events, rows
     if reference_rows <= 0 or current_rows <= 0 or current_events <= 0:
         return 1.0
@@ -88,8 +88,8 @@ def rate_increase_p_value(events: tuple[int, int], rows: tuple[int, int]) -> flo
         return 1.0
     if current_events > min(current_rows, total_events):
         return 0.0
-    p_value = _hypergeom_sf(current_events - 1, total_events, current_rows, total_rows)
-    return float(min(1.0, max(0.0, p_value)))
+    p_value = hypergeom_sf(current_events, total_rows, total_events, current_rows)
+    return min(1.0, max(0.0, p_value))
 
 
 def out_of_range_p_value(outside: int, reference_count: int, current_count: int) -> float:
@@ -111,29 +111,18 @@ def out_of_range_p_value(outside: int, reference_count: int, current_count: int)
     >>> round(out_of_range_p_value(2, 100, 100), 3), round(out_of_range_p_value(10, 100, 100), 6)
     (0.5, 0.004829)
     """
-    from scipy import special
-
     n, m, k = reference_count, current_count, outside
     if k <= 0 or m <= 0:
         return 1.0
     if n <= 0 or k > m:
         return 1.0 if n <= 0 else 0.0
     total = n + m
-
-    def log_binomial(top: int, bottom: int) -> float:
-        return float(
-            special.gammaln(top + 1)
-            - special.gammaln(bottom + 1)
-            - special.gammaln(top - bottom + 1)
-        )
-
-    log_all = log_binomial(total, n)
-    first = math.exp(log_binomial(total - k, n) - log_all) if total - k >= n else 0.0
-    second = (
-        k * math.exp(log_binomial(total - k - 1, n - 1) - log_all)
-        if total - k - 1 >= n - 1
-        else 0.0
-    )
+    # C(N - k, n) / C(N, n) = prod over i < k of (m - i) / (N - i): a product of k ratios keeps
+    # its relative precision where differences of log-gammas of N would lose it.
+    steps = np.arange(k, dtype=np.float64)
+    first = float(np.prod((m - steps) / (total - steps)))
+    # C(N - k - 1, n - 1) = C(N - k, n) n / (N - k).
+    second = k * n / (total - k) * first
     return min(1.0, first + second)
 
 
@@ -177,8 +166,6 @@ def new_category_p_value(
     ...                            doubletons=2, reference_rows=100), 3)
     1.0
     """
-    from scipy import special
-
     if new_rows <= 0 or current_rows <= 0 or reference_rows <= 0:
         return 1.0
     fisher = rate_increase_p_value((singletons, new_rows), (reference_rows, current_rows))
@@ -191,7 +178,7 @@ def new_category_p_value(
         # Every current row is new and the reference had no rare label: nothing is uncertain.
         z_p_value = 0.0 if observed > expected else 1.0
     else:
-        z_p_value = float(special.ndtr(-(observed - expected) / math.sqrt(variance)))
+        z_p_value = normal_cdf(-(observed - expected) / math.sqrt(variance))
     rate_p_value = max(fisher, z_p_value)
     largest = largest_new_label_p_value(largest_new, reference_rows, current_rows)
     return min(1.0, 2.0 * min(rate_p_value, largest))
@@ -209,11 +196,10 @@ def largest_new_label_p_value(rows: int, reference_rows: int, current_rows: int)
     >>> largest_new_label_p_value(2, 100, 100), largest_new_label_p_value(21, 100, 100) < 1e-6
     (1.0, True)
     """
-    import numpy as np
-    from scipy import special
-
     if rows <= 1 or current_rows <= 0:
         return 1.0  # a label on one row: h(q) / q tends to m as q -> 0, no bound below 1
+    from scipy import special
+
     n, m, c = reference_rows, current_rows, rows
 
     def log_ratio(q: np.ndarray) -> np.ndarray:

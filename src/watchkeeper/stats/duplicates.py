@@ -326,8 +326,6 @@ def duplicate_p_value(pooled: CountArray, current: CountArray) -> tuple[float, f
     >>> round(expected, 2), p_value < 1e-7
     (0.85, True)
     """
-    from scipy import special
-
     pooled = np.asarray(pooled, dtype=np.int64)
     current = np.asarray(current, dtype=np.int64)
     if pooled.shape != current.shape or bool((current > pooled).any()) or bool((current < 0).any()):
@@ -338,6 +336,8 @@ def duplicate_p_value(pooled: CountArray, current: CountArray) -> tuple[float, f
     colours = np.sort(pooled[repeated])
     if size == 0 or colours.size == 0:
         return 1.0, 0.0
+    from scipy import special  # only with repeated rows: its import is a sixth of a report
+
     # P(s_u = 0) = C(N - t, m) / C(N, m), in logs (SciPy's pmf is 50 times slower here).
     rest = total - colours
     with np.errstate(invalid="ignore"):

@@ -182,8 +182,12 @@ class NumericSummary:
             )
 
     @classmethod
-    def of(cls, column: NumericColumn) -> NumericSummary:
-        """Summarise a column read with :func:`watchkeeper.frame.numeric_values`."""
+    def of(cls, column: NumericColumn, *, masses: bool = True) -> NumericSummary:
+        """Summarise a column read with :func:`watchkeeper.frame.numeric_values`.
+
+        ``masses=False`` leaves out the repeated values, which take a sort of the column to
+        find; only a constant current column needs them.
+        """
         minimum, maximum = _finite_range(column.values)
         return cls(
             rows=len(column.values),
@@ -192,7 +196,7 @@ class NumericSummary:
             infinite=column.infinite,
             minimum=minimum,
             maximum=maximum,
-            masses=ValueMasses.of(column.values[np.isfinite(column.values)]),
+            masses=ValueMasses.of(column.values[np.isfinite(column.values)]) if masses else None,
         )
 
 
@@ -219,14 +223,18 @@ def numeric_column_quality(
     (0.01, 'ok')
     """
     thresholds = thresholds or QualityThresholds()
-    summary = reference if isinstance(reference, NumericSummary) else NumericSummary.of(reference)
-    _require_rows(summary.rows, "reference", column)
-    rows = len(current.values)
-    _require_rows(rows, "current", column)
-
     finite_mask = np.isfinite(current.values)
     finite_count = int(np.count_nonzero(finite_mask))
     current_min, current_max = _finite_range(current.values, finite_mask)
+    if isinstance(reference, NumericSummary):
+        summary = reference
+    else:
+        # The reference's repeated values matter only when the current column is constant.
+        constant = current_min is not None and current_min == current_max
+        summary = NumericSummary.of(reference, masses=constant)
+    _require_rows(summary.rows, "reference", column)
+    rows = len(current.values)
+    _require_rows(rows, "current", column)
 
     return {
         "missing_rate": missing_rate_check(
