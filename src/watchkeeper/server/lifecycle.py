@@ -75,6 +75,10 @@ async def maintain(state: AppState) -> None:
         # Rollouts advance on the windows' schedule; each look waits for its own interval.
         every["rollouts"] = every["closing windows"]
         work["rollouts"] = state.rollouts.tick
+    if state.retrain is not None:
+        # Scheduled runs come due and queued runs (retries) start on the windows' schedule.
+        every["retraining"] = every["closing windows"]
+        work["retraining"] = state.retrain.tick
     if all(math.isinf(seconds) for seconds in every.values()):
         return
     loop = asyncio.get_running_loop()
@@ -125,6 +129,9 @@ async def recover(state: AppState) -> None:
             return
         if state.stopping:
             return
+        if state.retrain is not None:
+            # Runs a previous process left running are interrupted: queued again, once.
+            await _upkeep("retraining recovery", state.retrain.recover)
         state.started = True
         # Everything loaded so far (modules, the app, recovered windows) lives as long as the
         # process. Frozen, it is no longer rescanned by every full collection: ingest allocates
@@ -172,6 +179,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             if state.workers is not None:
                 await run_in_threadpool(state.workers.close)
             await run_in_threadpool(state.alerting.close)
+            if state.retrain is not None:
+                await run_in_threadpool(state.retrain.close)
         finally:
             if owns_store:
                 state.store.close()
