@@ -241,6 +241,12 @@ def test_bad_requests_and_configs_get_clear_errors(server: ServerProcess) -> Non
         assert client.get("/v1/retrain/runs/999").status_code == 404
         assert client.get("/v1/retrain/runs", params={"status": "done"}).status_code == 422
         assert client.post("/v1/retrain/runs/999/approve", json={}).status_code == 404
+        octet = {"content-type": "application/octet-stream"}
+        artifact = "/v1/retrain/runs/999/artifact"
+        answer = client.post(artifact, content=b"m", headers=octet, params={"flavor": "sklearn"})
+        assert answer.status_code == 404
+        assert client.post(artifact, content=b"m", headers=octet).status_code == 422
+        assert client.post(artifact, json={}, params={"flavor": "sklearn"}).status_code == 415
         missing = client.post("/v1/models/nobody/retrain", json={})
         assert missing.status_code == 404
         with server.client(token=None) as anonymous:

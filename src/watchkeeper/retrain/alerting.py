@@ -10,14 +10,14 @@ series, which resolves its alert.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.alerts.model import Severity
 from watchkeeper.alerts.rules import Op, RuleSpec, ThresholdCondition
 from watchkeeper.retrain.runs import RetrainRunRecord
 
-__all__ = ["FAILED_RULE", "FAILED_SIGNAL", "EngineFailureAlerts"]
+__all__ = ["FAILED_RULE", "FAILED_SIGNAL", "EngineFailureAlerts", "FailureAlerts"]
 
 FAILED_SIGNAL: Final = "retrain_failed"
 
@@ -33,8 +33,20 @@ FAILED_RULE = RuleSpec(
 )
 
 
+class FailureAlerts(Protocol):
+    """Where failed runs are reported (:class:`EngineFailureAlerts`: through the engine)."""
+
+    def failed(self, *, at: float, run: RetrainRunRecord, reason: str) -> None:
+        """Fire the failure alert of ``run``."""
+        ...
+
+    def resolved(self, *, at: float, run: RetrainRunRecord) -> None:
+        """Resolve the failure alert of ``run`` (a later run of the model did not fail)."""
+        ...
+
+
 class EngineFailureAlerts:
-    """:class:`~watchkeeper.retrain.runner.FailureAlerts` through an :class:`AlertingEngine`.
+    """:class:`FailureAlerts` through an :class:`AlertingEngine`.
 
     ``samples`` gives what the engine's evaluation loop passes (the monitor's latest samples),
     so raising the event leaves ``absent`` rules as the loop would.

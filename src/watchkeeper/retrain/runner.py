@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
@@ -34,32 +34,19 @@ from watchkeeper.errors import ConfigError, ConflictError, NotFoundError, Watchk
 from watchkeeper.retrain.config import Mode, RetrainConfig
 from watchkeeper.retrain.executor import Executor, Handoff, JobResult
 from watchkeeper.retrain.runs import RetrainJob, RetrainRunRecord, RunStatus, TriggerKind
+from watchkeeper.retrain.triggers import alert_trigger, append_log, describe_trigger, log_line
 from watchkeeper.rollout.controller import ACTIVE_STATES
 from watchkeeper.store import Store
 
 if TYPE_CHECKING:
     from watchkeeper.alerts.transitions import AlertTransition
     from watchkeeper.registry import Registry
+    from watchkeeper.retrain.alerting import FailureAlerts
     from watchkeeper.rollout.controller import RolloutController
 
-__all__ = ["FailureAlerts", "RetrainRunner"]
+__all__ = ["RetrainRunner"]
 
 logger = logging.getLogger("watchkeeper.retrain")
-
-#: The most of a run's log that is kept (its end).
-MAX_LOG_CHARS: Final = 64_000
-
-
-class FailureAlerts(Protocol):
-    """Where failed runs are reported (:mod:`watchkeeper.retrain.alerting` is the engine's)."""
-
-    def failed(self, *, at: float, run: RetrainRunRecord, reason: str) -> None:
-        """Fire the failure alert of ``run``."""
-        ...
-
-    def resolved(self, *, at: float, run: RetrainRunRecord) -> None:
-        """Resolve the failure alert of ``run`` (a later run of the model did not fail)."""
-        ...
 
 
 class RetrainRunner:
@@ -92,6 +79,10 @@ class RetrainRunner:
         self._last_slot: dict[str, float] = {}
         # Runs this runner handed to an executor: never "interrupted" by its own recover().
         self._mine: set[int] = set()
+
+    def add_executor(self, executor: Executor) -> None:
+        """Make ``executor`` the one of its kind (models name it in ``retrain.executor``)."""
+        self._executors[executor.kind] = executor
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -139,14 +130,14 @@ class RetrainRunner:
             "as_of": now if as_of is None else as_of,
             "max_attempts": config.max_attempts,
             "created_by": by,
-            "log": _line(now, f"queued: {_describe(trigger)} (by {by})"),
+            "log": log_line(now, f"queued: {describe_trigger(trigger)} (by {by})"),
         }
         with self._lock:
             run = self._store.create_retrain_run(
                 fields, min_interval=config.min_interval_seconds, now=now
             )
             self._detections.pop(model, None)
-        logger.info("retraining run %s of %s queued: %s", run.id, model, _describe(trigger))
+        logger.info("retraining run %s of %s queued: %s", run.id, model, describe_trigger(trigger))
         self.dispatch()
         return self._store.retrain_run(run.id)
 
@@ -170,15 +161,7 @@ class RetrainRunner:
                 config.after_detections,
             )
             return
-        trigger = {
-            "kind": TriggerKind.ALERT.value,
-            "rule": change.rule,
-            "labels": dict(change.labels),
-            "value": change.value,
-            "fingerprint": change.fingerprint,
-            "at": change.at,
-            "detections": count,
-        }
+        trigger = alert_trigger(change, detections=count)
         try:
             self.request(model, trigger, by="alerting")
         except ConflictError as error:
@@ -229,7 +212,9 @@ class RetrainRunner:
                         "status": RunStatus.RUNNING.value,
                         "attempts": run.attempts + 1,
                         "started_at": run.started_at if run.started_at is not None else now,
-                        "log": _append(run.log, _line(now, f"attempt {run.attempts + 1} started")),
+                        "log": append_log(
+                            run.log, log_line(now, f"attempt {run.attempts + 1} started")
+                        ),
                     },
                     now=now,
                 )
@@ -264,12 +249,12 @@ class RetrainRunner:
             self._done(JobResult(run.id, run.attempts, error=f"{type(error).__name__}: {error}"))
             return
         if handoff is Handoff.AWAITING_ARTIFACT:
-            line = _line(now, f"handed to the {kind} executor; waiting for the artifact")
+            line = log_line(now, f"handed to the {kind} executor; waiting for the artifact")
             self._change(
                 run.id,
                 lambda current: {
                     "status": RunStatus.AWAITING_ARTIFACT.value,
-                    "log": _append(current.log, line),
+                    "log": append_log(current.log, line),
                 },
                 expect=(RunStatus.RUNNING,),
             )
@@ -293,7 +278,7 @@ class RetrainRunner:
             )
             return
         now = self._clock()
-        log = _append(run.log, result.log.rstrip())
+        log = append_log(run.log, result.log.rstrip())
         outcome = result.outcome
         error = result.error
         if outcome is not None and outcome["status"] == RunStatus.FAILED.value:
@@ -302,14 +287,14 @@ class RetrainRunner:
             retry = outcome is None or not error.startswith("data:")
             if retry and run.attempts < run.max_attempts:
                 wait = self._backoff(run)
-                line = _line(now, f"attempt {run.attempts} failed: {error}; retry in {wait:g} s")
+                line = log_line(now, f"attempt {run.attempts} failed: {error}; retry in {wait:g} s")
                 self._store.update_retrain_run(
                     run,
                     {
                         "status": RunStatus.QUEUED.value,
                         "next_attempt_at": now + wait,
                         "error": error,
-                        "log": _append(log, line),
+                        "log": append_log(log, line),
                     },
                     now=now,
                 )
@@ -325,20 +310,20 @@ class RetrainRunner:
             "error": "",
         }
         if outcome["status"] == RunStatus.REJECTED.value:
-            line = _line(now, f"rejected: {outcome['reason']}")
+            line = log_line(now, f"rejected: {outcome['reason']}")
             run = self._store.update_retrain_run(
                 run,
                 {**changes, "status": RunStatus.REJECTED.value, "finished_at": now,
-                 "log": _append(log, line)},
+                 "log": append_log(log, line)},
                 now=now,
             )  # fmt: skip
             self._resolve_failures(run, now)
             return
         version = int(outcome["version"])
         config = self.config(run.model)
-        lines = [_line(now, f"version {version} registered")]
+        lines = [log_line(now, f"version {version} registered")]
         if config.mode is Mode.MANUAL:
-            lines.append(_line(now, "waiting for approval"))
+            lines.append(log_line(now, "waiting for approval"))
             changes.update(status=RunStatus.AWAITING_APPROVAL.value)
         else:
             # The run stays running until its canary started: a reader never sees it end
@@ -347,15 +332,15 @@ class RetrainRunner:
                 rollout_id = self._canary(run.model, version, outcome, config, run.id)
             except WatchkeeperError as problem:
                 why = f"no canary started: {problem}"
-                lines.append(_line(now, why))
+                lines.append(log_line(now, why))
                 changes.update(status=RunStatus.REGISTERED.value, finished_at=now,
                                reason=f"{changes['reason']}; {why}")  # fmt: skip
             else:
-                lines.append(_line(now, f"canary rollout {rollout_id} started"))
+                lines.append(log_line(now, f"canary rollout {rollout_id} started"))
                 changes.update(status=RunStatus.ROLLING_OUT.value, rollout_id=rollout_id,
                                finished_at=now)  # fmt: skip
         run = self._store.update_retrain_run(
-            run, {**changes, "version": version, "log": _append(log, "\n".join(lines))}, now=now
+            run, {**changes, "version": version, "log": append_log(log, "\n".join(lines))}, now=now
         )
         self._resolve_failures(run, now)
 
@@ -373,13 +358,13 @@ class RetrainRunner:
         outcome: Mapping[str, Any] | None,
         now: float,
     ) -> None:
-        line = _line(now, f"failed after {run.attempts} attempt(s): {error}")
+        line = log_line(now, f"failed after {run.attempts} attempt(s): {error}")
         changes: dict[str, Any] = {
             "status": RunStatus.FAILED.value,
             "finished_at": now,
             "error": error,
             "reason": error,
-            "log": _append(log, line),
+            "log": append_log(log, line),
         }
         if outcome is not None:
             changes["data"] = outcome.get("data")
@@ -462,14 +447,14 @@ class RetrainRunner:
                 f"retraining run {run_id}: the canary of version {run.version} did not start: "
                 f"{error}"
             ) from None
-        line = _line(now, f"approved by {by}; canary rollout {rollout_id} started")
+        line = log_line(now, f"approved by {by}; canary rollout {rollout_id} started")
         return self._change(
             run.id,
             lambda current: {
                 "status": RunStatus.ROLLING_OUT.value,
                 "rollout_id": rollout_id,
                 "finished_at": now,
-                "log": _append(current.log, line),
+                "log": append_log(current.log, line),
             },
             expect=(RunStatus.AWAITING_APPROVAL,),
         )
@@ -488,14 +473,14 @@ class RetrainRunner:
         digest = self._registry.artifacts.put(data)
         now = self._clock()
         artifact = {"sha256": digest, "flavor": flavor, "trusted": trusted, "bytes": len(data)}
-        line = _line(now, f"artifact received from {by} ({flavor}, {len(data)} bytes)")
+        line = log_line(now, f"artifact received from {by} ({flavor}, {len(data)} bytes)")
         queued = self._change(
             run.id,
             lambda current: {
                 "status": RunStatus.QUEUED.value,
                 "artifact": artifact,
                 "next_attempt_at": now,
-                "log": _append(current.log, line),
+                "log": append_log(current.log, line),
             },
             expect=(RunStatus.AWAITING_ARTIFACT,),
         )
@@ -516,8 +501,9 @@ class RetrainRunner:
                 {
                     "status": RunStatus.INTERRUPTED.value,
                     "interruptions": run.interruptions + 1,
-                    "log": _append(
-                        run.log, _line(now, f"interrupted at attempt {run.attempts} by a restart")
+                    "log": append_log(
+                        run.log,
+                        log_line(now, f"interrupted at attempt {run.attempts} by a restart"),
                     ),
                 },
                 now=now,
@@ -543,7 +529,7 @@ class RetrainRunner:
                         "next_attempt_at": now,
                         # The retry is the interrupted attempt again, not one of max_retries.
                         "attempts": interrupted.attempts - 1,
-                        "log": _append(interrupted.log, _line(now, "queued again (once)")),
+                        "log": append_log(interrupted.log, log_line(now, "queued again (once)")),
                     },
                     now=now,
                 )
@@ -581,26 +567,3 @@ class RetrainRunner:
             except ConflictError:
                 continue
         raise ConflictError(f"retraining run {run_id} keeps changing; try again")
-
-
-def _describe(trigger: Mapping[str, Any]) -> str:
-    kind = trigger.get("kind")
-    if kind == TriggerKind.ALERT.value:
-        value = trigger.get("value")
-        shown = "" if value is None else f" = {value:g}"
-        signal = dict(trigger.get("labels") or {}).get("signal", "")
-        return f"alert {trigger.get('rule')} fired ({signal}{shown})"
-    if kind == TriggerKind.SCHEDULE.value:
-        return f"schedule {trigger.get('schedule')!r}"
-    reason = trigger.get("reason")
-    return "manual" + (f": {reason}" if reason else "")
-
-
-def _line(at: float, text: str) -> str:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-    return f"{stamp} {text}"
-
-
-def _append(log: str, text: str) -> str:
-    joined = f"{log}\n{text}" if log and text else log or text
-    return joined[-MAX_LOG_CHARS:]
