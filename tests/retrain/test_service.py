@@ -10,6 +10,7 @@ killed mid-run retries the run once after its restart, without registering twice
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -278,3 +279,35 @@ def test_a_server_killed_mid_run_retries_it_once_and_registers_once(
         assert approved.json()["status"] == "rolling_out"
         again = client.post(f"/v1/retrain/runs/{run['id']}/approve", json={})
         assert again.status_code == 409
+
+
+def test_the_cli_runs_waits_lists_shows_and_approves(server: ServerProcess) -> None:
+    from typer.testing import CliRunner
+
+    from tests.server.conftest import ADMIN_TOKEN
+    from watchkeeper.cli.main import app
+
+    with server.client() as client:
+        _configure(client, mode="manual")
+    remote = ["--url", server.url, "--token", ADMIN_TOKEN]
+    cli = CliRunner()
+    ran = cli.invoke(app, ["retrain", "run", "rainfall", *remote, "--wait", "--json"])
+    assert ran.exit_code == 0, ran.output
+    run = json.loads(ran.stdout)
+    assert (run["status"], run["version"]) == ("awaiting_approval", 2)
+    listed = cli.invoke(app, ["retrain", "list", *remote, "--status", "awaiting_approval"])
+    assert listed.exit_code == 0, listed.output
+    assert "awaiting_approval" in listed.stdout
+    shown = cli.invoke(app, ["retrain", "show", str(run["id"]), *remote])
+    assert shown.exit_code == 0, shown.output
+    assert "gate: passed" in shown.stdout
+    approved = cli.invoke(app, ["retrain", "approve", str(run["id"]), *remote, "--json"])
+    assert approved.exit_code == 0, approved.output
+    assert json.loads(approved.stdout)["status"] == "rolling_out"
+    # On the database: the same documents.
+    local = cli.invoke(app, ["retrain", "list", "--db", server.db, "--json"])
+    assert local.exit_code == 0, local.output
+    assert [item["status"] for item in json.loads(local.stdout)["runs"]] == ["rolling_out"]
+    again = cli.invoke(app, ["retrain", "approve", str(run["id"]), *remote])
+    assert again.exit_code == 1
+    assert "only a run awaiting_approval" in again.output
