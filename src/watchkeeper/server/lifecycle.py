@@ -4,10 +4,11 @@ The app serves at once: /healthz answers while the monitor recovers its open win
 background (from the latest checkpoint and the rows stored after it), /readyz answers 503 with
 the progress, and :class:`RefuseWhileRecovering` answers 503 with ``Retry-After`` to the routes
 that need the monitor. Once recovered, the alerting engine starts (evaluating every window that
-closed or changed — late events, labels, feedback — in event time) and one background task
-closes due windows every ``window_check_seconds``, checkpoints the open windows every
-``checkpoint_seconds`` and applies retention every ``retention_check_seconds`` (each is off when
-set to 0). On shutdown the task is cancelled (a recovery in progress is interrupted), the monitor
+closed or changed — late events, labels, feedback — in event time), retraining runs a previous
+process left running are requeued, and one background task closes due windows every
+``window_check_seconds`` (advancing rollouts and retraining runs on the same schedule),
+checkpoints the open windows every ``checkpoint_seconds`` and applies retention every
+``retention_check_seconds`` (each is off when set to 0). On shutdown the task is cancelled (a recovery in progress is interrupted), the monitor
 checkpoints its open windows, and a store the app opened itself is closed.
 """
 
