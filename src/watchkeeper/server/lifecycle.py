@@ -8,8 +8,9 @@ closed or changed — late events, labels, feedback — in event time), retraini
 process left running are requeued, and one background task closes due windows every
 ``window_check_seconds`` (advancing rollouts and retraining runs on the same schedule),
 checkpoints the open windows every ``checkpoint_seconds`` and applies retention every
-``retention_check_seconds`` (each is off when set to 0). On shutdown the task is cancelled (a recovery in progress is interrupted), the monitor
-checkpoints its open windows, and a store the app opened itself is closed.
+``retention_check_seconds`` (each is off when set to 0). On shutdown the task is cancelled (a
+recovery in progress is interrupted), the monitor checkpoints its open windows, the retraining
+worker stops, and a store the app opened itself is closed.
 """
 
 from __future__ import annotations
