@@ -34,6 +34,11 @@ from watchkeeper.cli.registry_backend import (
     RegistryDatabaseCalls,
     RegistryServerCalls,
 )
+from watchkeeper.cli.retrain_backend import (
+    RetrainCalls,
+    RetrainDatabaseCalls,
+    RetrainServerCalls,
+)
 from watchkeeper.errors import ConfigError, InputError, WatchkeeperError
 
 if TYPE_CHECKING:
@@ -102,7 +107,7 @@ def _exit_code(error: WatchkeeperError) -> int:
     return EXIT_USAGE if isinstance(error, ConfigError | InputError) else EXIT_SERVER
 
 
-class Backend(RegistryCalls, ExperimentCalls, Protocol):
+class Backend(RegistryCalls, ExperimentCalls, RetrainCalls, Protocol):
     """The operations of the CLI; each answers the JSON document of the matching API route
     (the model registry's are in :mod:`watchkeeper.cli.registry_backend`)."""
 
@@ -140,7 +145,7 @@ class Backend(RegistryCalls, ExperimentCalls, Protocol):
     ) -> dict[str, Any]: ...
 
 
-class ServerBackend(RegistryServerCalls, ExperimentServerCalls):
+class ServerBackend(RegistryServerCalls, ExperimentServerCalls, RetrainServerCalls):
     """The CLI's operations over the HTTP API of the server at ``url``."""
 
     def __init__(self, url: str, token: str | None) -> None:
@@ -289,7 +294,7 @@ def _refused(method: str, path: str, response: httpx.Response) -> NoReturn:
     fail(f"{method} {path} answered {status}: {message}", code)
 
 
-class DatabaseBackend(RegistryDatabaseCalls, ExperimentDatabaseCalls):
+class DatabaseBackend(RegistryDatabaseCalls, ExperimentDatabaseCalls, RetrainDatabaseCalls):
     """The CLI's operations on the database itself, through the functions the routes call.
 
     A server running on the same database sees every change at once: models are read from
@@ -363,7 +368,8 @@ class DatabaseBackend(RegistryDatabaseCalls, ExperimentDatabaseCalls):
         return self._rollouts
 
     def close(self) -> None:
-        """Close the serving log, the alerting engine and the store."""
+        """Close the retraining worker, the serving log, the alerting engine and the store."""
+        self.close_retrain()
         if self._serving is not None:
             self._serving.close()
         if self._alerting is not None:

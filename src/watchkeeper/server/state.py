@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
+    from watchkeeper.retrain.runner import RetrainRunner
     from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.rollout.experiments import Experiments
     from watchkeeper.server.workers import IngestWorkers
@@ -51,6 +52,8 @@ class AppState:
     rollouts: RolloutController | None = None
     # A/B experiments of versions through the router (watchkeeper.rollout.experiments).
     experiments: Experiments | None = None
+    # Retraining runs: triggers, the worker process, hand-off to rollouts (watchkeeper.retrain).
+    retrain: RetrainRunner | None = None
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time

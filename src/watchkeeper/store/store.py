@@ -17,6 +17,7 @@ transactions, migrations, the backend's event writer):
 - ``registry.py``: model registry versions, aliases and alias moves
 - ``rollouts.py``: rollouts, their analysis measurements and their history
 - ``experiments.py``: experiments (A/B tests: arms, metrics, the routing they replaced)
+- ``retrain_runs.py``: retraining runs
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.outcomes import OutcomeStore
 from watchkeeper.store.registry import RegistryStore
+from watchkeeper.store.retrain_runs import RetrainRunStore
 from watchkeeper.store.rollouts import RolloutStore
 from watchkeeper.store.serving import ServingStore
 from watchkeeper.store.tokens import TokenStore
@@ -48,9 +50,11 @@ class Store(
     RolloutStore,
     ServingStore,
     ExperimentStore,
+    RetrainRunStore,
 ):
     """Models, versions, profiles, events, labels, feedback, outcomes, window profiles, API
-    tokens, registry versions, serving routes, rollouts and experiments.
+    tokens, registry versions, serving routes, rollouts, experiments and
+    retraining runs.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
     ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain

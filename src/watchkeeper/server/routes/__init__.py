@@ -10,6 +10,7 @@ from watchkeeper.server.routes import (
     ingest,
     models,
     registry,
+    retrain,
     rollouts,
     serving,
     signals,
@@ -27,5 +28,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     serving.router,
     rollouts.router,
     experiments.router,
+    retrain.router,
     tokens.router,
 )
