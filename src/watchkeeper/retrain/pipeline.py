@@ -99,7 +99,7 @@ def retrain(
     model_spec = ModelSpec.from_dict(dict(store.get_model(model).config))
     champion_version, champion = _champion(registry, model)
     try:
-        data = assemble(store, model_spec, spec, now=now, base=base)
+        data = assemble(store, model_spec, spec, now=now, base=spec.base if base is None else base)
     except InputError as error:
         return RetrainRun(model, RunStatus.FAILED, f"data: {error}", trigger, champion_version)
     trainer = load_entry_point(spec.trainer, key="retrain.trainer", what="a function")
