@@ -103,6 +103,17 @@ class ModelConfig(_Strict):
         examples=[{"click": "binary", "revenue": "numeric"}],
         json_schema_extra={"additionalProperties": False},
     )
+    retrain: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "How the model is retrained and when (docs/retraining.md): `trainer` "
+            "('package.module:function'), data (`lookback`, `label_delay`, `min_rows`…), the "
+            "gate (`metric`, `margin`, `alpha`), triggers (`schedule`, a cron expression; "
+            "`min_interval`; `after_detections`), `max_retries`, `retry_backoff`, `mode` "
+            "('automatic' or 'manual'), `canary` and `executor`."
+        ),
+        examples=[{"trainer": "mypkg.train:fit", "label_delay": "1d", "mode": "manual"}],
+    )
 
 
 MODEL_CONFIG_SCHEMA_FILE = "model-config.schema.json"
