@@ -1,0 +1,290 @@
+"""The webhook executor: a retraining job handed to the team's orchestrator over HTTP.
+
+A model whose ``retrain.executor`` is
+
+.. code-block:: yaml
+
+    executor:
+      kind: webhook
+      url: https://airflow.example.com/hooks/retrain   # where the job is POSTed
+      secret_env: WATCHKEEPER_RETRAIN_SECRET            # the env variable holding the HMAC key
+                                                        #   (this one unless another is named)
+      deadline: 6h                                      # the artifact must be back by then
+      retries: 3                                        # POST attempts per hand-over
+      backoff: 1s                                       # before the 2nd attempt, doubling
+      timeout: 10s                                      # per POST
+
+gets its runs POSTed there as JSON (:meth:`WebhookExecutor.payload`: run id, model, data range,
+params, the callback URL and the deadline). The body is signed: ``X-Watchkeeper-Signature:
+sha256=HEX``, the HMAC-SHA256 of ``"{X-Watchkeeper-Timestamp}.{body}"`` with the shared secret
+(:func:`sign`; an orchestrator checks it with :func:`verify`, which also refuses stale
+timestamps, so a captured request cannot be replayed later). A connection error, a timeout, a
+408, 429 or 5xx answer is retried with backoff; another answer (a 401 for a bad signature) is
+not. When no attempt is accepted, :meth:`WebhookExecutor.submit` raises
+:class:`WebhookError` and the runner retries the run. An accepted job makes the run
+``awaiting_artifact``: the orchestrator trains and posts the artifact back to the callback URL
+(``POST /v1/retrain/runs/{id}/artifact``), which the server gates and registers. A run still
+waiting at its deadline is reported to the runner as a failed attempt
+(``done`` with an error), which retries it or fails it.
+
+>>> signature = sign(b"key", "1700000000", b'{"run_id": 1}')
+>>> verify(b"key", "1700000000", b'{"run_id": 1}', signature, now=1700000100.0)
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from watchkeeper.alerts.model import parse_duration
+from watchkeeper.errors import ConfigError, DeliveryError
+from watchkeeper.retrain.executor import Done, Handoff, JobResult
+from watchkeeper.retrain.runs import RetrainJob
+
+__all__ = [
+    "DEFAULT_SECRET_ENV",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "WebhookError",
+    "WebhookExecutor",
+    "WebhookOptions",
+    "sign",
+    "verify",
+]
+
+SIGNATURE_HEADER: Final = "X-Watchkeeper-Signature"
+TIMESTAMP_HEADER: Final = "X-Watchkeeper-Timestamp"
+#: A signed request older (or newer) than this is refused by :func:`verify`.
+MAX_SKEW_SECONDS: Final = 300.0
+#: The environment variable holding the shared secret when the options name none.
+DEFAULT_SECRET_ENV: Final = "WATCHKEEPER_RETRAIN_SECRET"
+_RETRIED_STATUSES: Final = frozenset({408, 425, 429})
+_KEYS: Final = ("kind", "url", "secret_env", "deadline", "retries", "backoff", "timeout")
+
+
+class WebhookError(DeliveryError):
+    """The orchestrator did not accept the job (after the retries, when retrying could help)."""
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The signature header's value: ``sha256=`` and the HMAC-SHA256 of ``timestamp.body``."""
+    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(
+    secret: bytes,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float | None = None,
+    max_skew: float = MAX_SKEW_SECONDS,
+) -> bool:
+    """True when ``signature`` is :func:`sign`'s for this body and the timestamp is recent."""
+    try:
+        sent = float(timestamp)
+    except ValueError:
+        return False
+    at = time.time() if now is None else now
+    if abs(at - sent) > max_skew:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    """A model's ``retrain.executor`` options for ``kind: webhook`` (module docstring)."""
+
+    url: str
+    secret_env: str = DEFAULT_SECRET_ENV
+    deadline_seconds: float = 6 * 3600.0
+    retries: int = 3
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WebhookOptions:
+        """Read the options; an error names the key (``retrain.executor.url``)."""
+        unknown = sorted(set(data) - set(_KEYS))
+        if unknown:
+            raise _fail(unknown[0], f"unknown key; expected {', '.join(_KEYS)}")
+        url = data.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise _fail("url", f"expected the orchestrator's http(s) URL, got {url!r}")
+        secret_env = data.get("secret_env", DEFAULT_SECRET_ENV)
+        if not isinstance(secret_env, str) or not secret_env:
+            raise _fail(
+                "secret_env",
+                "expected the name of the environment variable that holds the shared HMAC "
+                f"secret (the secret itself never goes in the config), got {secret_env!r}",
+            )
+        retries = data.get("retries", 3)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
+            raise _fail("retries", f"expected an integer >= 1 (POST attempts), got {retries!r}")
+        return cls(
+            url=url,
+            secret_env=secret_env,
+            deadline_seconds=_seconds(data, "deadline", "6h"),
+            retries=retries,
+            backoff_seconds=_seconds(data, "backoff", "1s", positive=False),
+            timeout_seconds=_seconds(data, "timeout", "10s"),
+        )
+
+
+class WebhookExecutor:
+    """Hands jobs to an orchestrator by a signed POST; their artifacts come back by the API.
+
+    ``callback_base`` is this service's URL as the orchestrator reaches it (the callback URL
+    is ``callback_base`` + ``/v1/retrain/runs/{id}/artifact``). ``still_waiting(run_id,
+    attempt)`` says whether a run is still waiting for that attempt's artifact when its
+    deadline comes (the runner's stored status); only then is ``done`` told it timed out.
+    ``secrets`` is where ``secret_env`` is looked up (the process environment by default).
+    """
+
+    kind = "webhook"
+
+    def __init__(
+        self,
+        *,
+        callback_base: str,
+        still_waiting: Callable[[int, int], bool],
+        secrets: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not callback_base.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"callback_base: expected this service's http(s) URL, got {callback_base!r}",
+                key="callback_base",
+            )
+        self.callback_base = callback_base.rstrip("/")
+        self._still_waiting = still_waiting
+        self._secrets = os.environ if secrets is None else secrets
+        self._clock = clock
+        self._sleep = sleep
+        self._client = httpx.Client()
+        self._timers: dict[tuple[int, int], threading.Timer] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def payload(self, job: RetrainJob, *, deadline: float) -> dict[str, Any]:
+        """What the orchestrator gets: the job (run id, model, attempt, data range ``start`` to
+        ``end``, trigger, config), its ``params`` and ``trainer``, where to post the artifact
+        (``callback_url``) and by when (``deadline``, epoch seconds)."""
+        document = job.to_dict()
+        return {
+            **document,
+            "params": dict(job.config.get("params") or {}),
+            "trainer": job.config.get("trainer"),
+            "callback_url": self.callback_base + document["artifact_url"],
+            "deadline": deadline,
+        }
+
+    def submit(self, job: RetrainJob, done: Done) -> Handoff:
+        """POST ``job`` (retrying); :class:`WebhookError` when the orchestrator never took it."""
+        options = WebhookOptions.from_dict(dict(job.config.get("executor") or {}))
+        secret = self._secrets.get(options.secret_env)
+        if not secret:
+            raise WebhookError(
+                f"retrain.executor.secret_env: the environment variable {options.secret_env!r} "
+                "that should hold the webhook's HMAC secret is not set"
+            )
+        deadline = self._clock() + options.deadline_seconds
+        body = json.dumps(self.payload(job, deadline=deadline), sort_keys=True).encode()
+        self._deliver(job, options, secret.encode(), body)
+        self._arm(job, options, done)
+        return Handoff.AWAITING_ARTIFACT
+
+    def _deliver(
+        self, job: RetrainJob, options: WebhookOptions, secret: bytes, body: bytes
+    ) -> None:
+        failures: list[str] = []
+        for attempt in range(1, options.retries + 1):
+            if attempt > 1:
+                self._sleep(options.backoff_seconds * 2.0 ** (attempt - 2))
+            timestamp = f"{self._clock():.3f}"
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "watchkeeper-retrain",
+                TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: sign(secret, timestamp, body),
+                # The same key on every POST of one hand-over: an orchestrator that got the
+                # job but whose answer was lost can recognise the repeat.
+                "Idempotency-Key": f"retrain-run-{job.run_id}-attempt-{job.attempt}",
+            }
+            try:
+                response = self._client.post(
+                    options.url, content=body, headers=headers, timeout=options.timeout_seconds
+                )
+            except httpx.HTTPError as error:
+                failures.append(f"{type(error).__name__}: {error}")
+                continue
+            if response.is_success:
+                return
+            failures.append(f"answered {response.status_code}: {response.text[:200]}")
+            if response.status_code < 500 and response.status_code not in _RETRIED_STATUSES:
+                break  # the orchestrator refused the job itself: retrying sends the same
+        raise WebhookError(
+            f"webhook POST {options.url} for retraining run {job.run_id}: "
+            f"{len(failures)} attempt(s) failed; last: {failures[-1]}"
+        )
+
+    def _arm(self, job: RetrainJob, options: WebhookOptions, done: Done) -> None:
+        key = (job.run_id, job.attempt)
+
+        def expired() -> None:
+            with self._lock:
+                self._timers.pop(key, None)
+                if self._closed:
+                    return
+            if self._still_waiting(job.run_id, job.attempt):
+                done(
+                    JobResult(
+                        job.run_id,
+                        job.attempt,
+                        error=(
+                            f"webhook: no artifact posted back within "
+                            f"{options.deadline_seconds:g} s (retrain.executor.deadline)"
+                        ),
+                    )
+                )
+
+        timer = threading.Timer(options.deadline_seconds, expired)
+        timer.daemon = True
+        with self._lock:
+            previous = self._timers.pop(key, None)
+            self._timers[key] = timer
+        if previous is not None:
+            previous.cancel()
+        timer.start()
+
+    def close(self) -> None:
+        """Stop the deadline timers (a restart finds the runs still awaiting) and the client."""
+        with self._lock:
+            self._closed = True
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+        self._client.close()
+
+
+def _fail(key: str, message: str) -> ConfigError:
+    return ConfigError(f"retrain.executor.{key}: {message}", key=f"retrain.executor.{key}")
+
+
+def _seconds(data: Mapping[str, Any], key: str, default: str, *, positive: bool = True) -> float:
+    seconds = parse_duration(data.get(key, default), key=f"retrain.executor.{key}")
+    if positive and seconds <= 0:
+        raise _fail(key, f"expected a positive duration, got {data.get(key)!r}")
+    return seconds
