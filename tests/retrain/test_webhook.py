@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from watchkeeper.errors import ConfigError
 from watchkeeper.retrain.config import RetrainConfig
 from watchkeeper.retrain.executor import Handoff, JobResult
-from watchkeeper.retrain.runs import RetrainJob
+from watchkeeper.retrain.runs import RetrainJob, RetrainRunRecord
 from watchkeeper.retrain.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -26,6 +27,7 @@ from watchkeeper.retrain.webhook import (
     sign,
     verify,
 )
+from watchkeeper.store import Store
 
 SECRET = "s3cret-shared-with-the-orchestrator"
 OK = {"url": "http://x", "secret_env": "S"}
@@ -87,23 +89,36 @@ def orchestrator() -> Iterator[Orchestrator]:
     server.server_close()
 
 
-def job(url: str, **executor: Any) -> RetrainJob:
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(f"sqlite:///{tmp_path / 'wk.db'}")
+    yield opened
+    opened.close()
+
+
+def awaiting(store: Store) -> RetrainRunRecord:
+    """A run handed over at its first attempt, as the runner leaves it."""
+    fields = {"model": "rainfall", "status": "queued", "trigger": {"kind": "manual"},
+              "mode": "automatic", "executor": "webhook", "as_of": 1_700_400_000.0,
+              "max_attempts": 3}  # fmt: skip
+    run = store.create_retrain_run(fields)
+    return store.update_retrain_run(run, {"status": "awaiting_artifact", "attempts": 1})
+
+
+def job(url: str, run_id: int = 7, **executor: Any) -> RetrainJob:
     options = {"kind": "webhook", "url": url, "secret_env": "WK_SECRET", "backoff": 0.01,
                **executor}  # fmt: skip
     config = {"trainer": "watchkeeper.demo:train_rainfall", "lookback": 172_800.0,
               "label_delay": 86_400.0, "params": {"max_iter": 50}, "executor": options}  # fmt: skip
-    return RetrainJob(7, "rainfall", 1, 1_700_400_000.0, {"kind": "manual"}, config)
+    return RetrainJob(run_id, "rainfall", 1, 1_700_400_000.0, {"kind": "manual"}, config)
 
 
-def executor(
-    still_waiting: Callable[[int, int], bool] = lambda run, attempt: True,
-    **secrets: str,
-) -> WebhookExecutor:
+def executor(store: Store) -> WebhookExecutor:
     sleeps: list[float] = []
     made = WebhookExecutor(
         callback_base="http://watchkeeper.test:8000/",
-        still_waiting=still_waiting,
-        secrets={"WK_SECRET": SECRET, **secrets},
+        store=store,
+        secrets={"WK_SECRET": SECRET},
         sleep=sleeps.append,
     )
     made.sleeps = sleeps  # type: ignore[attr-defined]
@@ -115,9 +130,9 @@ def never_done(result: JobResult) -> None:
 
 
 def test_the_job_is_posted_signed_with_its_data_range_params_and_callback(
-    orchestrator: Orchestrator,
+    orchestrator: Orchestrator, store: Store
 ) -> None:
-    webhook = executor()
+    webhook = executor(store)
     before = time.time()
     assert webhook.submit(job(orchestrator.url), never_done) is Handoff.AWAITING_ARTIFACT
     webhook.close()
@@ -134,9 +149,11 @@ def test_the_job_is_posted_signed_with_its_data_range_params_and_callback(
     assert SECRET not in json.dumps(received)
 
 
-def test_busy_answers_are_retried_with_doubling_backoff(orchestrator: Orchestrator) -> None:
+def test_busy_answers_are_retried_with_doubling_backoff(
+    orchestrator: Orchestrator, store: Store
+) -> None:
     orchestrator.answers = [503, 429]
-    webhook = executor()
+    webhook = executor(store)
     assert (
         webhook.submit(job(orchestrator.url, backoff="2s"), never_done) is Handoff.AWAITING_ARTIFACT
     )
@@ -145,20 +162,22 @@ def test_busy_answers_are_retried_with_doubling_backoff(orchestrator: Orchestrat
     assert webhook.sleeps == [2.0, 4.0]  # type: ignore[attr-defined]
 
 
-def test_an_endpoint_that_is_down_fails_the_handover_after_the_retries() -> None:
+def test_an_endpoint_that_is_down_fails_the_handover_after_the_retries(store: Store) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    webhook = executor()
+    webhook = executor(store)
     with pytest.raises(WebhookError, match=r"3 attempt\(s\) failed; last: ConnectError"):
         webhook.submit(job(f"http://127.0.0.1:{port}/hooks", retries=3), never_done)
     webhook.close()
     assert webhook.sleeps == [0.01, 0.02]  # type: ignore[attr-defined]
 
 
-def test_a_bad_signature_is_refused_and_not_retried(orchestrator: Orchestrator) -> None:
+def test_a_bad_signature_is_refused_and_not_retried(
+    orchestrator: Orchestrator, store: Store
+) -> None:
     orchestrator.secret = b"another secret"
-    webhook = executor()
+    webhook = executor(store)
     with pytest.raises(WebhookError, match=r"1 attempt.*answered 401.*bad signature"):
         webhook.submit(job(orchestrator.url), never_done)
     webhook.close()
@@ -167,17 +186,17 @@ def test_a_bad_signature_is_refused_and_not_retried(orchestrator: Orchestrator) 
     assert webhook.sleeps == []  # type: ignore[attr-defined]
 
 
-def test_a_missing_secret_fails_before_anything_is_sent(orchestrator: Orchestrator) -> None:
-    webhook = WebhookExecutor(
-        callback_base="http://wk:8000", still_waiting=lambda r, a: True, secrets={}
-    )
+def test_a_missing_secret_fails_before_anything_is_sent(
+    orchestrator: Orchestrator, store: Store
+) -> None:
+    webhook = WebhookExecutor(callback_base="http://wk:8000", store=store, secrets={})
     with pytest.raises(WebhookError, match=r"'WK_SECRET'.*is not set"):
         webhook.submit(job(orchestrator.url), never_done)
     assert orchestrator.received == orchestrator.refused == []
 
 
 def test_a_run_still_waiting_at_its_deadline_is_reported_failed(
-    orchestrator: Orchestrator,
+    orchestrator: Orchestrator, store: Store
 ) -> None:
     results: list[JobResult] = []
     arrived = threading.Event()
@@ -186,24 +205,29 @@ def test_a_run_still_waiting_at_its_deadline_is_reported_failed(
         results.append(result)
         arrived.set()
 
-    waiting = {7: True}
-    webhook = executor(still_waiting=lambda run, attempt: waiting[run])
-    webhook.submit(job(orchestrator.url, deadline=0.2), done)
+    webhook = executor(store)
+    run = awaiting(store)
+    webhook.submit(job(orchestrator.url, run.id, deadline=0.2), done)
     assert arrived.wait(5)
-    assert results == [JobResult(7, 1, error=results[0].error)]
+    assert results == [JobResult(run.id, 1, error=results[0].error)]
     assert "no artifact posted back within 0.2 s (retrain.executor.deadline)" in results[0].error
-    # The artifact came back in time: nothing is reported at the deadline.
+    # Claimed for the runner, which records the timeout as the attempt's failure.
+    assert store.retrain_run(run.id).status == "running"
+    # The artifact came back in time (the run moved on): nothing is reported at the deadline.
     results.clear()
-    waiting[7] = False
-    webhook.submit(job(orchestrator.url, deadline=0.1), done)
+    store.update_retrain_run(store.retrain_run(run.id), {"status": "queued"})
+    webhook.submit(job(orchestrator.url, run.id, deadline=0.1), done)
     time.sleep(0.4)
     assert results == []
-    # Closed (the server stops): the timers stop too.
-    waiting[7] = True
-    webhook.submit(job(orchestrator.url, deadline=0.1), done)
+    assert store.retrain_run(run.id).status == "queued"
+    # Closed (the server stops): the timers stop too; the run still waits.
+    store.update_retrain_run(store.retrain_run(run.id), {"status": "failed"})
+    second = awaiting(store)
+    webhook.submit(job(orchestrator.url, second.id, deadline=0.1), done)
     webhook.close()
     time.sleep(0.3)
     assert results == []
+    assert store.retrain_run(second.id).status == "awaiting_artifact"
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ not. When no attempt is accepted, :meth:`WebhookExecutor.submit` raises
 :class:`WebhookError` and the runner retries the run. An accepted job makes the run
 ``awaiting_artifact``: the orchestrator trains and posts the artifact back to the callback URL
 (``POST /v1/retrain/runs/{id}/artifact``), which the server gates and registers. A run still
-waiting at its deadline is reported to the runner as a failed attempt
-(``done`` with an error), which retries it or fails it.
+waiting at its deadline is moved back to ``running`` and reported to the runner as a failed
+attempt (``done`` with an error), which retries it (a new hand-over) or fails it and alerts.
 
 >>> signature = sign(b"key", "1700000000", b'{"run_id": 1}')
 >>> verify(b"key", "1700000000", b'{"run_id": 1}', signature, now=1700000100.0)
@@ -47,9 +47,10 @@ from typing import Any, Final
 import httpx
 
 from watchkeeper.alerts.model import parse_duration
-from watchkeeper.errors import ConfigError, DeliveryError
+from watchkeeper.errors import ConfigError, ConflictError, DeliveryError, NotFoundError
 from watchkeeper.retrain.executor import Done, Handoff, JobResult
-from watchkeeper.retrain.runs import RetrainJob
+from watchkeeper.retrain.runs import RetrainJob, RunStatus
+from watchkeeper.store import Store
 
 __all__ = [
     "DEFAULT_SECRET_ENV",
@@ -146,10 +147,12 @@ class WebhookExecutor:
     """Hands jobs to an orchestrator by a signed POST; their artifacts come back by the API.
 
     ``callback_base`` is this service's URL as the orchestrator reaches it (the callback URL
-    is ``callback_base`` + ``/v1/retrain/runs/{id}/artifact``). ``still_waiting(run_id,
-    attempt)`` says whether a run is still waiting for that attempt's artifact when its
-    deadline comes (the runner's stored status); only then is ``done`` told it timed out.
-    ``secrets`` is where ``secret_env`` is looked up (the process environment by default).
+    is ``callback_base`` + ``/v1/retrain/runs/{id}/artifact``; the server passes its
+    ``external_url``). At a run's deadline the run is read from ``store``: only when it is
+    still awaiting that attempt's artifact is it claimed (moved back to ``running``, guarded
+    by its revision, so an artifact arriving at the same moment wins or loses cleanly) and
+    ``done`` told the attempt timed out. ``secrets`` is where ``secret_env`` is looked up
+    (the process environment by default).
     """
 
     kind = "webhook"
@@ -158,7 +161,7 @@ class WebhookExecutor:
         self,
         *,
         callback_base: str,
-        still_waiting: Callable[[int, int], bool],
+        store: Store,
         secrets: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -169,7 +172,7 @@ class WebhookExecutor:
                 key="callback_base",
             )
         self.callback_base = callback_base.rstrip("/")
-        self._still_waiting = still_waiting
+        self._store = store
         self._secrets = os.environ if secrets is None else secrets
         self._clock = clock
         self._sleep = sleep
@@ -248,7 +251,7 @@ class WebhookExecutor:
                 self._timers.pop(key, None)
                 if self._closed:
                     return
-            if self._still_waiting(job.run_id, job.attempt):
+            if self._claim_expired(job):
                 done(
                     JobResult(
                         job.run_id,
@@ -268,6 +271,21 @@ class WebhookExecutor:
         if previous is not None:
             previous.cancel()
         timer.start()
+
+    def _claim_expired(self, job: RetrainJob) -> bool:
+        """Move a run still awaiting ``job``'s artifact back to ``running`` for the runner to
+        record the timeout; False when anything (the artifact) moved it first."""
+        try:
+            run = self._store.retrain_run(job.run_id)
+        except NotFoundError:
+            return False
+        if run.status != RunStatus.AWAITING_ARTIFACT.value or run.attempts != job.attempt:
+            return False
+        try:
+            self._store.update_retrain_run(run, {"status": RunStatus.RUNNING.value})
+        except ConflictError:
+            return False
+        return True
 
     def close(self) -> None:
         """Stop the deadline timers (a restart finds the runs still awaiting) and the client."""
