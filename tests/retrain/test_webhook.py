@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -14,7 +15,11 @@ from typing import Any
 
 import pytest
 
-from watchkeeper.errors import ConfigError
+from watchkeeper.config import Settings
+from watchkeeper.demo import load_rainfall
+from watchkeeper.errors import ConfigError, InputError
+from watchkeeper.ingest.spec import ModelSpec
+from watchkeeper.monitor.service import MonitorService
 from watchkeeper.retrain.config import RetrainConfig
 from watchkeeper.retrain.executor import Handoff, JobResult
 from watchkeeper.retrain.runs import RetrainJob, RetrainRunRecord
@@ -30,6 +35,10 @@ from watchkeeper.retrain.webhook import (
 from watchkeeper.store import Store
 
 SECRET = "s3cret-shared-with-the-orchestrator"
+T0 = 1_700_000_000.0
+STEP = 30.0
+AS_OF = T0 + 7000 * STEP
+FEATURES = ["temperature", "dew_point", "sea_level_pressure", "visibility"]
 OK = {"url": "http://x", "secret_env": "S"}
 
 
@@ -64,8 +73,9 @@ def orchestrator() -> Iterator[Orchestrator]:
                 return
             job = json.loads(body)
             job["idempotency_key"] = self.headers.get("Idempotency-Key")
+            job["authorization"] = self.headers.get("Authorization")
             state.received.append(job)
-            self._answer(202, {"accepted": job["run_id"]})
+            self._answer(202, {"accepted": True})
             if state.on_job is not None:
                 threading.Thread(target=state.on_job, args=(job,), daemon=True).start()
 
@@ -89,8 +99,35 @@ def orchestrator() -> Iterator[Orchestrator]:
     server.server_close()
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the rainfall model's rows 6,000-6,999 served (one every 30 s) and labelled."""
+    path = tmp_path_factory.mktemp("served") / "wk.db"
+    url = f"sqlite:///{path}"
+    store = Store.open(url)
+    service = MonitorService(
+        store, settings=Settings(db=url, max_event_age_seconds=30 * 86_400), clock=lambda: AS_OF
+    )
+    features = dict.fromkeys(FEATURES, "numeric")
+    spec = {"name": "rainfall", "task": "classification", "prediction": "prediction"}
+    service.register_model(ModelSpec.from_dict({**spec, "features": features}))
+    rows = load_rainfall().iloc[6000:7000]
+    events = [
+        {"id": f"r{i}", "timestamp": T0 + i * STEP, "version": "1", "features": row,
+         "prediction": "0"}
+        for i, row in zip(rows.index, rows[FEATURES].to_dict("records"), strict=True)
+    ]  # fmt: skip
+    assert not service.ingest_events("rainfall", events).rejected
+    labels = [{"id": f"r{i}", "label": str(y)} for i, y in rows["rain"].items()]
+    service.ingest_labels("rainfall", labels)
+    service.close()
+    store.close()
+    return path
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(served: Path, tmp_path: Path) -> Iterator[Store]:
+    shutil.copy(served, tmp_path / "wk.db")
     opened = Store.open(f"sqlite:///{tmp_path / 'wk.db'}")
     yield opened
     opened.close()
@@ -99,7 +136,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def awaiting(store: Store) -> RetrainRunRecord:
     """A run handed over at its first attempt, as the runner leaves it."""
     fields = {"model": "rainfall", "status": "queued", "trigger": {"kind": "manual"},
-              "mode": "automatic", "executor": "webhook", "as_of": 1_700_400_000.0,
+              "mode": "automatic", "executor": "webhook", "as_of": AS_OF,
               "max_attempts": 3}  # fmt: skip
     run = store.create_retrain_run(fields)
     return store.update_retrain_run(run, {"status": "awaiting_artifact", "attempts": 1})
@@ -109,8 +146,9 @@ def job(url: str, run_id: int = 7, **executor: Any) -> RetrainJob:
     options = {"kind": "webhook", "url": url, "secret_env": "WK_SECRET", "backoff": 0.01,
                **executor}  # fmt: skip
     config = {"trainer": "watchkeeper.demo:train_rainfall", "lookback": 172_800.0,
-              "label_delay": 86_400.0, "params": {"max_iter": 50}, "executor": options}  # fmt: skip
-    return RetrainJob(run_id, "rainfall", 1, 1_700_400_000.0, {"kind": "manual"}, config)
+              "label_delay": 3600.0, "min_rows": 200, "params": {"max_iter": 50},
+              "executor": options}  # fmt: skip
+    return RetrainJob(run_id, "rainfall", 1, AS_OF, {"kind": "manual"}, config)
 
 
 def executor(store: Store) -> WebhookExecutor:
@@ -139,14 +177,53 @@ def test_the_job_is_posted_signed_with_its_data_range_params_and_callback(
     (received,) = orchestrator.received
     assert received["run_id"] == 7
     assert received["model"] == "rainfall"
-    assert received["start"] == 1_700_400_000.0 - 172_800.0
-    assert received["end"] == 1_700_400_000.0 - 86_400.0
+    assert received["start"] == AS_OF - 172_800.0
+    assert received["end"] == AS_OF - 3600.0
+    # Rows 6,000-6,879 are mature; the last 20 % of them (from row 6,704) are the holdout.
+    assert received["train_before"] == T0 + 6704 * STEP
+    assert (received["train_rows"], received["holdout_rows"]) == (704, 176)
+    assert received["features"] == FEATURES
+    assert received["label"] == "label"
     assert received["params"] == {"max_iter": 50}
     assert received["trainer"] == "watchkeeper.demo:train_rainfall"
     assert received["callback_url"] == "http://watchkeeper.test:8000/v1/retrain/runs/7/artifact"
     assert before + 6 * 3600 <= received["deadline"] <= time.time() + 6 * 3600
-    assert received["idempotency_key"] == "retrain-run-7-attempt-1"
+    assert received["idempotency_key"] == "watchkeeper-run-7-attempt-1"
     assert SECRET not in json.dumps(received)
+
+
+def test_airflow_gets_the_job_as_a_dag_runs_conf_and_a_duplicate_counts_as_accepted(
+    orchestrator: Orchestrator, store: Store
+) -> None:
+    orchestrator.answers = [409]  # an earlier POST of this attempt made the DAG run already
+    webhook = WebhookExecutor(
+        callback_base="http://wk:8000",
+        store=store,
+        secrets={"WK_SECRET": SECRET, "AIRFLOW_AUTH": "Basic d2s6cGFzcw=="},
+    )
+    options = {"format": "airflow", "authorization_env": "AIRFLOW_AUTH"}
+    assert webhook.submit(job(orchestrator.url, **options), never_done) is Handoff.AWAITING_ARTIFACT
+    assert orchestrator.received == []
+    webhook.submit(job(orchestrator.url, **options), never_done)
+    webhook.close()
+    (received,) = orchestrator.received
+    assert received["dag_run_id"] == "watchkeeper-run-7-attempt-1"
+    assert received["logical_date"] is None
+    assert received["conf"]["run_id"] == 7
+    assert received["conf"]["callback_url"] == "http://wk:8000/v1/retrain/runs/7/artifact"
+    assert received["authorization"] == "Basic d2s6cGFzcw=="
+
+
+def test_a_run_without_enough_mature_data_is_not_handed_over(
+    orchestrator: Orchestrator, store: Store
+) -> None:
+    webhook = executor(store)
+    thin = job(orchestrator.url)
+    thin = RetrainJob(7, "rainfall", 1, AS_OF, {}, {**thin.config, "min_rows": 5000})
+    with pytest.raises(InputError, match=r"retrain\.min_rows: 880 labelled events"):
+        webhook.submit(thin, never_done)
+    webhook.close()
+    assert orchestrator.received == orchestrator.refused == []
 
 
 def test_busy_answers_are_retried_with_doubling_backoff(
@@ -181,7 +258,7 @@ def test_a_bad_signature_is_refused_and_not_retried(
     with pytest.raises(WebhookError, match=r"1 attempt.*answered 401.*bad signature"):
         webhook.submit(job(orchestrator.url), never_done)
     webhook.close()
-    assert orchestrator.refused == ["retrain-run-7-attempt-1"]
+    assert orchestrator.refused == ["watchkeeper-run-7-attempt-1"]
     assert orchestrator.received == []
     assert webhook.sleeps == []  # type: ignore[attr-defined]
 
@@ -240,6 +317,8 @@ def test_a_run_still_waiting_at_its_deadline_is_reported_failed(
         ({**OK, "deadline": 0}, "deadline", "positive"),
         ({**OK, "retries": 0}, "retries", ">= 1"),
         ({**OK, "secret": "x"}, "secret", "unknown key"),
+        ({**OK, "format": "argo"}, "format", "watchkeeper, airflow"),
+        ({**OK, "authorization_env": ""}, "authorization_env", "Authorization"),
     ],
 )  # fmt: skip
 def test_bad_options_name_the_key(options: dict[str, Any], key: str, words: str) -> None:

@@ -13,19 +13,28 @@ A model whose ``retrain.executor`` is
       retries: 3                                        # POST attempts per hand-over
       backoff: 1s                                       # before the 2nd attempt, doubling
       timeout: 10s                                      # per POST
+      format: watchkeeper                               # or airflow (see below)
+      authorization_env: ORCHESTRATOR_AUTH              # optional: its value is sent as the
+                                                        #   Authorization header
 
-gets its runs POSTed there as JSON (:meth:`WebhookExecutor.payload`: run id, model, data range,
-params, the callback URL and the deadline). The body is signed: ``X-Watchkeeper-Signature:
-sha256=HEX``, the HMAC-SHA256 of ``"{X-Watchkeeper-Timestamp}.{body}"`` with the shared secret
-(:func:`sign`; an orchestrator checks it with :func:`verify`, which also refuses stale
-timestamps, so a captured request cannot be replayed later). A connection error, a timeout, a
-408, 429 or 5xx answer is retried with backoff; another answer (a 401 for a bad signature) is
-not. When no attempt is accepted, :meth:`WebhookExecutor.submit` raises
-:class:`WebhookError` and the runner retries the run. An accepted job makes the run
-``awaiting_artifact``: the orchestrator trains and posts the artifact back to the callback URL
-(``POST /v1/retrain/runs/{id}/artifact``), which the server gates and registers. A run still
-waiting at its deadline is moved back to ``running`` and reported to the runner as a failed
-attempt (``done`` with an error), which retries it (a new hand-over) or fails it and alerts.
+gets its runs POSTed there as JSON (:meth:`WebhookExecutor.payload`: run id, model, data
+range, ``train_before`` (the holdout's start: the candidate must not learn from the rows the
+gate scores it on), params, the callback URL and the deadline). With ``format: airflow`` the URL
+is Airflow's REST endpoint that triggers a DAG (``/api/v1/dags/{dag_id}/dagRuns``, ``/api/v2``
+in Airflow 3) and the job is the DAG run's ``conf``, its ``dag_run_id`` fixed per attempt, so a
+repeated POST is refused as a duplicate (409, taken as accepted); docs/retraining-airflow.md.
+
+The body is signed: ``X-Watchkeeper-Signature: sha256=HEX``, the HMAC-SHA256 of
+``"{X-Watchkeeper-Timestamp}.{body}"`` with the shared secret (:func:`sign`; an orchestrator
+checks it with :func:`verify`, which also refuses stale timestamps, so a captured request
+cannot be replayed later). A connection error, a timeout, a 408, 429 or 5xx answer is retried
+with backoff; another answer (a 401 for a bad signature) is not. When no attempt is accepted,
+:meth:`WebhookExecutor.submit` raises :class:`WebhookError` and the runner retries the run. An
+accepted job makes the run ``awaiting_artifact``: the orchestrator trains and posts the
+artifact back to the callback URL (``POST /v1/retrain/runs/{id}/artifact``), which the server
+gates and registers. A run still waiting at its deadline is moved back to ``running`` and
+reported to the runner as a failed attempt (``done`` with an error), which retries it (a new
+hand-over) or fails it and alerts.
 
 >>> signature = sign(b"key", "1700000000", b'{"run_id": 1}')
 >>> verify(b"key", "1700000000", b'{"run_id": 1}', signature, now=1700000100.0)
@@ -48,6 +57,9 @@ import httpx
 
 from watchkeeper.alerts.model import parse_duration
 from watchkeeper.errors import ConfigError, ConflictError, DeliveryError, NotFoundError
+from watchkeeper.ingest.spec import ModelSpec
+from watchkeeper.retrain.config import RetrainConfig
+from watchkeeper.retrain.data import LABEL, assemble
 from watchkeeper.retrain.executor import Done, Handoff, JobResult
 from watchkeeper.retrain.runs import RetrainJob, RunStatus
 from watchkeeper.store import Store
@@ -70,7 +82,18 @@ MAX_SKEW_SECONDS: Final = 300.0
 #: The environment variable holding the shared secret when the options name none.
 DEFAULT_SECRET_ENV: Final = "WATCHKEEPER_RETRAIN_SECRET"
 _RETRIED_STATUSES: Final = frozenset({408, 425, 429})
-_KEYS: Final = ("kind", "url", "secret_env", "deadline", "retries", "backoff", "timeout")
+FORMATS: Final = ("watchkeeper", "airflow")
+_KEYS: Final = (
+    "kind",
+    "url",
+    "secret_env",
+    "deadline",
+    "retries",
+    "backoff",
+    "timeout",
+    "format",
+    "authorization_env",
+)
 
 
 class WebhookError(DeliveryError):
@@ -113,6 +136,8 @@ class WebhookOptions:
     retries: int = 3
     backoff_seconds: float = 1.0
     timeout_seconds: float = 10.0
+    format: str = "watchkeeper"
+    authorization_env: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WebhookOptions:
@@ -133,6 +158,18 @@ class WebhookOptions:
         retries = data.get("retries", 3)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
             raise _fail("retries", f"expected an integer >= 1 (POST attempts), got {retries!r}")
+        form = data.get("format", "watchkeeper")
+        if form not in FORMATS:
+            raise _fail("format", f"expected one of {', '.join(FORMATS)}, got {form!r}")
+        authorization_env = data.get("authorization_env")
+        if authorization_env is not None and (
+            not isinstance(authorization_env, str) or not authorization_env
+        ):
+            raise _fail(
+                "authorization_env",
+                "expected the name of the environment variable holding the Authorization "
+                f"header's value, got {authorization_env!r}",
+            )
         return cls(
             url=url,
             secret_env=secret_env,
@@ -140,6 +177,8 @@ class WebhookOptions:
             retries=retries,
             backoff_seconds=_seconds(data, "backoff", "1s", positive=False),
             timeout_seconds=_seconds(data, "timeout", "10s"),
+            format=str(form),
+            authorization_env=authorization_env,
         )
 
 
@@ -183,13 +222,28 @@ class WebhookExecutor:
 
     def payload(self, job: RetrainJob, *, deadline: float) -> dict[str, Any]:
         """What the orchestrator gets: the job (run id, model, attempt, data range ``start`` to
-        ``end``, trigger, config), its ``params`` and ``trainer``, where to post the artifact
-        (``callback_url``) and by when (``deadline``, epoch seconds)."""
+        ``end``, trigger, config), ``train_before`` (the time from which the mature rows are
+        the gate's holdout), the model's ``features`` and ``label`` column, its ``params`` and
+        ``trainer``, where to post the artifact (``callback_url``) and by when (``deadline``,
+        epoch seconds).
+
+        The split is the pipeline's own (:func:`~watchkeeper.retrain.data.assemble` on the
+        run's data), so the orchestrator's candidate is gated on rows it never trained on; a
+        run without enough mature data raises its :class:`InputError` before any hand-over.
+        """
+        spec = RetrainConfig.from_dict(job.config).spec
+        model_spec = ModelSpec.from_dict(dict(self._store.get_model(job.model).config))
+        data = assemble(self._store, model_spec, spec, now=job.as_of)
         document = job.to_dict()
         return {
             **document,
-            "params": dict(job.config.get("params") or {}),
-            "trainer": job.config.get("trainer"),
+            "train_before": data.split_at,
+            "train_rows": len(data.train),
+            "holdout_rows": len(data.holdout),
+            "features": list(data.features),
+            "label": LABEL,
+            "params": dict(spec.params or {}),
+            "trainer": spec.trainer,
             "callback_url": self.callback_base + document["artifact_url"],
             "deadline": deadline,
         }
@@ -203,14 +257,29 @@ class WebhookExecutor:
                 f"retrain.executor.secret_env: the environment variable {options.secret_env!r} "
                 "that should hold the webhook's HMAC secret is not set"
             )
-        deadline = self._clock() + options.deadline_seconds
-        body = json.dumps(self.payload(job, deadline=deadline), sort_keys=True).encode()
-        self._deliver(job, options, secret.encode(), body)
+        authorization = None
+        if options.authorization_env is not None:
+            authorization = self._secrets.get(options.authorization_env)
+            if not authorization:
+                raise WebhookError(
+                    f"retrain.executor.authorization_env: the environment variable "
+                    f"{options.authorization_env!r} is not set"
+                )
+        document = self.payload(job, deadline=self._clock() + options.deadline_seconds)
+        if options.format == "airflow":
+            document = {"dag_run_id": _delivery(job), "logical_date": None, "conf": document}
+        body = json.dumps(document, sort_keys=True).encode()
+        self._deliver(job, options, secret.encode(), body, authorization)
         self._arm(job, options, done)
         return Handoff.AWAITING_ARTIFACT
 
     def _deliver(
-        self, job: RetrainJob, options: WebhookOptions, secret: bytes, body: bytes
+        self,
+        job: RetrainJob,
+        options: WebhookOptions,
+        secret: bytes,
+        body: bytes,
+        authorization: str | None,
     ) -> None:
         failures: list[str] = []
         for attempt in range(1, options.retries + 1):
@@ -224,7 +293,8 @@ class WebhookExecutor:
                 SIGNATURE_HEADER: sign(secret, timestamp, body),
                 # The same key on every POST of one hand-over: an orchestrator that got the
                 # job but whose answer was lost can recognise the repeat.
-                "Idempotency-Key": f"retrain-run-{job.run_id}-attempt-{job.attempt}",
+                "Idempotency-Key": _delivery(job),
+                **({} if authorization is None else {"Authorization": authorization}),
             }
             try:
                 response = self._client.post(
@@ -233,8 +303,8 @@ class WebhookExecutor:
             except httpx.HTTPError as error:
                 failures.append(f"{type(error).__name__}: {error}")
                 continue
-            if response.is_success:
-                return
+            if response.is_success or (options.format == "airflow" and response.status_code == 409):
+                return  # Airflow's 409: this attempt's DAG run exists (an earlier POST got in)
             failures.append(f"answered {response.status_code}: {response.text[:200]}")
             if response.status_code < 500 and response.status_code not in _RETRIED_STATUSES:
                 break  # the orchestrator refused the job itself: retrying sends the same
@@ -295,6 +365,10 @@ class WebhookExecutor:
         for timer in timers:
             timer.cancel()
         self._client.close()
+
+
+def _delivery(job: RetrainJob) -> str:
+    return f"watchkeeper-run-{job.run_id}-attempt-{job.attempt}"
 
 
 def _fail(key: str, message: str) -> ConfigError:
