@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -202,7 +203,7 @@ def _feast() -> ModuleType:
     except ImportError:
         site = subprocess.run(
             ["bash", str(PROJECT / "scripts" / "feast.sh"), "install"],
-            env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+            env={**os.environ, "PYTHON": sys.executable},
             check=True,
             capture_output=True,
             text=True,
