@@ -24,7 +24,9 @@ import contextlib
 import io
 import logging
 import multiprocessing
+import os
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -94,7 +96,7 @@ class LocalProcessExecutor:
     The worker opens the store at ``db_url`` and the artifact store at ``artifact_root``
     itself (so ``db_url`` must name a database another process can open: a SQLite file or
     PostgreSQL, not ``:memory:``). A worker that dies (killed, out of memory) fails the job it
-    ran with an error, and the next job gets a new worker.
+    ran with an error, and the next job gets a new worker; a worker whose server died exits.
     """
 
     kind = "local"
@@ -111,7 +113,10 @@ class LocalProcessExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_follow_parent,
+                    initargs=(os.getpid(),),
                 )
             pool = self._pool
         try:
@@ -151,6 +156,18 @@ class LocalProcessExecutor:
 
 
 _OPENED: dict[tuple[str, str], Any] = {}
+
+
+def _follow_parent(parent: int) -> None:
+    """In the worker: exit when the server that started it is gone (killed), so a restarted
+    server's retry of the interrupted run never races this worker's registration."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watchkeeper-retrain-parent", daemon=True).start()
 
 
 def run_job(db_url: str, artifact_root: str, job: RetrainJob) -> JobResult:
