@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pickle
 import shutil
 import socket
 import threading
@@ -11,10 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
 
+from tests.server.conftest import ADMIN_TOKEN, ServerProcess
 from watchkeeper.config import Settings
 from watchkeeper.demo import load_rainfall
 from watchkeeper.errors import ConfigError, InputError
@@ -307,6 +313,37 @@ def test_a_run_still_waiting_at_its_deadline_is_reported_failed(
     assert store.retrain_run(second.id).status == "awaiting_artifact"
 
 
+def test_after_a_restart_the_deadlines_of_handed_over_runs_are_armed_again(store: Store) -> None:
+    results: list[JobResult] = []
+    arrived = threading.Event()
+
+    def done(result: JobResult) -> None:
+        results.append(result)
+        arrived.set()
+
+    run = awaiting(store)
+    # A new process, 6 hours (the default deadline) after the hand-over: it times out now.
+    late = WebhookExecutor(
+        callback_base="http://wk:8000", store=store, clock=lambda: run.updated_at + 6 * 3600
+    )
+    assert late.resume(done) == 1
+    assert arrived.wait(5)
+    late.close()
+    assert results == [JobResult(run.id, 1, error=results[0].error)]
+    assert "within 21600 s" in results[0].error
+    assert store.retrain_run(run.id).status == "running"
+    # One started an hour after the hand-over keeps waiting.
+    results.clear()
+    store.update_retrain_run(store.retrain_run(run.id), {"status": "awaiting_artifact"})
+    early = WebhookExecutor(
+        callback_base="http://wk:8000", store=store, clock=lambda: time.time() + 3600
+    )
+    assert early.resume(done) == 1
+    time.sleep(0.3)
+    early.close()
+    assert results == []
+
+
 @pytest.mark.parametrize(
     ("options", "key", "words"),
     [
@@ -347,3 +384,146 @@ def test_signatures_are_checked_against_the_body_the_key_and_the_time() -> None:
     assert not verify(b"key", "1700000001", body, signature, now=1_700_000_100.0)
     assert not verify(b"key", "1700000000.5", body, signature, now=1_700_001_000.0)  # replayed
     assert not verify(b"key", "yesterday", body, signature)
+
+
+# -- end to end: a running server hands its run to the orchestrator, which posts the artifact back
+
+ALL_FEATURES = [
+    "maximum_temperature", "minimum_temperature", "temperature", "dew_point",
+    "sea_level_pressure", "visibility", "average_wind_speed", "max_sustained_wind_speed",
+]  # fmt: skip
+RECENT = slice(12_000, 14_880)  # after the documented drift: one day of rows, one every 30 s
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        db=f"sqlite:///{tmp_path / 'wk.db'}",
+        log=tmp_path / "server.log",
+        env={"WK_SECRET": SECRET, "WATCHKEEPER_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+             "WATCHKEEPER_WINDOW_CHECK_SECONDS": "0.5"},
+    )  # fmt: skip
+    process.env["WATCHKEEPER_EXTERNAL_URL"] = process.url
+    yield process.start()
+    process.stop()
+
+
+def serve_recent_rows(admin: httpx.Client, model: str, executor: dict[str, Any]) -> float:
+    """Register ``model`` with a champion trained on rows 0-5,999 and a webhook executor, serve
+    the recent rows with their labels; the time of the first row."""
+    retrain = {"trainer": "watchkeeper.demo:train_rainfall", "lookback": "2d",
+               "label_delay": "1h", "min_rows": 500, "margin": 0.01, "max_retries": 0,
+               "min_interval": 0, "executor": {"kind": "webhook", "secret_env": "WK_SECRET",
+                                               "backoff": 0.05, **executor}}  # fmt: skip
+    config = {"name": model, "task": "classification", "prediction": "prediction",
+              "features": dict.fromkeys(ALL_FEATURES, "numeric"), "retrain": retrain}  # fmt: skip
+    registered = admin.post("/v1/models", json=config)
+    assert registered.status_code == 201, registered.text
+    data = load_rainfall()
+    early = data.iloc[:6000]
+    champion = HistGradientBoostingClassifier(max_iter=100, random_state=0)
+    champion.fit(early[ALL_FEATURES], early["rain"])
+    answer = admin.post(
+        f"/v1/models/{model}/versions",
+        params={"flavor": "pickle", "trust": "true"},
+        content=pickle.dumps(champion),
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert answer.status_code == 201, answer.text
+    moved = admin.put(f"/v1/models/{model}/aliases/champion", json={"version": 1})
+    assert moved.status_code == 200, moved.text
+    rows = data.iloc[RECENT]
+    first = time.time() - len(rows) * STEP
+    predictions = champion.predict(rows[ALL_FEATURES])
+    for start in range(0, len(rows), 2000):
+        part = rows.iloc[start : start + 2000]
+        events = [
+            {"id": f"row-{i}", "timestamp": first + (i - RECENT.start) * STEP, "version": "1",
+             "features": features, "prediction": str(int(p))}
+            for i, features, p in zip(part.index, part[ALL_FEATURES].to_dict("records"),
+                                      predictions[start:], strict=False)
+        ]  # fmt: skip
+        answer = admin.post(f"/v1/models/{model}/events", json={"events": events})
+        assert answer.status_code in (200, 202), answer.text
+        labels = [{"id": f"row-{i}", "label": str(int(y))} for i, y in part["rain"].items()]
+        answer = admin.post(f"/v1/models/{model}/labels", json={"labels": labels})
+        assert answer.status_code in (200, 202), answer.text
+    return first
+
+
+def decided(admin: httpx.Client, run_id: int, *, timeout: float = 120.0) -> dict[str, Any]:
+    """The run once it is no longer queued, running or awaiting its artifact."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = admin.get(f"/v1/retrain/runs/{run_id}").json()
+        if run["status"] not in ("queued", "running", "awaiting_artifact"):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {run['status']}:\n{run['log']}")
+
+
+def test_end_to_end_the_orchestrator_trains_and_posts_the_artifact_back_through_the_api(
+    server: ServerProcess, orchestrator: Orchestrator
+) -> None:
+    admin = server.client()
+    first = serve_recent_rows(admin, "rainfall", {"url": orchestrator.url, "deadline": "5m"})
+    data = load_rainfall().iloc[RECENT]
+    times = first + (data.index - RECENT.start) * STEP
+    trained_on: list[int] = []
+
+    def train_and_post(job: dict[str, Any]) -> None:
+        """The orchestrator: the job's trainer on the rows before ``train_before``."""
+        rows = data[(times >= job["start"]) & (times < job["train_before"])]
+        trained_on.append(len(rows))
+        frame = rows[job["features"]].assign(**{job["label"]: rows["rain"]})
+        context = SimpleNamespace(features=tuple(job["features"]), label=job["label"],
+                                  params=job["params"])  # fmt: skip
+        module, function = job["trainer"].split(":")
+        model = getattr(importlib.import_module(module), function)(frame, context)
+        posted = httpx.post(
+            job["callback_url"],
+            params={"flavor": "pickle", "trust": "true"},
+            content=pickle.dumps(model),
+            headers={"authorization": f"Bearer {ADMIN_TOKEN}",
+                     "content-type": "application/octet-stream"},
+        )  # fmt: skip
+        assert posted.status_code == 202, posted.text
+
+    orchestrator.on_job = train_and_post
+    started = admin.post("/v1/models/rainfall/retrain", json={"reason": "drift after row 12,000"})
+    assert started.status_code == 202, started.text
+    run = decided(admin, started.json()["id"])
+    assert run["status"] in ("rolling_out", "registered"), run["log"]
+    (job,) = orchestrator.received
+    assert job["callback_url"] == f"{server.url}/v1/retrain/runs/{run['id']}/artifact"
+    # The orchestrator trained only on the rows before the holdout the gate scored.
+    assert trained_on == [job["train_rows"]]
+    assert run["data"]["holdout_rows"] == job["holdout_rows"]
+    assert run["data"]["split_at"] == job["train_before"]
+    assert run["artifact"]["flavor"] == "pickle"
+    assert run["gate"]["candidate"] > run["gate"]["champion"] + 0.01
+    assert run["gate"]["p_value"] < 1e-3
+    assert run["version"] == 2
+    answer = admin.get("/v1/models/rainfall/versions/2")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["registry"]["tags"]["retrain.run_id"] == run["id"]
+
+
+def test_end_to_end_a_refused_signature_and_a_missed_deadline_fail_the_run(
+    server: ServerProcess, orchestrator: Orchestrator
+) -> None:
+    admin = server.client()
+    orchestrator.secret = b"not the server's secret"
+    serve_recent_rows(admin, "refused", {"url": orchestrator.url})
+    run = decided(admin, admin.post("/v1/models/refused/retrain").json()["id"])
+    assert run["status"] == "failed"
+    assert "answered 401" in run["error"]
+    assert orchestrator.received == []
+    assert len(orchestrator.refused) == 1  # a refusal is not retried
+    # An orchestrator that takes the job and never posts an artifact: the deadline fails it.
+    orchestrator.secret = SECRET.encode()
+    serve_recent_rows(admin, "silent", {"url": orchestrator.url, "deadline": "2s"})
+    run = decided(admin, admin.post("/v1/models/silent/retrain").json()["id"])
+    assert run["status"] == "failed"
+    assert "no artifact posted back within 2 s" in run["error"]
+    assert len(orchestrator.received) == 1

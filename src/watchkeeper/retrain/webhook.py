@@ -56,7 +56,13 @@ from typing import Any, Final
 import httpx
 
 from watchkeeper.alerts.model import parse_duration
-from watchkeeper.errors import ConfigError, ConflictError, DeliveryError, NotFoundError
+from watchkeeper.errors import (
+    ConfigError,
+    ConflictError,
+    DeliveryError,
+    NotFoundError,
+    WatchkeeperError,
+)
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.retrain.config import RetrainConfig
 from watchkeeper.retrain.data import LABEL, assemble
@@ -81,6 +87,7 @@ TIMESTAMP_HEADER: Final = "X-Watchkeeper-Timestamp"
 MAX_SKEW_SECONDS: Final = 300.0
 #: The environment variable holding the shared secret when the options name none.
 DEFAULT_SECRET_ENV: Final = "WATCHKEEPER_RETRAIN_SECRET"
+DEFAULT_DEADLINE_SECONDS: Final = 6 * 3600.0
 _RETRIED_STATUSES: Final = frozenset({408, 425, 429})
 FORMATS: Final = ("watchkeeper", "airflow")
 _KEYS: Final = (
@@ -132,7 +139,7 @@ class WebhookOptions:
 
     url: str
     secret_env: str = DEFAULT_SECRET_ENV
-    deadline_seconds: float = 6 * 3600.0
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     retries: int = 3
     backoff_seconds: float = 1.0
     timeout_seconds: float = 10.0
@@ -270,7 +277,7 @@ class WebhookExecutor:
             document = {"dag_run_id": _delivery(job), "logical_date": None, "conf": document}
         body = json.dumps(document, sort_keys=True).encode()
         self._deliver(job, options, secret.encode(), body, authorization)
-        self._arm(job, options, done)
+        self._arm(job.run_id, job.attempt, options.deadline_seconds, options.deadline_seconds, done)
         return Handoff.AWAITING_ARTIFACT
 
     def _deliver(
@@ -313,43 +320,64 @@ class WebhookExecutor:
             f"{len(failures)} attempt(s) failed; last: {failures[-1]}"
         )
 
-    def _arm(self, job: RetrainJob, options: WebhookOptions, done: Done) -> None:
-        key = (job.run_id, job.attempt)
+    def resume(self, done: Done) -> int:
+        """After a restart: arm the deadlines of the runs a previous process handed over.
+
+        Each run awaiting its artifact from this executor times out ``deadline`` after it was
+        handed over (its last change; the model's current deadline, or the default when its
+        configuration no longer names a webhook); one already past it times out now. The
+        server calls this once at start with the runner's ``done``. Returns how many.
+        """
+        armed = 0
+        for run in self._store.retrain_runs(statuses=[RunStatus.AWAITING_ARTIFACT.value]):
+            if run.executor != self.kind:
+                continue
+            try:
+                raw = self._store.get_model(run.model).config.get("retrain") or {}
+                deadline = WebhookOptions.from_dict(dict(raw.get("executor") or {}))
+                seconds = deadline.deadline_seconds
+            except WatchkeeperError:
+                seconds = DEFAULT_DEADLINE_SECONDS
+            left = max(0.0, run.updated_at + seconds - self._clock())
+            self._arm(run.id, run.attempts, seconds, left, done)
+            armed += 1
+        return armed
+
+    def _arm(self, run_id: int, attempt: int, deadline: float, delay: float, done: Done) -> None:
+        """In ``delay`` seconds, time out attempt ``attempt`` of ``run_id`` if it still waits."""
+        key = (run_id, attempt)
 
         def expired() -> None:
             with self._lock:
                 self._timers.pop(key, None)
                 if self._closed:
                     return
-            if self._claim_expired(job):
-                done(
-                    JobResult(
-                        job.run_id,
-                        job.attempt,
-                        error=(
-                            f"webhook: no artifact posted back within "
-                            f"{options.deadline_seconds:g} s (retrain.executor.deadline)"
-                        ),
-                    )
+            if self._claim_expired(run_id, attempt):
+                error = (
+                    f"webhook: no artifact posted back within {deadline:g} s "
+                    "(retrain.executor.deadline)"
                 )
+                done(JobResult(run_id, attempt, error=error))
 
-        timer = threading.Timer(options.deadline_seconds, expired)
+        timer = threading.Timer(delay, expired)
         timer.daemon = True
         with self._lock:
+            if self._closed:
+                return
             previous = self._timers.pop(key, None)
             self._timers[key] = timer
         if previous is not None:
             previous.cancel()
         timer.start()
 
-    def _claim_expired(self, job: RetrainJob) -> bool:
-        """Move a run still awaiting ``job``'s artifact back to ``running`` for the runner to
-        record the timeout; False when anything (the artifact) moved it first."""
+    def _claim_expired(self, run_id: int, attempt: int) -> bool:
+        """Move a run still awaiting ``attempt``'s artifact back to ``running`` for the runner
+        to record the timeout; False when anything (the artifact) moved it first."""
         try:
-            run = self._store.retrain_run(job.run_id)
+            run = self._store.retrain_run(run_id)
         except NotFoundError:
             return False
-        if run.status != RunStatus.AWAITING_ARTIFACT.value or run.attempts != job.attempt:
+        if run.status != RunStatus.AWAITING_ARTIFACT.value or run.attempts != attempt:
             return False
         try:
             self._store.update_retrain_run(run, {"status": RunStatus.RUNNING.value})
