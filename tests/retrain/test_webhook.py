@@ -527,3 +527,21 @@ def test_end_to_end_a_refused_signature_and_a_missed_deadline_fail_the_run(
     assert run["status"] == "failed"
     assert "no artifact posted back within 2 s" in run["error"]
     assert len(orchestrator.received) == 1
+
+
+def test_end_to_end_a_restarted_server_still_times_out_a_run_handed_over_before(
+    server: ServerProcess, orchestrator: Orchestrator
+) -> None:
+    admin = server.client()
+    serve_recent_rows(admin, "silent", {"url": orchestrator.url, "deadline": "4s"})
+    run_id = admin.post("/v1/models/silent/retrain").json()["id"]
+    waited = time.monotonic() + 60
+    while admin.get(f"/v1/retrain/runs/{run_id}").json()["status"] != "awaiting_artifact":
+        assert time.monotonic() < waited
+        time.sleep(0.1)
+    server.kill()  # no shutdown hooks: the deadline's timer dies with the process
+    server.start()
+    run = decided(server.client(), run_id)
+    assert run["status"] == "failed"
+    assert "no artifact posted back within 4 s" in run["error"]
+    assert len(orchestrator.received) == 1
