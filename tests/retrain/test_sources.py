@@ -8,6 +8,7 @@ import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,8 @@ from watchkeeper.demo import load_rainfall
 from watchkeeper.errors import ConfigError, InputError
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.service import MonitorService
-from watchkeeper.retrain import RetrainSpec, assemble
+from watchkeeper.registry import ArtifactStore, Registry
+from watchkeeper.retrain import RetrainSpec, RunStatus, assemble, retrain
 from watchkeeper.retrain.sources import (
     BaseRequest,
     CallableSource,
@@ -33,8 +35,9 @@ from watchkeeper.store import Store
 
 PROJECT = Path(__file__).resolve().parents[2]
 FEATURES = ("temperature", "dew_point", "sea_level_pressure", "visibility")
-T0 = 1_700_000_000.0
+T0 = 1_710_000_000.0  # March 2024: the Feast repository's rows (January 2024) come before
 STEP = 30.0
+NOW = T0 + 6600 * STEP
 REQUEST = BaseRequest("rainfall", FEATURES, T0, T0 + 1000 * STEP)
 # Pieces of the bad Feast configs below.
 FE = "retrain.base.feast"
@@ -136,41 +139,37 @@ def test_a_callable_gets_the_request(tmp_path: Path) -> None:
         parse_base({"callable": "builtins:repr"}).load(REQUEST)
 
 
-def test_assembly_adds_base_rows_but_never_in_the_holdout_period(
-    tmp_path: Path, rainfall: pd.DataFrame
-) -> None:
+@pytest.fixture
+def served(tmp_path: Path, rainfall: pd.DataFrame) -> Iterator[Store]:
+    """The model's rows 6,000-6,599 served one every 30 s and labelled; now is just after."""
     url = f"sqlite:///{tmp_path / 'wk.db'}"
     store = Store.open(url)
     rows = rainfall.iloc[6000:6600]
-    now = T0 + 6600 * STEP
     service = MonitorService(
-        store, settings=Settings(db=url, max_event_age_seconds=30 * 86_400), clock=lambda: now
+        store, settings=Settings(db=url, max_event_age_seconds=30 * 86_400), clock=lambda: NOW
     )
+    spec = {"name": "rainfall", "task": "classification", "prediction": "prediction"}
     service.register_model(
-        ModelSpec.from_dict(
-            {
-                "name": "rainfall",
-                "task": "classification",
-                "prediction": "prediction",
-                "features": dict.fromkeys(FEATURES, "numeric"),
-            }
-        )
+        ModelSpec.from_dict({**spec, "features": dict.fromkeys(FEATURES, "numeric")})
     )
     events = [
-        {
-            "id": f"r{i}",
-            "timestamp": T0 + i * STEP,
-            "version": "1",
-            "features": row,
-            "prediction": "0",
-        }
+        {"id": f"r{i}", "timestamp": T0 + i * STEP, "version": "1", "features": row,
+         "prediction": "0"}
         for i, row in zip(rows.index, rows[list(FEATURES)].to_dict("records"), strict=True)
-    ]
+    ]  # fmt: skip
     assert not service.ingest_events("rainfall", events).rejected
-    service.ingest_labels(
-        "rainfall", [{"id": f"r{i}", "label": str(y)} for i, y in rows["rain"].items()]
-    )
+    labels = [{"id": f"r{i}", "label": str(y)} for i, y in rows["rain"].items()]
+    service.ingest_labels("rainfall", labels)
     service.close()
+    yield store
+    store.close()
+
+
+def test_assembly_adds_base_rows_but_never_in_the_holdout_period(
+    tmp_path: Path, rainfall: pd.DataFrame, served: Store
+) -> None:
+    store = served
+    now = NOW
     # Base rows: 0-299 (long before the run's data) and 6,500-6,599, inside the holdout's period.
     base = pd.concat([rainfall.iloc[:300], rainfall.iloc[6500:6600]])
     base = base.assign(seen=T0 + base.index * STEP)
@@ -186,7 +185,6 @@ def test_assembly_adds_base_rows_but_never_in_the_holdout_period(
         now=now,
         base=spec.base,
     )
-    store.close()
     assert len(data.holdout) == 120
     assert data.split_at == T0 + 6480 * STEP
     # 300 old base rows, none of the 100 in the holdout's period, then the 480 training events.
@@ -215,7 +213,8 @@ def _feast() -> ModuleType:
 @pytest.fixture(scope="module")
 def feature_repo(tmp_path_factory: pytest.TempPathFactory, rainfall: pd.DataFrame) -> Path:
     """A Feast repository on the local provider: rows 0-599 as a feature view of 3 stations,
-    each row one hour after the last, applied and materialised through Feast's Python API."""
+    each row one hour after the last, applied and materialised through Feast's Python API;
+    ``labels.parquet`` is its entity table: each row's station, time (+30 min) and label."""
     feast = _feast()
     from feast.types import Float64
 
@@ -244,6 +243,17 @@ def feature_repo(tmp_path_factory: pytest.TempPathFactory, rainfall: pd.DataFram
     store.materialize(
         dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
     )
+    # Labels of rows 0-599, each read 30 minutes after its row: its station's latest features
+    # are that row's, not the station's next row (3 hours later), nor any later one.
+    hours = pd.to_timedelta(np.arange(600), unit="h") + pd.Timedelta(minutes=30)
+    labels = pd.DataFrame(
+        {
+            "station": np.arange(600) % 3,
+            "event_timestamp": pd.Timestamp("2024-01-01", tz="UTC") + hours,
+            "rain": rows["rain"].to_numpy(),
+        }
+    )
+    labels.to_parquet(repo / "labels.parquet")
     online = store.get_online_features(
         features=["weather:temperature"], entity_rows=[{"station": 2}]
     )
@@ -254,17 +264,8 @@ def feature_repo(tmp_path_factory: pytest.TempPathFactory, rainfall: pd.DataFram
 def test_feast_features_are_joined_as_of_each_rows_time(
     feature_repo: Path, rainfall: pd.DataFrame
 ) -> None:
-    # Labels of rows 0-599, each read 30 minutes after its row: its station's latest features
-    # are that row's, not the station's next row (3 hours later), nor any later one.
-    hours = pd.to_timedelta(np.arange(600), unit="h") + pd.Timedelta(minutes=30)
-    labels = pd.DataFrame(
-        {
-            "station": np.arange(600) % 3,
-            "event_timestamp": pd.Timestamp("2024-01-01", tz="UTC") + hours,
-            "rain": rainfall["rain"].iloc[:600].to_numpy(),
-        }
-    )
-    labels.to_parquet(feature_repo / "labels.parquet")
+    # The entity table (labels.parquet) reads each row 30 minutes after it: its station's
+    # latest features are that row's, not the station's next row (3 hours later).
     config = {
         "repo": str(feature_repo),
         "entities": {"file": str(feature_repo / "labels.parquet"), "label": "rain"},
@@ -285,3 +286,21 @@ def test_feast_features_are_joined_as_of_each_rows_time(
         parse_base(
             {"feast": {**config, "repo": str(feature_repo.parent), "features": ["a:b"]}}
         ).load(REQUEST)
+
+
+def test_a_run_learns_from_a_feast_view_through_the_pipeline(
+    feature_repo: Path, served: Store, tmp_path: Path
+) -> None:
+    feast = {
+        "repo": str(feature_repo),
+        "feature_service": "all_weather",
+        "entities": {"file": str(feature_repo / "labels.parquet"), "label": "rain"},
+    }
+    spec = RetrainSpec.from_dict({"trainer": "tests.retrain.trainers:fit", "lookback": "1d",
+                                  "min_rows": 100, "base": {"feast": feast}})  # fmt: skip
+    registry = Registry(served, ArtifactStore(tmp_path / "artifacts"))
+    run = retrain(served, registry, "rainfall", spec, now=NOW, trigger={"kind": "manual"})
+    assert run.status is not RunStatus.FAILED, run.reason
+    # The view's 600 rows (January 2024, before the run's data) and the 480 training events.
+    assert run.data["train_rows"] == 600 + 480
+    assert run.data["holdout_rows"] == 120
