@@ -37,13 +37,6 @@ class RetrainCalls(Protocol):
     def wait_retrain_run(self, run_id: int, timeout: float) -> dict[str, Any]: ...
 
 
-#: Statuses a waiting command stops at (the run is over, or waits for a person or a system).
-_SETTLED = frozenset(
-    {"awaiting_approval", "awaiting_artifact", "rolling_out", "registered", "rejected",
-     "failed", "interrupted"}
-)  # fmt: skip
-
-
 class RetrainServerCalls:
     """The retraining operations over a server's API (mixed into ``ServerBackend``)."""
 
@@ -149,9 +142,11 @@ class RetrainDatabaseCalls:
 
 def _wait(read: Any, timeout: float) -> dict[str, Any]:
     """Poll the run until it settles or ``timeout`` seconds pass; the last document read."""
+    from watchkeeper.retrain.runs import SETTLED_STATUSES
+
     deadline = time.monotonic() + timeout
     while True:
         document: dict[str, Any] = read()
-        if document["status"] in _SETTLED or time.monotonic() >= deadline:
+        if document["status"] in SETTLED_STATUSES or time.monotonic() >= deadline:
             return document
         time.sleep(0.5)

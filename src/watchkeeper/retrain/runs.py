@@ -24,7 +24,7 @@ from watchkeeper.store.retrain_runs import ACTIVE_RUN_STATUSES, RetrainRunRecord
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
-    "FINAL_STATUSES",
+    "SETTLED_STATUSES",
     "RetrainJob",
     "RetrainRunRecord",
     "RunStatus",
@@ -46,10 +46,8 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"  # a restart found it running, and its retry was interrupted too
 
 
-FINAL_STATUSES: Final = frozenset(
-    {RunStatus.ROLLING_OUT, RunStatus.REGISTERED, RunStatus.REJECTED, RunStatus.FAILED,
-     RunStatus.INTERRUPTED}
-)  # fmt: skip
+#: Statuses a run does not leave by itself: over, or waiting for a person or an orchestrator.
+SETTLED_STATUSES: Final = frozenset(set(RunStatus) - {RunStatus.QUEUED, RunStatus.RUNNING})
 
 assert set(ACTIVE_RUN_STATUSES) <= set(RunStatus)
 
