@@ -313,6 +313,28 @@ def test_a_run_still_waiting_at_its_deadline_is_reported_failed(
     assert store.retrain_run(second.id).status == "awaiting_artifact"
 
 
+def test_a_deadline_that_comes_before_the_runner_marks_the_run_looks_again(
+    orchestrator: Orchestrator, store: Store
+) -> None:
+    results: list[JobResult] = []
+    arrived = threading.Event()
+
+    def done(result: JobResult) -> None:
+        results.append(result)
+        arrived.set()
+
+    run = awaiting(store)
+    store.update_retrain_run(run, {"status": "running"})  # handed over, not marked yet
+    webhook = executor(store)
+    webhook.submit(job(orchestrator.url, run.id, deadline=0.05), done)
+    time.sleep(0.3)
+    assert results == []
+    store.update_retrain_run(store.retrain_run(run.id), {"status": "awaiting_artifact"})
+    assert arrived.wait(5)
+    webhook.close()
+    assert "no artifact posted back within 0.05 s" in results[0].error
+
+
 def test_after_a_restart_the_deadlines_of_handed_over_runs_are_armed_again(store: Store) -> None:
     results: list[JobResult] = []
     arrived = threading.Event()

@@ -88,6 +88,8 @@ MAX_SKEW_SECONDS: Final = 300.0
 #: The environment variable holding the shared secret when the options name none.
 DEFAULT_SECRET_ENV: Final = "WATCHKEEPER_RETRAIN_SECRET"
 DEFAULT_DEADLINE_SECONDS: Final = 6 * 3600.0
+#: How soon a deadline that came before the run was marked awaiting looks again.
+_RECHECK_SECONDS: Final = 1.0
 _RETRIED_STATUSES: Final = frozenset({408, 425, 429})
 FORMATS: Final = ("watchkeeper", "airflow")
 _KEYS: Final = (
@@ -343,8 +345,18 @@ class WebhookExecutor:
             armed += 1
         return armed
 
-    def _arm(self, run_id: int, attempt: int, deadline: float, delay: float, done: Done) -> None:
-        """In ``delay`` seconds, time out attempt ``attempt`` of ``run_id`` if it still waits."""
+    def _arm(
+        self,
+        run_id: int,
+        attempt: int,
+        deadline: float,
+        delay: float,
+        done: Done,
+        *,
+        recheck: bool = True,
+    ) -> None:
+        """In ``delay`` seconds, time out attempt ``attempt`` of ``run_id`` if it still waits
+        (with ``recheck``, once more a moment later if it was not yet marked waiting)."""
         key = (run_id, attempt)
 
         def expired() -> None:
@@ -352,7 +364,10 @@ class WebhookExecutor:
                 self._timers.pop(key, None)
                 if self._closed:
                     return
-            if self._claim_expired(run_id, attempt):
+            claimed = self._claim_expired(run_id, attempt)
+            if claimed is None and recheck:  # the hand-over is not marked yet: look again
+                self._arm(run_id, attempt, deadline, _RECHECK_SECONDS, done, recheck=False)
+            elif claimed:
                 error = (
                     f"webhook: no artifact posted back within {deadline:g} s "
                     "(retrain.executor.deadline)"
@@ -370,14 +385,19 @@ class WebhookExecutor:
             previous.cancel()
         timer.start()
 
-    def _claim_expired(self, run_id: int, attempt: int) -> bool:
+    def _claim_expired(self, run_id: int, attempt: int) -> bool | None:
         """Move a run still awaiting ``attempt``'s artifact back to ``running`` for the runner
-        to record the timeout; False when anything (the artifact) moved it first."""
+        to record the timeout; False when anything (the artifact) moved it first, None when
+        the runner has not yet marked it awaiting (a deadline shorter than that moment)."""
         try:
             run = self._store.retrain_run(run_id)
         except NotFoundError:
             return False
-        if run.status != RunStatus.AWAITING_ARTIFACT.value or run.attempts != attempt:
+        if run.attempts != attempt:
+            return False
+        if run.status == RunStatus.RUNNING.value:
+            return None
+        if run.status != RunStatus.AWAITING_ARTIFACT.value:
             return False
         try:
             self._store.update_retrain_run(run, {"status": RunStatus.RUNNING.value})
