@@ -224,7 +224,7 @@ class WebhookExecutor:
         self._secrets = os.environ if secrets is None else secrets
         self._clock = clock
         self._sleep = sleep
-        self._client = httpx.Client()
+        self._client: httpx.Client | None = None  # made at the first hand-over
         self._timers: dict[tuple[int, int], threading.Timer] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -290,6 +290,10 @@ class WebhookExecutor:
         body: bytes,
         authorization: str | None,
     ) -> None:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client()
+            client = self._client
         failures: list[str] = []
         for attempt in range(1, options.retries + 1):
             if attempt > 1:
@@ -306,7 +310,7 @@ class WebhookExecutor:
                 **({} if authorization is None else {"Authorization": authorization}),
             }
             try:
-                response = self._client.post(
+                response = client.post(
                     options.url, content=body, headers=headers, timeout=options.timeout_seconds
                 )
             except httpx.HTTPError as error:
@@ -412,7 +416,8 @@ class WebhookExecutor:
             timers, self._timers = list(self._timers.values()), {}
         for timer in timers:
             timer.cancel()
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 def _delivery(job: RetrainJob) -> str:
