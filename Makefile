@@ -40,4 +40,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_report.py
 
 clean:
-	rm -rf $(VENV) .venv-mlflow .mypy_cache .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) .venv-mlflow .feast-site .mypy_cache .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -26,6 +26,8 @@ T0 = 1_700_000_120.0  # 20 s past a 5-minute mark
 CONFIG = {"name": "churn", "task": "classification", "features": {"x": "numeric"}}
 RETRAIN = {"trainer": "tests.retrain.trainers:fit", "min_interval": "1h", "retry_backoff": "10s",
            "max_retries": 2}  # fmt: skip
+# A webhook executor's options are checked with the config: it needs the orchestrator's URL.
+WEBHOOK = {"kind": "webhook", "url": "http://orchestrator.test/jobs"}
 
 
 @dataclass
@@ -160,7 +162,7 @@ def test_after_n_consecutive_detections_and_one_run_at_a_time(
 ) -> None:
     store, engine, clock = setup
     webhook = Scripted("webhook", handoff=Handoff.AWAITING_ARTIFACT)
-    runner = _runner(store, engine, clock, webhook, after_detections=2, executor="webhook")
+    runner = _runner(store, engine, clock, webhook, after_detections=2, executor=WEBHOOK)
     runner.on_alert(_firing(0.61))
     assert store.retrain_runs() == []
     runner.on_alert(_firing(0.58))
@@ -183,7 +185,7 @@ def test_an_artifact_posted_back_is_gated_by_the_local_executor(
     store, engine, clock = setup
     webhook = Scripted("webhook", handoff=Handoff.AWAITING_ARTIFACT)
     local = Scripted("local", [_outcome("rejected", "accuracy 0.70 vs champion 0.71")])
-    runner = _runner(store, engine, clock, webhook, local, executor="webhook")
+    runner = _runner(store, engine, clock, webhook, local, executor=WEBHOOK)
     run = runner.request("churn", {"kind": "manual"})
     assert run.status == "awaiting_artifact"
     done = runner.receive_artifact(run.id, b"model bytes", flavor="sklearn", trusted=False, by="a")
@@ -202,7 +204,7 @@ def test_recovery_requeues_an_interrupted_run_once(
 ) -> None:
     store, engine, clock = setup
     webhook = Scripted("webhook", handoff=Handoff.AWAITING_ARTIFACT)
-    _runner(store, engine, clock, webhook, executor="webhook")
+    _runner(store, engine, clock, webhook, executor=WEBHOOK)
     fields = {"model": "churn", "status": "running", "trigger": {"kind": "manual"},
               "mode": "automatic", "executor": "local", "as_of": T0, "max_attempts": 3,
               "attempts": 1}  # fmt: skip

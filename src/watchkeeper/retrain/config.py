@@ -205,4 +205,8 @@ def _executor(value: Any) -> Mapping[str, Any]:
             f"expected one of {', '.join(EXECUTOR_KINDS)} (or a mapping with that 'kind' and "
             f"the executor's options), got {value!r}",
         )
+    if options["kind"] == "webhook":
+        from watchkeeper.retrain.webhook import WebhookOptions
+
+        WebhookOptions.from_dict(options)  # a bad url or deadline fails at configuration time
     return dict(options)

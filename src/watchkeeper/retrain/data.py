@@ -4,7 +4,9 @@ A window whose labels are still arriving is biased: the labels that come first a
 sample (fast-resolving cases, complaints). So only predictions made at least ``label_delay``
 ago are used, and only those with a label. The most recent share of them (in event time, never
 shuffled across time) is the holdout on which the champion and the candidate are compared; the
-rest is the training data, with optional base data (a frame) appended before it.
+rest is the training data, with optional base data (a frame, a callable or a
+:mod:`~watchkeeper.retrain.sources` source) appended before it; base rows with a ``timestamp`` in
+the holdout's period are dropped, so the gate never scores rows the candidate trained on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 
 from watchkeeper.errors import InputError
 from watchkeeper.ingest.spec import ModelSpec
+from watchkeeper.retrain.sources import TIMESTAMP, BaseRequest, BaseSource
 from watchkeeper.retrain.spec import RetrainSpec
 from watchkeeper.schema import TaskType
 from watchkeeper.store import Store
@@ -57,7 +60,7 @@ def assemble(
     retrain: RetrainSpec,
     *,
     now: float,
-    base: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+    base: pd.DataFrame | Callable[[], pd.DataFrame] | BaseSource | None = None,
 ) -> TrainingData:
     """Labelled, mature events of ``spec``'s model from the store, split in time.
 
@@ -110,7 +113,14 @@ def assemble(
     train, holdout = frame.iloc[:cut], frame.iloc[cut:]
     split_at = float(holdout["timestamp"].iloc[0])
     if base is not None:
-        extra = base() if callable(base) else base
+        if isinstance(base, pd.DataFrame):
+            extra = base
+        elif callable(base):
+            extra = base()
+        else:
+            extra = base.load(BaseRequest(spec.name, features, start, end))
+        if TIMESTAMP in extra.columns:
+            extra = extra[extra[TIMESTAMP] < split_at]
         missing = [name for name in (*features, LABEL) if name not in extra.columns]
         if missing:
             raise InputError(

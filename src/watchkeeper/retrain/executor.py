@@ -32,11 +32,19 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from watchkeeper.retrain.runs import RetrainJob
 
-__all__ = ["Done", "Executor", "Handoff", "JobResult", "LocalProcessExecutor", "run_job"]
+__all__ = [
+    "Done",
+    "Executor",
+    "Handoff",
+    "JobResult",
+    "LocalProcessExecutor",
+    "Resumable",
+    "run_job",
+]
 
 logger = logging.getLogger("watchkeeper.retrain")
 
@@ -87,6 +95,15 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Stop taking jobs and release the executor's resources."""
+        ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """An executor that holds handed-over runs across restarts (the webhook's deadlines)."""
+
+    def resume(self, done: Done) -> int:
+        """At start: take up the runs a previous process handed over; how many."""
         ...
 
 

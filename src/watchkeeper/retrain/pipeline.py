@@ -101,7 +101,7 @@ def retrain(
     model_spec = ModelSpec.from_dict(dict(store.get_model(model).config))
     champion_version, champion = _champion(registry, model)
     try:
-        data = assemble(store, model_spec, spec, now=now, base=base)
+        data = assemble(store, model_spec, spec, now=now, base=spec.base if base is None else base)
     except InputError as error:
         log(f"data: {error}")
         return RetrainRun(model, RunStatus.FAILED, f"data: {error}", trigger, champion_version)

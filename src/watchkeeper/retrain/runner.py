@@ -32,7 +32,7 @@ from croniter import croniter
 
 from watchkeeper.errors import ConfigError, ConflictError, NotFoundError, WatchkeeperError
 from watchkeeper.retrain.config import Mode, RetrainConfig
-from watchkeeper.retrain.executor import Executor, Handoff, JobResult
+from watchkeeper.retrain.executor import Executor, Handoff, JobResult, Resumable
 from watchkeeper.retrain.runs import RetrainJob, RetrainRunRecord, RunStatus, TriggerKind
 from watchkeeper.retrain.triggers import alert_trigger, append_log, describe_trigger, log_line
 from watchkeeper.rollout.controller import ACTIVE_STATES
@@ -490,9 +490,13 @@ class RetrainRunner:
     # -- restarts --------------------------------------------------------------------------
 
     def recover(self) -> list[RetrainRunRecord]:
-        """At start: runs left ``running`` are interrupted; each is queued again once."""
+        """At start: runs left ``running`` are interrupted; each is queued again once. Runs
+        handed to an orchestrator are taken up again by their executor (its deadline)."""
         now = self._clock()
         changed = []
+        for executor in self._executors.values():
+            if isinstance(executor, Resumable):
+                executor.resume(self._done)
         for run in self._store.retrain_runs(statuses=[RunStatus.RUNNING.value]):
             if run.id in self._mine:
                 continue

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from watchkeeper.alerts.model import parse_duration
 from watchkeeper.errors import ConfigError
+from watchkeeper.retrain.sources import CallableSource, FeastSource, FileSource, parse_base
 from watchkeeper.stats.paired import METRICS
 
 __all__ = ["RetrainSpec"]
@@ -30,6 +31,7 @@ _KEYS: Final = (
     "min_rows",
     "min_class_share",
     "params",
+    "base",
 )
 
 
@@ -44,6 +46,7 @@ class RetrainSpec:
     ``holdout_fraction`` of them (in time) is the holdout both models are scored on. The
     candidate passes when it beats the champion on ``metric`` by at least ``margin`` (in the
     metric's units; for errors, a reduction) **and** the paired test gives ``p < alpha``.
+    ``base`` is optional base data added to the training rows (:mod:`~watchkeeper.retrain.sources`).
     """
 
     trainer: str
@@ -56,6 +59,7 @@ class RetrainSpec:
     min_rows: int = 500
     min_class_share: float = 0.02
     params: Mapping[str, Any] | None = None
+    base: FileSource | CallableSource | FeastSource | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.trainer, str) or self.trainer.count(":") != 1:
@@ -113,6 +117,7 @@ class RetrainSpec:
             min_rows=int(_number(data, "min_rows", 500)),
             min_class_share=_number(data, "min_class_share", 0.02),
             params=dict(params) if params is not None else None,
+            base=parse_base(data["base"]) if data.get("base") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +133,7 @@ class RetrainSpec:
             "min_rows": self.min_rows,
             "min_class_share": self.min_class_share,
             "params": dict(self.params) if self.params is not None else None,
+            "base": None if self.base is None else self.base.to_dict(),
         }
 
 

@@ -199,10 +199,12 @@ def _rollouts(state: AppState) -> RolloutController:
 
 def _retrain(state: AppState) -> RetrainRunner:
     """Retraining runs: the local worker process (when the database is one another process
-    can open), canaries through the rollout controller, failures alerted through the engine."""
+    can open), the webhook executor, canaries through the rollout controller, failures
+    alerted through the engine."""
     from watchkeeper.retrain.alerting import EngineFailureAlerts
     from watchkeeper.retrain.executor import Executor, LocalProcessExecutor
     from watchkeeper.retrain.runner import RetrainRunner
+    from watchkeeper.retrain.webhook import WebhookExecutor
 
     url = state.store.engine.url
     executors: dict[str, Executor] = {}
@@ -210,6 +212,10 @@ def _retrain(state: AppState) -> RetrainRunner:
         executors["local"] = LocalProcessExecutor(
             url.render_as_string(hide_password=False), state.settings.artifact_location
         )
+    # Jobs handed to an orchestrator post their artifact back to this server's external URL.
+    executors["webhook"] = WebhookExecutor(
+        callback_base=state.settings.external_url, store=state.store
+    )
     return RetrainRunner(
         store=state.store,
         registry=state.model_registry,
