@@ -30,6 +30,7 @@ test-services:
 	scripts/prometheus.sh install
 	scripts/postgres.sh start >/dev/null
 	PYTHON=$(PYTHON) scripts/mlflow.sh install >/dev/null
+	PYTHON=$(BIN)/python scripts/feast.sh install >/dev/null
 
 pytest: install test-services
 	$(BIN)/pytest -n 2 --timeout=600 -q

@@ -206,7 +206,8 @@ def _feast() -> ModuleType:
             capture_output=True,
             text=True,
         ).stdout.strip()
-        sys.path.insert(0, site)
+        # After the venv's own packages, so Feast's helpers never shadow them.
+        sys.path.append(site)
         return importlib.import_module("feast")
 
 
