@@ -4,6 +4,7 @@ of pasted and stored rules over the simulation's windows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from tests.rollout.sim import MINUTE, MODEL, T0, Behaviour, Simulation
+from tests.store.backends import backend_url
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.dashboard import backtest, ops_views
 from watchkeeper.errors import ConfigError, ConflictError, NotFoundError
@@ -58,10 +60,16 @@ def aborted(store: Store) -> Simulation:
     return sim
 
 
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with backend_url(request.param, tmp_path) as url, Store.open(url) as opened:
+        yield opened
+
+
 def test_the_registry_page_shows_versions_lineage_and_every_alias_move(
-    store: Store, tmp_path: Path
+    any_store: Store, tmp_path: Path
 ) -> None:
-    registry = Registry(store, ArtifactStore(tmp_path / "artifacts"))
+    registry = Registry(any_store, ArtifactStore(tmp_path / "artifacts"))
     lineage = {"retrain.champion_version": 1, "retrain.data_start": T0, "team": "risk"}
     for metrics, tags in (({"auc": 0.81}, {}), ({"auc": 0.84}, lineage)):
         registry.register("demand", _linear(), metrics=metrics, tags=tags,
