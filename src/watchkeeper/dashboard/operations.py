@@ -103,7 +103,8 @@ def add_routes(router: APIRouter) -> None:
             move = registry_.rollback(
                 model, alias, moved_by=who.name, reason=form.get("reason", "").strip()
             )
-            return f"{model}@{alias} rolled back from v{move.from_version} to v{move.to_version}"
+            before = "unset" if move.from_version is None else f"v{move.from_version}"
+            return f"{model}@{alias} rolled back from {before} to v{move.to_version}"
 
         return await _post(request, f"/models/{quote(model)}/versions", act)
 

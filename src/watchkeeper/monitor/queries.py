@@ -283,7 +283,7 @@ class Queries:
     def window_samples(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
         """The windows (smallest size) starting in ``[start, end)`` as the alerting engine
         reads them: ``{"model", "start", "end", "samples"}`` each (as :meth:`changed_windows`),
-        oldest first; a backtest evaluates rules over them."""
+        oldest first, an open window as it is so far; a backtest evaluates rules over them."""
         state = self._shared.model(model)
         size = state.spec.windows[0]
         found = self._collect(state, size, size.start(start), end, None, None)
