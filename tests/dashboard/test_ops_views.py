@@ -248,3 +248,16 @@ def test_a_backtest_with_the_stored_rules_and_its_limits(
             backtest._ONE_AT_A_TIME.release()
     finally:
         alerting.close()
+
+
+def test_the_backtest_reads_the_windows_the_live_engine_reads(aborted: Simulation) -> None:
+    """The samples of every closed window are those the live engine got from the feed."""
+    monitor, now = aborted.monitor, aborted.clock.now
+    live = {(w["start"], w["end"]): w["samples"] for w in monitor.changed_windows()}
+    read = {
+        (w["start"], w["end"]): w["samples"]
+        for w in monitor.window_samples(MODEL, start=T0, end=now)
+        if w["end"] <= now
+    }
+    assert len(read) >= 8
+    assert read == live
