@@ -723,3 +723,37 @@ def test_a_batch_encoded_for_the_other_backend_is_refused(store: Store, model_id
         store.insert_encoded(model_id, other.encode_events([event("a")]))
     assert raised.value.backend == store.backend
     assert store.count_events(model_id) == 0
+
+
+# ---------------------------------------------------------------- retraining runs
+
+
+def test_retrain_runs_one_active_per_model_min_interval_and_guarded_updates(store: Store) -> None:
+    store.create_model("churn", CONFIG)
+    base = {"model": "churn", "status": "queued", "trigger": {"kind": "manual"},
+            "mode": "automatic", "executor": "local", "as_of": T0, "max_attempts": 3}  # fmt: skip
+    run = store.create_retrain_run(base, min_interval=3600, now=T0)
+    assert (run.status, run.attempts, run.next_attempt_at, run.gate) == ("queued", 0, T0, None)
+    with pytest.raises(ConflictError, match="already has retraining run"):
+        store.create_retrain_run(base, now=T0 + 1)
+    running = store.update_retrain_run(run, {"status": "running", "attempts": 1}, now=T0 + 2)
+    with pytest.raises(ConflictError, match="changed while"):
+        store.update_retrain_run(run, {"status": "failed"}, now=T0 + 3)
+    done = store.update_retrain_run(
+        running,
+        {"status": "rejected", "gate": {"p_value": 0.4, "test": "mcnemar"}, "log": "a\nb",
+         "data": {"train_rows": 10}, "artifact": {"sha256": "ab", "flavor": "sklearn"}},
+        now=T0 + 4,
+    )  # fmt: skip
+    assert store.retrain_run(run.id) == done
+    assert done.to_dict()["gate"] == {"p_value": 0.4, "test": "mcnemar"}
+    with pytest.raises(ConflictError, match="min_interval"):
+        store.create_retrain_run(base, min_interval=3600, now=T0 + 100)
+    later = store.create_retrain_run(base, min_interval=3600, now=T0 + 3600)
+    assert [r.id for r in store.retrain_runs(model="churn")] == [run.id, later.id]
+    assert [r.id for r in store.retrain_runs(statuses=["queued"])] == [later.id]
+    assert [r.id for r in store.retrain_runs(limit=1)] == [later.id]
+    with pytest.raises(NotFoundError):
+        store.retrain_run(later.id + 1)
+    with pytest.raises(ValueError, match="mutable"):
+        store.update_retrain_run(later, {"model": "other"})

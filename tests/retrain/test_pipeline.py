@@ -159,3 +159,39 @@ def test_spec_errors_name_the_key() -> None:
         spec(label_delay="soon")
     with pytest.raises(ConfigError, match=r"retrain\.trainer: required"):
         RetrainSpec.from_dict({})
+
+
+def test_an_artifact_trained_elsewhere_is_gated_and_a_run_registers_once(
+    loop: tuple[Store, Registry], rainfall: pd.DataFrame
+) -> None:
+    from watchkeeper.registry.flavors import dump_object
+
+    store, registry = loop
+    now = T0 + len(rainfall) * STEP
+    recent = rainfall.iloc[-4000:-2880]
+    candidate = HistGradientBoostingClassifier(max_iter=100, random_state=0)
+    candidate.fit(recent[FEATURES], recent["rain"])
+    flavor, raw = dump_object(candidate)
+    artifact = {"sha256": registry.artifacts.put(raw), "flavor": flavor, "trusted": True}
+    lines: list[str] = []
+    first = retrain(
+        store, registry, "rainfall", spec(), now=now, trigger={"kind": "manual"},
+        run_id=7, artifact=artifact, log=lines.append,
+    )  # fmt: skip
+    assert first.status is RunStatus.REGISTERED, first.reason
+    assert any("the artifact posted back" in line for line in lines)
+    assert registry.version("rainfall", first.version or 0).tags["retrain.run_id"] == 7
+    # The same run again (a restart interrupted it after registering): no second version.
+    again = retrain(
+        store, registry, "rainfall", spec(), now=now, trigger={"kind": "manual"},
+        run_id=7, artifact=artifact,
+    )  # fmt: skip
+    assert again.version == first.version
+    assert [v.version for v in registry.versions("rainfall")] == [1, 2]
+    # An artifact that does not load fails the run, naming it.
+    broken = {"sha256": registry.artifacts.put(b"not a model"), "flavor": "sklearn"}
+    failed = retrain(
+        store, registry, "rainfall", spec(), now=now, trigger={"kind": "manual"}, artifact=broken
+    )
+    assert failed.status is RunStatus.FAILED
+    assert failed.reason.startswith("candidate:")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -18,3 +20,9 @@ def fit(frame: pd.DataFrame, context: TrainingContext) -> HistGradientBoostingCl
 def broken(frame: pd.DataFrame, context: TrainingContext) -> None:
     """A training function that fails."""
     raise RuntimeError(f"out of memory on {len(frame)} rows")
+
+
+def slow(frame: pd.DataFrame, context: TrainingContext) -> HistGradientBoostingClassifier:
+    """:func:`fit`, after ``params["sleep"]`` seconds (a run long enough to be interrupted)."""
+    time.sleep(float(context.params.get("sleep", 10.0)))
+    return fit(frame, context)

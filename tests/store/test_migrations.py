@@ -19,7 +19,7 @@ from watchkeeper.store import Store
 from watchkeeper.store.store import MIGRATIONS_DIR
 from watchkeeper.store.tables import ALERT_TABLES, metadata
 
-HEAD = "0009"
+HEAD = "0010"
 
 
 def test_single_head() -> None:

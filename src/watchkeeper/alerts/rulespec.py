@@ -35,7 +35,7 @@ RESERVED_LABELS = frozenset({"alertname", "severity"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIGNAL = re.compile(r"^[A-Za-z_*][A-Za-z0-9_.*-]*$")
 #: Actions a rule may take when one of its alerts starts firing.
-ACTIONS: Final = ("rollback",)
+ACTIONS: Final = ("rollback", "retrain")
 _SPEC_KEYS = frozenset(
     {
         "name",
@@ -93,7 +93,8 @@ class RuleSpec:
     keep_firing_for: float = 0.0
     min_labels: int | None = None
     # What watchkeeper does when an alert of the rule starts firing, besides notifying:
-    # ``rollback`` moves the model's ``champion`` alias back (docs/alerts.md, "Actions").
+    # ``rollback`` moves the model's ``champion`` alias back, ``retrain`` starts a retraining
+    # run of the model (docs/alerts.md, "Actions").
     action: str | None = None
     severity: Severity = Severity.WARNING
     labels: Mapping[str, str] = field(default_factory=dict)

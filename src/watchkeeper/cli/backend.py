@@ -28,6 +28,11 @@ from watchkeeper.cli.registry_backend import (
     RegistryDatabaseCalls,
     RegistryServerCalls,
 )
+from watchkeeper.cli.retrain_backend import (
+    RetrainCalls,
+    RetrainDatabaseCalls,
+    RetrainServerCalls,
+)
 from watchkeeper.errors import ConfigError, InputError, WatchkeeperError
 
 if TYPE_CHECKING:
@@ -96,7 +101,7 @@ def _exit_code(error: WatchkeeperError) -> int:
     return EXIT_USAGE if isinstance(error, ConfigError | InputError) else EXIT_SERVER
 
 
-class Backend(RegistryCalls, Protocol):
+class Backend(RegistryCalls, RetrainCalls, Protocol):
     """The operations of the CLI; each answers the JSON document of the matching API route
     (the model registry's are in :mod:`watchkeeper.cli.registry_backend`)."""
 
@@ -134,7 +139,7 @@ class Backend(RegistryCalls, Protocol):
     ) -> dict[str, Any]: ...
 
 
-class ServerBackend(RegistryServerCalls):
+class ServerBackend(RegistryServerCalls, RetrainServerCalls):
     """The CLI's operations over the HTTP API of the server at ``url``."""
 
     def __init__(self, url: str, token: str | None) -> None:
@@ -283,7 +288,7 @@ def _refused(method: str, path: str, response: httpx.Response) -> NoReturn:
     fail(f"{method} {path} answered {status}: {message}", code)
 
 
-class DatabaseBackend(RegistryDatabaseCalls):
+class DatabaseBackend(RegistryDatabaseCalls, RetrainDatabaseCalls):
     """The CLI's operations on the database itself, through the functions the routes call.
 
     A server running on the same database sees every change at once: models are read from
@@ -349,7 +354,8 @@ class DatabaseBackend(RegistryDatabaseCalls):
         return self._rollouts
 
     def close(self) -> None:
-        """Close the serving log, the alerting engine and the store."""
+        """Close the retraining worker, the serving log, the alerting engine and the store."""
+        self.close_retrain()
         if self._serving is not None:
             self._serving.close()
         if self._alerting is not None:

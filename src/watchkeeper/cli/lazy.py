@@ -52,6 +52,10 @@ LAZY_COMMANDS: Final = {
         "watchkeeper.cli.rollout",
         "Progressive rollouts of a candidate version (on the database, or a server with --url).",
     ),
+    "retrain": (
+        "watchkeeper.cli.retrain",
+        "Retraining runs: start, list, show, approve (on the database, or a server with --url).",
+    ),
     "replay": (
         "watchkeeper.cli.replay",
         "Replay historical events through the live path (windows, signals, labels, rules) in "

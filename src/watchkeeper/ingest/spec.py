@@ -124,6 +124,7 @@ _KNOWN_KEYS = frozenset(
         "profile_retention_days",
         "quality",
         "outcomes",
+        "retrain",
     }
 )
 
@@ -241,6 +242,9 @@ class ModelSpec:
     outcomes:
         Outcome name → :class:`OutcomeKind` (at most :data:`MAX_OUTCOMES`); names have 1 to 64
         letters, digits or ``_`` and do not start with a digit.
+    retrain:
+        How the model is retrained and when (``None``: never); the mapping is validated as a
+        :class:`~watchkeeper.retrain.config.RetrainConfig` (docs/retraining.md).
 
     Example
     -------
@@ -263,9 +267,15 @@ class ModelSpec:
     profile_retention_days: int = 400
     quality: QualityThresholds = _DEFAULT_QUALITY
     outcomes: Mapping[str, OutcomeKind] = field(default_factory=dict)
+    retrain: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
+        if self.retrain is not None:
+            # Imported here: the retraining package builds on this module.
+            from watchkeeper.retrain.config import RetrainConfig
+
+            RetrainConfig.from_dict(self.retrain)
         try:
             object.__setattr__(self, "task", TaskType(self.task))
         except ValueError:
@@ -408,6 +418,7 @@ class ModelSpec:
             profile_retention_days=data.get("profile_retention_days", 400),
             quality=QualityThresholds.from_config(data.get("quality")),
             outcomes=data.get("outcomes", {}),
+            retrain=data.get("retrain"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -426,4 +437,5 @@ class ModelSpec:
             "profile_retention_days": self.profile_retention_days,
             "quality": self.quality.to_config(),
             "outcomes": {name: kind.value for name, kind in self.outcomes.items()},
+            **({} if self.retrain is None else {"retrain": dict(self.retrain)}),
         }

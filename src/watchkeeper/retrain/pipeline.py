@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +23,17 @@ import numpy as np
 import pandas as pd
 
 from watchkeeper.entrypoints import load_entry_point
-from watchkeeper.errors import InputError, NotFoundError
+from watchkeeper.errors import InputError, NotFoundError, WatchkeeperError
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.registry import Registry
 from watchkeeper.registry.flavors import LoadedModel, dump_object, flavor_from_path, load_model
 from watchkeeper.retrain.data import LABEL, TrainingData, assemble
+from watchkeeper.retrain.runs import RunStatus
 from watchkeeper.retrain.spec import RetrainSpec
 from watchkeeper.stats.paired import PairedComparison, compare_paired
 from watchkeeper.store import Store
 
 __all__ = ["RetrainRun", "RunStatus", "TrainingContext", "gate", "retrain"]
-
-
-class RunStatus(StrEnum):
-    """How a run ended."""
-
-    REGISTERED = "registered"  # the candidate passed the gate and is a new version
-    REJECTED = "rejected"  # the candidate trained but did not pass the gate
-    FAILED = "failed"  # data checks, training or scoring failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,36 +86,70 @@ def retrain(
     trigger: Mapping[str, Any],
     base: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     registered_by: str = "retraining",
+    run_id: int | None = None,
+    artifact: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] = lambda line: None,
 ) -> RetrainRun:
-    """Run the pipeline once for ``model`` (see the module docstring)."""
+    """Run the pipeline once for ``model`` (see the module docstring).
+
+    ``run_id`` (a stored run's) makes registration idempotent: a version already registered
+    by that run (tag ``retrain.run_id``; the run was interrupted after registering) is the
+    outcome instead of a second one. ``artifact`` (``sha256`` in the registry's artifact
+    store, ``flavor``, ``trusted``) is a candidate trained elsewhere: it is gated and
+    registered without calling the trainer. ``log`` receives one line per step.
+    """
     model_spec = ModelSpec.from_dict(dict(store.get_model(model).config))
     champion_version, champion = _champion(registry, model)
     try:
         data = assemble(store, model_spec, spec, now=now, base=base)
     except InputError as error:
+        log(f"data: {error}")
         return RetrainRun(model, RunStatus.FAILED, f"data: {error}", trigger, champion_version)
-    trainer = load_entry_point(spec.trainer, key="retrain.trainer", what="a function")
-    context = TrainingContext(
-        model=model,
-        champion_version=champion_version,
-        start=data.start,
-        end=data.end,
-        features=data.features,
-        label=LABEL,
-        params=dict(spec.params or {}),
+    summary = data.summary()
+    log(
+        f"data: {summary['train_rows']} training and {summary['holdout_rows']} holdout rows "
+        f"with mature labels, predicted in [{data.start:.0f}, {data.end:.0f}); "
+        f"classes {summary['label_share']}"
     )
-    try:
-        candidate_object = trainer(data.train, context)
-    except Exception as error:  # the user's code: any failure is the run's, reported
-        return RetrainRun(
-            model,
-            RunStatus.FAILED,
-            f"training: {type(error).__name__}: {error}",
-            trigger,
-            champion_version,
-            data=data.summary(),
+    candidate_object: object
+    trusted = True
+    if artifact is not None:
+        raw = registry.artifacts.get(str(artifact["sha256"]))
+        candidate_object = raw
+        trusted = bool(artifact.get("trusted", False))
+        log(f"candidate: the artifact posted back ({artifact['flavor']}, {len(raw)} bytes)")
+    else:
+        trainer = load_entry_point(spec.trainer, key="retrain.trainer", what="a function")
+        context = TrainingContext(
+            model=model,
+            champion_version=champion_version,
+            start=data.start,
+            end=data.end,
+            features=data.features,
+            label=LABEL,
+            params=dict(spec.params or {}),
         )
-    candidate = _loaded(candidate_object, data)
+        log(f"training: {spec.trainer} on {len(data.train)} rows")
+        try:
+            candidate_object = trainer(data.train, context)
+        except Exception as error:  # the user's code: any failure is the run's, reported
+            log(f"training failed: {type(error).__name__}: {error}")
+            return RetrainRun(
+                model,
+                RunStatus.FAILED,
+                f"training: {type(error).__name__}: {error}",
+                trigger,
+                champion_version,
+                data=summary,
+            )
+    flavor = None if artifact is None else str(artifact["flavor"])
+    try:
+        candidate = _loaded(candidate_object, data, flavor=flavor, trust=trusted)
+    except WatchkeeperError as error:
+        log(f"candidate: {error}")
+        return RetrainRun(
+            model, RunStatus.FAILED, f"candidate: {error}", trigger, champion_version, data=summary
+        )
     result = gate(data, champion, candidate, spec)
     lineage = {
         "retrain.trigger": dict(trigger),
@@ -133,6 +159,7 @@ def retrain(
         "retrain.champion_version": champion_version,
     }
     passed, reason = _verdict(result, spec)
+    log(f"gate: {'passed' if passed else 'failed'}: {reason}")
     if not passed:
         return RetrainRun(
             model,
@@ -141,19 +168,27 @@ def retrain(
             trigger,
             champion_version,
             gate=result,
-            data=data.summary(),
+            data=summary,
         )
-    record = registry.register(
-        model,
-        candidate_object,
-        description=f"retrained on {data.summary()['train_rows']} rows: {reason}",
-        metrics={f"holdout_{result.metric}": result.candidate, "gate_p_value": result.p_value},
-        params=dict(spec.params or {}),
-        tags={**lineage, "retrain.gate": result.to_dict()},
-        reference=data.train[list(data.features)],
-        trust=True,
-        registered_by=registered_by,
-    )
+    if run_id is not None:
+        lineage["retrain.run_id"] = run_id
+    record = _registered_by_run(registry, model, run_id)
+    if record is None:
+        record = registry.register(
+            model,
+            candidate_object,
+            flavor=flavor,
+            description=f"retrained on {summary['train_rows']} rows: {reason}",
+            metrics={f"holdout_{result.metric}": result.candidate, "gate_p_value": result.p_value},
+            params=dict(spec.params or {}),
+            tags={**lineage, "retrain.gate": result.to_dict()},
+            reference=data.train[list(data.features)],
+            trust=trusted,
+            registered_by=registered_by,
+        )
+        log(f"registered: version {record.version}")
+    else:
+        log(f"registered already (before an interruption): version {record.version}")
     return RetrainRun(
         model,
         RunStatus.REGISTERED,
@@ -162,7 +197,7 @@ def retrain(
         champion_version,
         version=record.version,
         gate=result,
-        data=data.summary(),
+        data=summary,
     )
 
 
@@ -209,6 +244,16 @@ def _verdict(result: PairedComparison, spec: RetrainSpec) -> tuple[bool, str]:
     )
 
 
+def _registered_by_run(registry: Registry, model: str, run_id: int | None) -> Any:
+    """The version run ``run_id`` registered already, if any."""
+    if run_id is None:
+        return None
+    for version in registry.versions(model):
+        if version.tags.get("retrain.run_id") == run_id:
+            return version
+    return None
+
+
 def _champion(registry: Registry, model: str) -> tuple[int | None, LoadedModel | None]:
     try:
         record = registry.resolve(f"{model}@champion")
@@ -217,18 +262,29 @@ def _champion(registry: Registry, model: str) -> tuple[int | None, LoadedModel |
     return record.version, registry.load(record)
 
 
-def _loaded(candidate: object, data: TrainingData) -> LoadedModel:
-    """The trained object (or artifact path) as the registry would load it, before storing it:
-    a candidate whose artifact does not load fails here, not after registration."""
-    if isinstance(candidate, str | Path):
+def _loaded(
+    candidate: object, data: TrainingData, *, flavor: str | None, trust: bool
+) -> LoadedModel:
+    """The trained object (or artifact path, or posted artifact bytes of ``flavor``) as the
+    registry would load it, before storing it: a candidate whose artifact does not load fails
+    here, not after registration."""
+    if isinstance(candidate, bytes):
+        raw, found = candidate, flavor_from_path("artifact", flavor)
+    elif isinstance(candidate, str | Path):
         raw = Path(candidate).read_bytes()
-        flavor = flavor_from_path(Path(candidate))
+        found = flavor_from_path(Path(candidate))
     else:
-        flavor, raw = dump_object(candidate)
-    # The artifact comes from the model's own training function, run in this process: loading
-    # it runs nothing that did not already run, so it is trusted (skops' default list does not
-    # cover every scikit-learn type, e.g. gradient boosting's tree predictors).
-    return load_model(flavor, raw, trust=True, features=data.features)
+        found, raw = dump_object(candidate)
+    # An artifact the model's own training function returned, in this process, is trusted:
+    # loading it runs nothing that did not already run (skops' default list does not cover
+    # every scikit-learn type, e.g. gradient boosting's tree predictors). A posted artifact is
+    # trusted only when its uploader said so.
+    try:
+        return load_model(found, raw, trust=trust, features=data.features)
+    except WatchkeeperError:
+        raise
+    except Exception as error:  # the runtimes raise their own types
+        raise InputError(f"the artifact does not load as {found}: {error}") from None
 
 
 def _scores(model: LoadedModel, frame: pd.DataFrame, metric: str, data: TrainingData) -> Any:

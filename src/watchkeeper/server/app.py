@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from watchkeeper.monitor.outcome import IngestOutcome
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
+    from watchkeeper.retrain.runner import RetrainRunner
     from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.serving import Serving
 
@@ -110,6 +111,9 @@ def create_app(
 
         # Rules with `action: rollback` move the champion back when they start firing.
         alerting.on_action("rollback", champion_guard(model_registry))
+        state.retrain = _retrain(state)
+        # Rules with `action: retrain` start a retraining run of the model.
+        alerting.on_action("retrain", state.retrain.on_alert)
     except BaseException:
         if owns_store:
             store.close()
@@ -185,6 +189,29 @@ def _rollouts(state: AppState) -> RolloutController:
         clock=state.clock,
         alerts=EngineAlerts(state.alerting, samples=state.service.latest_samples),
         registry=state.registry,
+    )
+
+
+def _retrain(state: AppState) -> RetrainRunner:
+    """Retraining runs: the local worker process (when the database is one another process
+    can open), canaries through the rollout controller, failures alerted through the engine."""
+    from watchkeeper.retrain.alerting import EngineFailureAlerts
+    from watchkeeper.retrain.executor import Executor, LocalProcessExecutor
+    from watchkeeper.retrain.runner import RetrainRunner
+
+    url = state.store.engine.url
+    executors: dict[str, Executor] = {}
+    if url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"):
+        executors["local"] = LocalProcessExecutor(
+            url.render_as_string(hide_password=False), state.settings.artifact_location
+        )
+    return RetrainRunner(
+        store=state.store,
+        registry=state.model_registry,
+        executors=executors,
+        rollouts=state.rollouts,
+        alerts=EngineFailureAlerts(state.alerting, samples=state.service.latest_samples),
+        clock=state.clock,
     )
 
 

@@ -4,11 +4,13 @@ The app serves at once: /healthz answers while the monitor recovers its open win
 background (from the latest checkpoint and the rows stored after it), /readyz answers 503 with
 the progress, and :class:`RefuseWhileRecovering` answers 503 with ``Retry-After`` to the routes
 that need the monitor. Once recovered, the alerting engine starts (evaluating every window that
-closed or changed — late events, labels, feedback — in event time) and one background task
-closes due windows every ``window_check_seconds``, checkpoints the open windows every
-``checkpoint_seconds`` and applies retention every ``retention_check_seconds`` (each is off when
-set to 0). On shutdown the task is cancelled (a recovery in progress is interrupted), the monitor
-checkpoints its open windows, and a store the app opened itself is closed.
+closed or changed — late events, labels, feedback — in event time), retraining runs a previous
+process left running are requeued, and one background task closes due windows every
+``window_check_seconds`` (advancing rollouts and retraining runs on the same schedule),
+checkpoints the open windows every ``checkpoint_seconds`` and applies retention every
+``retention_check_seconds`` (each is off when set to 0). On shutdown the task is cancelled (a
+recovery in progress is interrupted), the monitor checkpoints its open windows, the retraining
+worker stops, and a store the app opened itself is closed.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ async def maintain(state: AppState) -> None:
         # Rollouts advance on the windows' schedule; each look waits for its own interval.
         every["rollouts"] = every["closing windows"]
         work["rollouts"] = state.rollouts.tick
+    if state.retrain is not None:
+        # Scheduled runs come due and queued runs (retries) start on the windows' schedule.
+        every["retraining"] = every["closing windows"]
+        work["retraining"] = state.retrain.tick
     if all(math.isinf(seconds) for seconds in every.values()):
         return
     loop = asyncio.get_running_loop()
@@ -125,6 +131,9 @@ async def recover(state: AppState) -> None:
             return
         if state.stopping:
             return
+        if state.retrain is not None:
+            # Runs a previous process left running are interrupted: queued again, once.
+            await _upkeep("retraining recovery", state.retrain.recover)
         state.started = True
         # Everything loaded so far (modules, the app, recovered windows) lives as long as the
         # process. Frozen, it is no longer rescanned by every full collection: ingest allocates
@@ -172,6 +181,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             if state.workers is not None:
                 await run_in_threadpool(state.workers.close)
             await run_in_threadpool(state.alerting.close)
+            if state.retrain is not None:
+                await run_in_threadpool(state.retrain.close)
         finally:
             if owns_store:
                 state.store.close()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 __all__ = [
     "ERROR_DESCRIPTIONS",
     "MODEL_CONFIG_SCHEMA_FILE",
+    "ApproveRequest",
     "ErrorBody",
     "Event",
     "EventBatch",
@@ -35,6 +36,7 @@ __all__ = [
     "Outcome",
     "OutcomeBatch",
     "QualityConfig",
+    "RetrainRequest",
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
@@ -102,6 +104,17 @@ class ModelConfig(_Strict):
         ),
         examples=[{"click": "binary", "revenue": "numeric"}],
         json_schema_extra={"additionalProperties": False},
+    )
+    retrain: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "How the model is retrained and when (docs/retraining.md): `trainer` "
+            "('package.module:function'), data (`lookback`, `label_delay`, `min_rows`…), the "
+            "gate (`metric`, `margin`, `alpha`), triggers (`schedule`, a cron expression; "
+            "`min_interval`; `after_detections`), `max_retries`, `retry_backoff`, `mode` "
+            "('automatic' or 'manual'), `canary` and `executor`."
+        ),
+        examples=[{"trainer": "mypkg.train:fit", "label_delay": "1d", "mode": "manual"}],
     )
 
 
@@ -579,6 +592,22 @@ def json_body(model: type[BaseModel], *extra: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+class RetrainRequest(_Strict):
+    """``POST /v1/models/{name}/retrain``: why (recorded in the run's trigger), and the time
+    the data are assembled at (default now; never later)."""
+
+    reason: str = Field(default="", max_length=1000)
+    as_of: float | None = Field(
+        default=None, description="Epoch seconds: the 'now' of the run's data (default: now)."
+    )
+
+
+class ApproveRequest(_Strict):
+    """``POST /v1/retrain/runs/{id}/approve``: an optional note for the run's log."""
+
+    reason: str = Field(default="", max_length=1000)
+
+
 DOCUMENTED_MODELS: tuple[type[BaseModel], ...] = (
     ModelConfig,
     EventBatch,
@@ -588,4 +617,6 @@ DOCUMENTED_MODELS: tuple[type[BaseModel], ...] = (
     TokenCreate,
     SilenceRequest,
     ErrorBody,
+    RetrainRequest,
+    ApproveRequest,
 )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from watchkeeper.alerts.engine import AlertingEngine
     from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
+    from watchkeeper.retrain.runner import RetrainRunner
     from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.server.workers import IngestWorkers
     from watchkeeper.serving import Serving
@@ -48,6 +49,8 @@ class AppState:
     serving: Serving | None = None
     # Rollouts of candidate versions, ticked with the windows (watchkeeper.rollout).
     rollouts: RolloutController | None = None
+    # Retraining runs: triggers, the worker process, hand-off to rollouts (watchkeeper.retrain).
+    retrain: RetrainRunner | None = None
     workers: IngestWorkers | None = None
     ingest_limiter: CapacityLimiter | None = None
     clock: Callable[[], float] = time.time

@@ -16,6 +16,7 @@ transactions, migrations, the backend's event writer):
 - ``tokens.py``: API tokens
 - ``registry.py``: model registry versions, aliases and alias moves
 - ``rollouts.py``: rollouts, their analysis measurements and their history
+- ``retrain_runs.py``: retraining runs
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from watchkeeper.store.labels import LabelStore
 from watchkeeper.store.models import ModelStore
 from watchkeeper.store.outcomes import OutcomeStore
 from watchkeeper.store.registry import RegistryStore
+from watchkeeper.store.retrain_runs import RetrainRunStore
 from watchkeeper.store.rollouts import RolloutStore
 from watchkeeper.store.serving import ServingStore
 from watchkeeper.store.tokens import TokenStore
@@ -45,9 +47,10 @@ class Store(
     RegistryStore,
     RolloutStore,
     ServingStore,
+    RetrainRunStore,
 ):
     """Models, versions, profiles, events, labels, feedback, outcomes, window profiles, API
-    tokens, registry versions, serving routes and rollouts.
+    tokens, registry versions, serving routes, rollouts and retraining runs.
 
     ``url`` is a SQLAlchemy URL or a plain path (a SQLite file): ``sqlite:///watchkeeper.db``,
     ``sqlite:///:memory:``, ``postgresql://user@host:5432/db`` (psycopg 3 is used for plain

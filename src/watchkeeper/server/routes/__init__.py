@@ -9,6 +9,7 @@ from watchkeeper.server.routes import (
     ingest,
     models,
     registry,
+    retrain,
     rollouts,
     serving,
     signals,
@@ -25,5 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     signals.router,
     serving.router,
     rollouts.router,
+    retrain.router,
     tokens.router,
 )
