@@ -24,6 +24,7 @@ from tests.browser import chromium
 from tests.dashboard.test_browser import Console, _charts_drawn, _shot
 from tests.rollout.sim import MINUTE, Behaviour, Clock, Simulation
 from tests.server.conftest import ADMIN_TOKEN, ServerProcess
+from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.registry import ArtifactStore, Registry
 from watchkeeper.store import Store
 
@@ -31,6 +32,14 @@ SIM = "churn"
 REGISTRY = "demand"
 # Two days ago at midnight: recent enough that no retention removes the simulation's data.
 START = (time.time() // 86_400 - 2) * 86_400
+
+
+DEMAND = {
+    "name": REGISTRY,
+    "task": "regression",
+    "features": {"x1": "numeric", "x2": "numeric"},
+    "retrain": {"trainer": "tests.retrain.trainers:fit", "mode": "manual", "margin": 0.01},
+}
 
 
 def _linear(slope: float) -> LinearRegression:
@@ -73,12 +82,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         )
         sim.run(record.id, minutes=40)
         assert store.rollout(record.id).state == "aborted"
+        # The registry model is monitored with a retraining config that waits for approval.
+        sim.monitor.register_model(ModelSpec.from_dict(DEMAND))
         sim.monitor.close()
         registry = Registry(store, ArtifactStore(root / "artifacts"))
         registry.register(REGISTRY, _linear(1.0), metrics={"r2": 0.91}, registered_by="ana")
         registry.register(REGISTRY, _linear(1.1), metrics={"r2": 0.93}, registered_by="ana")
         registry.set_alias(REGISTRY, "champion", 1, moved_by="ana", reason="first")
         registry.set_alias(REGISTRY, "champion", 2, moved_by="ana", reason="better r2")
+        gate = {"metric": "r2", "test": "paired bootstrap", "rows": 400, "champion": 0.91,
+                "candidate": 0.93, "improvement": 0.02, "p_value": 0.003,
+                "interval": [0.008, 0.031]}  # fmt: skip
+        store.create_retrain_run(
+            {"model": REGISTRY, "status": "awaiting_approval", "mode": "manual",
+             "executor": "local", "as_of": START, "max_attempts": 3, "version": 2,
+             "champion_version": 1, "gate": gate, "started_at": START, "finished_at": START + 42,
+             "trigger": {"kind": "alert", "alert": "AccuracyDecay"}},
+            now=START,
+        )  # fmt: skip
     process = ServerProcess(
         db=url,
         log=root / "server.log",
@@ -240,6 +261,51 @@ def test_an_alias_is_rolled_back_through_the_registry_page(
     assert history["history"][0]["moved_by"] == "admin"
 
 
+def test_a_retraining_run_is_approved_through_the_runs_page(
+    browser: Browser, server: ServerProcess
+) -> None:
+    with server.client() as admin:
+        # One rollout of a model at a time: end the one the fixture started, if still running.
+        for rollout in admin.get("/v1/rollouts", params={"model": REGISTRY}).json()["rollouts"]:
+            if rollout["state"] in ("progressing", "paused"):
+                admin.post(f"/v1/rollouts/{rollout['id']}/abort", json={"reason": "make room"})
+        (run,) = admin.get("/v1/retrain/runs", params={"model": REGISTRY}).json()["runs"]
+    page, console = _page(browser, server, "/retrain/runs")
+    row = page.locator(f"#runs tr[data-run='{run['id']}']")
+    text = row.inner_text()
+    assert "awaiting_approval" in text
+    assert "alert" in text
+    assert "AccuracyDecay" in text
+    assert "0.91 → 0.93" in text
+    assert "margin 0.01" in text
+    assert "passed" in text
+    _shot(page, "runs")
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        row.locator("form.approve button").click()
+    assert "approved: canary rollout" in page.inner_text("p.done")
+    row = page.locator(f"#runs tr[data-run='{run['id']}']")
+    assert "rolling_out" in row.inner_text()
+    assert page.locator(f"#runs tr[data-run='{run['id']}'] form.approve").count() == 0
+    link = row.locator("a[href^='/rollouts/']")
+    rollout_path = link.get_attribute("href")
+    assert rollout_path is not None
+    assert console.errors == []
+    page.close()
+    with server.client() as admin:
+        approved = admin.get(f"/v1/retrain/runs/{run['id']}").json()
+        assert approved["status"] == "rolling_out"
+        assert f"/rollouts/{approved['rollout_id']}" == rollout_path
+        canary = admin.get(f"/v1/rollouts/{approved['rollout_id']}").json()
+        assert (canary["candidate"], canary["state"]) == ("2", "progressing")
+        # Twice is refused, with the runner's message.
+        cookies = {"watchkeeper_token": ADMIN_TOKEN, "watchkeeper_csrf": "c" * 40}
+        with httpx.Client(base_url=server.url, cookies=cookies, follow_redirects=False) as form:
+            again = form.post(f"/retrain/runs/{run['id']}/approve", data={"csrf": "c" * 40})
+            assert "only+a+run+awaiting_approval" in again.headers["location"]
+        admin.post(f"/v1/rollouts/{approved['rollout_id']}/abort", json={"reason": "test over"})
+
+
 def test_a_backtest_shows_the_alerts_on_a_timeline(browser: Browser, server: ServerProcess) -> None:
     page, console = _page(browser, server, f"/models/{SIM}/backtest")
     page.fill("#start", _iso(START))
@@ -286,10 +352,11 @@ def test_the_pages_need_read_and_the_buttons_admin_and_the_csrf_token(
     rollback = f"/models/{REGISTRY}/aliases/champion/rollback"
     with httpx.Client(base_url=server.url, cookies=cookies, follow_redirects=False) as viewer:
         for path in (f"/models/{REGISTRY}/versions", "/rollouts", f"/rollouts/{rollout}",
-                     f"/models/{SIM}/backtest"):  # fmt: skip
+                     f"/models/{SIM}/backtest", "/retrain/runs"):  # fmt: skip
             assert viewer.get(path).status_code == 200, path
         assert viewer.post(rollback, data={"csrf": csrf}).status_code == 403
         assert viewer.post(f"/rollouts/{rollout}/abort", data={"csrf": csrf}).status_code == 403
+        assert viewer.post("/retrain/runs/1/approve", data={"csrf": csrf}).status_code == 403
         # A backtest changes nothing: read is enough, with the form's CSRF token.
         ran = viewer.post(f"/models/{SIM}/backtest", data={"csrf": csrf, "range": "6h"})
         assert ran.status_code == 200

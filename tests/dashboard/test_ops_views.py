@@ -15,8 +15,11 @@ from sklearn.linear_model import LinearRegression
 from tests.rollout.sim import MINUTE, MODEL, T0, Behaviour, Simulation
 from tests.store.backends import backend_url
 from watchkeeper.alerts.engine import AlertingEngine
+from watchkeeper.config import Settings
 from watchkeeper.dashboard import backtest, ops_views
 from watchkeeper.errors import ConfigError, ConflictError, NotFoundError
+from watchkeeper.ingest.spec import ModelSpec
+from watchkeeper.monitor.service import MonitorService
 from watchkeeper.registry import ArtifactStore, Registry
 from watchkeeper.store import Store
 
@@ -261,3 +264,58 @@ def test_the_backtest_reads_the_windows_the_live_engine_reads(aborted: Simulatio
     }
     assert len(read) >= 8
     assert read == live
+
+
+def test_the_runs_page_shows_trigger_status_timings_and_the_gate(store: Store) -> None:
+    service = MonitorService(store, settings=Settings(), clock=lambda: T0)
+    config = {
+        "name": "demand",
+        "task": "regression",
+        "features": {"x1": "numeric"},
+        "retrain": {"trainer": "tests.retrain.trainers:fit", "margin": 0.01, "mode": "manual"},
+    }
+    try:
+        service.register_model(ModelSpec.from_dict(config))
+        base = {"model": "demand", "mode": "manual", "executor": "local", "as_of": T0,
+                "max_attempts": 3}  # fmt: skip
+        gate = {"metric": "r2", "test": "paired bootstrap", "rows": 400, "champion": 0.80,
+                "candidate": 0.805, "improvement": 0.005, "p_value": 0.21,
+                "interval": [-0.002, 0.012]}  # fmt: skip
+        rejected = store.create_retrain_run(
+            {**base, "status": "running", "trigger": {"kind": "schedule", "slot": "0 3 * * *"},
+             "started_at": T0 + 5}, now=T0,
+        )  # fmt: skip
+        store.update_retrain_run(
+            rejected,
+            {"status": "rejected", "finished_at": T0 + 65, "gate": gate,
+             "reason": "r2 did not improve by the margin"},
+            now=T0 + 65,
+        )  # fmt: skip
+        waiting = store.create_retrain_run(
+            {**base, "status": "awaiting_approval", "trigger": {"kind": "alert", "alert": "Decay"},
+             "version": 2, "champion_version": 1,
+             "gate": {**gate, "candidate": 0.85, "improvement": 0.05, "p_value": 0.001}},
+            now=T0 + 100,
+        )  # fmt: skip
+        page = ops_views.runs_page(store, service)
+    finally:
+        service.close()
+    assert [run["id"] for run in page["runs"]] == [waiting.id, rejected.id]
+    newest, oldest = page["runs"]
+    assert newest["status"] == "awaiting_approval"
+    assert (newest["trigger_kind"], newest["trigger_detail"]) == ("alert", "alert Decay")
+    assert newest["gate"]["passed"] is True
+    assert newest["gate"]["effect"] == pytest.approx(0.05)
+    assert oldest["trigger_kind"] == "schedule"
+    assert oldest["took"] == pytest.approx(60.0)
+    assert oldest["gate"] == {
+        "metric": "r2",
+        "champion": 0.80,
+        "candidate": 0.805,
+        "effect": 0.005,
+        "interval": [-0.002, 0.012],
+        "p_value": 0.21,
+        "margin": 0.01,
+        "passed": False,
+    }
+    assert ops_views.runs_page(store, service, model="other")["runs"] == []

@@ -4,12 +4,15 @@
   alias with its full history, and a *roll back* button per alias;
 - ``/rollouts`` and ``/rollouts/{id}``: rollouts, one with its steps, weights, every analysis
   measurement (table and a chart per metric), events, and promote / pause / resume / abort;
-- ``/models/{name}/backtest``: the alerts a rule set would have raised on a stored range.
+- ``/models/{name}/backtest``: the alerts a rule set would have raised on a stored range;
+- ``/retrain/runs``: retraining runs with their trigger, status, timings and gate result, and
+  an *approve* button for a run awaiting approval.
 
 Views need the ``read`` scope; every button posts a form with the CSRF token and needs
 ``admin``, and calls the same code as the API (``Registry.rollback``,
-:func:`watchkeeper.server.routes.rollouts.apply_action`). The backtest changes nothing: it needs
-``read`` and the CSRF token (it is a POST so a link cannot start one).
+:func:`watchkeeper.server.routes.rollouts.apply_action`, ``RetrainRunner.approve``). The
+backtest changes nothing: it needs ``read`` and the CSRF token (it is a POST so a link cannot
+start one).
 """
 
 from __future__ import annotations
@@ -150,6 +153,38 @@ def add_routes(router: APIRouter) -> None:
 
         return await _post(request, f"/rollouts/{quote(rollout_id)}", act)
 
+    @router.get("/retrain/runs", response_class=HTMLResponse)
+    async def runs(
+        request: Request, model: str | None = None, done: str = "", error: str = ""
+    ) -> Response:
+        async def render(state: AppState) -> Response:
+            data = await run_in_threadpool(
+                lambda: ops_views.runs_page(state.store, state.service, model=model or None)
+            )
+            return page(
+                request, "runs.html.j2", title="Retraining runs", done=done, error=error, **data
+            )
+
+        return await _view(request, render)
+
+    @router.post("/retrain/runs/{run_id}/approve")
+    async def approve(request: Request, run_id: str) -> Response:
+        state = app_state(request)
+
+        def act(who: Principal, form: Form) -> str:
+            if state.retrain is None:
+                raise NotFoundError(
+                    "retraining is not enabled on this server", kind="route", name="retrain"
+                )
+            number = _run_id(run_id)
+            reason = form.get("reason", "").strip()
+            # Recorded as the API records it: the approver, and why in brackets.
+            by = who.name + (f" ({reason})" if reason else "")
+            record = state.retrain.approve(number, by=by)
+            return f"run {number} approved: canary rollout {record.rollout_id} started"
+
+        return await _post(request, "/retrain/runs", act)
+
     @router.get("/models/{model}/backtest", response_class=HTMLResponse)
     async def backtest_form(request: Request, model: str) -> Response:
         async def render(state: AppState) -> Response:
@@ -207,6 +242,13 @@ def _id(text: str) -> int:
     """A rollout id from the path: a positive 32-bit integer, else no such rollout."""
     if not text.isdigit() or not 0 < int(text) < 2**31:
         raise NotFoundError(f"no rollout {text!r}", kind="rollout", name=text)
+    return int(text)
+
+
+def _run_id(text: str) -> int:
+    """A retraining run id from the path, as :func:`_id`."""
+    if not text.isdigit() or not 0 < int(text) < 2**31:
+        raise NotFoundError(f"no retraining run {text!r}", kind="retrain run", name=text)
     return int(text)
 
 

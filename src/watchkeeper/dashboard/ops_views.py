@@ -20,15 +20,24 @@ from watchkeeper.rollout.controller import ACTIVE_STATES, describe
 from watchkeeper.rollout.spec import parse_spec
 
 if TYPE_CHECKING:
+    from watchkeeper.monitor.service import MonitorService
     from watchkeeper.registry import Registry
     from watchkeeper.rollout.controller import RolloutController
     from watchkeeper.store import Store
 
-__all__ = ["ACTIONS", "actions_allowed", "registry_page", "rollout_page", "rollouts_page"]
+__all__ = [
+    "ACTIONS",
+    "actions_allowed",
+    "registry_page",
+    "rollout_page",
+    "rollouts_page",
+    "runs_page",
+]
 
 #: The manual commands of a rollout, in button order.
 ACTIONS: Final = ("promote", "pause", "resume", "abort")
 _LINEAGE_PREFIX: Final = "retrain."
+_RUNS_SHOWN: Final = 500
 
 
 def registry_page(registry: Registry, model: str) -> dict[str, Any]:
@@ -154,3 +163,52 @@ def _measurement_row(item: Mapping[str, Any]) -> dict[str, Any]:
         if values.get("ci_low") is not None or values.get("ci_high") is not None:
             row["interval"] = (values.get("ci_low"), values.get("ci_high"))
     return row
+
+
+def runs_page(store: Store, service: MonitorService, *, model: str | None = None) -> dict[str, Any]:
+    """Retraining runs (of ``model``; the newest 500), newest first: trigger, status, timings,
+    and the gate's champion vs candidate score, improvement (effect) with its interval, p-value
+    and the margin the model's ``retrain:`` config asks for."""
+    from watchkeeper.retrain.config import RetrainConfig
+
+    margins: dict[str, float | None] = {}
+    for spec in service.list_models():
+        margins[spec.name] = (
+            None if spec.retrain is None else RetrainConfig.from_dict(spec.retrain).spec.margin
+        )
+    rows = []
+    for record in reversed(store.retrain_runs(model=model, limit=_RUNS_SHOWN)):
+        run = record.to_dict()
+        trigger = dict(run["trigger"])
+        kind = str(trigger.pop("kind", ""))
+        gate = run["gate"]
+        started, finished = run["started_at"], run["finished_at"]
+        rows.append(
+            {
+                **run,
+                "trigger_kind": kind,
+                "trigger_detail": ", ".join(
+                    f"{key} {value}" for key, value in sorted(trigger.items()) if value != ""
+                ),
+                "took": None if started is None or finished is None else finished - started,
+                "gate": None if gate is None else _gate(gate, margins.get(record.model)),
+            }
+        )
+    return {"runs": rows, "model": model or ""}
+
+
+def _gate(gate: Mapping[str, Any], margin: float | None) -> dict[str, Any]:
+    """The gate's result as the page shows it (``effect``: the candidate's improvement)."""
+    interval = gate.get("interval")
+    return {
+        "metric": gate.get("metric", ""),
+        "champion": gate.get("champion"),
+        "candidate": gate.get("candidate"),
+        "effect": gate.get("improvement"),
+        "interval": list(interval) if isinstance(interval, (list, tuple)) else None,
+        "p_value": gate.get("p_value"),
+        "margin": margin,
+        "passed": None
+        if margin is None or gate.get("improvement") is None
+        else gate["improvement"] >= margin,
+    }
