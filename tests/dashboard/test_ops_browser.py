@@ -369,6 +369,7 @@ def test_the_pages_need_read_and_the_buttons_admin_and_the_csrf_token(
         assert viewer.get("/rollouts/999").status_code == 404
         assert viewer.get("/rollouts/nope").status_code == 404
         assert viewer.get("/models/nothing/versions").status_code == 404
+        assert viewer.get("/models/nothing/backtest").status_code == 404
     cookies["watchkeeper_token"] = ADMIN_TOKEN
     with httpx.Client(base_url=server.url, cookies=cookies, follow_redirects=False) as admin:
         forged = admin.post(rollback, data={"csrf": "x" * 40})
