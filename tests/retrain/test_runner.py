@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.store.backends import open_store
 from watchkeeper.alerts.engine import AlertingEngine
 from watchkeeper.alerts.model import AlertState
 from watchkeeper.alerts.transitions import AlertTransition
@@ -47,17 +48,22 @@ class Scripted:
 
 
 class Clock:
-    def __init__(self) -> None:
+    """The runner's clock; ``root`` is where the test keeps its artifact store."""
+
+    def __init__(self, root: Path) -> None:
         self.now = T0
+        self.root = root
 
     def __call__(self) -> float:
         return self.now
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Store, AlertingEngine, Clock]]:
-    clock = Clock()
-    with Store.open(f"sqlite:///{tmp_path / 'wk.db'}") as store:
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Store, AlertingEngine, Clock]]:
+    clock = Clock(tmp_path)
+    with open_store(str(request.param), tmp_path) as store:
         engine = AlertingEngine(db=store.engine, clock=clock)
         try:
             yield store, engine, clock
@@ -71,7 +77,7 @@ def _runner(
     store.create_model("churn", {**CONFIG, "retrain": {**RETRAIN, **retrain}})
     return RetrainRunner(
         store=store,
-        registry=Registry(store, ArtifactStore(store.url.replace("sqlite:///", "") + ".art")),
+        registry=Registry(store, ArtifactStore(clock.root / "artifacts")),
         executors={executor.kind: executor for executor in executors},
         alerts=EngineFailureAlerts(engine, samples=list),
         clock=clock,

@@ -281,14 +281,17 @@ def test_a_server_killed_mid_run_retries_it_once_and_registers_once(
         assert again.status_code == 409
 
 
-def test_the_cli_runs_waits_lists_shows_and_approves(server: ServerProcess) -> None:
+def test_the_cli_runs_waits_lists_shows_and_approves_and_the_canary_promotes(
+    server: ServerProcess,
+) -> None:
     from typer.testing import CliRunner
 
     from tests.server.conftest import ADMIN_TOKEN
     from watchkeeper.cli.main import app
 
+    canary = {"steps": [{"set_weight": 50}, {"pause": {"duration": "1s"}}]}
     with server.client() as client:
-        _configure(client, mode="manual")
+        _configure(client, mode="manual", canary=canary)
     remote = ["--url", server.url, "--token", ADMIN_TOKEN]
     cli = CliRunner()
     ran = cli.invoke(app, ["retrain", "run", "rainfall", *remote, "--wait", "--json"])
@@ -303,7 +306,16 @@ def test_the_cli_runs_waits_lists_shows_and_approves(server: ServerProcess) -> N
     assert "gate: passed" in shown.stdout
     approved = cli.invoke(app, ["retrain", "approve", str(run["id"]), *remote, "--json"])
     assert approved.exit_code == 0, approved.output
+    rollout_id = json.loads(approved.stdout)["rollout_id"]
     assert json.loads(approved.stdout)["status"] == "rolling_out"
+    # The canary goes through its steps and is promoted: the champion alias moves to 2.
+    with server.client() as client:
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/rollouts/{rollout_id}").json()["state"] != "promoted":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        aliases = client.get("/v1/models/rainfall/aliases").json()["aliases"]
+        assert {a["alias"]: a["version"] for a in aliases}["champion"] == 2
     # On the database: the same documents.
     local = cli.invoke(app, ["retrain", "list", "--db", server.db, "--json"])
     assert local.exit_code == 0, local.output
