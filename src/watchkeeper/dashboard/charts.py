@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from watchkeeper.signalkey import feature_of
 
-__all__ = ["model_figures", "sparkline"]
+__all__ = ["backtest_timeline", "model_figures", "rollout_figures", "sparkline"]
 
 _CLASSIFICATION: Final = ("accuracy", "f1_macro", "roc_auc")
 _REGRESSION: Final = ("mae", "rmse", "r2")
@@ -327,3 +327,118 @@ def sparkline(values: Sequence[float | int]) -> dict[str, Any]:
             "showlegend": False,
         },
     }
+
+
+# Events drawn on a rollout's charts as vertical lines: the moments the split or state changed.
+_MARKED_EVENTS: Final = {
+    "weight_set": "#9ca3af",
+    "paused": "#d97706",
+    "resumed": "#2563eb",
+    "aborted": "#b91c1c",
+    "promoted": "#15803d",
+}
+
+
+def rollout_figures(
+    measurements: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One chart per analysis metric: the candidate's and the baseline's value at every look
+    (the interval of the difference in the hover), events as vertical lines."""
+    by_metric: dict[str, list[Mapping[str, Any]]] = {}
+    for item in measurements:
+        values = item["values"]
+        if "candidate_value" in values or "baseline_value" in values:
+            by_metric.setdefault(str(item["metric"]), []).append(item)
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": _iso(float(event["at"])),
+            "x1": _iso(float(event["at"])),
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": _MARKED_EVENTS[event["kind"]], "width": 1, "dash": "dot"},
+        }
+        for event in events
+        if event["kind"] in _MARKED_EVENTS
+    ]
+    figures = []
+    for position, (metric, items) in enumerate(sorted(by_metric.items())):
+        x = [_iso(float(item["at"])) for item in items]
+        values = [item["values"] for item in items]
+        hover = [
+            f"effect {_text(v.get('effect'))} [{_text(v.get('ci_low'))}, {_text(v.get('ci_high'))}]"
+            f" · p {_text(v.get('p_value'))} · {item['outcome']}"
+            for v, item in zip(values, items, strict=True)
+        ]
+        traces = [
+            _line(
+                x,
+                [_number(v.get("candidate_value")) for v in values],
+                "candidate",
+                text=hover,
+                hovertemplate="candidate %{y:.4g}<br>%{text}<extra></extra>",
+                line={"color": "#2563eb"},
+            ),
+            _line(
+                x,
+                [_number(v.get("baseline_value")) for v in values],
+                "baseline",
+                hovertemplate="baseline %{y:.4g}<extra></extra>",
+                line={"color": "#6b7280"},
+            ),
+        ]
+        signal = values[-1].get("signal", metric)
+        figures.append(
+            {
+                "id": f"metric-{position}",
+                "metric": metric,
+                "title": f"{metric} ({signal})",
+                "figure": _figure(traces, shapes=shapes),
+            }
+        )
+    return figures
+
+
+def _text(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{number:.4g}"
+
+
+def backtest_timeline(
+    alerts: Sequence[Mapping[str, Any]], *, start: float, end: float
+) -> dict[str, Any]:
+    """Each alert of a backtest as a bar from when it fired to when it resolved (or the range's
+    end), one row per alert and series, coloured by severity."""
+    colours = {"critical": "#b91c1c", "warning": "#d97706", "info": "#4f46e5"}
+    traces = []
+    rows: list[str] = []
+    for alert in alerts:
+        row = alert["row"]
+        if row not in rows:
+            rows.append(row)
+        until = alert["resolved_at"] if alert["resolved_at"] is not None else end
+        severity = str(alert["severity"])
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": [_iso(float(alert["fired_at"])), _iso(float(until))],
+                "y": [row, row],
+                "name": severity,
+                "legendgroup": severity,
+                "showlegend": False,
+                "line": {"width": 10, "color": colours.get(severity, "#6b7280")},
+                "marker": {"size": 10, "color": colours.get(severity, "#6b7280")},
+                "hovertemplate": f"{row}<br>%{{x}}<br>value {_text(alert['value'])}<extra></extra>",
+            }
+        )
+    return _figure(
+        traces,
+        height=max(160, 60 + 28 * len(rows)),
+        hovermode="closest",
+        xaxis={"type": "date", "range": [_iso(start), _iso(end)]},
+        yaxis={"automargin": True, "autorange": "reversed", "type": "category"},
+        showlegend=False,
+    )

@@ -2,153 +2,36 @@
 
 Pages: ``/`` (every model's health), ``/models/{name}`` (its signals over time),
 ``/models/{name}/report`` (one window or range: reference vs current distributions) and
-``/alerts`` (alerts, their history and silences, with forms to add and expire silences).
+``/alerts`` (alerts, their history and silences, with forms to add and expire silences); the
+registry, rollout and backtest pages are in :mod:`watchkeeper.dashboard.operations`.
 Assets come from the package (``/assets/…``, plotly.js from the installed ``plotly``), so the
 dashboard works without internet access.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-import jinja2
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-import watchkeeper
 from watchkeeper.alerts.model import parse_duration
-from watchkeeper.dashboard import views
+from watchkeeper.dashboard import operations, views
+from watchkeeper.dashboard.render import ASSETS, REPORT_CSP, error_page, forbidden, guard
+from watchkeeper.dashboard.render import asset as packaged_asset
+from watchkeeper.dashboard.render import page as _page
 from watchkeeper.dashboard.session import (
-    CSRF_COOKIE,
     TOKEN_COOKIE,
     ForbiddenError,
-    LoginRequiredError,
-    csrf_token,
     principal,
     read_form,
 )
-from watchkeeper.errors import AuthError, ConfigError, NotFoundError, WatchkeeperError
-from watchkeeper.report.formatting import format_p_value
+from watchkeeper.errors import AuthError, ConfigError, WatchkeeperError
 from watchkeeper.server.routes.signals import parse_instant
 from watchkeeper.server.state import AppState, app_state
 
 __all__ = ["dashboard_router"]
-
-_ASSETS: Final = {
-    "dashboard.css": "text/css; charset=utf-8",
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "plotly.min.js": "text/javascript; charset=utf-8",
-}
-_CSP: Final = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
-# The report page is the batch report's self-contained HTML: its script and data are inline.
-_REPORT_CSP: Final = _CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("watchkeeper.dashboard", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(
-        when=_when, num=_num, pct=_pct, pvalue=format_p_value, tojson_script=_json_for_script
-    )
-    return environment
-
-
-def _when(epoch: Any) -> str:
-    from datetime import UTC, datetime
-
-    if not isinstance(epoch, (int, float)):
-        return "—"
-    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _num(value: Any) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "—"
-    return f"{value:,.4g}" if isinstance(value, float) else f"{value:,}"
-
-
-def _pct(value: Any) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "—"
-    return f"{100.0 * value:.1f} %"
-
-
-def _json_for_script(data: Any) -> Markup:
-    """JSON for a ``<script type="application/json">`` block (``<``, ``>``, ``&`` escaped, so
-    no string can close the element)."""
-    text = orjson.dumps(data).decode()
-    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(safe)
-
-
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    token = csrf_token(request)
-    state = app_state(request)
-    html = (
-        _environment()
-        .get_template(template)
-        .render(
-            version=watchkeeper.__version__,
-            csrf=token,
-            auth=state.authenticator.enabled,
-            path=request.url.path,
-            **context,
-        )
-    )
-    response = HTMLResponse(html, status_code=status)
-    response.headers["content-security-policy"] = _CSP
-    response.headers["x-content-type-options"] = "nosniff"
-    response.headers["referrer-policy"] = "same-origin"
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
-    return response
-
-
-@functools.cache
-def _asset(name: str) -> bytes:
-    if name == "plotly.min.js":
-        return (importlib.resources.files("plotly") / "package_data" / name).read_bytes()
-    return (importlib.resources.files("watchkeeper.dashboard") / "assets" / name).read_bytes()
-
-
-async def _guard(request: Request, scope: str) -> Response | None:
-    """None when the request may see a page of ``scope``; else the login redirect or a 403."""
-    try:
-        await principal(request, scope)
-    except LoginRequiredError as missing:
-        target = f"/login?{urlencode({'next': str(request.url.path), 'reason': missing.reason})}"
-        return RedirectResponse(target, status_code=303)
-    except ForbiddenError as refused:
-        return _page(
-            request, "error.html.j2", status=403, title="Not allowed", message=str(refused)
-        )
-    return None
-
-
-def _error(request: Request, error: WatchkeeperError) -> HTMLResponse:
-    status = 404 if isinstance(error, NotFoundError) else 400
-    return _page(
-        request,
-        "error.html.j2",
-        status=status,
-        title="Not found" if status == 404 else "Bad request",
-        message=str(error),
-    )
 
 
 def dashboard_router() -> APIRouter:
@@ -157,11 +40,11 @@ def dashboard_router() -> APIRouter:
 
     @router.get("/assets/{name}")
     def asset(name: str) -> Response:
-        media = _ASSETS.get(name)
+        media = ASSETS.get(name)
         if media is None:
             return Response("not found", status_code=404, media_type="text/plain")
         return Response(
-            _asset(name),
+            packaged_asset(name),
             media_type=media,
             headers={"cache-control": "public, max-age=86400"},
         )
@@ -173,7 +56,7 @@ def dashboard_router() -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse)
     async def overview(request: Request) -> Response:
-        if (refused := await _guard(request, "read")) is not None:
+        if (refused := await guard(request, "read")) is not None:
             return refused
         state = app_state(request)
         data = await run_in_threadpool(
@@ -192,7 +75,7 @@ def dashboard_router() -> APIRouter:
         version: str | None = None,
         segment: str | None = None,
     ) -> Response:
-        if (refused := await _guard(request, "read")) is not None:
+        if (refused := await guard(request, "read")) is not None:
             return refused
         state = app_state(request)
         try:
@@ -215,7 +98,7 @@ def dashboard_router() -> APIRouter:
                 )
             )
         except WatchkeeperError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return _page(request, "model.html.j2", title=model, ranges=list(views.RANGES), **data)
 
     @router.get("/models/{model}/report", response_class=HTMLResponse)
@@ -227,7 +110,7 @@ def dashboard_router() -> APIRouter:
         version: str | None = None,
         segment: str | None = None,
     ) -> Response:
-        if (refused := await _guard(request, "read")) is not None:
+        if (refused := await guard(request, "read")) is not None:
             return refused
         state = app_state(request)
         try:
@@ -239,14 +122,14 @@ def dashboard_router() -> APIRouter:
                 _render_report, state, model, since, until, version or None, segment or None
             )
         except WatchkeeperError as error:
-            return _error(request, error)
+            return error_page(request, error)
         response = HTMLResponse(html)
-        response.headers["content-security-policy"] = _REPORT_CSP
+        response.headers["content-security-policy"] = REPORT_CSP
         return response
 
     @router.get("/alerts", response_class=HTMLResponse)
     async def alerts(request: Request, error: str | None = None) -> Response:
-        if (refused := await _guard(request, "read")) is not None:
+        if (refused := await guard(request, "read")) is not None:
             return refused
         state = app_state(request)
         data = await run_in_threadpool(views.alerts_page, state.alerting)
@@ -254,7 +137,7 @@ def dashboard_router() -> APIRouter:
 
     @router.post("/alerts/silences")
     async def add_silence(request: Request) -> Response:
-        if (refused := await _guard(request, "admin")) is not None:
+        if (refused := await guard(request, "admin")) is not None:
             return refused
         state = app_state(request)
         try:
@@ -273,25 +156,21 @@ def dashboard_router() -> APIRouter:
                 )
             )
         except ForbiddenError as refused_form:
-            return _page(
-                request, "error.html.j2", status=403, title="Not allowed", message=str(refused_form)
-            )
+            return forbidden(request, refused_form)
         except WatchkeeperError as error:
             return RedirectResponse(f"/alerts?error={quote(str(error))}", status_code=303)
         return RedirectResponse("/alerts", status_code=303)
 
     @router.post("/alerts/silences/{silence_id}/expire")
     async def expire_silence(request: Request, silence_id: str) -> Response:
-        if (refused := await _guard(request, "admin")) is not None:
+        if (refused := await guard(request, "admin")) is not None:
             return refused
         state = app_state(request)
         try:
             await read_form(request)
             await run_in_threadpool(state.alerting.expire_silence, silence_id)
         except ForbiddenError as refused_form:
-            return _page(
-                request, "error.html.j2", status=403, title="Not allowed", message=str(refused_form)
-            )
+            return forbidden(request, refused_form)
         except WatchkeeperError as error:
             return RedirectResponse(f"/alerts?error={quote(str(error))}", status_code=303)
         return RedirectResponse("/alerts", status_code=303)
@@ -306,9 +185,7 @@ def dashboard_router() -> APIRouter:
         try:
             form = await read_form(request)
         except ForbiddenError as refused_form:
-            return _page(
-                request, "error.html.j2", status=403, title="Not allowed", message=str(refused_form)
-            )
+            return forbidden(request, refused_form)
         token = form.get("token", "").strip()
         target = _local(form.get("next", "/"))
         try:
@@ -334,13 +211,12 @@ def dashboard_router() -> APIRouter:
         try:
             await read_form(request)
         except ForbiddenError as refused_form:
-            return _page(
-                request, "error.html.j2", status=403, title="Not allowed", message=str(refused_form)
-            )
+            return forbidden(request, refused_form)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(TOKEN_COOKIE, path="/")
         return response
 
+    operations.add_routes(router)
     return router
 
 

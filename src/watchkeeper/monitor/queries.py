@@ -278,6 +278,29 @@ class Queries:
             return []
         size = state.spec.windows[0]
         found = self._collect(state, size, begin, size.end(begin), None, None).get(begin, [])
+        return self._samples(state, size, begin, found)
+
+    def window_samples(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
+        """The windows (smallest size) starting in ``[start, end)`` as the alerting engine
+        reads them: ``{"model", "start", "end", "samples"}`` each (as :meth:`changed_windows`),
+        oldest first, an open window as it is so far; a backtest evaluates rules over them."""
+        state = self._shared.model(model)
+        size = state.spec.windows[0]
+        found = self._collect(state, size, size.start(start), end, None, None)
+        windows = []
+        for begin in sorted(found):
+            samples = self._samples(state, size, begin, found[begin])
+            if samples:
+                windows.append(
+                    {"model": model, "start": begin, "end": size.end(begin), "samples": samples}
+                )
+        return windows
+
+    def _samples(
+        self, state: ModelState, size: WindowLength, begin: float, found: list[_Found]
+    ) -> list[dict[str, Any]]:
+        """One window's signals as samples, per version, stamped with the window's end."""
+        name = state.spec.name
         by_version: dict[str, list[_Found]] = {}
         for entry in found:
             by_version.setdefault(entry[0].version, []).append(entry)

@@ -317,6 +317,11 @@ class MonitorService:
             model, start=start, end=end, window=window, version=version, segment=segment
         )
 
+    def window_samples(self, model: str, *, start: float, end: float) -> list[dict[str, Any]]:
+        """The windows (smallest size) starting in ``[start, end)`` with their samples, as the
+        alerting engine reads them (the entries of :meth:`changed_windows`), oldest first."""
+        return self._queries.window_samples(model, start=start, end=end)
+
     def changed_windows(self) -> list[dict[str, Any]]:
         """Closed windows changed since the last call (closed, late events, labels or feedback
         joined), oldest first, each with its samples; reading empties the feed (the changes

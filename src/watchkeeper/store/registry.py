@@ -228,6 +228,15 @@ class RegistryStore(StoreBase):
             ).all()
         return records_from(AliasMoveRecord, rows)
 
+    def alias_names(self, model: str) -> list[str]:
+        """Every alias ``model`` has ever had (set now or removed), by name."""
+        moves = t.registry_alias_moves
+        with self._connection(f"read aliases ever set of {model}", write=False) as connection:
+            rows = connection.execute(
+                sa.select(moves.c.alias).where(moves.c.model == model).distinct()
+            ).all()
+        return sorted(str(row.alias) for row in rows)
+
     def alias_version_at(self, model: str, alias: str, at: float) -> int | None:
         """The version ``model@alias`` pointed at, at time ``at`` (None: it pointed nowhere)."""
         moves = t.registry_alias_moves

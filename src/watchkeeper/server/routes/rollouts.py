@@ -20,7 +20,7 @@ from watchkeeper.server.schemas import answers, json_body
 from watchkeeper.server.state import AppState, app_state
 from watchkeeper.server.wire import JSON, JsonResponse, parse_json, read_body, require_media
 
-__all__ = ["ROLLOUT_MODELS", "router"]
+__all__ = ["ROLLOUT_MODELS", "apply_action", "router"]
 
 router = APIRouter(tags=["rollouts"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -183,17 +183,36 @@ async def act(rollout_id: int, action: str, request: Request, principal: Admin) 
     except ValueError as error:
         raise ConfigError(f"body: expected {{reason, full}}: {error}", key="body") from None
     controller = _controller(state)
-    by = principal.name
+    document = await run_in_threadpool(
+        lambda: apply_action(
+            controller, rollout_id, action, by=principal.name, reason=body.reason, full=body.full
+        )
+    )
+    return JsonResponse(document)
 
-    def run() -> dict[str, Any]:
-        if action == "promote":
-            record = controller.promote(rollout_id, full=body.full, by=by)
-        elif action == "pause":
-            record = controller.pause(rollout_id, by=by, reason=body.reason)
-        elif action == "resume":
-            record = controller.resume(rollout_id, by=by)
-        else:
-            record = controller.abort(rollout_id, by=by, reason=body.reason)
-        return describe(record)
 
-    return JsonResponse(await run_in_threadpool(run))
+def apply_action(
+    controller: RolloutController,
+    rollout_id: int,
+    action: str,
+    *,
+    by: str,
+    reason: str = "",
+    full: bool = False,
+) -> dict[str, Any]:
+    """Apply a manual command (the API's and the dashboard's buttons); the rollout after it."""
+    if action == "promote":
+        record = controller.promote(rollout_id, full=full, by=by)
+    elif action == "pause":
+        record = controller.pause(rollout_id, by=by, reason=reason)
+    elif action == "resume":
+        record = controller.resume(rollout_id, by=by)
+    elif action == "abort":
+        record = controller.abort(rollout_id, by=by, reason=reason)
+    else:
+        raise NotFoundError(
+            f"no rollout action {action!r}; the actions are {', '.join(_ACTIONS)}",
+            kind="action",
+            name=action,
+        )
+    return describe(record)
