@@ -47,6 +47,7 @@ class Settings:
     log_level: str = "info"
     alerts_config: str | None = None
     alerts_interval_seconds: float = 15.0
+    alerts_delivery_interval_seconds: float = 5.0
     alerts_history_horizon_seconds: float = 30 * 86_400.0
     sqlite_synchronous: str = "FULL"
     ingest_workers: int | None = None
@@ -97,6 +98,7 @@ class Settings:
             "retention_check_seconds",
             "checkpoint_seconds",
             "alerts_interval_seconds",
+            "alerts_delivery_interval_seconds",
             "alerts_history_horizon_seconds",
         ):
             if getattr(self, key) < 0:
