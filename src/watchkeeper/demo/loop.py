@@ -13,7 +13,7 @@ clock (:mod:`watchkeeper.demo.harness`); the demo is its only client, over HTTP:
    (:func:`~watchkeeper.demo.actions.retrain_on_alert`; a rejected candidate is retried every
    12 hours of event time while the alert fires, three runs at most) and starts the registered
    candidate's canary (``POST /v1/rollouts``), which the rollout controller promotes;
-4. a day after the promotion, uploads a deliberately broken version and starts its canary,
+4. half a day after the promotion, uploads a deliberately broken version and starts its canary,
    which the controller rolls back;
 5. after the last row, lets the last labels arrive and the windows close, and reads the
    per-window signals back (``GET …/signals/…``).
@@ -54,7 +54,7 @@ ACCURACY_FLOOR: Final = 0.68
 ACCURACY_MIN_LABELS: Final = 240
 RETRY_SECONDS: Final = 12 * 3600.0
 MAX_RUNS: Final = 3
-BROKEN_AFTER_SECONDS: Final = 86_400.0
+BROKEN_AFTER_SECONDS: Final = 12 * 3600.0
 LABEL_EVERY: Final = 6 * 3600
 DRIFT_RULE, ACCURACY_RULE = "RainfallDriftShareHigh", "RainfallAccuracyDrop"
 #: Wall time each step (two simulated hours) lasts at least: the service's loops (every 0.1 s
@@ -107,8 +107,9 @@ class _Loop:
         self.pace = pace
         now = time.time()
         rows = len(data) - FIRST_ROW
-        # Ends an hour (plus the last day of labels) ago, aligned to a window start.
-        first = now - 3600.0 - LABEL_DELAY - rows * SECONDS_PER_ROW
+        # Ends an hour (plus up to two days of late labels) ago, aligned to a window start: the
+        # simulated clock never passes the wall clock, which it follows afterwards.
+        first = now - 3600.0 - 2 * LABEL_DELAY - rows * SECONDS_PER_ROW
         first -= first % WINDOW_SECONDS
         self.clock = SimClock(first)
         self.db_path = output / "watchkeeper.db"
@@ -332,27 +333,21 @@ class _Loop:
         self._start_rollout(client, at, version, "deliberately broken")
 
     def replay(self, client: httpx.Client) -> None:
-        """Every row, two hours at a time; then the last labels and the windows' close."""
+        """Every row, two hours at a time; then the last day of labels (the windows of the
+        last day close meanwhile), until the last rollout has ended (two days at most)."""
         first, total = self.outcome.first, len(self.data)
+        last = first + (total - FIRST_ROW) * SECONDS_PER_ROW + 2 * LABEL_DELAY
         step = 0
         while True:
-            first_row = FIRST_ROW + step * ROWS_PER_STEP
+            first_row = min(FIRST_ROW + step * ROWS_PER_STEP, total)
             at = first + step * ROWS_PER_STEP * SECONDS_PER_ROW
-            if first_row >= total:
-                settled = self.rollout is None or self.rollout["state"] not in (
-                    "progressing",
-                    "paused",
-                )
-                if (not self.pending and settled) or at > first + (total - FIRST_ROW) * (
-                    SECONDS_PER_ROW
-                ) + 2 * LABEL_DELAY:
-                    break
-            self.step(client, at, min(first_row, total), min(first_row + ROWS_PER_STEP, total))
+            ended = self.rollout is None or self.rollout["state"] not in ("progressing", "paused")
+            if first_row == total and ((not self.pending and ended) or at > last):
+                break
+            self.step(client, at, first_row, min(first_row + ROWS_PER_STEP, total))
             step += 1
-        # Past the last window's end: every window closes and is evaluated.
-        end = at + WINDOW_SECONDS
-        self.step(client, end, total, total)
-        time.sleep(0.3)
+        # The service's loops evaluate what the last labels changed.
+        time.sleep(5 * self.pace)
 
     # -- reading back ----------------------------------------------------------------------
 
