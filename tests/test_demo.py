@@ -51,7 +51,8 @@ def test_drift_and_the_accuracy_decay_reach_the_webhook_receiver(loop: LoopOutco
     assert 12_000 + 720 < numbers["accuracy_alert_row"] < 14_000
     assert numbers["accuracy_alert_value"] < 0.68
     alert = loop.detections[ACCURACY_RULE]["alert"]
-    assert alert["labels"]["model"] == "rainfall" and alert["labels"]["version"] == "1"
+    assert alert["labels"]["model"] == "rainfall"
+    assert alert["labels"]["version"] == "1"
     assert DRIFT_RULE in loop.detections
 
 
@@ -71,7 +72,8 @@ def test_the_candidate_is_promoted_and_the_broken_version_rolled_back(loop: Loop
     assert "accuracy violates" in numbers["rollback_reason"]
     canary, broken = loop.rollouts
     kinds = [event["kind"] for event in canary["status"]["events"]]
-    assert kinds[0] == "started" and kinds[-1] == "promoted"
+    assert kinds[0] == "started"
+    assert kinds[-1] == "promoted"
     assert kinds.count("weight_set") == 2
     assert broken["status"]["weights"] == {"2": 100, "3": 0}
     with Store.open(f"sqlite:///{loop.db_path}") as store:

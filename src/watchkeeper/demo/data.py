@@ -101,4 +101,8 @@ def batch_report(
         current_name="rainfall rows 12,000–18,158",
     )
     output.mkdir(parents=True, exist_ok=True)
-    return result.save_json(output / "report.json"), result.save_html(output / "report.html"), result
+    return (
+        result.save_json(output / "report.json"),
+        result.save_html(output / "report.html"),
+        result,
+    )

@@ -66,7 +66,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 try:
                     message = json.loads(body)
@@ -79,7 +79,7 @@ class WebhookReceiver:
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # the demo prints its own narrative
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -21,6 +21,7 @@ clock (:mod:`watchkeeper.demo.harness`); the demo is its only client, over HTTP:
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import time
@@ -87,11 +88,11 @@ class LoopOutcome:
         """``version``'s accuracy over its windows within the rows, weighted by labels."""
         correct = labelled = 0.0
         for window in self.windows:
-            stats = window["versions"].get(version)
-            if stats and first_row <= window["rows"][0] and window["rows"][1] <= last_row:
-                if stats["accuracy"] is not None and stats["labeled"]:
-                    correct += stats["accuracy"] * stats["labeled"]
-                    labelled += stats["labeled"]
+            stats = window["versions"].get(version) or {}
+            inside = first_row <= window["rows"][0] and window["rows"][1] <= last_row
+            if inside and stats.get("accuracy") is not None and stats["labeled"]:
+                correct += stats["accuracy"] * stats["labeled"]
+                labelled += stats["labeled"]
         return correct / labelled if labelled else None
 
 
@@ -257,9 +258,9 @@ class _Loop:
                     f"row {outcome.row_at(at):,}: webhook received {rule} — "
                     f"{alert['annotations'].get('summary', '')}"
                 )
-        alert = outcome.detections.get(ACCURACY_RULE)
-        if alert is not None and self.rollout is None and self._retrain_due(client, at):
-            self._retrain(client, at, alert["alert"])
+        decay = outcome.detections.get(ACCURACY_RULE)
+        if decay is not None and self.rollout is None and self._retrain_due(client, at):
+            self._retrain(client, at, decay["alert"])
         if self.rollout is not None and self.rollout["state"] in ("progressing", "paused"):
             self._follow(client, at)
         if (
@@ -301,7 +302,9 @@ class _Loop:
     def _start_rollout(self, client: httpx.Client, at: float, version: int, what: str) -> None:
         started = client.post("/v1/rollouts", json=rollout_spec(version))
         self.rollout = _ok(started)
-        self.outcome.rollouts.append({"what": what, "version": version, "row": self.outcome.row_at(at)})
+        self.outcome.rollouts.append(
+            {"what": what, "version": version, "row": self.outcome.row_at(at)}
+        )
         self.say(f"row {self.outcome.row_at(at):,}: canary of version {version} ({what}) started")
 
     def _follow(self, client: httpx.Client, at: float) -> None:
@@ -313,11 +316,13 @@ class _Loop:
         self.rollout = now
         if now["state"] in ("promoted", "aborted"):
             status = _ok(client.get(f"/v1/rollouts/{now['id']}"))
-            self.outcome.rollouts[-1].update(status=status, ended_row=self.outcome.row_at(at))
+            # When the controller acted (the demo notices at its next step).
+            ended = status["events"][-1]["at"]
+            self.outcome.rollouts[-1].update(status=status, ended_row=self.outcome.row_at(ended))
             if now["state"] == "promoted":
-                self.promoted_at = at
+                self.promoted_at = ended
             self.say(
-                f"row {self.outcome.row_at(at):,}: rollout of version {now['candidate']} "
+                f"row {self.outcome.row_at(ended):,}: rollout of version {now['candidate']} "
                 f"{now['state']}: {now['reason']}"
             )
 
@@ -400,6 +405,10 @@ def run_loop(
     """Run the whole loop (module docstring); with ``keep_serving`` the server is left running
     on the wall clock (``outcome.service.stop()`` ends it)."""
     loop = _Loop(output, data, say, pace)
+    # The controller logs each rollback as a warning: the narrative tells it already.
+    controller_log = logging.getLogger("watchkeeper.rollout.controller")
+    if _told not in controller_log.filters:
+        controller_log.addFilter(_told)
     client = loop.start(output)
     try:
         loop.setup(client, champion, reference)
@@ -418,6 +427,11 @@ def run_loop(
     return loop.outcome
 
 
+def _told(record: logging.LogRecord) -> bool:
+    """Drop the controller's rollback warning (anything else it logs goes through)."""
+    return "rolled back" not in str(record.msg)
+
+
 def _ok(response: httpx.Response) -> Any:
     """The JSON answer; an error answer raises with the service's message."""
     if response.status_code >= 400:
@@ -426,4 +440,3 @@ def _ok(response: httpx.Response) -> Any:
             f"{response.status_code} {response.text[:500]}"
         )
     return response.json() if response.content else None
-

@@ -85,13 +85,16 @@ def print_loop(loop: LoopOutcome, console: Console) -> None:
     numbers = key_numbers(loop)
     lines = [
         f"drift: {DRIFT_RULE} delivered at row {_row(numbers['drift_alert_row'])} "
-        f"(drift share {_fmt(numbers['drift_share'], 2)}), before any label could show it",
+        f"(drift share {_fmt(numbers['drift_share'], 2)} two days in a row: from the features "
+        "alone, no labels needed)",
         f"accuracy decay: {ACCURACY_RULE} delivered at row {_row(numbers['accuracy_alert_row'])} "
         f"(accuracy {_fmt(numbers['accuracy_alert_value'], 3)}; labels arrive a day late)",
         f"webhook receiver: {numbers['deliveries']} notifications received",
     ]
     for index, run in enumerate(loop.runs, 1):
-        lines.append(f"retraining run {index} at row {run['row']:,} ({run['status']}): {run['reason']}")
+        lines.append(
+            f"retraining run {index} at row {run['row']:,} ({run['status']}): {run['reason']}"
+        )
     for rollout in loop.rollouts:
         status = rollout.get("status")
         if status is None:
@@ -124,7 +127,10 @@ def _notes(loop: LoopOutcome) -> dict[int, list[str]]:
     for rule, found in loop.detections.items():
         note(found["row"], f"{rule} → webhook")
     for run in loop.runs:
-        note(run["row"], f"retrain: {run['status']}" + (f" v{run['version']}" if run["version"] else ""))
+        note(
+            run["row"],
+            f"retrain: {run['status']}" + (f" v{run['version']}" if run["version"] else ""),
+        )
     for rollout in loop.rollouts:
         note(rollout["row"], f"canary v{rollout['version']}")
         status = rollout.get("status")
