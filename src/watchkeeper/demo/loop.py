@@ -1,14 +1,16 @@
 """The whole loop through the running service: serve, monitor, alert, retrain, canary, roll back.
 
 One row of the rainfall data is one prediction, every two minutes of event time (a day of event
-time is 720 rows; the replay of rows 6,000–18,158 spans 17 days and ends an hour ago, so the
-dashboard's last week shows its end). The service runs on a fresh SQLite store with a simulated
-clock (:mod:`watchkeeper.demo.harness`); the demo is its only client, over HTTP:
+time is 720 rows, so daily windows hold two years of weather and its seasons). The replay of rows
+6,000–18,158 spans 17 days of event time and ends a day or two ago, so the dashboard's last week
+shows its end. The service runs on a fresh SQLite store with a simulated clock
+(:mod:`watchkeeper.demo.harness`), labels arrive in six-hourly batches, and the demo is the
+service's only client, over HTTP:
 
 1. registers the monitored model (daily windows) with its reference, tunes the default pack's
    accuracy floor, uploads the champion (trained on rows 0–5,999) and points ``champion`` at it;
 2. replays two simulated hours (60 rows) at a time: ``POST …/predict`` through the router, and the
-   labels of the predictions made a day earlier (``POST …/labels``);
+   labels of the predictions made a day earlier (``POST …/labels``, every six hours);
 3. when the accuracy alert reaches the local webhook receiver, retrains
    (:func:`~watchkeeper.demo.actions.retrain_on_alert`; a rejected candidate is retried every
    12 hours of event time while the alert fires, three runs at most) and starts the registered

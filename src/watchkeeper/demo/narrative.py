@@ -93,7 +93,8 @@ def print_loop(loop: LoopOutcome, console: Console) -> None:
     ]
     for index, run in enumerate(loop.runs, 1):
         lines.append(
-            f"retraining run {index} at row {run['row']:,} ({run['status']}): {run['reason']}"
+            f"retraining run {index} at row {run['row']:,} ({run['status']}; trained on "
+            f"{run['train_rows']} rows, gated on {run['holdout_rows']} later ones): {run['reason']}"
         )
     for rollout in loop.rollouts:
         status = rollout.get("status")
