@@ -87,6 +87,7 @@ class Settings:
             "max_versions_per_model",
             "max_segments_per_model",
             "max_artifact_bytes",
+            "alerts_delivery_interval_seconds",
         ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {getattr(self, key)}", key=key)
@@ -98,7 +99,6 @@ class Settings:
             "retention_check_seconds",
             "checkpoint_seconds",
             "alerts_interval_seconds",
-            "alerts_delivery_interval_seconds",
             "alerts_history_horizon_seconds",
         ):
             if getattr(self, key) < 0:

@@ -2,8 +2,8 @@
 free localhost port, and a local webhook receiver that counts the alerts delivered to it.
 
 The server is the production app (:func:`watchkeeper.server.app.create_app`) under uvicorn in a
-thread of this process; only its clock is simulated, so two and a half weeks of event time pass in a
-minute and every background loop (closing windows, alert evaluation and delivery, rollout
+thread of this process; only its clock is simulated, so two and a half weeks of event time pass
+in a minute and every background loop (closing windows, alert evaluation and delivery, rollout
 looks) runs as it does in production, on that clock.
 """
 
