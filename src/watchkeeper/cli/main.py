@@ -582,8 +582,8 @@ def demo(
     console.print(f"Store: {loop.db_path}")
     if not keep_serving or loop.service is None:
         console.print(
-            f"Dashboard: `watchkeeper serve --db sqlite:///{loop.db_path}` serves this store "
-            "(or run the demo with --keep-serving)"
+            f"Dashboard: `watchkeeper serve --db sqlite:///{loop.db_path}` serves this store at "
+            "http://127.0.0.1:8000/ (or run the demo with --keep-serving)"
         )
         return
     console.print(

@@ -80,7 +80,6 @@ class LoopOutcome:
     runs: list[dict[str, Any]] = field(default_factory=list)
     rollouts: list[dict[str, Any]] = field(default_factory=list)
     service: ServiceThread | None = None
-    clock: SimClock | None = None
 
     def row_at(self, at: float) -> int:
         """The row being served at event time ``at``."""
@@ -129,12 +128,10 @@ class _Loop:
             admin_token=self.token,
             db_path=self.db_path,
             first=first,
-            clock=self.clock,
         )
         self.pending: list[tuple[float, str, str]] = []  # due, prediction id, label
         self.rollout: dict[str, Any] | None = None
         self.promoted_at: float | None = None
-        self.alert_seen: dict[str, Any] | None = None
 
     # -- the service -----------------------------------------------------------------------
 
