@@ -69,11 +69,11 @@ def train_rainfall(frame: pd.DataFrame, context: Any) -> Any:
 def scored_reference(data: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
     """The champion fitted on the reference rows, and those rows with out-of-fold scores
     (``proba``, ``prediction``): what the model does on data it has not seen."""
+    model = new_classifier()  # first: without scikit-learn it says how to get it
     from sklearn.model_selection import cross_val_predict
 
     features = [column for column in data.columns if column != TARGET]
     reference = data.iloc[REFERENCE_ROWS].reset_index(drop=True)
-    model = new_classifier()
     out_of_fold = cross_val_predict(
         model, reference[features], reference[TARGET], cv=5, method="predict_proba"
     )[:, 1]
