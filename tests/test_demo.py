@@ -67,8 +67,8 @@ def test_retraining_registers_a_significantly_better_version(loop: LoopOutcome) 
 
 def test_the_candidate_is_promoted_and_the_broken_version_rolled_back(loop: LoopOutcome) -> None:
     numbers = key_numbers(loop)
-    assert numbers["canary_state"] == "promoted"
-    assert numbers["broken_state"] == "aborted"
+    assert numbers["canary_state"] == "promoted", _story(loop)
+    assert numbers["broken_state"] == "aborted", _story(loop)
     assert "accuracy violates" in numbers["rollback_reason"]
     canary, broken = loop.rollouts
     kinds = [event["kind"] for event in canary["status"]["events"]]
@@ -93,3 +93,16 @@ def test_the_demo_command_without_the_live_loop(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.json").exists()
     assert not (tmp_path / "watchkeeper.db").exists()
+
+
+def _story(loop: LoopOutcome) -> str:
+    """The rollouts' events (and the runs), for a failing assertion's message."""
+    lines = [f"run at row {run['row']}: {run['reason']}" for run in loop.runs]
+    for rollout in loop.rollouts:
+        status = rollout.get("status") or {}
+        lines.append(f"v{rollout['version']} from row {rollout['row']}: {status.get('state')}")
+        lines += [
+            f"  row {loop.row_at(event['at'])}: {event['kind']} {event['reason']}"
+            for event in status.get("events", [])
+        ]
+    return "\n".join(lines)

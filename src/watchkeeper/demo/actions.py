@@ -125,25 +125,29 @@ def train_broken(frame: pd.DataFrame, features: list[str]) -> Any:
 def rollout_spec(candidate: int) -> dict[str, Any]:
     """The canary every new version goes through (docs/rollouts.md).
 
-    A quarter of the traffic until the accuracy from the late labels shows the candidate is
-    not worse than the champion by more than two points (an always-valid test on at least 100
-    labelled rows per arm, looked at every two hours; the arms are the daily windows that began
-    at this split, so a look before the first of them has no data and waits); then half of it
-    for six hours; then all of it, and the ``champion`` alias moves to the candidate. One
-    failing look aborts: all traffic goes back to the champion.
+    A tenth of the traffic for six hours, then half of it until the accuracy from the late
+    labels shows the candidate is not worse than the champion by more than two points (an
+    always-valid test on at least 100 labelled rows per arm, looked at every two hours); then
+    all of it, and the ``champion`` alias moves to the candidate. One failing look aborts: all
+    traffic goes back to the champion.
+
+    The arms are the daily windows that began at the current split, so the first look waits a
+    day (``initial_delay``): a look at the first events of a new window would run the
+    sample-ratio check on a handful of events, part of a batch still being stored.
     """
     return {
         "model": MODEL,
         "baseline": "champion",
         "candidate": candidate,
         "steps": [
-            {"set_weight": 25},
-            {"analysis": {"count": 48}},
-            {"set_weight": 50},
+            {"set_weight": 10},
             {"pause": {"duration": "6h"}},
+            {"set_weight": 50},
+            {"analysis": {"count": 96}},
         ],
         "analysis": {
             "interval": "2h",
+            "initial_delay": "1d",
             "failure_limit": 0,
             "inconclusive": "abort",
             "no_data": "continue",

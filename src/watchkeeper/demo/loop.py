@@ -226,7 +226,11 @@ class _Loop:
     def step(self, client: httpx.Client, at: float, first_row: int, last_row: int) -> None:
         """One simulated hour: predictions of its rows, labels now due, and the reactions."""
         pace_until = time.monotonic() + self.pace
-        self.clock.set(at)
+        # A second past the step's start: no prediction, and no weight the rollout controller
+        # sets meanwhile, is stamped at the very start of a window. A rollout's arms are the
+        # windows that start after its weights were set; a window starting at the instant of a
+        # change could hold this step's predictions from before it, routed at the old split.
+        self.clock.set(at + 1.0)
         if first_row < last_row:
             part = self.data.iloc[first_row:last_row]
             rows = [{"features": row} for row in part[self.features].to_dict("records")]
@@ -352,6 +356,10 @@ class _Loop:
             step += 1
         # The service's loops evaluate what the last labels changed.
         time.sleep(5 * self.pace)
+        if self.rollout is not None and "status" not in self.outcome.rollouts[-1]:
+            # Still running (or paused): told as it stands.
+            status = _ok(client.get(f"/v1/rollouts/{self.rollout['id']}"))
+            self.outcome.rollouts[-1]["status"] = status
 
     # -- reading back ----------------------------------------------------------------------
 
