@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/watchkeeper demo
+	$(BIN)/watchkeeper demo $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

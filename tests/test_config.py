@@ -29,6 +29,10 @@ def test_sources_in_order(tmp_path: Path) -> None:
         ({"WATCHKEEPER_LOG_LEVEL": "loud"}, "log_level"),
         ({"WATCHKEEPER_MAX_BATCH_EVENTS": "0"}, "max_batch_events: must be > 0"),
         ({"WATCHKEEPER_INGEST_CONCURRENCY": "0"}, "ingest_concurrency: expected at least 1"),
+        (
+            {"WATCHKEEPER_ALERTS_DELIVERY_INTERVAL_SECONDS": "0"},
+            "alerts_delivery_interval_seconds: must be > 0",
+        ),
     ],
 )
 def test_bad_values_name_the_key(environ: dict[str, str], message: str) -> None:

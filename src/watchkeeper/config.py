@@ -47,6 +47,7 @@ class Settings:
     log_level: str = "info"
     alerts_config: str | None = None
     alerts_interval_seconds: float = 15.0
+    alerts_delivery_interval_seconds: float = 5.0
     alerts_history_horizon_seconds: float = 30 * 86_400.0
     sqlite_synchronous: str = "FULL"
     ingest_workers: int | None = None
@@ -86,6 +87,7 @@ class Settings:
             "max_versions_per_model",
             "max_segments_per_model",
             "max_artifact_bytes",
+            "alerts_delivery_interval_seconds",
         ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {getattr(self, key)}", key=key)

@@ -195,3 +195,47 @@ def test_an_artifact_trained_elsewhere_is_gated_and_a_run_registers_once(
     )
     assert failed.status is RunStatus.FAILED
     assert failed.reason.startswith("candidate:")
+
+
+def test_the_holdout_never_splits_events_of_one_instant(
+    tmp_path: Path, rainfall: pd.DataFrame
+) -> None:
+    """Served predictions are stamped per request: 60 rows share each timestamp here, and the
+    store returns them in no set order. The split puts a whole instant on one side."""
+    url = f"sqlite:///{tmp_path / 'wk.db'}"
+    rows = rainfall.iloc[:1000]
+    with Store.open(url) as store:
+        service = MonitorService(
+            store, settings=Settings(db=url, max_event_age_seconds=30 * DAY), clock=lambda: T0
+        )
+        spec = ModelSpec.from_dict(
+            {
+                "name": "batched",
+                "task": "classification",
+                "prediction": "prediction",
+                "features": dict.fromkeys(FEATURES, "numeric"),
+            }
+        )
+        service.register_model(spec)
+        events = [
+            {
+                "id": f"row-{index}",
+                "timestamp": T0 - DAY + (index // 60) * 600.0,
+                "version": "1",
+                "features": row,
+                "prediction": "0",
+            }
+            for index, row in zip(rows.index, rows[FEATURES].to_dict("records"), strict=True)
+        ]
+        service.ingest_events("batched", events)
+        service.ingest_labels(
+            "batched", [{"id": f"row-{i}", "label": str(int(y))} for i, y in rows["rain"].items()]
+        )
+        service.close()
+        retrain_spec = RetrainSpec.from_dict(
+            {"trainer": "watchkeeper.demo:train_rainfall", "lookback": "2d", "min_rows": 200}
+        )
+        data = assemble(store, spec, retrain_spec, now=T0)
+    # 80 % of 1,000 rows is row 800, inside the instant of rows 780-839.
+    assert len(data.train) == 780
+    assert data.train["timestamp"].max() < data.split_at == data.holdout["timestamp"].min()

@@ -20,7 +20,6 @@ from watchkeeper.errors import WatchkeeperError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from watchkeeper.demo import LiveOutcome
     from watchkeeper.report.report import ReportResult
     from watchkeeper.stats.quality_thresholds import QualityThresholds
 
@@ -555,51 +554,51 @@ def demo(
         Path, typer.Option(help="Directory for the demo's reports and store.")
     ] = Path("watchkeeper-demo"),
     live: Annotated[
-        bool, typer.Option(help="Also run the live monitoring loop on the embedded store.")
+        bool,
+        typer.Option(help="Also run the whole loop through the service on the embedded store."),
     ] = True,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(help="Leave the service and its dashboard up afterwards, until Ctrl-C."),
+    ] = False,
 ) -> None:
-    """Run the end-to-end demo on real weather data with real drift."""
+    """Run the end-to-end demo on real weather data with real drift: the batch report, then
+    the whole loop (serve, detect, alert, retrain, canary, promote, roll back)."""
     from watchkeeper.demo import run_demo
 
     console = _console()
     with _usage_errors():
-        outcome = run_demo(output, console=console, live=live)
+        outcome = run_demo(output, console=console, live=live, keep_serving=keep_serving)
     _print_summary(outcome.result, console)
     console.print(f"JSON report: {outcome.json_path}")
     console.print(f"HTML report: {outcome.html_path}")
-    if outcome.live is not None:
-        _print_live(outcome.live, console)
-
-
-def _print_live(live: LiveOutcome, console: Console) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    loop = outcome.loop
+    if loop is None:
+        return
+    from watchkeeper.demo.narrative import print_loop
 
     console.print()
-    console.print(
-        "Live loop on the embedded store: rows 6,000–end replayed as prediction events "
-        "(30 s apart), labels joined later, 6-hour windows closed, default alert rules evaluated."
-    )
-    table = Table(title="Windows (documented drift from row 12,000)", title_justify="left")
-    for header in ("rows", "events", "drift share", "accuracy"):
-        table.add_column(header, justify="right")
-    for window in live.timeline:
-        first, last = window["rows"]
-        table.add_row(
-            f"{first:,}–{last:,}",
-            str(window["events"]),
-            _fmt(window["drift_share"], 2),
-            _fmt(window["accuracy"], 3),
+    print_loop(loop, console)
+    console.print(f"Store: {loop.db_path}")
+    if not keep_serving or loop.service is None:
+        console.print(
+            f"Dashboard: `watchkeeper serve --db sqlite:///{loop.db_path}` serves this store at "
+            "http://127.0.0.1:8000/ (or run the demo with --keep-serving)"
         )
-    console.print(table)
-    rules = sorted({alert["rule"] for alert in live.firing})
-    console.print(f"Alerts firing on the latest window: {', '.join(rules) or 'none'}")
-    for alert in live.firing:
-        console.print(f"  [{escape(alert['rule'])}] {escape(alert['summary'])}")
+        return
     console.print(
-        f"Store: {live.db_path} — `watchkeeper serve --db sqlite:///{live.db_path}` serves it, "
-        "with the dashboard at http://127.0.0.1:8000/"
+        f"Dashboard: {loop.url}/ — sign in with the admin token {loop.admin_token}\n"
+        "The service keeps running on the wall clock; Ctrl-C stops it."
     )
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping the service …")
+    finally:
+        loop.service.stop()
 
 
 @app.command()

@@ -110,8 +110,12 @@ def assemble(
             column="min_rows",
         )
     cut = round(len(frame) * (1.0 - retrain.holdout_fraction))
+    split_at = float(frame["timestamp"].iloc[cut])
+    # Events of one instant (a batch stamped at once) all go to one side: the store returns
+    # them in no set order, and cutting inside them would make the split depend on it.
+    before = int((frame["timestamp"] < split_at).sum())
+    cut = before if before > 0 else cut
     train, holdout = frame.iloc[:cut], frame.iloc[cut:]
-    split_at = float(holdout["timestamp"].iloc[0])
     if base is not None:
         if isinstance(base, pd.DataFrame):
             extra = base

@@ -148,6 +148,7 @@ async def recover(state: AppState) -> None:
             window_source=state.service.changed_windows,
             window_ack=state.service.acknowledge_windows,
             interval=state.settings.alerts_interval_seconds,
+            delivery_interval=state.settings.alerts_delivery_interval_seconds,
         )
         await maintain(state)
     finally:

@@ -1,0 +1,162 @@
+"""What the demo's operator does: register versions over HTTP, retrain when the accuracy alert
+arrives, and the rollout policy every new version goes through.
+
+:func:`retrain_on_alert` is the one place the demo reacts to an alert by retraining. It stands
+in for the service's own ``action: retrain`` trigger (issue 16): when that lands, the demo's
+accuracy rule gets ``action: retrain`` and this function goes away.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from watchkeeper.demo.data import TARGET, new_classifier
+
+if TYPE_CHECKING:
+    import httpx
+    import pandas as pd
+
+    from watchkeeper.retrain import RetrainRun
+
+__all__ = [
+    "LABEL_DELAY",
+    "RETRAIN",
+    "register_version",
+    "retrain_on_alert",
+    "rollout_spec",
+    "train_broken",
+]
+
+MODEL: Final = "rainfall"
+#: Labels (did it rain?) arrive a day after the prediction.
+LABEL_DELAY: Final = 86_400.0
+#: The model's retraining configuration (docs/retraining.md): the last two days of events whose
+#: labels are mature (a day old), the most recent fifth of them held out; the candidate must be
+#: at least a point more accurate than the champion there, and significantly so (McNemar).
+RETRAIN: Final[Mapping[str, Any]] = {
+    "trainer": "watchkeeper.demo:train_rainfall",
+    "metric": "accuracy",
+    "margin": 0.01,
+    "alpha": 0.05,
+    "lookback": "2d",
+    "label_delay": "1d",
+    "min_rows": 500,
+}
+
+
+def register_version(
+    client: httpx.Client,
+    model: Any,
+    features: list[str],
+    *,
+    description: str,
+    tags: Mapping[str, Any] | None = None,
+) -> int:
+    """Upload a fitted scikit-learn model as a new version (``POST …/versions``); its number."""
+    from watchkeeper.registry.flavors import dump_object
+
+    flavor, raw = dump_object(model)
+    response = client.post(
+        f"/v1/models/{MODEL}/versions",
+        params={
+            "flavor": flavor,
+            # Gradient-boosted trees are not on skops' default list of trusted types.
+            "trust": "true",
+            "description": description,
+            "signature": json.dumps({"features": dict.fromkeys(features, "numeric")}),
+            "tags": json.dumps(dict(tags or {})),
+        },
+        content=raw,
+        headers={"content-type": "application/octet-stream"},
+    )
+    response.raise_for_status()
+    version: int = response.json()["version"]
+    return version
+
+
+def retrain_on_alert(
+    db: str,
+    artifact_root: str,
+    alert: Mapping[str, Any],
+    *,
+    now: float,
+    clock: Callable[[], float],
+) -> RetrainRun:
+    """Run the model's retraining for a firing accuracy alert delivered by the webhook.
+
+    Opens the service's database as a retraining worker would (its own connection), assembles
+    the mature labelled events, trains, gates against ``rainfall@champion`` and registers the
+    candidate when it passes. The trigger (rule, labels, value) is kept as the run's lineage.
+    """
+    from watchkeeper.registry import ArtifactStore, Registry
+    from watchkeeper.retrain import RetrainSpec, retrain
+    from watchkeeper.store import Store
+
+    trigger = {
+        "kind": "alert",
+        "rule": alert["labels"].get("alertname"),
+        "labels": dict(alert["labels"]),
+        "summary": alert.get("annotations", {}).get("summary", ""),
+        "starts_at": alert.get("startsAt"),
+    }
+    with Store.open(db) as store:
+        registry = Registry(store, ArtifactStore(artifact_root), clock=clock)
+        return retrain(
+            store,
+            registry,
+            MODEL,
+            RetrainSpec.from_dict(RETRAIN),
+            now=now,
+            trigger=trigger,
+            registered_by="retraining",
+        )
+
+
+def train_broken(frame: pd.DataFrame, features: list[str]) -> Any:
+    """The deliberately broken version: the demo's model trained with the label encoding
+    inverted (a classic pipeline bug: it predicts rain on dry days)."""
+    model = new_classifier()
+    model.fit(frame[features], 1 - frame[TARGET].astype(int))
+    return model
+
+
+def rollout_spec(candidate: int) -> dict[str, Any]:
+    """The canary every new version goes through (docs/rollouts.md).
+
+    A tenth of the traffic for six hours, then half of it until the accuracy from the late
+    labels shows the candidate is not worse than the champion by more than two points (an
+    always-valid test on at least 100 labelled rows per arm, looked at every two hours); then
+    all of it, and the ``champion`` alias moves to the candidate. One failing look aborts: all
+    traffic goes back to the champion.
+
+    The arms are the daily windows that began at the current split, so the first look waits a
+    day (``initial_delay``): a look at the first events of a new window would run the
+    sample-ratio check on a handful of events, part of a batch still being stored.
+    """
+    return {
+        "model": MODEL,
+        "baseline": "champion",
+        "candidate": candidate,
+        "steps": [
+            {"set_weight": 10},
+            {"pause": {"duration": "6h"}},
+            {"set_weight": 50},
+            {"analysis": {"count": 96}},
+        ],
+        "analysis": {
+            "interval": "2h",
+            "initial_delay": "1d",
+            "failure_limit": 0,
+            "inconclusive": "abort",
+            "no_data": "continue",
+            "metrics": [
+                {
+                    "signal": "accuracy",
+                    "condition": {"kind": "difference", "value": 0.02},
+                    "min_samples": 100,
+                }
+            ],
+        },
+    }
