@@ -103,6 +103,22 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def read_spec(path: Path, expected: str) -> dict[str, Any]:
+    """A YAML or JSON spec file as a mapping; exits 2 naming the file and what it holds
+    instead (``expected`` lists the keys a spec starts with, for the message)."""
+    from watchkeeper._yaml import load_yaml
+
+    try:
+        spec = load_yaml(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        fail(f"{path}: cannot read the spec: {error}", EXIT_USAGE)
+    except ValueError as error:
+        fail(f"{path}: not YAML or JSON: {error}", EXIT_USAGE)
+    if not isinstance(spec, dict):
+        fail(f"{path}: expected a mapping with {expected}", EXIT_USAGE)
+    return spec
+
+
 def _exit_code(error: WatchkeeperError) -> int:
     return EXIT_USAGE if isinstance(error, ConfigError | InputError) else EXIT_SERVER
 

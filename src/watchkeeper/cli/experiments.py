@@ -16,13 +16,12 @@ from typing import Annotated, Any
 import typer
 
 from watchkeeper.cli.backend import (
-    EXIT_USAGE,
     ConfigOpt,
     DbOpt,
     TokenOpt,
     UrlOpt,
-    fail,
     open_backend,
+    read_spec,
 )
 from watchkeeper.cli.output import JsonOpt, print_json, print_table, when
 
@@ -48,16 +47,7 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Start an experiment: the model's traffic goes to its arms (sticky) from now on."""
-    from watchkeeper._yaml import load_yaml
-
-    try:
-        spec = load_yaml(spec_file.read_text(encoding="utf-8"))
-    except OSError as error:
-        fail(f"{spec_file}: cannot read the spec: {error}", EXIT_USAGE)
-    except ValueError as error:
-        fail(f"{spec_file}: not YAML or JSON: {error}", EXIT_USAGE)
-    if not isinstance(spec, dict):
-        fail(f"{spec_file}: expected a mapping with model, arms, metrics, …", EXIT_USAGE)
+    spec = read_spec(spec_file, "model, arms, metrics, …")
     with open_backend(url=url, token=token, db=db, config=config) as backend:
         document = backend.create_experiment(spec)
     _show(document, as_json)

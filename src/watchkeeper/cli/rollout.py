@@ -16,13 +16,12 @@ from typing import Annotated, Any
 import typer
 
 from watchkeeper.cli.backend import (
-    EXIT_USAGE,
     ConfigOpt,
     DbOpt,
     TokenOpt,
     UrlOpt,
-    fail,
     open_backend,
+    read_spec,
 )
 from watchkeeper.cli.output import JsonOpt, print_json, print_table, when
 
@@ -47,16 +46,7 @@ def start(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a rollout: all traffic on the baseline, then its first step at once."""
-    from watchkeeper._yaml import load_yaml
-
-    try:
-        spec = load_yaml(spec_file.read_text(encoding="utf-8"))
-    except OSError as error:
-        fail(f"{spec_file}: cannot read the spec: {error}", EXIT_USAGE)
-    except ValueError as error:
-        fail(f"{spec_file}: not YAML or JSON: {error}", EXIT_USAGE)
-    if not isinstance(spec, dict):
-        fail(f"{spec_file}: expected a mapping with model, baseline, candidate, …", EXIT_USAGE)
+    spec = read_spec(spec_file, "model, baseline, candidate, …")
     with open_backend(url=url, token=token, db=db, config=config) as backend:
         document = backend.start_rollout(spec)
     _show(document, as_json)

@@ -107,6 +107,20 @@ async def read_body(request: Request, *, limit: int, setting: str) -> bytes:
     return b"".join(chunks)
 
 
+async def read_document(
+    request: Request, *, limit: int, setting: str, required: bool = True
+) -> Any:
+    """A JSON body of at most ``limit`` bytes, parsed; with ``required`` False an empty body
+    (sent with or without a JSON media type) is ``{}``. 415, 413 and 400 as for
+    :func:`read_model`."""
+    if required or request.headers.get("content-type"):
+        require_media(request, JSON)
+    body = await read_body(request, limit=limit, setting=setting)
+    if not body and not required:
+        return {}
+    return parse_json(body)
+
+
 async def read_model(request: Request, model: type[Model], *, limit: int, setting: str) -> Model:
     """A JSON body of at most ``limit`` bytes validated as ``model``.
 

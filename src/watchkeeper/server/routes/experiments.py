@@ -20,7 +20,10 @@ from watchkeeper.rollout.experiments import Experiments, checked_id, describe
 from watchkeeper.server.auth import Principal, require
 from watchkeeper.server.schemas import answers, json_body
 from watchkeeper.server.state import AppState, app_state
-from watchkeeper.server.wire import JSON, JsonResponse, parse_json, read_body, require_media
+from watchkeeper.server.wire import (
+    JsonResponse,
+    read_document,
+)
 
 __all__ = ["EXPERIMENT_MODELS", "router"]
 
@@ -114,14 +117,12 @@ def _experiments(state: AppState) -> Experiments:
 
 
 async def _json(request: Request, state: AppState, *, required: bool) -> Any:
-    if required or request.headers.get("content-type"):
-        require_media(request, JSON)
-    body = await read_body(
-        request, limit=state.settings.max_admin_body_bytes, setting="max_admin_body_bytes"
+    return await read_document(
+        request,
+        limit=state.settings.max_admin_body_bytes,
+        setting="max_admin_body_bytes",
+        required=required,
     )
-    if not body and not required:
-        return {}
-    return parse_json(body)
 
 
 @router.post(

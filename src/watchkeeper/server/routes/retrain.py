@@ -21,7 +21,12 @@ from watchkeeper.retrain.runs import RunStatus, TriggerKind
 from watchkeeper.server.auth import Principal, require
 from watchkeeper.server.schemas import ApproveRequest, RetrainRequest, answers, json_body
 from watchkeeper.server.state import AppState, app_state
-from watchkeeper.server.wire import JSON, JsonResponse, parse_json, read_body, require_media
+from watchkeeper.server.wire import (
+    JsonResponse,
+    read_body,
+    read_document,
+    require_media,
+)
 
 __all__ = ["router"]
 
@@ -83,12 +88,12 @@ def _checked(run_id: int) -> int:
 
 
 async def _body(request: Request, state: AppState) -> Any:
-    if request.headers.get("content-type"):
-        require_media(request, JSON)
-    body = await read_body(
-        request, limit=state.settings.max_admin_body_bytes, setting="max_admin_body_bytes"
+    return await read_document(
+        request,
+        limit=state.settings.max_admin_body_bytes,
+        setting="max_admin_body_bytes",
+        required=False,
     )
-    return parse_json(body) if body else {}
 
 
 @router.post(
