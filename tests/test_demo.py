@@ -56,13 +56,35 @@ def test_drift_and_the_accuracy_decay_reach_the_webhook_receiver(loop: LoopOutco
     assert DRIFT_RULE in loop.detections
 
 
-def test_retraining_registers_a_significantly_better_version(loop: LoopOutcome) -> None:
-    registered = [run for run in loop.runs if run["status"] == "registered"]
-    assert len(registered) == 1
+def test_the_delivered_alert_starts_the_services_retraining_run(loop: LoopOutcome) -> None:
+    registered = [run for run in loop.runs if run["version"] is not None]
+    assert len(registered) == 1, _story(loop)
     run = registered[0]
+    # Started by the service on the very alert the webhook receiver got, in its worker.
+    assert run["trigger"] == "alert", _story(loop)
+    assert run["rule"] == ACCURACY_RULE
+    assert run["fingerprint"] == loop.detections[ACCURACY_RULE]["alert"]["fingerprint"]
+    assert run["on_version"] == "1"
+    # The service acts on the alert as it fires; the receiver has it by the demo's next step.
+    assert 0 <= loop.detections[ACCURACY_RULE]["row"] - run["row"] <= 120
+    # A significantly better version, handed to a canary by the service (automatic mode).
     assert run["p_value"] < 0.05
     assert run["candidate"] > run["champion"] + 0.01
-    assert run["row"] >= loop.detections[ACCURACY_RULE]["row"]
+    assert run["version"] == 2
+    assert run["status"] == "rolling_out"
+    canary = loop.rollouts[0]
+    assert canary["what"] == "retrained candidate"
+    assert canary["id"] == run["rollout_id"]
+    assert canary["by"] == f"retraining run {run['id']}"
+    with Store.open(f"sqlite:///{loop.db_path}") as store:
+        stored = store.retrain_run(run["id"])
+        assert stored.trigger["labels"]["version"] == "1"
+        assert stored.executor == "local"
+        version = store.registry_version("rainfall", 2)
+        assert version.registered_by == "retraining"
+        assert version.tags["retrain.run_id"] == run["id"]
+        # Stamped on the service's (simulated) clock, though the worker process has no such clock.
+        assert stored.created_at <= version.registered_at <= (stored.finished_at or 0) + 120
 
 
 def test_the_candidate_is_promoted_and_the_broken_version_rolled_back(loop: LoopOutcome) -> None:
@@ -70,7 +92,8 @@ def test_the_candidate_is_promoted_and_the_broken_version_rolled_back(loop: Loop
     assert numbers["canary_state"] == "promoted", _story(loop)
     assert numbers["broken_state"] == "aborted", _story(loop)
     assert "accuracy violates" in numbers["rollback_reason"]
-    canary, broken = loop.rollouts
+    canary, broken = loop.rollouts[:2]
+    assert broken["by"] == "the demo"
     kinds = [event["kind"] for event in canary["status"]["events"]]
     assert kinds[0] == "started"
     assert kinds[-1] == "promoted"
@@ -97,7 +120,10 @@ def test_the_demo_command_without_the_live_loop(tmp_path: Path) -> None:
 
 def _story(loop: LoopOutcome) -> str:
     """The rollouts' events (and the runs), for a failing assertion's message."""
-    lines = [f"run at row {run['row']}: {run['reason']}" for run in loop.runs]
+    lines = [
+        f"run {run['id']} ({run['trigger']}) at row {run['row']}: {run['status']} {run['reason']}"
+        for run in loop.runs
+    ]
     for rollout in loop.rollouts:
         status = rollout.get("status") or {}
         lines.append(f"v{rollout['version']} from row {rollout['row']}: {status.get('state')}")

@@ -3,6 +3,7 @@ candidate registered only when it is significantly better than the champion."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from watchkeeper.errors import ConfigError
 from watchkeeper.ingest.spec import ModelSpec
 from watchkeeper.monitor.service import MonitorService
 from watchkeeper.registry import ArtifactStore, Registry
-from watchkeeper.retrain import RetrainSpec, RunStatus, assemble, retrain
+from watchkeeper.retrain import RetrainJob, RetrainSpec, RunStatus, assemble, retrain
+from watchkeeper.retrain.config import RetrainConfig
+from watchkeeper.retrain.executor import run_job
 from watchkeeper.store import Store
 
 T0 = 1_700_000_000.0
@@ -195,6 +198,23 @@ def test_an_artifact_trained_elsewhere_is_gated_and_a_run_registers_once(
     )
     assert failed.status is RunStatus.FAILED
     assert failed.reason.startswith("candidate:")
+
+
+def test_the_worker_registers_the_version_on_the_servers_clock(
+    loop: tuple[Store, Registry], rainfall: pd.DataFrame, tmp_path: Path
+) -> None:
+    store, registry = loop
+    now = T0 + len(rainfall) * STEP  # years before the wall clock: a replay's simulated clock
+    base = {"trainer": "tests.retrain.trainers:fit", "label_delay": "1d", "lookback": "2d",
+            "margin": 0.01, "min_rows": 500}  # fmt: skip
+    config = RetrainConfig.from_dict(base).to_dict()
+    job = RetrainJob(1, "rainfall", 1, now, {"kind": "manual"}, config,
+                     clock_offset=now - time.time())  # fmt: skip
+    result = run_job(store.engine.url.render_as_string(), str(tmp_path / "artifacts"), job)
+    assert result.outcome is not None, result.error
+    assert result.outcome["status"] == "registered", result.outcome["reason"]
+    version = registry.version("rainfall", result.outcome["version"])
+    assert now <= version.registered_at < now + 120
 
 
 def test_the_holdout_never_splits_events_of_one_instant(

@@ -4,6 +4,7 @@ restart recovery. (The pipeline itself runs in tests/retrain/test_service.py.)""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,18 @@ def test_a_data_check_failure_is_not_retried(setup: tuple[Store, AlertingEngine,
     run = runner.request("churn", {"kind": "manual"})
     assert (run.status, run.attempts) == ("failed", 1)
     assert "min_rows" in run.reason
+
+
+def test_a_job_carries_the_runners_clock_to_the_worker(
+    setup: tuple[Store, AlertingEngine, Clock],
+) -> None:
+    store, engine, clock = setup
+    local = Scripted("local", [_outcome("rejected", "accuracy 0.70 vs champion 0.71")])
+    runner = _runner(store, engine, clock, local)
+    runner.request("churn", {"kind": "manual"})
+    # The runner's clock is years behind the wall clock: the worker registers on the runner's.
+    [job] = local.jobs
+    assert abs(job.clock_offset - (T0 - time.time())) < 60
 
 
 def test_a_cron_schedule_starts_one_run_per_slot(

@@ -6,9 +6,10 @@ Two parts (docs: README, "The demo"):
    data against the champion's reference rows 0–5,999 → ``report.json`` and ``report.html``.
 2. **The whole loop** (:mod:`watchkeeper.demo.loop`): the real service on a fresh embedded
    store, a champion served through the router, the rest of the stream replayed with labels a
-   day later, drift and accuracy alerts delivered to a local webhook receiver, retraining with
-   the significance gate, the candidate's canary and promotion, and a broken version rolled
-   back; the narrative is printed by :mod:`watchkeeper.demo.narrative`.
+   day later, drift and accuracy alerts delivered to a local webhook receiver, the service's
+   retraining run on the accuracy alert (the significance gate, the candidate's canary and
+   promotion), and a broken version rolled back; the narrative is printed by
+   :mod:`watchkeeper.demo.narrative`.
 """
 
 from __future__ import annotations

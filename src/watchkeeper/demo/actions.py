@@ -1,15 +1,16 @@
-"""What the demo's operator does: register versions over HTTP, retrain when the accuracy alert
-arrives, and the rollout policy every new version goes through.
+"""What the demo's operator sets up and does: the model's retraining configuration and the
+canary every new version goes through, registering a version over HTTP, and the deliberately
+broken version a person pushes.
 
-:func:`retrain_on_alert` is the one place the demo reacts to an alert by retraining. It stands
-in for the service's own ``action: retrain`` trigger (issue 16): when that lands, the demo's
-accuracy rule gets ``action: retrain`` and this function goes away.
+Retraining itself is the service's (docs/retraining.md): the accuracy rule's ``action: retrain``
+starts a run of :data:`RETRAIN` in the server's worker process, and a passing candidate goes to
+the :data:`CANARY` through the rollout controller. The demo only watches and narrates it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from watchkeeper.demo.data import TARGET, new_classifier
@@ -18,13 +19,11 @@ if TYPE_CHECKING:
     import httpx
     import pandas as pd
 
-    from watchkeeper.retrain import RetrainRun
-
 __all__ = [
+    "CANARY",
     "LABEL_DELAY",
     "RETRAIN",
     "register_version",
-    "retrain_on_alert",
     "rollout_spec",
     "train_broken",
 ]
@@ -32,9 +31,47 @@ __all__ = [
 MODEL: Final = "rainfall"
 #: Labels (did it rain?) arrive a day after the prediction.
 LABEL_DELAY: Final = 86_400.0
-#: The model's retraining configuration (docs/retraining.md): the last two days of events whose
+
+#: The canary every new version goes through (docs/rollouts.md); the service's retraining
+#: runs start it for their candidates, the demo for the broken version (:func:`rollout_spec`).
+#:
+#: A tenth of the traffic for six hours, then half of it until the accuracy from the late
+#: labels shows the candidate is not worse than the champion by more than two points (an
+#: always-valid test on at least 100 labelled rows per arm, looked at every two hours); then
+#: all of it, and the ``champion`` alias moves to the candidate. One failing look aborts: all
+#: traffic goes back to the champion.
+#:
+#: The arms are the daily windows that began at the current split, so the first look waits a
+#: day (``initial_delay``): a look at the first events of a new window would run the
+#: sample-ratio check on a handful of events, part of a batch still being stored.
+CANARY: Final[Mapping[str, Any]] = {
+    "steps": [
+        {"set_weight": 10},
+        {"pause": {"duration": "6h"}},
+        {"set_weight": 50},
+        {"analysis": {"count": 96}},
+    ],
+    "analysis": {
+        "interval": "2h",
+        "initial_delay": "1d",
+        "failure_limit": 0,
+        "inconclusive": "abort",
+        "no_data": "continue",
+        "metrics": [
+            {
+                "signal": "accuracy",
+                "condition": {"kind": "difference", "value": 0.02},
+                "min_samples": 100,
+            }
+        ],
+    },
+}
+
+#: The model's ``retrain:`` section (docs/retraining.md): the last two days of events whose
 #: labels are mature (a day old), the most recent fifth of them held out; the candidate must be
 #: at least a point more accurate than the champion there, and significantly so (McNemar).
+#: Runs execute in the server's worker process (``executor: local``), at most one every six
+#: hours of event time, and a passing candidate goes straight to the :data:`CANARY`.
 RETRAIN: Final[Mapping[str, Any]] = {
     "trainer": "watchkeeper.demo:train_rainfall",
     "metric": "accuracy",
@@ -43,6 +80,10 @@ RETRAIN: Final[Mapping[str, Any]] = {
     "lookback": "2d",
     "label_delay": "1d",
     "min_rows": 500,
+    "min_interval": "6h",
+    "mode": "automatic",
+    "canary": CANARY,
+    "executor": "local",
 }
 
 
@@ -76,44 +117,6 @@ def register_version(
     return version
 
 
-def retrain_on_alert(
-    db: str,
-    artifact_root: str,
-    alert: Mapping[str, Any],
-    *,
-    now: float,
-    clock: Callable[[], float],
-) -> RetrainRun:
-    """Run the model's retraining for a firing accuracy alert delivered by the webhook.
-
-    Opens the service's database as a retraining worker would (its own connection), assembles
-    the mature labelled events, trains, gates against ``rainfall@champion`` and registers the
-    candidate when it passes. The trigger (rule, labels, value) is kept as the run's lineage.
-    """
-    from watchkeeper.registry import ArtifactStore, Registry
-    from watchkeeper.retrain import RetrainSpec, retrain
-    from watchkeeper.store import Store
-
-    trigger = {
-        "kind": "alert",
-        "rule": alert["labels"].get("alertname"),
-        "labels": dict(alert["labels"]),
-        "summary": alert.get("annotations", {}).get("summary", ""),
-        "starts_at": alert.get("startsAt"),
-    }
-    with Store.open(db) as store:
-        registry = Registry(store, ArtifactStore(artifact_root), clock=clock)
-        return retrain(
-            store,
-            registry,
-            MODEL,
-            RetrainSpec.from_dict(RETRAIN),
-            now=now,
-            trigger=trigger,
-            registered_by="retraining",
-        )
-
-
 def train_broken(frame: pd.DataFrame, features: list[str]) -> Any:
     """The deliberately broken version: the demo's model trained with the label encoding
     inverted (a classic pipeline bug: it predicts rain on dry days)."""
@@ -123,40 +126,5 @@ def train_broken(frame: pd.DataFrame, features: list[str]) -> Any:
 
 
 def rollout_spec(candidate: int) -> dict[str, Any]:
-    """The canary every new version goes through (docs/rollouts.md).
-
-    A tenth of the traffic for six hours, then half of it until the accuracy from the late
-    labels shows the candidate is not worse than the champion by more than two points (an
-    always-valid test on at least 100 labelled rows per arm, looked at every two hours); then
-    all of it, and the ``champion`` alias moves to the candidate. One failing look aborts: all
-    traffic goes back to the champion.
-
-    The arms are the daily windows that began at the current split, so the first look waits a
-    day (``initial_delay``): a look at the first events of a new window would run the
-    sample-ratio check on a handful of events, part of a batch still being stored.
-    """
-    return {
-        "model": MODEL,
-        "baseline": "champion",
-        "candidate": candidate,
-        "steps": [
-            {"set_weight": 10},
-            {"pause": {"duration": "6h"}},
-            {"set_weight": 50},
-            {"analysis": {"count": 96}},
-        ],
-        "analysis": {
-            "interval": "2h",
-            "initial_delay": "1d",
-            "failure_limit": 0,
-            "inconclusive": "abort",
-            "no_data": "continue",
-            "metrics": [
-                {
-                    "signal": "accuracy",
-                    "condition": {"kind": "difference", "value": 0.02},
-                    "min_samples": 100,
-                }
-            ],
-        },
-    }
+    """The :data:`CANARY` of ``candidate`` against the champion (``POST /v1/rollouts``)."""
+    return {**CANARY, "model": MODEL, "baseline": "champion", "candidate": candidate}

@@ -7,16 +7,19 @@ shows its end. The service runs on a fresh SQLite store with a simulated clock
 (:mod:`watchkeeper.demo.harness`), labels arrive in six-hourly batches, and the demo is the
 service's only client, over HTTP:
 
-1. registers the monitored model (daily windows) with its reference, tunes the default pack's
-   accuracy floor, uploads the champion (trained on rows 0–5,999) and points ``champion`` at it;
+1. registers the monitored model (daily windows) with its reference and its ``retrain:``
+   section (:data:`~watchkeeper.demo.actions.RETRAIN`), tunes the default pack's accuracy floor
+   and gives that rule ``action: retrain``, uploads the champion (trained on rows 0–5,999) and
+   points ``champion`` at it;
 2. replays two simulated hours (60 rows) at a time: ``POST …/predict`` through the router, and the
    labels of the predictions made a day earlier (``POST …/labels``, every six hours);
-3. when the accuracy alert reaches the local webhook receiver, retrains
-   (:func:`~watchkeeper.demo.actions.retrain_on_alert`; a rejected candidate is retried every
-   12 hours of event time while the alert fires, three runs at most) and starts the registered
-   candidate's canary (``POST /v1/rollouts``), which the rollout controller promotes;
-4. half a day after the promotion, uploads a deliberately broken version and starts its canary,
-   which the controller rolls back;
+3. notes the alerts the local webhook receiver gets; the accuracy alert starts a retraining run
+   in the server's worker process, whose candidate the service gates, registers and sends to a
+   canary that the rollout controller promotes. The demo only follows the run
+   (``GET /v1/retrain/runs``) and its rollout (``GET /v1/rollouts``), holding the simulated clock
+   while the worker trains (seconds of wall time that would be minutes of event time);
+4. half a day after the promotion, uploads a deliberately broken version and starts its canary
+   (a person's push, ``POST /v1/rollouts``), which the controller rolls back;
 5. after the last row, lets the last labels arrive and the windows close, and reads the
    per-window signals back (``GET …/signals/…``).
 """
@@ -35,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Final
 from watchkeeper.demo.actions import (
     LABEL_DELAY,
     MODEL,
+    RETRAIN,
     register_version,
-    retrain_on_alert,
     rollout_spec,
     train_broken,
 )
@@ -47,7 +50,14 @@ if TYPE_CHECKING:
     import httpx
     import pandas as pd
 
-__all__ = ["FIRST_ROW", "SECONDS_PER_ROW", "WINDOW_SECONDS", "LoopOutcome", "run_loop"]
+__all__ = [
+    "FIRST_ROW",
+    "SECONDS_PER_ROW",
+    "WINDOW_SECONDS",
+    "LoopOutcome",
+    "run_loop",
+    "trigger_text",
+]
 
 FIRST_ROW: Final = 6000
 SECONDS_PER_ROW: Final = 120.0
@@ -55,8 +65,8 @@ ROWS_PER_STEP: Final = 60  # two simulated hours per step
 WINDOW_SECONDS: Final = 86_400
 ACCURACY_FLOOR: Final = 0.68
 ACCURACY_MIN_LABELS: Final = 240
-RETRY_SECONDS: Final = 12 * 3600.0
-MAX_RUNS: Final = 3
+#: The most wall time the demo holds its clock for a run in the worker (spawn, train, gate).
+RUN_TIMEOUT: Final = 120.0
 BROKEN_AFTER_SECONDS: Final = 12 * 3600.0
 LABEL_EVERY: Final = 6 * 3600
 DRIFT_RULE, ACCURACY_RULE = "RainfallDriftShareHigh", "RainfallAccuracyDrop"
@@ -77,7 +87,7 @@ class LoopOutcome:
     served: dict[int, dict[str, int]] = field(default_factory=dict)  # day → version → rows
     deliveries: int = 0
     detections: dict[str, dict[str, Any]] = field(default_factory=dict)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # as the service reports them
     rollouts: list[dict[str, Any]] = field(default_factory=list)
     service: ServiceThread | None = None
 
@@ -192,6 +202,7 @@ class _Loop:
             "features": dict.fromkeys(self.features, "numeric"),
             "prediction": "prediction",
             "windows": [WINDOW_SECONDS],
+            "retrain": dict(RETRAIN),
         }
         _ok(client.post("/v1/models", json=spec))
         csv = reference[[*self.features, "prediction"]].to_csv(index=False)
@@ -209,6 +220,8 @@ class _Loop:
         accuracy = next(rule for rule in rules if rule["name"] == ACCURACY_RULE)
         accuracy["condition"]["threshold"] = ACCURACY_FLOOR
         accuracy["min_labels"] = ACCURACY_MIN_LABELS
+        # When it starts firing, the service starts a retraining run of the model.
+        accuracy["action"] = "retrain"
         _ok(client.put("/v1/rules", params={"replace": "false"}, json={"rules": [accuracy]}))
         version = register_version(
             client, champion, self.features, description="trained on rows 0–5,999"
@@ -248,6 +261,9 @@ class _Loop:
             _ok(client.post(f"/v1/models/{MODEL}/labels", json={"labels": labels}))
         self.react(client, at)
         time.sleep(max(0.0, pace_until - time.monotonic()))
+        # A run the service started meanwhile (its alert fired on this step's labels) holds the
+        # clock at this step.
+        self._watch_runs(client)
 
     def react(self, client: httpx.Client, at: float) -> None:
         """Note what the webhook received; retrain, start and follow rollouts."""
@@ -261,9 +277,7 @@ class _Loop:
                     f"row {outcome.row_at(at):,}: webhook received {rule} — "
                     f"{alert['annotations'].get('summary', '')}"
                 )
-        decay = outcome.detections.get(ACCURACY_RULE)
-        if decay is not None and self.rollout is None and self._retrain_due(client, at):
-            self._retrain(client, at, decay["alert"])
+        self._watch_runs(client)
         if self.rollout is not None and self.rollout["state"] in ("progressing", "paused"):
             self._follow(client, at)
         if (
@@ -273,40 +287,102 @@ class _Loop:
         ):
             self._push_broken(client, at)
 
-    def _retrain_due(self, client: httpx.Client, at: float) -> bool:
-        runs = self.outcome.runs
-        if not runs:
-            return True
-        if len(runs) >= MAX_RUNS or at < runs[-1]["at"] + RETRY_SECONDS:
-            return False
-        firing = _ok(client.get("/v1/alerts", params={"state": "firing"}))["alerts"]
-        return any(alert["rule"] == ACCURACY_RULE for alert in firing)
+    def _watch_runs(self, client: httpx.Client) -> None:
+        """Follow the service's retraining runs and tell each change; while one is running
+        (or due to start), hold the simulated clock until it settles."""
+        since = time.monotonic()
+        while True:
+            held = time.monotonic() - since
+            runs = _ok(client.get("/v1/retrain/runs", params={"model": MODEL}))["runs"]
+            for run in runs:
+                self._note_run(client, run, held)
+            now = self.clock()
+            busy = [
+                run
+                for run in runs
+                if run["status"] == "running"
+                # A retry's backoff is event time: it passes only when the clock goes on.
+                or (run["status"] == "queued" and run["next_attempt_at"] <= now)
+            ]
+            if not busy:
+                return
+            if held >= RUN_TIMEOUT:
+                raise RuntimeError(
+                    f"retraining run {busy[0]['id']} is still {busy[0]['status']} after "
+                    f"{held:.0f} s: {busy[0]['log'][-500:]}"
+                )
+            time.sleep(0.1)
 
-    def _retrain(self, client: httpx.Client, at: float, alert: dict[str, Any]) -> None:
-        run = retrain_on_alert(self.db, str(self.artifacts), alert, now=at, clock=self.clock)
-        gate = run.gate
+    def _note_run(self, client: httpx.Client, run: dict[str, Any], held: float) -> None:
+        """Record (and tell) a run the first time it is seen and whenever its status changes;
+        adopt the canary rollout the service started for its candidate."""
+        known = next((item for item in self.outcome.runs if item["id"] == run["id"]), None)
+        if known is not None and known["status"] == run["status"]:
+            return
+        gate, data, trigger = run["gate"] or {}, run["data"] or {}, run["trigger"]
         record = {
-            "at": at,
-            "row": self.outcome.row_at(at),
-            "status": run.status.value,
-            "reason": run.reason,
-            "version": run.version,
-            "p_value": None if gate is None else gate.p_value,
-            "champion": None if gate is None else gate.champion,
-            "candidate": None if gate is None else gate.candidate,
-            "holdout_rows": run.data.get("holdout_rows"),
-            "train_rows": run.data.get("train_rows"),
+            "id": run["id"],
+            "trigger": trigger.get("kind"),
+            "rule": trigger.get("rule"),
+            "on_version": (trigger.get("labels") or {}).get("version"),
+            "fingerprint": trigger.get("fingerprint"),
+            "row": self.outcome.row_at(run["created_at"]),
+            "status": run["status"],
+            "reason": run["reason"],
+            "version": run["version"],
+            "rollout_id": run["rollout_id"],
+            "p_value": gate.get("p_value"),
+            "champion": gate.get("champion"),
+            "candidate": gate.get("candidate"),
+            "train_rows": data.get("train_rows"),
+            "holdout_rows": data.get("holdout_rows"),
+            "attempts": run["attempts"],
+            "held_seconds": held,
         }
-        self.outcome.runs.append(record)
-        self.say(f"row {record['row']:,}: retraining run {len(self.outcome.runs)}: {run.reason}")
-        if run.version is not None:
-            self._start_rollout(client, at, run.version, "retrained candidate")
+        if known is None:
+            self.outcome.runs.append(record)
+        else:
+            known.update(record)
+        row = self.outcome.row_at(run["updated_at"])
+        if known is None:
+            why = trigger_text(record)
+            self.say(
+                f"row {record['row']:,}: the service started retraining run {run['id']} "
+                f"({why}) in its worker process"
+            )
+        if run["status"] not in ("queued", "running"):
+            self.say(f"row {row:,}: retraining run {run['id']} {run['status']}: {run['reason']}")
+        rollout_id = run["rollout_id"]
+        if rollout_id is not None and not any(
+            item.get("id") == rollout_id for item in self.outcome.rollouts
+        ):
+            listed = _ok(client.get("/v1/rollouts", params={"model": MODEL}))["rollouts"]
+            self.rollout = next(item for item in listed if item["id"] == rollout_id)
+            self.outcome.rollouts.append(
+                {
+                    "id": rollout_id,
+                    "what": "retrained candidate",
+                    "version": run["version"],
+                    "row": row,
+                    "by": f"retraining run {run['id']}",
+                }
+            )
+            self.say(
+                f"row {row:,}: canary of version {run['version']} (retrained candidate) "
+                f"started by the service (rollout {rollout_id})"
+            )
 
     def _start_rollout(self, client: httpx.Client, at: float, version: int, what: str) -> None:
         started = client.post("/v1/rollouts", json=rollout_spec(version))
         self.rollout = _ok(started)
         self.outcome.rollouts.append(
-            {"what": what, "version": version, "row": self.outcome.row_at(at)}
+            {
+                "id": self.rollout["id"],
+                "what": what,
+                "version": version,
+                "row": self.outcome.row_at(at),
+                "by": "the demo",
+            }
         )
         self.say(f"row {self.outcome.row_at(at):,}: canary of version {version} ({what}) started")
 
@@ -432,6 +508,15 @@ def run_loop(
             loop.receiver.stop()
     loop.clock.follow_wall_clock()
     return loop.outcome
+
+
+def trigger_text(run: dict[str, Any]) -> str:
+    """Why a run started, as the narrative tells it (``alert RainfallAccuracyDrop on v1``)."""
+    return (
+        str(run["trigger"])
+        + (f" {run['rule']}" if run["rule"] else "")
+        + (f" on v{run['on_version']}" if run["on_version"] else "")
+    )
 
 
 def _told(record: logging.LogRecord) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from watchkeeper.demo.data import CURRENT_START
-from watchkeeper.demo.loop import ACCURACY_RULE, DRIFT_RULE, LoopOutcome
+from watchkeeper.demo.loop import ACCURACY_RULE, DRIFT_RULE, LoopOutcome, trigger_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -17,7 +17,8 @@ def key_numbers(loop: LoopOutcome) -> dict[str, Any]:
     """The figures the narrative quotes: detections, the gate, the rollouts, before/after."""
     canary = next((r for r in loop.rollouts if r["what"] == "retrained candidate"), None)
     broken = next((r for r in loop.rollouts if r["what"] == "deliberately broken"), None)
-    registered = next((run for run in loop.runs if run["status"] == "registered"), None)
+    # The service's run whose candidate passed the gate and became a version.
+    registered = next((run for run in loop.runs if run["version"] is not None), None)
     end = loop.windows[-1]["rows"][1] if loop.windows else CURRENT_START
     promoted = canary.get("ended_row") if canary and _state(canary) == "promoted" else None
     drift = loop.detections.get(DRIFT_RULE)
@@ -29,6 +30,8 @@ def key_numbers(loop: LoopOutcome) -> dict[str, Any]:
         "accuracy_alert_value": _value(accuracy["alert"]) if accuracy else None,
         "deliveries": loop.deliveries,
         "runs": len(loop.runs),
+        "run_trigger": registered["trigger"] if registered else None,
+        "run_status": registered["status"] if registered else None,
         "gate_p_value": registered["p_value"] if registered else None,
         "candidate_version": registered["version"] if registered else None,
         "canary_state": _state(canary),
@@ -91,10 +94,15 @@ def print_loop(loop: LoopOutcome, console: Console) -> None:
         f"(accuracy {_fmt(numbers['accuracy_alert_value'], 3)}; labels arrive a day late)",
         f"webhook receiver: {numbers['deliveries']} notifications received",
     ]
-    for index, run in enumerate(loop.runs, 1):
+    for run in loop.runs:
         lines.append(
-            f"retraining run {index} at row {run['row']:,} ({run['status']}; trained on "
-            f"{run['train_rows']} rows, gated on {run['holdout_rows']} later ones): {run['reason']}"
+            f"retraining run {run['id']} (the service's, trigger {trigger_text(run)}) at row "
+            f"{run['row']:,}: "
+            f"{run['status']} after {run['attempts']} attempt(s) in the worker process "
+            f"({run['held_seconds']:.0f} s of wall time); trained on {run['train_rows']} rows, "
+            f"gated on {run['holdout_rows']} later ones: {run['reason']}"
+            + (f"; version {run['version']}" if run["version"] is not None else "")
+            + (f", canary rollout {run['rollout_id']}" if run["rollout_id"] is not None else "")
         )
     for rollout in loop.rollouts:
         status = rollout.get("status")
@@ -106,7 +114,10 @@ def print_loop(loop: LoopOutcome, console: Console) -> None:
             for event in status["events"]
             if event["kind"] in ("weight_set", "step_completed", "promoted", "aborted")
         ]
-        lines.append(f"canary of v{rollout['version']} ({rollout['what']}): {status['state']}")
+        lines.append(
+            f"canary of v{rollout['version']} ({rollout['what']}, started by {rollout['by']}): "
+            f"{status['state']}"
+        )
         lines.extend(f"    {step}" for step in steps)
     lines.append(
         f"accuracy on the drifted data: champion v1 {_fmt(numbers['accuracy_before'], 3)} before "
@@ -130,7 +141,8 @@ def _notes(loop: LoopOutcome) -> dict[int, list[str]]:
     for run in loop.runs:
         note(
             run["row"],
-            f"retrain: {run['status']}" + (f" v{run['version']}" if run["version"] else ""),
+            f"retraining run {run['id']}: {run['status']}"
+            + (f" v{run['version']}" if run["version"] else ""),
         )
     for rollout in loop.rollouts:
         note(rollout["row"], f"canary v{rollout['version']}")

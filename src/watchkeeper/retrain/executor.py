@@ -196,9 +196,11 @@ def run_job(db_url: str, artifact_root: str, job: RetrainJob) -> JobResult:
 
     key = (db_url, artifact_root)
     if key not in _OPENED:
-        store = Store.open(db_url)
-        _OPENED[key] = Registry(store, ArtifactStore(artifact_root))
-    registry: Registry = _OPENED[key]
+        _OPENED[key] = (Store.open(db_url), ArtifactStore(artifact_root))
+    store, artifacts = _OPENED[key]
+    offset = job.clock_offset
+    # The version is stamped on the server's clock (a simulated one in a replay or the demo).
+    registry = Registry(store, artifacts, clock=lambda: time.time() + offset)
     output = io.StringIO()
     handler = logging.StreamHandler(output)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

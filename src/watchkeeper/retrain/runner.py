@@ -243,6 +243,7 @@ class RetrainRunner:
                 trigger=run.trigger,
                 config=config.to_dict(),
                 artifact=run.artifact,
+                clock_offset=now - time.time(),
             )
             handoff = executor.submit(job, self._done)
         except Exception as error:

@@ -69,7 +69,10 @@ class RetrainJob:
     predicted in ``[start, end)`` (``as_of − lookback``, ``as_of − label_delay``), the same at
     every attempt. ``artifact`` (``sha256`` in the artifact store, ``flavor``, ``trusted``) is
     set when the candidate was trained elsewhere and posted back: the executor then gates and
-    registers it without training.
+    registers it without training. ``clock_offset`` is the server's clock minus the wall clock
+    when the job was handed over: the worker stamps what it registers with the wall clock plus
+    it, so a server on a simulated clock (a replay, the demo) gets versions registered at its
+    own time.
     """
 
     run_id: int
@@ -79,6 +82,7 @@ class RetrainJob:
     trigger: Mapping[str, Any]
     config: Mapping[str, Any]
     artifact: Mapping[str, Any] | None = None
+    clock_offset: float = 0.0
 
     @property
     def start(self) -> float:
