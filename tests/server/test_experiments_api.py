@@ -329,3 +329,19 @@ def test_cli_over_the_server(server: ServerProcess, admin: httpx.Client, tmp_pat
     stopped = runner.invoke(app, ["experiments", "stop", experiment_id, *options])
     assert stopped.exit_code == 0, stopped.output
     assert "stopped" in stopped.stdout
+
+
+@pytest.mark.parametrize("path", ["/v1/experiments", "/v1/rollouts", f"/v1/models/{MODEL}/retrain"])
+def test_admin_bodies_past_the_limit_or_broken_are_refused_naming_the_problem(
+    admin: httpx.Client, path: str
+) -> None:
+    # One reader (wire.read_document) for the maintenance routes' JSON bodies.
+    huge = b'{"model": "' + b"x" * (2 << 20) + b'"}'
+    answer = admin.post(path, content=huge, headers={"content-type": "application/json"})
+    assert answer.status_code == 413, answer.text
+    assert "max_admin_body_bytes".upper() in answer.text
+    broken = admin.post(path, content=b'{"model": ', headers={"content-type": "application/json"})
+    assert broken.status_code == 400, broken.text
+    assert "line 1" in broken.text
+    text = admin.post(path, content=b"model=x", headers={"content-type": "text/plain"})
+    assert text.status_code == 415, text.text
